@@ -1,0 +1,58 @@
+"""The `eggemo` command. Each subcommand lives in its own module and is imported
+only when used, so `eggemo monitor` never pays for torch or TensorFlow.
+
+A subcommand module provides `add_arguments(parser)` and `main(args) -> int`.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help). Add new subcommands here.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "f0": ("eggemo.f0.cli", "F0 of an EGG recording: table, CSV and plot"),
+    "synth": ("eggemo.train.synth_cli", "write a synthetic speech+EGG emotional corpus"),
+    "features": ("eggemo.train.features_cli", "extract and cache features of a corpus"),
+    "train": ("eggemo.train.cli", "train the teacher, the student, or distil"),
+    "evaluate": ("eggemo.train.evaluate_cli", "evaluate a checkpoint"),
+    "experiment": ("eggemo.train.experiments", "run one of the paper's experiments"),
+    "export": ("eggemo.export.cli", "export a student to ONNX, int8 TFLite and a C array"),
+    "flash": ("eggemo.flash", "flash firmware to a board through a debug probe"),
+    "monitor": ("eggemo.host.cli", "live emotion monitor over serial"),
+    "demo": ("eggemo.demo", "the whole system, end to end"),
+}
+
+
+def _load(name: str):
+    module, _ = COMMANDS[name]
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and module.startswith(exc.name):
+            raise SystemExit(f"eggemo {name}: not available in this version ({module} is missing)")
+        raise SystemExit(
+            f"eggemo {name}: needs the Python package '{exc.name}', which is not installed.\n"
+            f"Install the extras for it, e.g. pip install 'eggemo[train,export,host]'."
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="eggemo", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_) in COMMANDS.items():
+        sub.add_parser(name, help=help_, add_help=False)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        parser.print_help() if not argv or argv[0] in ("-h", "--help") else parser.parse_args(argv[:1])
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    name = argv[0]
+    mod = _load(name)
+    cmd = argparse.ArgumentParser(prog=f"eggemo {name}", description=COMMANDS[name][1])
+    mod.add_arguments(cmd)
+    args = cmd.parse_args(argv[1:])
+    return int(mod.main(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
