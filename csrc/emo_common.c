@@ -12,6 +12,7 @@ const char *emo_status_str(int32_t status)
     case EMO_ERR_CAPACITY: return "caller buffer too small";
     case EMO_ERR_CRC: return "CRC mismatch";
     case EMO_ERR_FORMAT: return "malformed frame";
+    case EMO_ERR_RANGE: return "input sample beyond the accepted range";
     default: return "unknown status";
     }
 }

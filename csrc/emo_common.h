@@ -18,7 +18,8 @@ typedef enum {
     EMO_ERR_SHORT = -5,       /* input shorter than one analysis frame */
     EMO_ERR_CAPACITY = -6,    /* a caller buffer is too small */
     EMO_ERR_CRC = -7,         /* a frame failed its CRC check */
-    EMO_ERR_FORMAT = -8       /* a frame is malformed (length, version, COBS) */
+    EMO_ERR_FORMAT = -8,      /* a frame is malformed (length, version, COBS) */
+    EMO_ERR_RANGE = -9        /* an input sample is beyond the accepted range */
 } emo_status_t;
 
 /* Human-readable name of a status code (static string, never NULL). */

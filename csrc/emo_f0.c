@@ -351,6 +351,17 @@ static void emo_f0_frame(emo_f0_state_t *st, emo_f0_frame_t *out, int32_t *n_out
     }
 }
 
+static emo_status_t emo_f0_check_sample(float v)
+{
+    if (!(v - v == 0.0f)) { /* NaN or +-inf */
+        return EMO_ERR_NONFINITE;
+    }
+    if (!(v >= -(float)EMO_F0_MAX_ABS && v <= (float)EMO_F0_MAX_ABS)) {
+        return EMO_ERR_RANGE;
+    }
+    return EMO_OK;
+}
+
 emo_status_t emo_f0_push(emo_f0_state_t *st, const float *x, int32_t n,
                          emo_f0_frame_t *out, int32_t *n_out)
 {
@@ -369,8 +380,9 @@ emo_status_t emo_f0_push(emo_f0_state_t *st, const float *x, int32_t n,
         return EMO_ERR_PARAM;
     }
     for (i = 0; i < n; i++) {
-        if (!(x[i] - x[i] == 0.0f)) { /* NaN or +-inf */
-            return EMO_ERR_NONFINITE;
+        emo_status_t s = emo_f0_check_sample(x[i]);
+        if (s != EMO_OK) {
+            return s;
         }
     }
     for (i = 0; i < n; i++) {
@@ -445,8 +457,9 @@ emo_status_t emo_f0_analyze(emo_f0_state_t *st, const emo_f0_params_t *p,
         return EMO_ERR_CAPACITY;
     }
     for (pos = 0; pos < n; pos++) {
-        if (!(x[pos] - x[pos] == 0.0f)) {
-            return EMO_ERR_NONFINITE;
+        s = emo_f0_check_sample(x[pos]);
+        if (s != EMO_OK) {
+            return s;
         }
     }
     step = emo_f0_hop_samples(st);

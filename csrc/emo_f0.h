@@ -48,6 +48,7 @@ extern "C" {
 #define EMO_F0_MAX_SEG 256           /* longest segment tracked as one unit, frames */
 #define EMO_F0_MAX_MEDIAN 15         /* longest median window, frames */
 #define EMO_F0_OUT_MAX 258           /* frames one push or flush may release */
+#define EMO_F0_MAX_ABS 10000         /* largest accepted |sample| (full scale is 1) */
 
 /* Analysis parameters. emo_f0_default_params() fills the defaults below. */
 typedef struct {
@@ -136,7 +137,8 @@ float emo_f0_frame_time(const emo_f0_state_t *st, uint32_t index);
  * Streaming: feed n input samples (full scale +-1.0), any n >= 0 up to the
  * input samples of one hop (emo_f0_hop_samples()). Released frames are
  * written to out[0 .. *n_out-1]; out must hold EMO_F0_OUT_MAX frames.
- * A non-finite sample returns EMO_ERR_NONFINITE and consumes nothing.
+ * A NaN/inf sample returns EMO_ERR_NONFINITE, one beyond +-EMO_F0_MAX_ABS
+ * EMO_ERR_RANGE; either way nothing of x is consumed.
  */
 emo_status_t emo_f0_push(emo_f0_state_t *st, const float *x, int32_t n,
                          emo_f0_frame_t *out, int32_t *n_out);
