@@ -12,6 +12,8 @@ const char *emo_status_str(int32_t status)
     case EMO_ERR_CAPACITY: return "caller buffer too small";
     case EMO_ERR_CRC: return "CRC mismatch";
     case EMO_ERR_FORMAT: return "malformed frame";
+    case EMO_ERR_STATE: return "not allowed in the current state";
+    case EMO_ERR_UNSUPPORTED: return "not supported";
     case EMO_ERR_RANGE: return "input sample beyond the accepted range";
     default: return "unknown status";
     }

@@ -19,7 +19,9 @@ typedef enum {
     EMO_ERR_CAPACITY = -6,    /* a caller buffer is too small */
     EMO_ERR_CRC = -7,         /* a frame failed its CRC check */
     EMO_ERR_FORMAT = -8,      /* a frame is malformed (length, version, COBS) */
-    EMO_ERR_RANGE = -9        /* an input sample is beyond the accepted range */
+    EMO_ERR_RANGE = -9,       /* an input sample is beyond the accepted range */
+    EMO_ERR_STATE = -10,      /* not allowed in the current state (e.g. replay while stopped) */
+    EMO_ERR_UNSUPPORTED = -11 /* not supported (unknown command, or not on this board) */
 } emo_status_t;
 
 /* Human-readable name of a status code (static string, never NULL). */

@@ -1,0 +1,377 @@
+/* emo_proto: frames, COBS, CRC-16. See emo_proto.h and docs/protocol.md. */
+#include "emo_proto.h"
+
+#include <string.h>
+
+/* CRC-16/CCITT-FALSE, four bits at a time: entry i is the CRC register after
+ * shifting the nibble i through polynomial 0x1021 (32 bytes of flash, about
+ * a dozen instructions per byte on the M4). */
+static const uint16_t emo_crc_nibble[16] = {
+    0x0000, 0x1021, 0x2042, 0x3063, 0x4084, 0x50a5, 0x60c6, 0x70e7,
+    0x8108, 0x9129, 0xa14a, 0xb16b, 0xc18c, 0xd1ad, 0xe1ce, 0xf1ef,
+};
+
+uint16_t emo_proto_crc16(const uint8_t *data, int32_t n, uint16_t crc)
+{
+    int32_t i;
+    if (data == NULL) {
+        return crc;
+    }
+    for (i = 0; i < n; i++) {
+        uint8_t b = data[i];
+        crc = (uint16_t)((crc << 4) ^ emo_crc_nibble[((crc >> 12) ^ (b >> 4)) & 0x0fu]);
+        crc = (uint16_t)((crc << 4) ^ emo_crc_nibble[((crc >> 12) ^ b) & 0x0fu]);
+    }
+    return crc;
+}
+
+int32_t emo_proto_encoded_size(int32_t len)
+{
+    int32_t raw = EMO_PROTO_HEADER + len + EMO_PROTO_CRC_LEN;
+    /* one code byte per started run of 254 bytes, one more, the delimiter */
+    return raw + raw / 254 + 2;
+}
+
+/* COBS encoder writing into out; code_pos is where the current block's code
+ * byte goes, code its value so far (1 + data bytes). */
+typedef struct {
+    uint8_t *out;
+    int32_t w;
+    int32_t code_pos;
+    uint8_t code;
+} emo_cobs_enc_t;
+
+static void emo_cobs_put(emo_cobs_enc_t *e, uint8_t b)
+{
+    if (b == 0) {
+        e->out[e->code_pos] = e->code;
+        e->code_pos = e->w++;
+        e->code = 1;
+        return;
+    }
+    e->out[e->w++] = b;
+    if (++e->code == 0xff) {
+        e->out[e->code_pos] = e->code;
+        e->code_pos = e->w++;
+        e->code = 1;
+    }
+}
+
+emo_status_t emo_proto_encode(uint8_t type, uint16_t seq, const uint8_t *payload, int32_t len,
+                              uint8_t *out, int32_t cap, int32_t *n_out)
+{
+    uint8_t head[EMO_PROTO_HEADER];
+    uint16_t crc;
+    emo_cobs_enc_t e;
+    int32_t i;
+
+    if (out == NULL || n_out == NULL || (payload == NULL && len > 0)) {
+        return EMO_ERR_NULL;
+    }
+    *n_out = 0;
+    if (len < 0 || len > EMO_PROTO_MAX_PAYLOAD) {
+        return EMO_ERR_PARAM;
+    }
+    if (cap < emo_proto_encoded_size(len)) {
+        return EMO_ERR_CAPACITY;
+    }
+    head[0] = EMO_PROTO_VERSION;
+    head[1] = type;
+    head[2] = (uint8_t)(seq & 0xffu);
+    head[3] = (uint8_t)(seq >> 8);
+    crc = emo_proto_crc16(head, EMO_PROTO_HEADER, (uint16_t)EMO_PROTO_CRC_INIT);
+    crc = emo_proto_crc16(payload, len, crc);
+
+    e.out = out;
+    e.code_pos = 0;
+    e.w = 1;
+    e.code = 1;
+    for (i = 0; i < EMO_PROTO_HEADER; i++) {
+        emo_cobs_put(&e, head[i]);
+    }
+    for (i = 0; i < len; i++) {
+        emo_cobs_put(&e, payload[i]);
+    }
+    emo_cobs_put(&e, (uint8_t)(crc & 0xffu));
+    emo_cobs_put(&e, (uint8_t)(crc >> 8));
+    out[e.code_pos] = e.code;
+    out[e.w++] = 0;
+    *n_out = e.w;
+    return EMO_OK;
+}
+
+emo_status_t emo_proto_decoder_init(emo_proto_decoder_t *d)
+{
+    if (d == NULL) {
+        return EMO_ERR_NULL;
+    }
+    memset(d, 0, sizeof(*d));
+    return EMO_OK;
+}
+
+/* Append one decoded byte; beyond the buffer only remember that it overflowed. */
+static void emo_dec_append(emo_proto_decoder_t *d, uint8_t b)
+{
+    if (d->len < EMO_PROTO_MAX_FRAME) {
+        d->buf[d->len++] = b;
+    } else {
+        d->too_long = 1;
+    }
+}
+
+/* A delimiter ended the frame in d: check it. Returns 1 for a valid frame. */
+static int32_t emo_dec_finish(emo_proto_decoder_t *d, emo_proto_frame_t *frame)
+{
+    uint16_t crc, want;
+    int32_t plen;
+
+    if (d->seen == 0) {
+        return 0; /* empty: back-to-back delimiters are allowed */
+    }
+    if (d->too_long || d->left != 0 || d->len < EMO_PROTO_HEADER + EMO_PROTO_CRC_LEN) {
+        d->format_errors++;
+        return 0;
+    }
+    plen = d->len - EMO_PROTO_CRC_LEN;
+    crc = emo_proto_crc16(d->buf, plen, (uint16_t)EMO_PROTO_CRC_INIT);
+    want = (uint16_t)(d->buf[plen] | (d->buf[plen + 1] << 8));
+    if (crc != want) {
+        d->crc_errors++;
+        return 0;
+    }
+    if (d->buf[0] != EMO_PROTO_VERSION) {
+        d->format_errors++;
+        return 0;
+    }
+    frame->version = d->buf[0];
+    frame->type = d->buf[1];
+    frame->seq = (uint16_t)(d->buf[2] | (d->buf[3] << 8));
+    frame->len = plen - EMO_PROTO_HEADER;
+    frame->payload = d->buf + EMO_PROTO_HEADER;
+    if (d->have_seq && frame->seq != d->next_seq) {
+        d->seq_gaps++;
+        d->seq_lost += (uint16_t)(frame->seq - d->next_seq);
+    }
+    d->have_seq = 1;
+    d->next_seq = (uint16_t)(frame->seq + 1u);
+    d->frames++;
+    return 1;
+}
+
+emo_status_t emo_proto_feed(emo_proto_decoder_t *d, const uint8_t *data, int32_t n,
+                            int32_t *used, emo_proto_frame_t *frame, int32_t *got)
+{
+    int32_t i;
+
+    if (d == NULL || used == NULL || frame == NULL || got == NULL || (data == NULL && n > 0)) {
+        return EMO_ERR_NULL;
+    }
+    *used = 0;
+    *got = 0;
+    if (n < 0) {
+        return EMO_ERR_PARAM;
+    }
+    for (i = 0; i < n; i++) {
+        uint8_t b = data[i];
+        d->bytes++;
+        if (b == 0) {
+            int32_t ok = emo_dec_finish(d, frame);
+            d->len = 0;
+            d->seen = 0;
+            d->left = 0;
+            d->code = 0;
+            d->too_long = 0;
+            if (ok) {
+                *used = i + 1;
+                *got = 1;
+                return EMO_OK;
+            }
+            continue;
+        }
+        if (d->left == 0) {
+            /* a code byte; the block before it ends in a zero unless it was
+             * a full 254-byte block or this is the first block */
+            if (d->seen > 0 && d->code != 0xff) {
+                emo_dec_append(d, 0);
+            }
+            d->code = b;
+            d->left = b - 1;
+        } else {
+            emo_dec_append(d, b);
+            d->left--;
+        }
+        d->seen++;
+    }
+    *used = n;
+    return EMO_OK;
+}
+
+static void emo_put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v & 0xffu);
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void emo_put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v & 0xffu);
+    p[1] = (uint8_t)((v >> 8) & 0xffu);
+    p[2] = (uint8_t)((v >> 16) & 0xffu);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static void emo_put_f32(uint8_t *p, float v)
+{
+    union { float f; uint32_t u; } c;
+    c.f = v;
+    emo_put_u32(p, c.u);
+}
+
+emo_status_t emo_proto_pack_hello(const emo_proto_hello_t *h, uint8_t *out, int32_t cap,
+                                  int32_t *n_out)
+{
+    if (h == NULL || out == NULL || n_out == NULL) {
+        return EMO_ERR_NULL;
+    }
+    *n_out = 0;
+    if (cap < EMO_PROTO_HELLO_LEN) {
+        return EMO_ERR_CAPACITY;
+    }
+    out[0] = h->fw_major;
+    out[1] = h->fw_minor;
+    out[2] = h->fw_patch;
+    out[3] = h->board;
+    emo_put_u32(out + 4, h->fs);
+    emo_put_u16(out + 8, h->f0_hop_samples);
+    emo_put_u16(out + 10, h->f0_frame_samples);
+    out[12] = h->mode;
+    out[13] = h->streaming;
+    out[14] = h->cost_unit;
+    out[15] = h->reserved;
+    emo_put_u32(out + 16, h->cpu_hz);
+    *n_out = EMO_PROTO_HELLO_LEN;
+    return EMO_OK;
+}
+
+emo_status_t emo_proto_pack_status(const emo_proto_status_t *s, uint8_t *out, int32_t cap,
+                                   int32_t *n_out)
+{
+    int32_t i;
+
+    if (s == NULL || out == NULL || n_out == NULL) {
+        return EMO_ERR_NULL;
+    }
+    *n_out = 0;
+    if (cap < EMO_PROTO_STATUS_LEN) {
+        return EMO_ERR_CAPACITY;
+    }
+    {
+        const uint32_t v[EMO_PROTO_STATUS_FIELDS] = {
+            s->uptime_ms, s->samples_in, s->samples_dropped, s->samples_lost,
+            s->rx_bytes, s->rx_overflows, s->frames_ok, s->crc_errors,
+            s->format_errors, s->seq_lost, s->cmd_rejected, s->hops,
+            s->hop_cost_last, s->hop_cost_max, s->hop_cost_mean, s->tx_frames,
+            s->f0_sent,
+        };
+        for (i = 0; i < EMO_PROTO_STATUS_FIELDS; i++) {
+            emo_put_u32(out + 4 * i, v[i]);
+        }
+    }
+    *n_out = EMO_PROTO_STATUS_LEN;
+    return EMO_OK;
+}
+
+emo_status_t emo_proto_pack_ack(uint8_t type, uint16_t seq, int32_t status, uint8_t *out,
+                                int32_t cap, int32_t *n_out)
+{
+    if (out == NULL || n_out == NULL) {
+        return EMO_ERR_NULL;
+    }
+    *n_out = 0;
+    if (cap < EMO_PROTO_ACK_LEN) {
+        return EMO_ERR_CAPACITY;
+    }
+    if (status < -128 || status > 127) {
+        return EMO_ERR_PARAM;
+    }
+    out[0] = type;
+    emo_put_u16(out + 1, seq);
+    out[3] = (uint8_t)(int8_t)status;
+    *n_out = EMO_PROTO_ACK_LEN;
+    return EMO_OK;
+}
+
+emo_status_t emo_proto_pack_f0(const emo_f0_frame_t *frames, int32_t n, uint8_t *out,
+                               int32_t cap, int32_t *n_out)
+{
+    int32_t i;
+
+    if (frames == NULL || out == NULL || n_out == NULL) {
+        return EMO_ERR_NULL;
+    }
+    *n_out = 0;
+    if (n < 1 || n > EMO_PROTO_F0_PER_FRAME) {
+        return EMO_ERR_PARAM;
+    }
+    if (cap < n * EMO_PROTO_F0_RECORD) {
+        return EMO_ERR_CAPACITY;
+    }
+    for (i = 0; i < n; i++) {
+        uint8_t *p = out + i * EMO_PROTO_F0_RECORD;
+        emo_put_u32(p, frames[i].index);
+        emo_put_f32(p + 4, frames[i].f0_hz);
+        emo_put_f32(p + 8, frames[i].periodicity);
+        emo_put_f32(p + 12, frames[i].energy_db);
+        p[16] = frames[i].voiced;
+    }
+    *n_out = n * EMO_PROTO_F0_RECORD;
+    return EMO_OK;
+}
+
+emo_status_t emo_proto_pack_samples(uint32_t first, const int16_t *x, int32_t n, uint8_t *out,
+                                    int32_t cap, int32_t *n_out)
+{
+    int32_t i;
+
+    if (out == NULL || n_out == NULL || (x == NULL && n > 0)) {
+        return EMO_ERR_NULL;
+    }
+    *n_out = 0;
+    if (n < 0 || n > EMO_PROTO_RAW_MAX) {
+        return EMO_ERR_PARAM;
+    }
+    if (cap < 4 + 2 * n) {
+        return EMO_ERR_CAPACITY;
+    }
+    emo_put_u32(out, first);
+    for (i = 0; i < n; i++) {
+        emo_put_u16(out + 4 + 2 * i, (uint16_t)x[i]);
+    }
+    *n_out = 4 + 2 * n;
+    return EMO_OK;
+}
+
+emo_status_t emo_proto_unpack_samples(const uint8_t *payload, int32_t len, uint32_t *first,
+                                      int16_t *x, int32_t cap, int32_t *n)
+{
+    int32_t i, count;
+
+    if (payload == NULL || first == NULL || n == NULL || (x == NULL && cap > 0)) {
+        return EMO_ERR_NULL;
+    }
+    *n = 0;
+    if (len < 4 || ((len - 4) & 1) != 0) {
+        return EMO_ERR_FORMAT;
+    }
+    count = (len - 4) / 2;
+    if (count > cap) {
+        return EMO_ERR_CAPACITY;
+    }
+    *first = (uint32_t)payload[0] | ((uint32_t)payload[1] << 8) |
+             ((uint32_t)payload[2] << 16) | ((uint32_t)payload[3] << 24);
+    for (i = 0; i < count; i++) {
+        x[i] = (int16_t)(uint16_t)(payload[4 + 2 * i] | (payload[5 + 2 * i] << 8));
+    }
+    *n = count;
+    return EMO_OK;
+}

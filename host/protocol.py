@@ -1,0 +1,461 @@
+"""The serial protocol between the wearable and the host, in pure Python (no I/O).
+
+This is the twin of ``csrc/emo_proto.c``; ``docs/protocol.md`` is the specification
+and the parity tests hold the two byte-identical. Bytes in, frames out::
+
+    decoder = Decoder()
+    for frame in decoder.feed(chunk):          # any chunking, garbage allowed
+        msg = parse(frame)                     # Hello | RawBlock | F0Block | Status | Ack
+    wire = Encoder().encode(CMD_START)         # host -> board command, COBS + 0x00
+
+A frame is ``version:u8 | type:u8 | seq:u16 | payload | crc:u16`` (little-endian),
+COBS-encoded and ended by one 0x00 byte. The CRC is CRC-16/CCITT-FALSE.
+"""
+from __future__ import annotations
+
+import binascii
+import struct
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+VERSION = 1
+HEADER_LEN = 4
+CRC_LEN = 2
+MAX_PAYLOAD = 1024
+MAX_FRAME = HEADER_LEN + MAX_PAYLOAD + CRC_LEN
+MAX_ENCODED = MAX_FRAME + MAX_FRAME // 254 + 2
+
+# CRC-16/CCITT-FALSE (a.k.a. CRC-16/IBM-3740): poly 0x1021, init 0xFFFF,
+# no reflection, no final XOR. binascii.crc_hqx is exactly this register.
+CRC_POLY = 0x1021
+CRC_INIT = 0xFFFF
+CRC_REFLECTED = False
+CRC_XOROUT = 0x0000
+CRC_CHECK = 0x29B1  # CRC of b"123456789"
+
+# Frame types, board -> host.
+MSG_HELLO = 0x01
+MSG_RAW = 0x02
+MSG_F0 = 0x03
+MSG_STATUS = 0x04
+MSG_ACK = 0x05
+# Frame types, host -> board.
+CMD_START = 0x81
+CMD_STOP = 0x82
+CMD_SET_MODE = 0x83
+CMD_SET_RATE = 0x84
+CMD_REPLAY = 0x85
+CMD_GET_STATUS = 0x86
+CMD_GET_HELLO = 0x87
+CMD_EXIT = 0x88
+CMD_STALL = 0x89
+
+MODE_RAW = 1
+MODE_F0 = 2
+MODE_BOTH = MODE_RAW | MODE_F0
+
+BOARD_STM32F405 = 1
+BOARD_QEMU = 2
+BOARD_NAMES = {BOARD_STM32F405: "stm32f405", BOARD_QEMU: "qemu-netduinoplus2"}
+
+COST_CYCLES = 0
+COST_INSTRUCTIONS = 1
+
+HELLO_LEN = 20
+STATUS_LEN = 68
+ACK_LEN = 4
+F0_RECORD_LEN = 17
+F0_PER_FRAME = 60
+RAW_MAX = 510  # int16 samples in one RAW or REPLAY frame
+
+# One F0 record on the wire, packed, little-endian.
+F0_DTYPE = np.dtype(
+    [("index", "<u4"), ("f0_hz", "<f4"), ("periodicity", "<f4"), ("energy_db", "<f4"), ("voiced", "u1")]
+)
+assert F0_DTYPE.itemsize == F0_RECORD_LEN
+
+
+class ProtocolError(ValueError):
+    """A frame or payload that does not follow docs/protocol.md."""
+
+
+class CrcError(ProtocolError):
+    """The frame's CRC does not match its contents."""
+
+
+class FormatError(ProtocolError):
+    """The frame is malformed: COBS, length or version."""
+
+
+# --- CRC and COBS ---------------------------------------------------------------------
+
+
+def crc16(data: bytes, crc: int = CRC_INIT) -> int:
+    """CRC-16/CCITT-FALSE of data, continuing from crc."""
+    return binascii.crc_hqx(data, crc)
+
+
+def cobs_encode(data: bytes) -> bytes:
+    """COBS-encode data (no delimiter). A run of 254 non-zero bytes always closes its
+    block, so a frame ending in such a run gets a trailing 0x01 code byte (as the C encoder)."""
+    out = bytearray()
+    for part in bytes(data).split(b"\x00"):
+        # each zero-free part becomes blocks of at most 254 bytes; between parts, the
+        # zero is implied by a block shorter than 254
+        while len(part) >= 254:
+            out.append(0xFF)
+            out += part[:254]
+            part = part[254:]
+        out.append(len(part) + 1)
+        out += part
+    return bytes(out)
+
+
+def cobs_decode(data: bytes, limit: int = MAX_FRAME) -> bytes:
+    """Decode one COBS block sequence (without delimiter). Raises FormatError if it
+    contains a zero, a block is truncated, or the result would exceed limit bytes."""
+    out = bytearray()
+    i, n = 0, len(data)
+    code = 0
+    too_long = False
+    while i < n:
+        if i > 0 and code != 0xFF:
+            out.append(0)
+        code = data[i]
+        if code == 0:
+            raise FormatError("COBS data contains a 0x00 byte")
+        block = data[i + 1 : i + code]
+        if 0 in block:
+            raise FormatError("COBS data contains a 0x00 byte")
+        out += block
+        if len(out) > limit:
+            too_long = True
+            del out[limit:]
+        if len(block) < code - 1:
+            raise FormatError("truncated COBS block")
+        i += code
+    if too_long:
+        raise FormatError(f"frame longer than {limit} bytes")
+    return bytes(out)
+
+
+# --- frames ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One valid frame: its type, sequence number and raw payload."""
+
+    type: int
+    seq: int
+    payload: bytes
+    version: int = VERSION
+
+
+def encode_frame(type_: int, seq: int, payload: bytes = b"") -> bytes:
+    """Frame bytes on the wire: COBS(version, type, seq, payload, crc) + 0x00."""
+    if not 0 <= type_ <= 0xFF:
+        raise ValueError(f"frame type {type_} is not a byte")
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}; split it")
+    body = struct.pack("<BBH", VERSION, type_, seq & 0xFFFF) + bytes(payload)
+    body += struct.pack("<H", crc16(body))
+    return cobs_encode(body) + b"\x00"
+
+
+def decode_frame(encoded: bytes) -> Frame:
+    """Decode one frame given without its delimiter. Raises CrcError or FormatError."""
+    raw = cobs_decode(encoded)
+    if len(raw) < HEADER_LEN + CRC_LEN:
+        raise FormatError(f"frame of {len(raw)} bytes is shorter than header and CRC")
+    body, (want,) = raw[:-CRC_LEN], struct.unpack("<H", raw[-CRC_LEN:])
+    if crc16(body) != want:
+        raise CrcError(f"CRC mismatch: computed 0x{crc16(body):04X}, frame says 0x{want:04X}")
+    version, type_, seq = struct.unpack_from("<BBH", body)
+    if version != VERSION:
+        raise FormatError(f"protocol version {version}, this host speaks {VERSION}")
+    return Frame(type=type_, seq=seq, payload=bytes(body[HEADER_LEN:]), version=version)
+
+
+class Encoder:
+    """Numbers frames of one direction: seq starts at 0 and wraps at 65536."""
+
+    def __init__(self, seq: int = 0) -> None:
+        self.seq = seq & 0xFFFF
+
+    def encode(self, type_: int, payload: bytes = b"") -> bytes:
+        wire = encode_frame(type_, self.seq, payload)
+        self.seq = (self.seq + 1) & 0xFFFF
+        return wire
+
+
+@dataclass
+class DecoderStats:
+    """Counters of a Decoder, the same as the C decoder's."""
+
+    bytes: int = 0          # bytes fed
+    frames: int = 0         # valid frames
+    crc_errors: int = 0     # frames with a CRC mismatch
+    format_errors: int = 0  # malformed frames (COBS, length, version)
+    seq_gaps: int = 0       # times the sequence number jumped
+    seq_lost: int = 0       # frames missing by sequence number
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class Decoder:
+    """Streaming decoder: feed bytes in any chunking, get the valid frames back.
+
+    Garbage and damaged frames are counted in ``stats`` and skipped; decoding
+    resynchronises at the next 0x00. Bit-for-bit the same counting as emo_proto_feed().
+    """
+
+    # a pending frame this long cannot decode to <= MAX_FRAME bytes: drop its bytes
+    _PENDING_CAP = 2 * MAX_ENCODED
+
+    def __init__(self) -> None:
+        self.stats = DecoderStats()
+        self._pending = bytearray()
+        self._overlong = False
+        self._next_seq: int | None = None
+
+    def feed(self, data: bytes) -> list[Frame]:
+        frames: list[Frame] = []
+        self.stats.bytes += len(data)
+        parts = bytes(data).split(b"\x00")
+        for k, part in enumerate(parts):
+            if k == len(parts) - 1:  # no delimiter yet: keep for the next feed
+                self._pending += part
+                if len(self._pending) > self._PENDING_CAP:
+                    self._overlong = True
+                    self._pending.clear()
+                break
+            chunk = bytes(self._pending) + part
+            overlong = self._overlong
+            self._pending.clear()
+            self._overlong = False
+            frame = self._finish(chunk, overlong)
+            if frame is not None:
+                frames.append(frame)
+        return frames
+
+    def _finish(self, chunk: bytes, overlong: bool) -> Frame | None:
+        if not chunk and not overlong:
+            return None  # back-to-back delimiters
+        if overlong:
+            self.stats.format_errors += 1
+            return None
+        try:
+            frame = decode_frame(chunk)
+        except CrcError:
+            self.stats.crc_errors += 1
+            return None
+        except FormatError:
+            self.stats.format_errors += 1
+            return None
+        if self._next_seq is not None and frame.seq != self._next_seq:
+            self.stats.seq_gaps += 1
+            self.stats.seq_lost += (frame.seq - self._next_seq) & 0xFFFF
+        self._next_seq = (frame.seq + 1) & 0xFFFF
+        self.stats.frames += 1
+        return frame
+
+
+# --- payloads -------------------------------------------------------------------------
+
+_HELLO = struct.Struct("<BBBBIHHBBBBI")
+_ACK = struct.Struct("<BHb")
+assert _HELLO.size == HELLO_LEN and _ACK.size == ACK_LEN
+
+
+@dataclass(frozen=True)
+class Hello:
+    """Sent by the board at start-up and on CMD_GET_HELLO."""
+
+    fw_version: tuple[int, int, int]
+    board: int
+    fs: int                 # sample rate, Hz
+    f0_hop_samples: int     # input samples between F0 frames
+    f0_frame_samples: int   # input samples in one F0 analysis frame
+    mode: int
+    streaming: bool
+    cost_unit: int          # COST_CYCLES or COST_INSTRUCTIONS
+    cpu_hz: int
+
+    @property
+    def board_name(self) -> str:
+        return BOARD_NAMES.get(self.board, f"unknown board {self.board}")
+
+    def f0_time(self, index: np.ndarray | int) -> np.ndarray | float:
+        """Centre of F0 frame `index` in seconds from the stream's first sample."""
+        return (np.asarray(index) * self.f0_hop_samples + 0.5 * self.f0_frame_samples) / self.fs
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> "Hello":
+        _need(payload, HELLO_LEN, "HELLO")
+        ma, mi, pa, board, fs, hop, frame, mode, streaming, cost, _, cpu = _HELLO.unpack(payload)
+        return cls((ma, mi, pa), board, fs, hop, frame, mode, bool(streaming), cost, cpu)
+
+    def to_payload(self) -> bytes:
+        return _HELLO.pack(*self.fw_version, self.board, self.fs, self.f0_hop_samples,
+                           self.f0_frame_samples, self.mode, int(self.streaming), self.cost_unit, 0,
+                           self.cpu_hz)
+
+
+@dataclass(frozen=True)
+class Status:
+    """Board counters (CMD_GET_STATUS, and after CMD_STOP). Stream counters restart at CMD_START."""
+
+    uptime_ms: int = 0
+    samples_in: int = 0        # samples accepted into the sample ring
+    samples_dropped: int = 0   # lost because the sample ring was full
+    samples_lost: int = 0      # missing from the replay (gaps in its sample index)
+    rx_bytes: int = 0          # bytes the USART received
+    rx_overflows: int = 0      # received bytes dropped because the RX ring was full
+    frames_ok: int = 0         # host frames that decoded
+    crc_errors: int = 0        # host frames with a CRC mismatch
+    format_errors: int = 0     # malformed host frames
+    seq_lost: int = 0          # host frames missing by sequence number
+    cmd_rejected: int = 0      # valid frames refused
+    hops: int = 0              # F0 hops analysed
+    hop_cost_last: int = 0     # F0 cost of the last hop (Hello.cost_unit)
+    hop_cost_max: int = 0
+    hop_cost_mean: int = 0
+    tx_frames: int = 0         # frames sent since reset
+    f0_sent: int = 0           # F0 records sent
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> "Status":
+        _need(payload, STATUS_LEN, "STATUS")
+        return cls(*struct.unpack(f"<{STATUS_LEN // 4}I", payload))
+
+    def to_payload(self) -> bytes:
+        return struct.pack(f"<{STATUS_LEN // 4}I", *(getattr(self, f.name) for f in fields(self)))
+
+
+@dataclass(frozen=True)
+class Ack:
+    """The board's answer to a command: which one (type, seq) and an emo_status_t code."""
+
+    command: int
+    seq: int
+    status: int  # 0 ok, negative emo_status_t
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 0
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> "Ack":
+        _need(payload, ACK_LEN, "ACK")
+        return cls(*_ACK.unpack(payload))
+
+    def to_payload(self) -> bytes:
+        return _ACK.pack(self.command, self.seq, self.status)
+
+
+@dataclass(frozen=True)
+class SampleBlock:
+    """RAW (board -> host) or REPLAY (host -> board): int16 samples from sample `first`."""
+
+    first: int
+    samples: np.ndarray = field(repr=False)
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> "SampleBlock":
+        if len(payload) < 4 or (len(payload) - 4) % 2:
+            raise FormatError(f"sample payload of {len(payload)} bytes: need 4 + 2*n")
+        (first,) = struct.unpack_from("<I", payload)
+        return cls(first, np.frombuffer(payload, dtype="<i2", offset=4).astype(np.int16))
+
+    def to_payload(self) -> bytes:
+        return pack_samples(self.first, self.samples)
+
+
+@dataclass(frozen=True)
+class F0Block:
+    """F0 records; ``records`` is a structured array of F0_DTYPE. Place each by its index
+    (Hello.f0_time): a voiced segment's frames arrive when the segment ends."""
+
+    records: np.ndarray = field(repr=False)
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> "F0Block":
+        if not payload or len(payload) % F0_RECORD_LEN:
+            raise FormatError(f"F0 payload of {len(payload)} bytes is not n*{F0_RECORD_LEN}")
+        return cls(np.frombuffer(payload, dtype=F0_DTYPE).copy())
+
+    def to_payload(self) -> bytes:
+        return np.ascontiguousarray(self.records, dtype=F0_DTYPE).tobytes()
+
+
+Message = Hello | Status | Ack | SampleBlock | F0Block
+
+_PARSERS = {
+    MSG_HELLO: Hello.from_payload,
+    MSG_STATUS: Status.from_payload,
+    MSG_ACK: Ack.from_payload,
+    MSG_RAW: SampleBlock.from_payload,
+    MSG_F0: F0Block.from_payload,
+    CMD_REPLAY: SampleBlock.from_payload,
+}
+
+
+def parse(frame: Frame) -> Message | Frame:
+    """The typed message in a frame; frames of other types come back unchanged.
+    Raises FormatError when the payload does not fit its type."""
+    parser = _PARSERS.get(frame.type)
+    return frame if parser is None else parser(frame.payload)
+
+
+def pack_samples(first: int, samples: np.ndarray) -> bytes:
+    """RAW/REPLAY payload: first sample index and up to RAW_MAX int16 samples."""
+    x = np.asarray(samples)
+    if x.dtype != np.int16:
+        raise TypeError(f"samples must be int16, got {x.dtype}; scale and convert first")
+    if len(x) > RAW_MAX:
+        raise ValueError(f"{len(x)} samples exceed {RAW_MAX} per frame; split them")
+    return struct.pack("<I", first & 0xFFFFFFFF) + x.astype("<i2").tobytes()
+
+
+def pack_f0(records: np.ndarray) -> bytes:
+    """F0 payload of 1..F0_PER_FRAME records (structured array of F0_DTYPE)."""
+    if not 1 <= len(records) <= F0_PER_FRAME:
+        raise ValueError(f"{len(records)} F0 records: one frame holds 1..{F0_PER_FRAME}")
+    return np.ascontiguousarray(records, dtype=F0_DTYPE).tobytes()
+
+
+# --- host -> board commands (payloads) --------------------------------------------------
+
+
+def set_mode_payload(mode: int) -> bytes:
+    if mode not in (MODE_RAW, MODE_F0, MODE_BOTH):
+        raise ValueError(f"mode {mode}: use MODE_RAW, MODE_F0 or MODE_BOTH")
+    return bytes([mode])
+
+
+def set_rate_payload(fs: int) -> bytes:
+    return struct.pack("<I", fs)
+
+
+def exit_payload(code: int) -> bytes:
+    return struct.pack("<i", code)
+
+
+def stall_payload(n_bytes: int) -> bytes:
+    return struct.pack("<I", n_bytes)
+
+
+def replay_frames(samples: np.ndarray, first: int = 0, block: int = RAW_MAX) -> list[bytes]:
+    """REPLAY payloads for a whole int16 signal, block samples each, indices from first."""
+    if not 1 <= block <= RAW_MAX:
+        raise ValueError(f"block of {block} samples: use 1..{RAW_MAX}")
+    x = np.asarray(samples)
+    return [pack_samples(first + i, x[i : i + block]) for i in range(0, len(x), block)]
+
+
+def _need(payload: bytes, n: int, what: str) -> None:
+    if len(payload) != n:
+        raise FormatError(f"{what} payload of {len(payload)} bytes, expected {n}")
