@@ -1,0 +1,222 @@
+"""Training configuration: frozen dataclasses read from TOML (configs/*.toml).
+
+A TOML file has one table per dataclass below ([teacher], [student], [optim], [distill], [data],
+[run], [features]); any table or key left out keeps its default, and an unknown table or key is
+an error (a typo must not silently fall back to a default). `--set section.key=value` on the
+command line overrides single values the same way.
+
+The defaults are the paper's settings: Adam at lr 1e-3, x0.8 every 20 epochs, batch 16, early
+stopping with patience 8 on the validation unweighted accuracy, tau = 2, alpha = 0.6, and the
+4-layer x 256 BiLSTM student.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .models import STUDENT_SIZES, TEACHER_ARCHS
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    arch: str = "resnet18"        # "resnet18" | "crnn"
+    width: int = 64               # resnet18 base channels (64 -> 512-d feature, 11.2M parameters)
+    crnn_width: int = 32          # crnn: channels of the first conv block (doubling twice)
+    rnn_hidden: int = 256         # crnn: GRU units per direction (256 -> 512-d feature)
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    layers: int = 4               # BiLSTM layers (the paper: 4; the edge student: 2)
+    hidden: int = 256             # units per direction (the paper: 256; the edge student: 64)
+    feature_dim: int = 512        # size of the distilled feature; must equal the teacher's
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 1e-3
+    lr_decay: float = 0.8         # multiply the learning rate by this ...
+    lr_decay_every: int = 20      # ... every this many epochs
+    batch_size: int = 16
+    max_epochs: int = 200
+    patience: int = 8             # stop after this many epochs without a better validation UA
+    weight_decay: float = 0.0
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    tau: float = 2.0
+    alpha: float = 0.6
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    split: str = "stratified"     # "stratified" (80/20 by label, as in the paper) | "speaker"
+    test_fraction: float = 0.2    # stratified split: share held out for the test
+    test_speakers: tuple[str, ...] = ()  # speaker split: speakers held out for the test
+    val_fraction: float = 0.1     # share of the training part held out for early stopping
+    split_seed: int = 0
+    max_utterances: int = 0       # 0 = all; otherwise a stratified subset (quick demos)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    seed: int = 0
+    device: str = "auto"          # "auto" (CUDA when available) | "cpu" | "cuda" | "cuda:1" ...
+    threads: int = 0              # torch CPU threads; 0 = torch's default
+    progress: bool = True         # tqdm progress bars
+
+
+@dataclass(frozen=True)
+class Config:
+    teacher: TeacherConfig = TeacherConfig()
+    student: StudentConfig = StudentConfig()
+    optim: OptimConfig = OptimConfig()
+    distill: DistillConfig = DistillConfig()
+    data: DataConfig = DataConfig()
+    run: RunConfig = RunConfig()
+    # Keyword arguments for the feature extractor's FeatureConfig (eggemo.train.features);
+    # checked by that dataclass when features are extracted.
+    features: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+_SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
+
+
+def validate(cfg: Config) -> None:
+    """Value checks that a type alone cannot express; errors name the key to fix."""
+    def need(ok: bool, key: str, what: str) -> None:
+        if not ok:
+            raise ValueError(f"config {key}: {what}")
+    need(cfg.teacher.arch in TEACHER_ARCHS, "teacher.arch", f"must be one of {TEACHER_ARCHS}")
+    need(cfg.student.layers >= 1 and cfg.student.hidden >= 1, "student.layers/hidden", "must be >= 1")
+    need(cfg.optim.lr > 0, "optim.lr", "must be > 0")
+    need(0 < cfg.optim.lr_decay <= 1, "optim.lr_decay", "must be in (0, 1]")
+    need(cfg.optim.lr_decay_every >= 1, "optim.lr_decay_every", "must be >= 1")
+    need(cfg.optim.batch_size >= 1, "optim.batch_size", "must be >= 1")
+    need(cfg.optim.max_epochs >= 1, "optim.max_epochs", "must be >= 1")
+    need(cfg.optim.patience >= 1, "optim.patience", "must be >= 1")
+    need(cfg.distill.tau > 0, "distill.tau", "must be > 0")
+    need(0 <= cfg.distill.alpha <= 1, "distill.alpha", "must be in [0, 1]")
+    need(cfg.data.split in ("stratified", "speaker"), "data.split", "must be 'stratified' or 'speaker'")
+    need(0 < cfg.data.test_fraction < 1, "data.test_fraction", "must be in (0, 1)")
+    need(0 < cfg.data.val_fraction < 1, "data.val_fraction", "must be in (0, 1)")
+    need(cfg.data.split != "speaker" or bool(cfg.data.test_speakers), "data.test_speakers",
+         "name the held-out speakers when data.split = 'speaker'")
+
+
+def _coerce(section: str, cls: type, table: Any) -> Any:
+    if not isinstance(table, dict):
+        raise ValueError(f"config [{section}] must be a table, got {type(table).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(table) - set(fields))
+    if unknown:
+        raise ValueError(f"config [{section}]: unknown key(s) {unknown}; valid keys: {sorted(fields)}")
+    out = {}
+    for key, value in table.items():
+        default = getattr(cls(), key)
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            value = float(value) if ok else value
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif isinstance(default, tuple):
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+            value = tuple(value) if ok else value
+        else:
+            ok = isinstance(value, type(default))
+        if not ok:
+            raise ValueError(f"config {section}.{key} = {value!r}: expected {type(default).__name__}")
+        out[key] = value
+    return cls(**out)
+
+
+def from_dict(d: dict[str, Any]) -> Config:
+    """Build a Config from nested tables; unknown tables or keys raise ValueError."""
+    unknown = sorted(set(d) - set(_SECTIONS))
+    if unknown:
+        raise ValueError(f"config: unknown table(s) {unknown}; valid tables: {sorted(_SECTIONS)}")
+    parts: dict[str, Any] = {}
+    for section, table in d.items():
+        if section == "features":
+            if not isinstance(table, dict):
+                raise ValueError("config [features] must be a table")
+            parts[section] = dict(table)
+        else:
+            parts[section] = _coerce(section, type(getattr(Config(), section)), table)
+    return Config(**parts)
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    """Plain nested dict (tuples as lists), the form stored in checkpoints and results."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, tuple):
+            return list(v)
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+    return {k: plain(v) for k, v in dataclasses.asdict(cfg).items()}
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a TOML config, then apply `section.key=value` overrides (values in TOML syntax)."""
+    path = Path(path)
+    try:
+        d = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"config file {path} not found; see configs/ for examples") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"config file {path} is not valid TOML: {exc}") from None
+    return apply_overrides(d, overrides)
+
+
+def apply_overrides(d: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    d = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or not name:
+            raise ValueError(f"override {item!r}: write it as section.key=value, e.g. optim.lr=5e-4")
+        try:
+            value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()  # a bare word: take it as a string
+        d.setdefault(section, {})[name] = value
+    return from_dict(d)
+
+
+def replace(cfg: Config, **sections: dict[str, Any]) -> Config:
+    """A copy of cfg with some fields of some sections changed, e.g. replace(cfg, optim={"lr": 1e-4})."""
+    d = to_dict(cfg)
+    for section, changes in sections.items():
+        d.setdefault(section, {}).update(changes)
+    return from_dict(d)
+
+
+def student_config(cfg: Config, n_classes: int, in_channels: int = 2) -> dict[str, int]:
+    """model_config for build_model("bilstm_student", ...)."""
+    return {"in_channels": in_channels, "hidden": cfg.student.hidden, "layers": cfg.student.layers,
+            "n_classes": n_classes, "feature_dim": cfg.student.feature_dim}
+
+
+def teacher_config(cfg: Config, n_classes: int) -> dict[str, int]:
+    """model_config for build_model(cfg.teacher.arch, ...)."""
+    if cfg.teacher.arch == "crnn":
+        return {"in_channels": 1, "n_classes": n_classes, "width": cfg.teacher.crnn_width,
+                "rnn_hidden": cfg.teacher.rnn_hidden}
+    return {"in_channels": 1, "n_classes": n_classes, "width": cfg.teacher.width}
+
+
+def student_size(name: str) -> dict[str, int]:
+    """{"layers", "hidden"} of a named student size ("paper" or "edge")."""
+    if name not in STUDENT_SIZES:
+        raise ValueError(f"unknown student size {name!r}; choose one of {sorted(STUDENT_SIZES)}")
+    return dict(STUDENT_SIZES[name])

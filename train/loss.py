@@ -1,0 +1,60 @@
+"""Cross-modal emotion distillation (CMED) loss.
+
+    Loss = alpha * tau^2 * KL(softmax(T/tau) || softmax(S/tau)) + (1 - alpha) * CE(student logits, y)
+
+T is the teacher's 512-d deep emotion feature (speech, log-Mel) and S the student's 512-d feature
+(EGG F0, after its projection). Both are turned into distributions over the 512 feature
+dimensions by a softmax at temperature tau. The KL follows PyTorch's usual knowledge-distillation
+convention:
+
+    F.kl_div(F.log_softmax(S / tau, -1), F.softmax(T / tau, -1), reduction="batchmean")
+
+i.e. the teacher distribution is the target (first argument of KL), the student's is given as
+log-probabilities, and the sum over feature dimensions is divided by the batch size only.
+The tau^2 factor keeps the gradient of the soft term at the same scale as tau changes
+(Hinton et al. 2015). Defaults are the paper's: tau = 2, alpha = 0.6.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+TAU = 2.0
+ALPHA = 0.6
+
+
+def distillation_term(student_feature: torch.Tensor, teacher_feature: torch.Tensor,
+                      tau: float = TAU) -> torch.Tensor:
+    """tau^2 * KL(softmax(T/tau) || softmax(S/tau)), averaged over the batch."""
+    if student_feature.shape != teacher_feature.shape:
+        raise ValueError(f"student feature {tuple(student_feature.shape)} and teacher feature "
+                         f"{tuple(teacher_feature.shape)} differ; give the student feature_dim equal "
+                         f"to the teacher's feature size")
+    if tau <= 0:
+        raise ValueError(f"tau must be > 0, got {tau}")
+    kl = F.kl_div(F.log_softmax(student_feature / tau, dim=-1),
+                  F.softmax(teacher_feature.detach() / tau, dim=-1), reduction="batchmean")
+    return tau * tau * kl
+
+
+@dataclass(frozen=True)
+class LossParts:
+    total: torch.Tensor
+    ce: torch.Tensor
+    kd: torch.Tensor
+
+
+def cmed_loss(student_logits: torch.Tensor, student_feature: torch.Tensor,
+              teacher_feature: torch.Tensor, labels: torch.Tensor,
+              tau: float = TAU, alpha: float = ALPHA) -> LossParts:
+    """alpha * tau^2 * KL + (1 - alpha) * CE, with the parts kept for logging.
+
+    alpha = 0 gives plain cross-entropy; alpha = 1 pure feature distillation.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    ce = F.cross_entropy(student_logits, labels)
+    kd = distillation_term(student_feature, teacher_feature, tau)
+    return LossParts(total=alpha * kd + (1.0 - alpha) * ce, ce=ce, kd=kd)

@@ -1,0 +1,180 @@
+"""The networks: a speech teacher (ResNet18 or CRNN on log-Mel) and the EGG student (BiLSTM on F0).
+
+Every model maps a batch to `(logits, feature)`: the logits feed cross-entropy, the feature is
+the 512-d "deep emotion feature" that cross-modal emotion distillation (CMED) aligns between
+teacher and student (see `loss.py`).
+
+Inputs:
+- teachers take log-Mel spectrograms, (B, n_mels, T) or (B, 1, n_mels, T);
+- the student takes the F0 channels of `FeatureSet.f0`, (B, T, 2).
+
+`build_model(arch, **model_config)` rebuilds any of them from the kwargs stored in a checkpoint.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["ResNet18", "CRNN", "BiLSTMStudent", "build_model", "ARCHS", "TEACHER_ARCHS",
+           "STUDENT_ARCHS", "STUDENT_SIZES", "count_parameters", "input_name"]
+
+
+# ---------------------------------------------------------------------------------------------
+# ResNet18 (He et al. 2016), written out here because torchvision has no CPU build in this venv.
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with a residual connection (a 1x1 projection when the shape changes)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.relu = nn.ReLU(inplace=True)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return self.relu(y + self.shortcut(x))
+
+
+class ResNet18(nn.Module):
+    """ResNet18 on a 1-channel log-Mel image; global average pooling gives the 8*width-d feature.
+
+    With the default width=64 the feature is 512-d and the network has about 11.2M parameters.
+    A smaller width is only for tests and quick demos.
+    """
+
+    def __init__(self, in_channels: int = 1, n_classes: int = 7, width: int = 64) -> None:
+        super().__init__()
+        w = width
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, w, 7, 2, 3, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 2, 1),
+        )
+        stages, c_in = [], w
+        for i, c_out in enumerate((w, 2 * w, 4 * w, 8 * w)):
+            stride = 1 if i == 0 else 2
+            stages.append(nn.Sequential(BasicBlock(c_in, c_out, stride), BasicBlock(c_out, c_out, 1)))
+            c_in = c_out
+        self.stages = nn.Sequential(*stages)
+        self.feature_dim = 8 * w
+        self.classifier = nn.Linear(self.feature_dim, n_classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.dim() == 3:
+            x = x.unsqueeze(1)
+        feature = self.stages(self.stem(x)).mean(dim=(2, 3))
+        return self.classifier(feature), feature
+
+
+# ---------------------------------------------------------------------------------------------
+# CRNN baseline (the paper's Table 2 compares it with ResNet18 as the teacher).
+
+class CRNN(nn.Module):
+    """Three conv blocks (3x3 conv, BN, ReLU, 2x2 max-pool), the frequency axis pooled to
+    `freq_bins`, then a bidirectional GRU over time; the time-mean of its outputs is the
+    2*rnn_hidden-d feature (512-d by default)."""
+
+    def __init__(self, in_channels: int = 1, n_classes: int = 7, width: int = 32,
+                 rnn_hidden: int = 256, freq_bins: int = 4) -> None:
+        super().__init__()
+        blocks, c_in = [], in_channels
+        for c_out in (width, 2 * width, 4 * width):
+            blocks += [nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out),
+                       nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            c_in = c_out
+        self.conv = nn.Sequential(*blocks)
+        self.freq_pool = nn.AdaptiveAvgPool2d((freq_bins, None))
+        self.rnn = nn.GRU(c_in * freq_bins, rnn_hidden, batch_first=True, bidirectional=True)
+        self.feature_dim = 2 * rnn_hidden
+        self.classifier = nn.Linear(self.feature_dim, n_classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.dim() == 3:
+            x = x.unsqueeze(1)
+        y = self.freq_pool(self.conv(x))                    # (B, C, F, T')
+        y = y.flatten(1, 2).transpose(1, 2)                 # (B, T', C*F)
+        feature = self.rnn(y)[0].mean(dim=1)
+        return self.classifier(feature), feature
+
+
+# ---------------------------------------------------------------------------------------------
+# The EGG student (contract: briefs/student_spec.md). Separate forward and backward LSTMs per
+# layer, because TFLite Micro has no REVERSE_V2: the export rebuilds each direction as its own
+# UNIDIRECTIONAL_SEQUENCE_LSTM over a time-reversed copy of the input.
+
+def flip_time(x: torch.Tensor) -> torch.Tensor:
+    return torch.flip(x, dims=[1])
+
+
+class BiLSTMStudent(nn.Module):
+    """`layers` bidirectional LSTM layers of `hidden` units per direction on (B, T, in_channels).
+
+    The utterance vector is the last step of the forward direction next to the first step of the
+    backward one (each has then seen the whole utterance). The classifier reads it directly; the
+    projection to `feature_dim` exists only for distillation (Identity when 2*hidden equals it).
+    """
+
+    def __init__(self, in_channels: int = 2, hidden: int = 64, layers: int = 2, n_classes: int = 7,
+                 feature_dim: int = 512) -> None:
+        super().__init__()
+        sizes = [in_channels] + [2 * hidden] * (layers - 1)
+        self.fwd = nn.ModuleList(nn.LSTM(n, hidden, batch_first=True) for n in sizes)
+        self.bwd = nn.ModuleList(nn.LSTM(n, hidden, batch_first=True) for n in sizes)
+        self.classifier = nn.Linear(2 * hidden, n_classes)
+        self.project: nn.Module = (nn.Linear(2 * hidden, feature_dim) if 2 * hidden != feature_dim
+                                   else nn.Identity())
+        self.feature_dim = feature_dim
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = x
+        for fwd, bwd in zip(self.fwd, self.bwd):
+            f = fwd(h)[0]
+            b = flip_time(bwd(flip_time(h))[0])
+            h = torch.cat([f, b], dim=-1)
+        pooled = torch.cat([f[:, -1], b[:, 0]], dim=-1)
+        return self.classifier(pooled), self.project(pooled)
+
+
+# ---------------------------------------------------------------------------------------------
+
+ARCHS: dict[str, type[nn.Module]] = {"resnet18": ResNet18, "crnn": CRNN, "bilstm_student": BiLSTMStudent}
+TEACHER_ARCHS = ("resnet18", "crnn")
+STUDENT_ARCHS = ("bilstm_student",)
+# Named student sizes: the paper's 4-layer x 256 BiLSTM and the Cortex-M4 edge student.
+STUDENT_SIZES: dict[str, dict[str, int]] = {"paper": {"layers": 4, "hidden": 256},
+                                            "edge": {"layers": 2, "hidden": 64}}
+
+
+def build_model(arch: str, **model_config) -> nn.Module:
+    """Build `arch` ("resnet18", "crnn" or "bilstm_student") from the kwargs of its constructor."""
+    if arch not in ARCHS:
+        raise ValueError(f"unknown model arch {arch!r}; choose one of {sorted(ARCHS)}")
+    try:
+        return ARCHS[arch](**model_config)
+    except TypeError as exc:
+        raise ValueError(f"bad model_config for {arch}: {exc}. "
+                         f"Valid keys are the arguments of {ARCHS[arch].__name__}.__init__") from None
+
+
+def input_name(arch: str) -> str:
+    """Which FeatureSet array the arch reads: "logmel" (teachers) or "f0" (the student)."""
+    if arch in TEACHER_ARCHS:
+        return "logmel"
+    if arch in STUDENT_ARCHS:
+        return "f0"
+    raise ValueError(f"unknown model arch {arch!r}; choose one of {sorted(ARCHS)}")
+
+
+def count_parameters(model: nn.Module, deployed_only: bool = False) -> int:
+    """Trainable parameters; with deployed_only, leave out the student's distillation projection
+    (it is not exported)."""
+    skip = set()
+    if deployed_only and isinstance(model, BiLSTMStudent):
+        skip = {id(p) for p in model.project.parameters()}
+    return sum(p.numel() for p in model.parameters() if p.requires_grad and id(p) not in skip)
