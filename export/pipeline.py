@@ -1,0 +1,263 @@
+"""Checkpoint -> ONNX, float and int8 TFLite, C array and report, each checked before it is written.
+
+Hard checks stop the export and write nothing: a non-student checkpoint, Keras/ONNX/float-TFLite
+parity with torch beyond 1e-4, an op TFLite Micro lacks, a tensor that is not int8 where it should
+be, TFLM disagreeing with TFLite by more than one LSB. Targets (accuracy drop, agreement, size,
+arena) are measured and reported, pass or fail.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import cgen
+from .data import ExportData, check_contours, subsample
+from .runtime import FLOAT_MODEL, INT8_MODEL, REPORT, StudentRuntime
+from .tflite_check import check_int8_types, check_tflm_ops, io_quantization, read_model
+from .verify import agreement, classification_metrics, compare_tflm, onnx_logits, state_leak, tflm_arena_size
+
+PARITY_TOL = 1e-4          # max |logit diff| of Keras / ONNX / float TFLite against torch
+TFLM_MAX_LSB = 1           # TFLM vs TFLite interpreter, int8 output units
+ONNX_FILE = "student.onnx"
+C_NAME = "emo_model_data"
+REPORT_MD = "export_report.md"
+
+# STM32F405 (the wearable's MCU): 1 MiB flash, 128 KiB SRAM at 0x20000000 (CCM not counted).
+MCU = {"name": "STM32F405", "flash_bytes": 1 << 20, "ram_bytes": 128 << 10}
+TARGETS = {"max_accuracy_drop_points": 1.0, "min_argmax_agreement": 0.99,
+           "edge_max_int8_bytes": 150 << 10, "edge_max_arena_bytes": 48 << 10}
+
+
+class ExportError(ValueError):
+    """The export cannot produce a model that is safe to ship; the message says why and what to do."""
+
+
+def _log_default(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_student(ckpt_path: str | Path):
+    """(torch model, checkpoint dict) for a student checkpoint; a clear error for anything else."""
+    from eggemo.train.checkpoint import read_checkpoint
+    from eggemo.train.models import STUDENT_ARCHS, BiLSTMStudent, build_model
+
+    ckpt = read_checkpoint(ckpt_path)
+    if ckpt["kind"] != "student" or ckpt["arch"] not in STUDENT_ARCHS:
+        raise ExportError(f"{ckpt_path} is a {ckpt['kind']} checkpoint (arch {ckpt['arch']!r}); "
+                          f"export takes a student ({', '.join(STUDENT_ARCHS)}): train one with "
+                          f"`eggemo train student` or distil one from this teacher")
+    model = build_model(ckpt["arch"], **ckpt["model_config"])
+    if not isinstance(model, BiLSTMStudent):
+        raise ExportError(f"arch {ckpt['arch']!r} is not a BiLSTMStudent; the export only knows that student")
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval(), ckpt
+
+
+def _size_name(layers: int, hidden: int) -> str:
+    from eggemo.train.models import STUDENT_SIZES
+    for name, cfg in STUDENT_SIZES.items():
+        if cfg == {"layers": layers, "hidden": hidden}:
+            return name
+    return "custom"
+
+
+def _parity(name: str, got: np.ndarray, ref: np.ndarray) -> float:
+    diff = float(np.abs(np.asarray(got, np.float64) - ref).max())
+    if not diff <= PARITY_TOL:
+        raise ExportError(f"{name} logits differ from torch by {diff:.3g} (> {PARITY_TOL:g}): the rebuilt model "
+                          f"is not the trained one (weight copy or graph bug); nothing was written")
+    return diff
+
+
+def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData, *, calib_max: int = 256,
+                   tflm_utterances: int = 32, parity_utterances: int = 64,
+                   log: Callable[[str], None] = _log_default) -> dict[str, Any]:
+    """Write all artefacts into out_dir and return the report dict (also written as JSON and MD)."""
+    from .keras_student import build_keras_student, keras_logits, shape_from_state
+    from .onnx_export import export_onnx, onnx_info, torch_logits
+    from .tflite import convert_float, convert_int8
+
+    t_start = time.perf_counter()
+    ckpt_path, out_dir = Path(ckpt_path), Path(out_dir)
+    model, ckpt = load_student(ckpt_path)
+    state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    T = int(ckpt.get("feature_config", {}).get("T", data.calib.shape[1] if data.calib.ndim == 3 else 0))
+    shape = shape_from_state(state, T)
+    calib_all = check_contours(data.calib, "representative (calibration) set", T, shape.in_channels)
+    val_x = check_contours(data.val_x, "validation set", T, shape.in_channels)
+    val_y = np.asarray(data.val_y, np.int64)
+    calib = calib_all[subsample(len(calib_all), calib_max)]
+    probe = val_x[subsample(len(val_x), parity_utterances)]
+    size = _size_name(shape.layers, shape.hidden)
+    log(f"export: {ckpt_path.name}: {size} student ({shape.layers}x{shape.hidden}), T={T}, "
+        f"{len(calib)} calibration / {len(val_x)} validation utterances")
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".export-", dir=out_dir.parent) as tmp:
+        tmp = Path(tmp)
+        timings: dict[str, float] = {}
+
+        def tick(key: str, t0: float) -> None:
+            timings[key] = round(time.perf_counter() - t0, 2)
+
+        # 1. torch reference and ONNX
+        t0 = time.perf_counter()
+        ref_probe = torch_logits(model, probe)
+        export_onnx(model, tmp / ONNX_FILE, T, shape.in_channels)
+        onnx_diff = _parity("ONNX (onnxruntime)", onnx_logits(str(tmp / ONNX_FILE), probe), ref_probe)
+        tick("onnx_s", t0)
+        log(f"  onnx: opset {onnx_info(tmp / ONNX_FILE)['opset']}, max |logit diff| vs torch {onnx_diff:.2e}")
+
+        # 2. Keras rebuild, float parity before any quantisation
+        t0 = time.perf_counter()
+        keras_diff = _parity("Keras", keras_logits(build_keras_student(state, shape, batch_size=None), probe),
+                             ref_probe)
+        kmodel = build_keras_student(state, shape, batch_size=1)
+        tick("keras_s", t0)
+        log(f"  keras: max |logit diff| vs torch {keras_diff:.2e}")
+
+        # 3. float TFLite
+        t0 = time.perf_counter()
+        float_buf = convert_float(kmodel)
+        float_info = read_model(float_buf)
+        check_tflm_ops(float_info)
+        float_rt = StudentRuntime(float_buf)
+        float_diff = _parity("float TFLite", float_rt.logits_batch(probe), ref_probe)
+        tick("float_tflite_s", t0)
+        log(f"  float tflite: {len(float_buf)} bytes, max |logit diff| vs torch {float_diff:.2e}")
+
+        # 4. int8 TFLite, calibrated on training contours; ops and types must be TFLM-ready
+        t0 = time.perf_counter()
+        int8_buf = convert_int8(kmodel, calib)
+        tick("int8_convert_s", t0)
+        int8_info = read_model(int8_buf)
+        check_tflm_ops(int8_info)
+        type_counts = check_int8_types(int8_info)
+        fused = int8_info.ops.count("UNIDIRECTIONAL_SEQUENCE_LSTM")
+        if fused != 2 * shape.layers:
+            raise ExportError(f"expected {2 * shape.layers} fused UNIDIRECTIONAL_SEQUENCE_LSTM ops, found {fused}: "
+                              f"the LSTMs were not fused; nothing was written")
+        io = io_quantization(int8_info)
+        log(f"  int8 tflite: {len(int8_buf)} bytes, ops {int8_info.op_counts()}")
+
+        # 5. accuracy: torch, float TFLite and int8 TFLite on the validation contours
+        t0 = time.perf_counter()
+        int8_rt = StudentRuntime(int8_buf)
+        torch_val = torch_logits(model, val_x)
+        float_val = float_rt.logits_batch(val_x)
+        int8_val = int8_rt.logits_batch(val_x)
+        tick("accuracy_s", t0)
+        m_torch = classification_metrics(torch_val, val_y)
+        m_float = classification_metrics(float_val, val_y)
+        m_int8 = classification_metrics(int8_val, val_y)
+        vs_float = agreement(int8_val, float_val)
+        drop = 100.0 * (m_float["accuracy"] - m_int8["accuracy"])
+        log(f"  accuracy ({data.val_kind}): torch {m_torch['accuracy']:.4f}, float tflite {m_float['accuracy']:.4f}, "
+            f"int8 {m_int8['accuracy']:.4f}; argmax agreement int8/float {vs_float['argmax_agreement']:.4f}")
+
+        # 6. TFLite Micro: arena, and outputs against the TFLite interpreter
+        t0 = time.perf_counter()
+        arena = tflm_arena_size(int8_buf)
+        tflm_x = val_x[subsample(len(val_x), tflm_utterances)]
+        tflm = compare_tflm(int8_buf, tflm_x, arena)
+        tick("tflm_s", t0)
+        log(f"  tflm: arena {arena} bytes, max {tflm['max_lsb_diff']} LSB vs ai-edge-litert "
+            f"on {tflm['utterances']} utterances")
+        if tflm["max_lsb_diff"] > TFLM_MAX_LSB:
+            raise ExportError(f"TFLite Micro's int8 logits differ from ai-edge-litert's by {tflm['max_lsb_diff']} LSB "
+                              f"(> {TFLM_MAX_LSB}): the MCU would not run the model that was verified; "
+                              f"nothing was written")
+        leak = state_leak(int8_buf, val_x[:min(len(val_x), 8)])
+
+        # 7. write: ONNX is already in tmp; the rest now
+        (tmp / FLOAT_MODEL).write_bytes(float_buf)
+        (tmp / INT8_MODEL).write_bytes(int8_buf)
+        report = _report(ckpt_path, ckpt, shape, size, data, len(calib), len(val_x), tmp, onnx_diff, keras_diff,
+                         float_diff, float_info, int8_info, type_counts, io, m_torch, m_float, m_int8, vs_float,
+                         drop, arena, tflm, leak, timings, model)
+        cgen.write(int8_buf, cgen.facts_from_report(report), tmp, C_NAME, INT8_MODEL)
+        report["c_source"] = {"files": [f"{C_NAME}.h", f"{C_NAME}.c"], "symbol": C_NAME, "align_bytes": cgen.ALIGN}
+        report["timings_s"]["total_s"] = round(time.perf_counter() - t_start, 2)
+        from .report import render_markdown
+        (tmp / REPORT).write_text(json.dumps(report, indent=2) + "\n")
+        (tmp / REPORT_MD).write_text(render_markdown(report))
+        out_dir.mkdir(exist_ok=True)
+        for f in sorted(tmp.iterdir()):
+            os.replace(f, out_dir / f.name)
+    log(f"  wrote {out_dir}/: {ONNX_FILE}, {FLOAT_MODEL}, {INT8_MODEL}, {C_NAME}.c/.h, {REPORT}, {REPORT_MD}")
+    return report
+
+
+def _report(ckpt_path, ckpt, shape, size, data, n_calib, n_val, tmp, onnx_diff, keras_diff, float_diff,
+            float_info, int8_info, type_counts, io, m_torch, m_float, m_int8, vs_float, drop, arena, tflm, leak,
+            timings, model) -> dict[str, Any]:
+    import ai_edge_litert
+    import tensorflow as tf
+    import tflite_micro
+    from eggemo.train.models import count_parameters
+
+    from .onnx_export import onnx_info
+
+    int8_bytes = int8_info.size_bytes
+    fits_flash = int8_bytes <= MCU["flash_bytes"]
+    fits_ram = arena <= MCU["ram_bytes"]
+    edge = size == "edge"
+    targets = {
+        "accuracy_drop_points": {"value": round(drop, 3), "limit": TARGETS["max_accuracy_drop_points"],
+                                 "met": drop <= TARGETS["max_accuracy_drop_points"]},
+        "argmax_agreement": {"value": vs_float["argmax_agreement"], "limit": TARGETS["min_argmax_agreement"],
+                             "met": vs_float["argmax_agreement"] >= TARGETS["min_argmax_agreement"]},
+    }
+    if edge:
+        targets["int8_bytes"] = {"value": int8_bytes, "limit": TARGETS["edge_max_int8_bytes"],
+                                 "met": int8_bytes <= TARGETS["edge_max_int8_bytes"]}
+        targets["tflm_arena_bytes"] = {"value": arena, "limit": TARGETS["edge_max_arena_bytes"],
+                                       "met": arena <= TARGETS["edge_max_arena_bytes"]}
+    mcu_note = ("fits" if fits_flash and fits_ram else
+                "does not fit: " + "; ".join(
+                    ([f"model {int8_bytes} B > flash {MCU['flash_bytes']} B"] if not fits_flash else [])
+                    + ([f"TFLM arena {arena} B > RAM {MCU['ram_bytes']} B"] if not fits_ram else [])))
+    return {
+        "format": "eggemo-export-report-v1",
+        "checkpoint": {"path": str(ckpt_path), "sha256": _sha256(Path(ckpt_path)), "arch": ckpt["arch"],
+                       "model_config": ckpt["model_config"], "student_size": size,
+                       "deployed_parameters": count_parameters(model, deployed_only=True)},
+        "label_names": list(ckpt["label_names"]),
+        "input": {"frames": shape.T, "channels": shape.in_channels, "feature_config": ckpt.get("feature_config", {})},
+        "data": {"calibration": {"source": data.calib_source, "utterances_used": n_calib,
+                                 "utterances_available": int(len(data.calib))},
+                 "validation": {"source": data.val_source, "kind": data.val_kind, "utterances": n_val}},
+        "parity_vs_torch": {"tolerance": PARITY_TOL, "onnx": onnx_diff, "keras": keras_diff,
+                            "float_tflite": float_diff},
+        "onnx": {"file": ONNX_FILE, **onnx_info(tmp / ONNX_FILE)},
+        "float": {"file": FLOAT_MODEL, "size_bytes": float_info.size_bytes, "ops": list(float_info.ops),
+                  **{f"{k}": v for k, v in m_float.items()}},
+        "torch": m_torch,
+        "int8": {"file": INT8_MODEL, "size_bytes": int8_bytes, "size_kib": round(int8_bytes / 1024, 1),
+                 "ops": list(int8_info.ops), "op_counts": int8_info.op_counts(),
+                 "ops_all_in_tflm": True, "tensor_types": type_counts, "io": io,
+                 **m_int8, "accuracy_drop_points": round(drop, 3), "vs_float": vs_float,
+                 "state_leak_without_reset_lsb": leak},
+        "tflm": {"arena_bytes": arena, "arena_kib": round(arena / 1024, 1), **tflm,
+                 "note": "arena measured with the tflite-micro Python interpreter on x86-64 (64-bit pointers); "
+                         "a 32-bit MCU build needs slightly less for its per-tensor structs"},
+        "mcu": {**MCU, "model_fits_flash": fits_flash, "arena_fits_ram": fits_ram, "verdict": mcu_note},
+        "targets": targets,
+        "runtimes": {"host": f"ai-edge-litert {ai_edge_litert.__version__ if hasattr(ai_edge_litert, '__version__') else ''}".strip(),
+                     "tflite_micro": tflite_micro.__version__, "tensorflow": tf.__version__,
+                     "tflite_runtime": "not used: 2.14.0 installs beside numpy 2 but fails at Interpreter() "
+                                       "(built against NumPy 1.x); see docs/export.md"},
+        "timings_s": timings,
+    }

@@ -1,0 +1,73 @@
+"""export_report.json -> export_report.md (a pure function of the report dict)."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def _yes(b: bool) -> str:
+    return "yes" if b else "**no**"
+
+
+def _table(head: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(r: dict[str, Any]) -> str:
+    c, i8, fl, tm, mcu = r["checkpoint"], r["int8"], r["float"], r["tflm"], r["mcu"]
+    out = [f"# Export report: {c['student_size']} student "
+           f"({c['model_config'].get('layers')}x{c['model_config'].get('hidden')} BiLSTM)", "",
+           f"Checkpoint `{c['path']}` (sha256 `{c['sha256'][:16]}...`), {c['deployed_parameters']:,} deployed "
+           f"parameters, input {r['input']['frames']} frames x {r['input']['channels']} channels, "
+           f"labels: {', '.join(r['label_names'])}.", "",
+           f"Calibration: {r['data']['calibration']['utterances_used']} of "
+           f"{r['data']['calibration']['utterances_available']} contours from {r['data']['calibration']['source']}. "
+           f"Accuracy on: {r['data']['validation']['kind']}, {r['data']['validation']['utterances']} utterances "
+           f"({r['data']['validation']['source']}).", "",
+           "## Artefacts", "",
+           _table(["file", "bytes", "notes"], [
+               [r["onnx"]["file"], r["onnx"]["size_bytes"], f"opset {r['onnx']['opset']}"],
+               [fl["file"], fl["size_bytes"], "float32 reference"],
+               [i8["file"], i8["size_bytes"], f"{i8['size_kib']} KiB, int8 in/out"],
+               *([[f, "", f"model as a {r['c_source']['align_bytes']}-byte aligned C array"]
+                  for f in r["c_source"]["files"]] if "c_source" in r else []),
+           ]), "",
+           "## Parity with torch (float)", "",
+           _table(["model", "max abs logit diff", "tolerance"],
+                  [[k, f"{v:.2e}", f"{r['parity_vs_torch']['tolerance']:g}"]
+                   for k, v in r["parity_vs_torch"].items() if k != "tolerance"]), "",
+           "## int8 against float", "",
+           _table(["model", "accuracy", "unweighted accuracy"], [
+               ["torch", f"{r['torch']['accuracy']:.4f}", f"{r['torch']['unweighted_accuracy']:.4f}"],
+               ["float TFLite", f"{fl['accuracy']:.4f}", f"{fl['unweighted_accuracy']:.4f}"],
+               ["int8 TFLite", f"{i8['accuracy']:.4f}", f"{i8['unweighted_accuracy']:.4f}"]]), "",
+           f"Accuracy drop {i8['accuracy_drop_points']:.2f} points; argmax agreement with float "
+           f"{i8['vs_float']['argmax_agreement']:.4f}; max |logit diff| {i8['vs_float']['max_abs_logit_diff']:.4f} "
+           f"(mean {i8['vs_float']['mean_abs_logit_diff']:.4f}). Running utterances back to back without resetting "
+           f"the LSTM state changes the int8 logits by up to {i8['state_leak_without_reset_lsb']} LSB, so the "
+           f"runtime resets before each one.", "",
+           "## Ops and tensor types (int8 model)", "",
+           "Execution order: " + ", ".join(f"`{o}`" for o in i8["ops"]) + ".", "",
+           f"All ops are in TFLite Micro's op set: {_yes(i8['ops_all_in_tflm'])}. Tensor types: "
+           + ", ".join(f"{k} x{v}" for k, v in sorted(i8["tensor_types"].items()))
+           + " (INT16: LSTM cell states; INT32: biases and constant indices; FLOAT32: empty LSTM "
+             "'intermediate' tensors that only carry quantisation parameters).", "",
+           f"Input: {i8['io']['input']['type']} {i8['io']['input']['shape']}, scale {i8['io']['input']['scale']:.6g}, "
+           f"zero point {i8['io']['input']['zero_point']}. Output: {i8['io']['output']['type']} "
+           f"{i8['io']['output']['shape']}, scale {i8['io']['output']['scale']:.6g}, zero point "
+           f"{i8['io']['output']['zero_point']}.", "",
+           "## TFLite Micro", "",
+           f"Arena needed: **{tm['arena_bytes']} bytes ({tm['arena_kib']} KiB)** ({tm['note']}). "
+           f"Against ai-edge-litert on {tm['utterances']} utterances: max {tm['max_lsb_diff']} LSB, "
+           f"{100 * tm['bit_exact_share']:.1f}% of logits bit-exact, argmax agreement {tm['argmax_agreement']:.4f}.", "",
+           f"{mcu['name']} ({mcu['flash_bytes'] // 1024} KiB flash, {mcu['ram_bytes'] // 1024} KiB RAM): "
+           f"model fits flash {_yes(mcu['model_fits_flash'])}, arena fits RAM {_yes(mcu['arena_fits_ram'])} "
+           f"-- {mcu['verdict']}.", "",
+           "## Targets", "",
+           _table(["target", "value", "limit", "met"],
+                  [[k, v["value"], v["limit"], _yes(v["met"])] for k, v in r["targets"].items()]), "",
+           "## Runtimes", "",
+           *[f"- {k}: {v}" for k, v in r["runtimes"].items()], "",
+           "Timings (s): " + ", ".join(f"{k} {v}" for k, v in r["timings_s"].items()), ""]
+    return "\n".join(out)
