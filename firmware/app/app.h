@@ -1,0 +1,38 @@
+/*
+ * app.h: the portable application, as seen by board code and main().
+ *
+ * Data path: USART RX interrupt -> app_rx_byte() -> RX ring; ADC DMA interrupt
+ * (or a REPLAY frame) -> app_samples() -> sample ring; app_poll() in the main
+ * loop decodes commands, cuts the sample ring into hops, runs F0 through
+ * csrc/emo_f0.c and sends frames (csrc/emo_proto.c). Every loss is counted.
+ */
+#ifndef EMO_APP_H
+#define EMO_APP_H
+
+#include <stdint.h>
+
+#define EMO_APP_FW_MAJOR 0
+#define EMO_APP_FW_MINOR 1
+#define EMO_APP_FW_PATCH 0
+#define EMO_APP_RX_RING 1024       /* bytes, a power of two */
+#define EMO_APP_SAMPLE_RING 1024   /* samples, a power of two */
+#define EMO_APP_MAX_HOP 160        /* input samples per 10 ms hop at 16 kHz */
+#define EMO_APP_DEFAULT_FS 16000
+
+/* Set up state and send HELLO. Call once after board_init(). */
+void app_init(void);
+
+/* One pass of the main loop: commands, hops, output. Returns 1 if it did work. */
+int32_t app_poll(void);
+
+/* 1 if app_poll() has work now. board_idle() checks it with interrupts
+ * masked, so that a byte arriving just before the sleep is not left waiting. */
+int32_t app_pending(void);
+
+/* From the USART RX interrupt: one received byte. */
+void app_rx_byte(uint8_t b);
+
+/* From the ADC DMA interrupt (or the replay path): n new samples. */
+void app_samples(const int16_t *x, int32_t n);
+
+#endif /* EMO_APP_H */
