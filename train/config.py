@@ -54,6 +54,10 @@ class DistillConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
+    corpus_kind: str = "auto"     # load_corpus kind: "auto" | "manifest" | "emodb" | "synthetic"
+    f0_source: str = "egg"        # "egg", or "speech" (the documented speech-F0 proxy)
+    label_set: str = ""           # "" = from the corpus; or a named set, e.g. "emodb" / "cdesd"
+    cache_dir: str = ""           # feature cache; "" = $XDG_CACHE_HOME/eggemo/features
     split: str = "stratified"     # "stratified" (80/20 by label, as in the paper) | "speaker"
     test_fraction: float = 0.2    # stratified split: share held out for the test
     test_speakers: tuple[str, ...] = ()  # speaker split: speakers held out for the test
@@ -104,6 +108,8 @@ def validate(cfg: Config) -> None:
     need(cfg.optim.patience >= 1, "optim.patience", "must be >= 1")
     need(cfg.distill.tau > 0, "distill.tau", "must be > 0")
     need(0 <= cfg.distill.alpha <= 1, "distill.alpha", "must be in [0, 1]")
+    need(cfg.data.f0_source in ("egg", "speech"), "data.f0_source", "must be 'egg' or 'speech'")
+    need(cfg.data.max_utterances >= 0, "data.max_utterances", "must be >= 0 (0 = all)")
     need(cfg.data.split in ("stratified", "speaker"), "data.split", "must be 'stratified' or 'speaker'")
     need(0 < cfg.data.test_fraction < 1, "data.test_fraction", "must be in (0, 1)")
     need(0 < cfg.data.val_fraction < 1, "data.val_fraction", "must be in (0, 1)")

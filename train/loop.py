@@ -13,6 +13,7 @@ epochs, and the best checkpoint kept (its weights are also what `train` returns)
   wrapped in DistributedDataParallel (NCCL on GPUs, gloo on CPU) and a DistributedSampler shards
   every epoch; batch_size is per process. Every rank scores the whole validation set, so all
   ranks take the same early-stopping decision; only rank 0 writes logs and checkpoints.
+- On the CPU, denormal floats are flushed to zero (process-wide): see the comment in `train`.
 - Outputs in out_dir: log.csv and log.jsonl (one row per epoch) and best.pt.
 """
 from __future__ import annotations
@@ -105,6 +106,11 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
     device = pick_device(cfg.run.device, local_rank)
     if cfg.run.threads > 0:
         torch.set_num_threads(cfg.run.threads)
+    if device.type == "cpu":
+        # The student's gradient enters at one time step and decays through 300 steps of
+        # backpropagation into denormal floats, which made the CPU LSTM backward 10-20x slower
+        # (benchmarks/bench_train.py). Flushing them to zero changes nothing above 1e-38.
+        torch.set_flush_denormal(True)
     seed_everything(cfg.run.seed)
 
     model = build_model(arch, **model_config).to(device)

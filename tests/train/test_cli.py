@@ -1,0 +1,131 @@
+"""`eggemo train`, `eggemo evaluate` and `eggemo experiment` end to end on a tiny saved FeatureSet."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eggemo.cli import main as eggemo
+from eggemo.train.checkpoint import load_checkpoint
+from eggemo.train.config import load_config
+from eggemo.train.featureset import FeatureSet
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = """
+[teacher]
+width = 2
+[student]
+layers = 1
+hidden = 8
+feature_dim = 16
+[optim]
+lr = 1e-2
+max_epochs = 3
+batch_size = 8
+[run]
+progress = false
+"""
+
+
+def toy(n=90, seed=0, t=20, mels=12):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    f0 = np.zeros((n, t, 2), np.float32)
+    f0[:, :, 0] = (y[:, None] - 1.0) + 0.3 * rng.normal(size=(n, t))
+    f0[:, :, 1] = 1
+    lm = rng.normal(size=(n, mels, t)).astype(np.float32)
+    for k in range(3):
+        lm[y == k, 4 * k:4 * k + 4] += 2
+    return FeatureSet(lm, f0, y.astype(np.int64), ("anger", "sadness", "neutral"),
+                      np.array([f"s{i % 3}" for i in range(n)]), np.array([f"u{i}" for i in range(n)]))
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    toy().save(d / "toy.npz")
+    (d / "tiny.toml").write_text(TINY)
+    return d
+
+
+def test_repo_configs_load_and_default_is_the_papers():
+    cfg = load_config(REPO / "configs" / "default.toml")
+    assert (cfg.optim.lr, cfg.optim.lr_decay, cfg.optim.lr_decay_every, cfg.optim.batch_size,
+            cfg.optim.patience) == (1e-3, 0.8, 20, 16, 8)
+    assert (cfg.distill.tau, cfg.distill.alpha) == (2.0, 0.6)
+    assert (cfg.student.layers, cfg.student.hidden, cfg.teacher.arch) == (4, 256, "resnet18")
+    fast = load_config(REPO / "configs" / "fast.toml")
+    assert (fast.student.layers, fast.student.hidden) == (2, 64)
+
+
+def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[optim]\nlearning_rate = 0.1\n")
+    with pytest.raises(ValueError, match="unknown key.*learning_rate"):
+        load_config(bad)
+    bad.write_text("[optimiser]\nlr = 0.1\n")
+    with pytest.raises(ValueError, match="unknown table"):
+        load_config(bad)
+    bad.write_text("[optim]\nlr = 'fast'\n")
+    with pytest.raises(ValueError, match="optim.lr"):
+        load_config(bad)
+    bad.write_text("[distill]\nalpha = 1.5\n")
+    with pytest.raises(ValueError, match="distill.alpha"):
+        load_config(bad)
+    bad.write_text("")
+    assert load_config(bad, ["optim.lr=5e-4", "data.test_speakers=['a']", "data.split=speaker"]).optim.lr == 5e-4
+    with pytest.raises(ValueError, match="section.key=value"):
+        load_config(bad, ["lr=1"])
+
+
+def test_train_distill_evaluate(setup, capsys):
+    d = setup
+    common = ["--features", str(d / "toy.npz"), "--config", str(d / "tiny.toml")]
+    assert eggemo(["train", "teacher", *common, "--out", str(d / "t")]) == 0
+    assert eggemo(["train", "student", *common, "--out", str(d / "s"), "--seed", "3"]) == 0
+    assert eggemo(["train", "distill", *common, "--teacher", str(d / "t" / "best.pt"), "--out", str(d / "c")]) == 0
+    for run, kind in (("t", "teacher"), ("s", "student"), ("c", "student")):
+        res = json.loads((d / run / "test_results.json").read_text())
+        assert res["n"] == 18 and 0 <= res["ua"] <= 1
+        assert (d / run / "test_confusion.png").stat().st_size > 0 and (d / run / "test_tsne.png").exists()
+        _, ck = load_checkpoint(d / run / "best.pt")
+        assert ck["kind"] == kind and len(ck["train_config"]["test_utt_ids"]) == 18
+        assert ck["metrics"]["test_ua"] == res["ua"]
+    assert load_checkpoint(d / "s" / "best.pt")[1]["seed"] == 3
+    # evaluate re-scores the same test utterances and gets the same numbers
+    assert eggemo(["evaluate", str(d / "c" / "best.pt"), "--features", str(d / "toy.npz"),
+                   "--out", str(d / "ev"), "--no-tsne"]) == 0
+    ev = json.loads((d / "ev" / "eval_results.json").read_text())
+    assert ev["ua"] == json.loads((d / "c" / "test_results.json").read_text())["ua"] and ev["n"] == 18
+    # a student is no teacher
+    assert eggemo(["train", "distill", *common, "--teacher", str(d / "s" / "best.pt"), "--out", str(d / "x")]) == 2
+    assert "distill needs a teacher" in capsys.readouterr().err
+
+
+def test_train_errors_are_clear(setup, capsys):
+    d = setup
+    assert eggemo(["train", "distill", "--features", str(d / "toy.npz"), "--config", str(d / "tiny.toml"),
+                   "--out", str(d / "x")]) == 2
+    assert "--teacher" in capsys.readouterr().err
+    assert eggemo(["train", "student", "--features", str(d / "missing.npz"), "--out", str(d / "x")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_experiment_writes_table_json_and_plot(setup):
+    d = setup
+    out = d / "exp"
+    args = ["experiment", "alpha", "--features", str(d / "toy.npz"), "--config", str(d / "tiny.toml"),
+            "--seeds", "0", "1", "--alphas", "0", "0.5", "--out", str(out)]
+    assert eggemo(args) == 0
+    md = (out / "alpha.md").read_text()
+    assert "| student alone |" in md and "| CMED alpha = 0.5 |" in md and "±" in md
+    rows = json.loads((out / "alpha.json").read_text())["rows"]
+    assert [len(r["ua"]) for r in rows] == [2, 2, 2]
+    # alpha = 0 is the student alone, run for run (same seeds, same splits)
+    assert rows[1]["ua"] == rows[0]["ua"]
+    assert (out / "alpha.png").stat().st_size > 0
+    # a second call reuses every finished run
+    before = {p: p.stat().st_mtime for p in out.glob("runs/*/*/best.pt")}
+    assert eggemo(args) == 0
+    assert before == {p: p.stat().st_mtime for p in out.glob("runs/*/*/best.pt")}

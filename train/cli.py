@@ -1,0 +1,211 @@
+"""`eggemo train teacher|student|distill`: corpus -> features -> split -> train -> test report.
+
+    eggemo train teacher --corpus corpus/ --out runs/teacher
+    eggemo train student --corpus corpus/ --out runs/student --size edge
+    eggemo train distill --corpus corpus/ --teacher runs/teacher/best.pt --out runs/cmed --size edge
+
+Settings come from a TOML config (--config, default configs/default.toml: the paper's) with
+single values overridable by --set section.key=value. The split (train / validation / test) is
+drawn from data.split_seed; the test part is only scored once, after training, with the best
+checkpoint. Multi-process: `torchrun --nproc_per_node=N -m eggemo.cli train ...`.
+
+The functions here (`load_features`, `make_splits`, `run_training`) are shared with
+`eggemo experiment`.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import Config, load_config, replace, student_config, student_size, teacher_config
+from .featureset import FeatureSet
+
+REPO_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+MODES = ("teacher", "student", "distill")
+
+
+def default_config_path() -> Path:
+    return REPO_CONFIGS / "default.toml"
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "eggemo" / "features"
+
+
+# --- data: corpus -> FeatureSet -> splits -------------------------------------------------------
+
+def load_features(cfg: Config, *, corpus: str | Path | None = None, features: str | Path | None = None,
+                  noise: Any = None, progress: bool = True) -> tuple[FeatureSet, dict[str, Any]]:
+    """(FeatureSet, feature_config dict) from a corpus folder (through the cached feature
+    extractor) or from a FeatureSet saved as .npz. `noise`: a NoiseConfig for the speech channel."""
+    if (corpus is None) == (features is None):
+        raise ValueError("give exactly one of --corpus DIR or --features FILE.npz")
+    if features is not None:
+        path = Path(features)
+        if not path.is_file():
+            raise FileNotFoundError(f"features file {path} not found; write one with `eggemo features`")
+        if noise is not None:
+            raise ValueError("noise can only be added when extracting from a corpus (--corpus)")
+        fs = FeatureSet.load(path)
+        return fs, {"source": str(path), "T": int(fs.f0.shape[1]), "n_mels": int(fs.logmel.shape[1])}
+    from .data import load_corpus, resolve_label_set
+    from .features import FeatureConfig, extract_features
+    try:
+        fcfg = FeatureConfig(**cfg.features)
+    except TypeError as exc:
+        valid = [f.name for f in dataclasses.fields(FeatureConfig)]
+        raise ValueError(f"config [features]: {exc}; valid keys: {valid}") from None
+    label_set = resolve_label_set(cfg.data.label_set or None)
+    items = load_corpus(corpus, kind=cfg.data.corpus_kind, f0_source=cfg.data.f0_source, label_set=label_set)
+    cache = Path(cfg.data.cache_dir) if cfg.data.cache_dir else default_cache_dir()
+    fs = extract_features(items, fcfg, cache_dir=cache, label_names=label_set, noise=noise, progress=progress)
+    fc = dataclasses.asdict(fcfg)
+    fc["f0_source"] = cfg.data.f0_source
+    return fs, fc
+
+
+def make_splits(fs: FeatureSet, cfg: Config) -> dict[str, np.ndarray]:
+    """{"train", "val", "test"} index arrays. The test part is the paper's stratified 20 % (or the
+    named speakers); validation, for early stopping, is a stratified share of the rest."""
+    from .splits import speaker_split, stratified_split
+    dc = cfg.data
+    pool = np.arange(len(fs))
+    if dc.max_utterances and dc.max_utterances < len(fs):
+        _, pool = stratified_split(fs.labels, dc.max_utterances / len(fs), dc.split_seed + 1000)
+    if dc.split == "speaker":
+        tr, te = speaker_split(fs.speakers[pool], dc.test_speakers)
+    else:
+        tr, te = stratified_split(fs.labels[pool], dc.test_fraction, dc.split_seed)
+    fit, val = stratified_split(fs.labels[pool][tr], dc.val_fraction, dc.split_seed + 1)
+    return {"train": pool[tr][fit], "val": pool[tr][val], "test": pool[te]}
+
+
+def split_summary(fs: FeatureSet, splits: dict[str, np.ndarray]) -> str:
+    from .splits import counts_table
+    return counts_table(fs.labels, fs.label_names, splits)
+
+
+# --- one run -------------------------------------------------------------------------------------
+
+def run_training(mode: str, cfg: Config, fs: FeatureSet, feature_config: dict[str, Any], out_dir: str | Path,
+                 *, teacher_ckpt: str | Path | None = None, tsne: bool = True) -> dict[str, Any]:
+    """Train one model (mode teacher | student | distill) on the split of `fs`, score the best
+    checkpoint on the test part, write the report next to the checkpoint, return the summary."""
+    from .checkpoint import load_checkpoint, save_checkpoint
+    from .evaluate import evaluate, write_report
+    from .loop import train
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    splits = make_splits(fs, cfg)
+    parts = {k: fs.subset(v) for k, v in splits.items()}
+    n_classes = len(fs.label_names)
+    teacher = None
+    if mode == "teacher":
+        arch, mc = cfg.teacher.arch, teacher_config(cfg, n_classes)
+    else:
+        arch, mc = "bilstm_student", student_config(cfg, n_classes)
+    if mode == "distill":
+        if teacher_ckpt is None:
+            raise ValueError("distill needs --teacher CHECKPOINT (train one with `eggemo train teacher`)")
+        teacher, tck = load_checkpoint(teacher_ckpt)
+        check_teacher(tck, fs, splits, feature_config, teacher_ckpt)
+        if getattr(teacher, "feature_dim", None) != cfg.student.feature_dim:
+            raise ValueError(f"teacher feature is {teacher.feature_dim}-d but student.feature_dim is "
+                             f"{cfg.student.feature_dim}; set student.feature_dim to match")
+    result = train(arch, mc, parts["train"], parts["val"], cfg, teacher=teacher, out_dir=out_dir,
+                   feature_config=feature_config)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return {}
+    test = evaluate(result.model, arch, parts["test"])
+    ckpt = result.checkpoint_dict
+    ckpt["train_config"] = {**ckpt["train_config"], "test_utt_ids": parts["test"].utt_ids.tolist(),
+                            "teacher_checkpoint": str(teacher_ckpt) if teacher_ckpt else None}
+    ckpt["metrics"] = {**ckpt["metrics"], "test_ua": test.ua, "test_wa": test.wa}
+    out = Path(out_dir)
+    save_checkpoint(ckpt, out / "best.pt")
+    extra = {"mode": mode, "arch": arch, "model_config": mc, "seed": cfg.run.seed, "best_epoch": result.best_epoch,
+             "epochs_run": len(result.history), "stopped_early": result.stopped_early,
+             "val_ua": result.best_val_ua, "n_train": len(parts["train"]), "n_val": len(parts["val"]),
+             "n_test": len(parts["test"]), "checkpoint": str(out / "best.pt"),
+             "train_seconds": float(sum(r["seconds"] for r in result.history))}
+    return write_report(test, out, "test", extra=extra, tsne=tsne, seed=cfg.run.seed)
+
+
+def check_teacher(tck: dict[str, Any], fs: FeatureSet, splits: dict[str, np.ndarray],
+                  feature_config: dict[str, Any], path: str | Path) -> None:
+    """The teacher must be a teacher, share the labels and features, and not have seen the test part."""
+    if tck["kind"] != "teacher":
+        raise ValueError(f"{path} is a {tck['kind']} checkpoint; distill needs a teacher")
+    if list(tck["label_names"]) != list(fs.label_names):
+        raise ValueError(f"{path} was trained on labels {tck['label_names']}, this corpus has {list(fs.label_names)}")
+    seen = set(tck["train_config"].get("test_utt_ids") or [])
+    test_ids = set(fs.utt_ids[splits["test"]].tolist())
+    if seen and seen != test_ids:
+        raise ValueError(f"{path} was trained with another test split; its training data may include this "
+                         f"run's test utterances. Train the teacher with the same data settings "
+                         f"(data.split_seed, data.test_fraction, ...)")
+    own = {k: v for k, v in feature_config.items() if k != "source"}
+    theirs = {k: v for k, v in tck["feature_config"].items() if k != "source"}
+    if own != theirs:
+        raise ValueError(f"{path} was trained on other features ({theirs}) than this run ({own})")
+
+
+# --- command line --------------------------------------------------------------------------------
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--corpus", help="corpus folder (EMO-DB layout, manifest.csv, or `eggemo synth` output)")
+    src.add_argument("--features", help="a FeatureSet saved as .npz instead of a corpus")
+    p.add_argument("--config", default=str(default_config_path()),
+                   help="TOML config (default: configs/default.toml, the paper's settings)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one config value, e.g. --set optim.max_epochs=30 (repeatable)")
+    p.add_argument("--seed", type=int, help="run.seed (model init and batch order)")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("mode", choices=MODES, help="teacher (speech log-Mel), student (EGG F0), or distill (CMED)")
+    add_common(p)
+    p.add_argument("--out", required=True, help="run folder: best.pt, log.csv, log.jsonl, test_* reports")
+    p.add_argument("--teacher", help="teacher checkpoint for distill")
+    p.add_argument("--size", choices=("paper", "edge"), help="student size: paper (4x256) or edge (2x64)")
+    p.add_argument("--arch", choices=("resnet18", "crnn"), help="teacher arch (default from the config)")
+    p.add_argument("--no-tsne", action="store_true", help="skip the t-SNE plot (slow for big test sets)")
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    cfg = load_config(args.config, args.overrides)
+    changes: dict[str, dict[str, Any]] = {}
+    if getattr(args, "seed", None) is not None:
+        changes["run"] = {"seed": args.seed}
+    if getattr(args, "size", None):
+        changes["student"] = student_size(args.size)
+    if getattr(args, "arch", None):
+        changes["teacher"] = {"arch": args.arch}
+    return replace(cfg, **changes) if changes else cfg
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        cfg = config_from_args(args)
+        if args.mode == "distill" and not args.teacher:
+            raise ValueError("distill needs --teacher CHECKPOINT (train one with `eggemo train teacher`)")
+        fs, fc = load_features(cfg, corpus=args.corpus, features=args.features, progress=cfg.run.progress)
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(split_summary(fs, make_splits(fs, cfg)))
+        summary = run_training(args.mode, cfg, fs, fc, args.out, teacher_ckpt=args.teacher, tsne=not args.no_tsne)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"eggemo train: {exc}", file=sys.stderr)
+        return 2
+    if summary:
+        print(json.dumps({k: summary[k] for k in ("mode", "ua", "wa", "best_epoch", "epochs_run", "checkpoint")}, indent=2))
+    return 0

@@ -1,0 +1,73 @@
+"""`eggemo evaluate CHECKPOINT`: UA, WA, confusion matrix, t-SNE and a results JSON.
+
+    eggemo evaluate runs/cmed/best.pt --corpus corpus/ --out runs/cmed/eval
+    eggemo evaluate runs/teacher/best.pt --corpus corpus/ --snr 5 --noise babble --out runs/teacher/snr5
+
+By default only the checkpoint's own test utterances are scored (their ids are stored in the
+checkpoint); --split all scores every utterance. Features are rebuilt with the checkpoint's
+feature_config, so the inputs match what the model was trained on.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .config import from_dict
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", help="a best.pt written by `eggemo train`")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--corpus", help="corpus folder")
+    src.add_argument("--features", help="a FeatureSet saved as .npz")
+    p.add_argument("--split", choices=("test", "all"), default="test",
+                   help="test: the checkpoint's held-out utterances (default); all: every utterance")
+    p.add_argument("--snr", type=float, help="add noise to the speech channel at this SNR in dB (EGG untouched)")
+    p.add_argument("--noise", default="white", help="noise kind for --snr: white, babble or file")
+    p.add_argument("--noise-file", help="noise WAV for --noise file")
+    p.add_argument("--out", required=True, help="folder for NAME_results.json, NAME_confusion.png, NAME_tsne.png")
+    p.add_argument("--name", default="eval", help="file name prefix (default: eval)")
+    p.add_argument("--no-tsne", action="store_true")
+
+
+def main(args: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint
+    from .cli import load_features
+    from .evaluate import evaluate, write_report
+
+    try:
+        model, ckpt = load_checkpoint(args.checkpoint)
+        tc = {k: v for k, v in ckpt["train_config"].items() if k in ("teacher", "student", "optim", "distill",
+                                                                     "data", "run", "features")}
+        fc = {k: v for k, v in ckpt["feature_config"].items() if k not in ("source", "f0_source")}
+        cfg = from_dict({**tc, "features": fc})
+        noise = None
+        if args.snr is not None:
+            from .noise import NoiseConfig
+            noise = NoiseConfig(kind=args.noise, snr_db=args.snr, path=args.noise_file)
+        fs, _ = load_features(cfg, corpus=args.corpus, features=args.features, noise=noise)
+        if list(fs.label_names) != list(ckpt["label_names"]):
+            raise ValueError(f"the corpus has labels {list(fs.label_names)}, the checkpoint {ckpt['label_names']}")
+        if args.split == "test":
+            wanted = ckpt["train_config"].get("test_utt_ids")
+            if not wanted:
+                raise ValueError("the checkpoint stores no test split; use --split all")
+            pos = {u: i for i, u in enumerate(fs.utt_ids.tolist())}
+            missing = [u for u in wanted if u not in pos]
+            if missing:
+                raise ValueError(f"{len(missing)} test utterances of the checkpoint are not in this corpus "
+                                 f"(e.g. {missing[:3]}); is it the corpus it was trained on? Use --split all")
+            fs = fs.subset(np.array([pos[u] for u in wanted]))
+        result = evaluate(model, ckpt["arch"], fs)
+        extra = {"checkpoint": str(args.checkpoint), "arch": ckpt["arch"], "kind": ckpt["kind"],
+                 "split": args.split, "snr_db": args.snr, "noise": args.noise if args.snr is not None else None}
+        summary = write_report(result, Path(args.out), args.name, extra=extra, tsne=not args.no_tsne)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"eggemo evaluate: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: summary[k] for k in ("ua", "wa", "n", "split")}, indent=2))
+    return 0
