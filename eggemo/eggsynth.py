@@ -58,7 +58,7 @@ def _cycles(f0: np.ndarray, fs: int, jitter: float,
         return np.zeros(0), np.zeros(0)
     t = voiced_idx[0] / fs
     while True:
-        i = int(t * fs)
+        i = int(t * fs + 1e-6)  # t = k / fs must map back to sample k (float rounding), or this loops forever
         if i >= n:
             break
         if f0[i] <= 0:

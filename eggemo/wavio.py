@@ -1,0 +1,44 @@
+"""WAV in and out at full scale +-1, with errors that say what is wrong."""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from scipy.io import wavfile
+
+
+def read_wav(path: str | Path) -> tuple[int, np.ndarray]:
+    """(rate, samples as float32 of shape (n, channels)) at full scale +-1.
+
+    Integer PCM of any width is divided by its full-scale value. Raises ValueError
+    for a missing, unreadable or empty file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", wavfile.WavFileWarning)
+            fs, data = wavfile.read(path)
+    except (ValueError, EOFError, OSError) as exc:
+        raise ValueError(f"{path}: not a readable WAV file ({exc}); re-export it as PCM or float WAV") from exc
+    if data.size == 0:
+        raise ValueError(f"{path}: the WAV file holds no samples")
+    if data.ndim == 1:
+        data = data[:, None]
+    if data.dtype == np.uint8:
+        out = (data.astype(np.float32) - 128.0) / 128.0
+    elif np.issubdtype(data.dtype, np.integer):
+        out = data.astype(np.float32) / float(2 ** (8 * data.dtype.itemsize - 1))
+    else:
+        out = data.astype(np.float32)
+        if not np.all(np.isfinite(out)):
+            raise ValueError(f"{path}: the WAV file contains NaN or infinite samples")
+    return int(fs), out
+
+
+def write_wav(path: str | Path, fs: int, samples: np.ndarray) -> None:
+    """Write float samples (n,) or (n, channels) as 16-bit PCM, clipping at full scale."""
+    pcm = np.clip(np.round(np.asarray(samples) * 32767.0), -32768, 32767).astype(np.int16)
+    wavfile.write(Path(path), int(fs), pcm)
