@@ -1,0 +1,113 @@
+"""Simple reference classifiers on per-utterance statistics, to say how hard a corpus is.
+
+Logistic regression (scikit-learn, standardised inputs) on
+  F0 statistics       from the student's input (normalised log-F0 + voicing), 14 numbers;
+  spectral statistics the mean and standard deviation of every log-Mel band over
+                      the utterance's frames (2 * n_mels numbers);
+  both.
+Scored as accuracy and unweighted accuracy (mean per-class recall) on the
+paper's stratified 80/20 split (several seeds) and leave-one-speaker-out.
+docs/data.md reports these numbers for the default synthetic corpus.
+
+    python -m eggemo.train.baselines features.npz [--seeds 0 1 2]
+"""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+import numpy as np
+
+from .featureset import FeatureSet
+from .splits import leave_one_speaker_out, stratified_split
+
+F0_STAT_NAMES = ("mean", "std", "p5", "p95", "range", "slope", "first_third", "last_third", "final_move",
+                 "voiced_frac", "segments_per_s", "mean_seg_s", "abs_delta", "span_s")
+
+
+def f0_statistics(f0: np.ndarray, hop_s: float = 0.01) -> np.ndarray:
+    """(len(F0_STAT_NAMES),) statistics of one (T, 2) student input: normalised log-F0 and voiced flag."""
+    x, v = f0[:, 0].astype(np.float64), f0[:, 1] > 0.5
+    idx = np.flatnonzero(v)
+    if len(idx) < 2:
+        return np.zeros(len(F0_STAT_NAMES))
+    y = x[idx]
+    span = (idx[-1] - idx[0] + 1) * hop_s
+    slope = np.polyfit(idx * hop_s, y, 1)[0]
+    third = max(1, len(y) // 3)
+    starts = np.flatnonzero(np.diff(np.concatenate([[0], v.astype(int)])) == 1)
+    n_seg = len(starts)
+    last_seg = y[-min(len(y), 20):]
+    cont = np.diff(idx) == 1
+    delta = np.abs(np.diff(y))[cont]
+    return np.array([y.mean(), y.std(), np.percentile(y, 5), np.percentile(y, 95),
+                     np.percentile(y, 95) - np.percentile(y, 5), slope, y[:third].mean(), y[-third:].mean(),
+                     last_seg[-1] - last_seg[0], len(idx) / max(1, idx[-1] - idx[0] + 1), n_seg / span,
+                     len(idx) * hop_s / max(n_seg, 1), delta.mean() if len(delta) else 0.0, span])
+
+
+def spectral_statistics(logmel: np.ndarray) -> np.ndarray:
+    """(2 * n_mels,) mean and std of each band over the frames that are not padding."""
+    floor = logmel.min()
+    keep = logmel.max(axis=0) > floor + 1e-3
+    m = logmel[:, keep] if keep.any() else logmel
+    return np.concatenate([m.mean(axis=1), m.std(axis=1)])
+
+
+def statistics(fs: FeatureSet) -> dict[str, np.ndarray]:
+    f0 = np.stack([f0_statistics(x) for x in fs.f0])
+    spec = np.stack([spectral_statistics(x) for x in fs.logmel])
+    return {"f0": f0, "spectral": spec, "spectral+f0": np.concatenate([spec, f0], axis=1)}
+
+
+def _fit_score(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, n_classes: int
+               ) -> tuple[float, float]:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000))
+    model.fit(X[train], y[train])
+    pred = model.predict(X[test])
+    acc = float(np.mean(pred == y[test]))
+    recalls = [np.mean(pred[y[test] == c] == c) for c in range(n_classes) if np.any(y[test] == c)]
+    return acc, float(np.mean(recalls))
+
+
+def evaluate(fs: FeatureSet, seeds: Sequence[int] = (0, 1, 2)) -> list[dict]:
+    """One row per (feature group, protocol): mean and sd of accuracy and UA."""
+    stats = statistics(fs)
+    y, k = fs.labels, len(fs.label_names)
+    rows = []
+    for name, X in stats.items():
+        strat = [_fit_score(X, y, *stratified_split(y, 0.2, seed), k) for seed in seeds]
+        loso = [_fit_score(X, y, tr, te, k) for _, tr, te in leave_one_speaker_out(fs.speakers)]
+        for protocol, scores in (("stratified 80/20", strat), ("leave-one-speaker-out", loso)):
+            a = np.array(scores)
+            rows.append({"features": name, "protocol": protocol, "n": len(a),
+                         "acc": a[:, 0].mean(), "acc_sd": a[:, 0].std(), "ua": a[:, 1].mean(),
+                         "ua_sd": a[:, 1].std()})
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| features | protocol | runs | accuracy | UA |", "|---|---|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['features']} | {r['protocol']} | {r['n']} | {r['acc']:.3f} ± {r['acc_sd']:.3f} "
+                     f"| {r['ua']:.3f} ± {r['ua_sd']:.3f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("features", help="a FeatureSet .npz (eggemo features --out)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    args = ap.parse_args(argv)
+    fs = FeatureSet.load(args.features)
+    print(f"{len(fs)} utterances, {len(set(fs.speakers.tolist()))} speakers, chance {1 / len(fs.label_names):.3f}")
+    print(table(evaluate(fs, args.seeds)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

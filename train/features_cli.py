@@ -1,0 +1,61 @@
+"""`eggemo features`: extract (and cache) the features of a corpus into one FeatureSet .npz."""
+from __future__ import annotations
+
+import argparse
+import time
+
+from .features import CROPS, F0_NORMS, FeatureConfig
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = FeatureConfig()
+    parser.add_argument("corpus", help="corpus folder (EMO-DB layout or with manifest.csv) or a manifest CSV")
+    parser.add_argument("--out", required=True, help="FeatureSet file to write (.npz)")
+    parser.add_argument("--cache", default=None, help="feature cache folder (default: none)")
+    parser.add_argument("--kind", default="auto", choices=("auto", "manifest", "emodb", "synthetic"))
+    parser.add_argument("--f0-source", default="egg", choices=("egg", "speech"),
+                        help="'speech' runs the F0 core on the speech: a documented proxy for corpora without EGG")
+    parser.add_argument("--label-set", default=None, choices=("emodb", "cdesd"),
+                        help="reject labels outside this set (default: accept any)")
+    parser.add_argument("--fs", type=int, default=d.fs, help=f"sample rate, Hz (default {d.fs})")
+    parser.add_argument("--frames", type=int, default=d.T, help=f"frames per example, T (default {d.T})")
+    parser.add_argument("--crop", choices=CROPS, default=d.crop, help=f"which frames a long utterance keeps (default {d.crop})")
+    parser.add_argument("--f0-norm", choices=F0_NORMS, default=d.f0_norm, help=f"log-F0 normalisation group (default {d.f0_norm})")
+    parser.add_argument("--noise", choices=("white", "babble", "file"), default=None,
+                        help="add noise to the speech channel (EGG untouched)")
+    parser.add_argument("--snr", type=float, default=10.0, help="SNR of the added noise, dB (default 10)")
+    parser.add_argument("--noise-file", default=None, help="noise WAV for --noise file")
+    parser.add_argument("--noise-seed", type=int, default=0)
+    parser.add_argument("--skip-bad", action="store_true", help="skip unreadable files and report them instead of stopping")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def main(args: argparse.Namespace) -> int:
+    from .data import CorpusError, load_corpus
+    from .features import extract_features
+    from .noise import NoiseConfig
+    from .splits import counts_table, stratified_split
+
+    try:
+        config = FeatureConfig(fs=args.fs, T=args.frames, crop=args.crop, f0_norm=args.f0_norm)
+        noise = None if args.noise is None else NoiseConfig(args.noise, args.snr, args.noise_file, seed=args.noise_seed)
+        skipped: list = []
+        t0 = time.perf_counter()
+        items = load_corpus(args.corpus, kind=args.kind, f0_source=args.f0_source, label_set=args.label_set,
+                            skip_bad=args.skip_bad, skipped=skipped)
+        if args.f0_source == "speech":
+            print("note: F0 from the speech channel (f0_source='speech'), a proxy for the EGG F0")
+        fs = extract_features(items, config, cache_dir=args.cache, noise=noise, skip_bad=args.skip_bad,
+                              skipped=skipped, progress=not args.quiet)
+    except (CorpusError, ValueError) as exc:
+        raise SystemExit(f"eggemo features: {exc}")
+    fs.save(args.out)
+    train, test = stratified_split(fs.labels, 0.2, seed=0)
+    print(counts_table(fs.labels, fs.label_names, {"train": train, "test": test}))
+    print(f"wrote {len(fs)} utterances ({fs.logmel.shape[1]} Mel bands x {fs.logmel.shape[2]} frames) "
+          f"to {args.out} in {time.perf_counter() - t0:.1f} s")
+    if skipped:
+        print(f"skipped {len(skipped)}:")
+        for s in skipped:
+            print(f"  {s.path}: {s.reason}")
+    return 0
