@@ -59,8 +59,14 @@ def render_markdown(r: dict[str, Any]) -> str:
            f"{i8['io']['output']['zero_point']}.", "",
            "## TFLite Micro", "",
            f"Arena needed: **{tm['arena_bytes']} bytes ({tm['arena_kib']} KiB)** ({tm['note']}). "
-           f"Against ai-edge-litert on {tm['utterances']} utterances: max {tm['max_lsb_diff']} LSB, "
-           f"{100 * tm['bit_exact_share']:.1f}% of logits bit-exact, argmax agreement {tm['argmax_agreement']:.4f}.", "",
+           f"Against ai-edge-litert on {tm['utterances']} utterances: logits differ by at most {tm['max_lsb_diff']} LSB "
+           f"({tm['max_abs_logit_diff']:.4g} in logit units), {100 * tm['bit_exact_share']:.1f}% of logits bit-exact, "
+           f"argmax agreement {tm['argmax_agreement']:.4f}. Ops fed bit-identical inputs in both runtimes "
+           f"({', '.join(tm['kernels_checked'])}) agree within {tm['kernel_max_lsb_diff']} LSB (an LSTM on its first "
+           f"step; over all {r['input']['frames']} steps {tm['lstm_fed_identical_inputs_sequence_max_lsb_diff']} LSB, "
+           f"as each kernel's own rounding feeds its state); differences downstream are those roundings carried "
+           f"through the network. Largest difference per op output: "
+           + ", ".join(tm["per_op_max_lsb_diff"]) + ".", "",
            f"{mcu['name']} ({mcu['flash_bytes'] // 1024} KiB flash, {mcu['ram_bytes'] // 1024} KiB RAM): "
            f"model fits flash {_yes(mcu['model_fits_flash'])}, arena fits RAM {_yes(mcu['arena_fits_ram'])} "
            f"-- {mcu['verdict']}.", "",

@@ -13,6 +13,7 @@ float. So the export uses it, and verify.py checks all three against each other 
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -54,4 +55,7 @@ def convert_int8(model, representative: np.ndarray) -> bytes:
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8
     conv.experimental_new_quantizer = False   # see the module docstring
-    return bytes(conv.convert())
+    with warnings.catch_warnings():
+        # "Statistics for quantized inputs were expected": only relevant to float-input models
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+        return bytes(conv.convert())
