@@ -1,0 +1,89 @@
+"""Streaming (frame by frame, fixed memory: the firmware's API) == whole-signal analysis."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eggemo.f0 import F0Params, f0_track
+from eggemo.f0.binding import F0Stream
+from eggemo.f0.params import MAX_SEG
+from eggemo.wavio import read_wav
+
+from .conftest import DATA, synthetic_set
+
+
+def stream(x: np.ndarray, fs: int, sizes: np.ndarray, params: F0Params | None = None):
+    s = F0Stream(fs, params)
+    parts, pos, i = [], 0, 0
+    while pos < len(x):
+        n = int(sizes[i % len(sizes)])
+        parts.append(s.push(x[pos : pos + n]))
+        pos += n
+        i += 1
+    parts.append(s.flush())
+    return tuple(np.concatenate(cols) for cols in zip(*parts))
+
+
+@pytest.mark.parametrize("chunking", ["hop", "random", "single"])
+def test_stream_equals_whole_signal(chunking):
+    rng = np.random.default_rng(3)
+    fs = 16000
+    x = synthetic_set(fs, count=1, seed=11)[0].egg
+    if chunking == "single":
+        x = x[: fs // 2]
+    sizes = {"hop": np.array([160]), "random": rng.integers(1, 900, 50), "single": np.array([1])}[chunking]
+    index, f0, voiced, periodicity, energy = stream(x, fs, sizes)
+    whole = f0_track(x, fs)
+    np.testing.assert_array_equal(index, np.arange(len(whole)))  # in order, each frame once
+    np.testing.assert_array_equal(f0, whole.f0.astype(np.float32))  # bit for bit
+    np.testing.assert_array_equal(voiced, whole.voiced)
+    np.testing.assert_array_equal(periodicity, whole.periodicity.astype(np.float32))
+    np.testing.assert_array_equal(energy, whole.energy_db.astype(np.float32))
+
+
+def test_stream_real_recording_bit_exact():
+    fs, x = read_wav(DATA / "M1_FrameSentence_EGG.wav")
+    got = stream(x[:, 0], fs, np.array([441, 100, 7]))
+    whole = f0_track(x[:, 0], fs)
+    np.testing.assert_array_equal(got[1], whole.f0.astype(np.float32))
+
+
+def test_voiced_segment_is_released_when_it_ends():
+    """Unvoiced frames come out at once; a voiced segment's frames only at its end."""
+    fs = 8000
+    t = np.arange(int(0.6 * fs)) / fs
+    x = np.where((t > 0.2) & (t < 0.4), 0.3 * np.maximum(np.sin(2 * np.pi * 150 * t), 0) ** 2, 0.0)
+    s = F0Stream(fs)
+    released_at = {}
+    for pos in range(0, len(x), s.hop_samples):
+        index, *_ = s.push(x[pos : pos + s.hop_samples])
+        for i in index:
+            released_at[int(i)] = pos
+    for i in s.flush()[0]:
+        released_at[int(i)] = len(x)
+    whole = f0_track(x, fs)
+    voiced = np.flatnonzero(whole.voiced)
+    assert len(voiced) > 10
+    # every voiced frame waits for the segment's end; unvoiced frames before it do not
+    assert len({released_at[int(i)] for i in voiced}) == 1
+    assert released_at[int(voiced[0]) - 1] < released_at[int(voiced[0])]
+
+
+def test_long_phonation_is_cut_into_segments_identically():
+    """Runs longer than MAX_SEG frames are tracked in MAX_SEG pieces by both APIs and by the reference."""
+    fs = 8000
+    t = np.arange(int((MAX_SEG * 0.01 + 1.0) * fs)) / fs
+    f = 140 + 30 * np.sin(2 * np.pi * 0.4 * t)
+    x = 0.3 * np.maximum(np.sin(2 * np.pi * np.cumsum(f) / fs), 0) ** 2
+    whole = f0_track(x, fs)
+    ref = f0_track(x, fs, backend="numpy")
+    assert whole.voiced.sum() > MAX_SEG
+    np.testing.assert_array_equal(whole.voiced, ref.voiced)
+    np.testing.assert_allclose(whole.f0, ref.f0, atol=0.01)
+    got = stream(x, fs, np.array([80]))
+    np.testing.assert_array_equal(got[1], whole.f0.astype(np.float32))
+
+
+def test_state_is_fixed_size():
+    from eggemo._emo import ffi
+    assert ffi.sizeof("emo_f0_state_t") < 32 * 1024  # fits the wearable's RAM budget with room to spare
