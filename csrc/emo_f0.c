@@ -158,10 +158,20 @@ static int32_t emo_f0_candidates(emo_f0_state_t *st, emo_f0_cand_t *cand)
     int32_t k, i, j, count = 0;
 
     for (k = st->lag_min - 1; k <= st->lag_max + 1; k++) {
-        float r = 0.0f, den;
-        for (i = 0; i < n - k; i++) {
-            r += w[i] * w[i + k];
+        /* four partial sums in a fixed order: breaks the add latency chain on
+         * x86 and stays bit-identical across targets (no reassociation) */
+        const int32_t m = n - k;
+        float r0 = 0.0f, r1 = 0.0f, r2 = 0.0f, r3 = 0.0f, r, den;
+        for (i = 0; i + 3 < m; i += 4) {
+            r0 += w[i] * w[i + k];
+            r1 += w[i + 1] * w[i + 1 + k];
+            r2 += w[i + 2] * w[i + 2 + k];
+            r3 += w[i + 3] * w[i + 3 + k];
         }
+        for (; i < m; i++) {
+            r0 += w[i] * w[i + k];
+        }
+        r = (r0 + r1) + (r2 + r3);
         den = sqrtf(st->prefix[n - k] * (total - st->prefix[k]));
         nac[k] = den > EMO_DEN_EPS ? r / den : 0.0f;
     }
