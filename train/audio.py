@@ -92,14 +92,10 @@ def wav_info(path: str | Path) -> WavInfo:
             head = fh.read(1 << 16)
     except OSError as exc:
         raise AudioError(f"{path}: cannot read ({exc.strerror}); check the path") from exc
-    info, off, nbytes = _parse(path, head)
-    if off + nbytes >= len(head):  # data chunk runs past what we read: size from the file length
-        size = path.stat().st_size
-        declared = struct.unpack_from("<I", head, off - 4)[0]
-        nbytes = min(declared, size - off)
-        frames = nbytes // (info.channels * info.bits // 8)
-        info = WavInfo(info.path, info.fs, info.channels, frames, info.bits, info.is_float)
-    return info
+    info, off, _ = _parse(path, head)
+    declared = struct.unpack_from("<I", head, off - 4)[0]  # the data chunk may run past what we read
+    frames = min(declared, path.stat().st_size - off) // (info.channels * info.bits // 8)
+    return WavInfo(info.path, info.fs, info.channels, frames, info.bits, info.is_float)
 
 
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
