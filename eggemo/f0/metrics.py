@@ -41,7 +41,12 @@ def pitch_errors(ref_f0: np.ndarray, est_f0: np.ndarray) -> PitchErrors:
 
 def load_praat_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """(times, f0) of a `time_s,f0_hz` CSV; 0 Hz = unvoiced."""
-    data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    try:
+        data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    except (ValueError, UnicodeDecodeError, OSError) as exc:
+        raise ValueError(f"{path}: not a readable 'time_s,f0_hz' CSV ({exc})") from exc
+    if data.shape[1] < 2 or len(data) < 2:
+        raise ValueError(f"{path}: expected at least two rows of 'time_s,f0_hz'")
     return data[:, 0], data[:, 1]
 
 
