@@ -9,7 +9,7 @@ Scored as accuracy and unweighted accuracy (mean per-class recall) on the
 paper's stratified 80/20 split (several seeds) and leave-one-speaker-out.
 docs/data.md reports these numbers for the default synthetic corpus.
 
-    python -m eggemo.train.baselines features.npz [--seeds 0 1 2]
+    python -m eggemo.train.baselines features.npz [--seeds 0 1 2] [--confusion]
 """
 from __future__ import annotations
 
@@ -60,15 +60,19 @@ def statistics(fs: FeatureSet) -> dict[str, np.ndarray]:
     return {"f0": f0, "spectral": spec, "spectral+f0": np.concatenate([spec, f0], axis=1)}
 
 
-def _fit_score(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, n_classes: int
-               ) -> tuple[float, float]:
+def _predict(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000))
     model.fit(X[train], y[train])
-    pred = model.predict(X[test])
+    return model.predict(X[test])
+
+
+def _fit_score(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, n_classes: int
+               ) -> tuple[float, float]:
+    pred = _predict(X, y, train, test)
     acc = float(np.mean(pred == y[test]))
     recalls = [np.mean(pred[y[test] == c] == c) for c in range(n_classes) if np.any(y[test] == c)]
     return acc, float(np.mean(recalls))
@@ -90,6 +94,23 @@ def evaluate(fs: FeatureSet, seeds: Sequence[int] = (0, 1, 2)) -> list[dict]:
     return rows
 
 
+def loso_confusion(fs: FeatureSet, features: str = "f0") -> np.ndarray:
+    """(k, k) counts, rows true, columns predicted, pooled over the leave-one-speaker-out folds."""
+    X, y, k = statistics(fs)[features], fs.labels, len(fs.label_names)
+    cm = np.zeros((k, k), dtype=np.int64)
+    for _, tr, te in leave_one_speaker_out(fs.speakers):
+        np.add.at(cm, (y[te], _predict(X, y, tr, te)), 1)
+    return cm
+
+
+def confusion_table(cm: np.ndarray, names: Sequence[str]) -> str:
+    short = [n[:4] for n in names]
+    lines = ["| true \\ predicted | " + " | ".join(short) + " | recall |", "|---" * (len(names) + 2) + "|"]
+    for i, n in enumerate(names):
+        lines.append(f"| {n} | " + " | ".join(str(v) for v in cm[i]) + f" | {cm[i, i] / max(cm[i].sum(), 1):.2f} |")
+    return "\n".join(lines)
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| features | protocol | runs | accuracy | UA |", "|---|---|---:|---:|---:|"]
     for r in rows:
@@ -102,10 +123,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("features", help="a FeatureSet .npz (eggemo features --out)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--confusion", action="store_true", help="also print leave-one-speaker-out confusion matrices")
     args = ap.parse_args(argv)
     fs = FeatureSet.load(args.features)
     print(f"{len(fs)} utterances, {len(set(fs.speakers.tolist()))} speakers, chance {1 / len(fs.label_names):.3f}")
     print(table(evaluate(fs, args.seeds)))
+    if args.confusion:
+        for name in ("f0", "spectral+f0"):
+            print(f"\nleave-one-speaker-out confusion, {name} statistics:\n")
+            print(confusion_table(loso_confusion(fs, name), fs.label_names))
     return 0
 
 
