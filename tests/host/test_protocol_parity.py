@@ -1,0 +1,172 @@
+"""Parity: the C protocol (csrc/emo_proto.c via cffi, the code the firmware runs) and the
+Python twin (eggemo.host.protocol) give the same bytes, frames and counters."""
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from eggemo._emo import ffi, lib
+from eggemo.host import protocol as P
+
+COUNTERS = ("bytes", "frames", "crc_errors", "format_errors", "seq_gaps", "seq_lost")
+
+
+def c_encode(type_: int, seq: int, payload: bytes) -> bytes:
+    out = ffi.new("uint8_t[]", lib.EMO_PROTO_MAX_ENCODED)
+    n = ffi.new("int32_t *")
+    assert lib.emo_proto_encode(type_, seq, payload, len(payload), out, lib.EMO_PROTO_MAX_ENCODED, n) == lib.EMO_OK
+    assert n[0] <= lib.emo_proto_encoded_size(len(payload))
+    return bytes(ffi.buffer(out, n[0]))
+
+
+def c_decode(chunks: list[bytes]) -> tuple[list[P.Frame], dict[str, int]]:
+    d = ffi.new("emo_proto_decoder_t *")
+    assert lib.emo_proto_decoder_init(d) == lib.EMO_OK
+    frame = ffi.new("emo_proto_frame_t *")
+    used, got = ffi.new("int32_t *"), ffi.new("int32_t *")
+    frames = []
+    for chunk in chunks:
+        buf, pos = ffi.from_buffer("uint8_t[]", chunk), 0
+        while pos < len(chunk):
+            assert lib.emo_proto_feed(d, buf + pos, len(chunk) - pos, used, frame, got) == lib.EMO_OK
+            assert 0 < used[0] <= len(chunk) - pos
+            pos += used[0]
+            if got[0]:
+                frames.append(P.Frame(frame.type, frame.seq, bytes(ffi.buffer(frame.payload, frame.len)),
+                                      frame.version))
+    return frames, {k: getattr(d, k) for k in COUNTERS}
+
+
+def py_decode(chunks: list[bytes]) -> tuple[list[P.Frame], dict[str, int]]:
+    d = P.Decoder()
+    frames = [f for c in chunks for f in d.feed(c)]
+    return frames, d.stats.as_dict()
+
+
+def test_constants_match():
+    for name in ("VERSION", "MAX_PAYLOAD", "MAX_FRAME", "MAX_ENCODED", "HELLO_LEN", "STATUS_LEN", "ACK_LEN",
+                 "F0_PER_FRAME", "RAW_MAX"):
+        c_name = {"VERSION": "EMO_PROTO_VERSION", "F0_PER_FRAME": "EMO_PROTO_F0_PER_FRAME",
+                  "RAW_MAX": "EMO_PROTO_RAW_MAX"}.get(name, f"EMO_PROTO_{name}")
+        assert getattr(P, name) == getattr(lib, c_name), name
+    assert P.F0_RECORD_LEN == lib.EMO_PROTO_F0_RECORD and P.CRC_INIT == lib.EMO_PROTO_CRC_INIT
+    assert P.CRC_POLY == lib.EMO_PROTO_CRC_POLY
+    for name in ("HELLO", "RAW", "F0", "STATUS", "ACK"):
+        assert getattr(P, f"MSG_{name}") == getattr(lib, f"EMO_MSG_{name}")
+    for name in ("START", "STOP", "SET_MODE", "SET_RATE", "REPLAY", "GET_STATUS", "GET_HELLO", "EXIT", "STALL"):
+        assert getattr(P, f"CMD_{name}") == getattr(lib, f"EMO_CMD_{name}")
+    assert (P.MODE_RAW, P.MODE_F0) == (lib.EMO_MODE_RAW, lib.EMO_MODE_F0)
+    assert (P.BOARD_STM32F405, P.BOARD_QEMU) == (lib.EMO_BOARD_STM32F405, lib.EMO_BOARD_QEMU)
+    assert (P.COST_CYCLES, P.COST_INSTRUCTIONS) == (lib.EMO_COST_CYCLES, lib.EMO_COST_INSTRUCTIONS)
+
+
+@given(st.binary(max_size=2000), st.integers(0, 0xFFFF))
+def test_crc(data, init):
+    assert lib.emo_proto_crc16(data, len(data), init) == P.crc16(data, init)
+
+
+@given(st.integers(0, 255), st.integers(0, 0xFFFF),
+       st.one_of(st.binary(max_size=P.MAX_PAYLOAD),
+                 st.integers(0, P.MAX_PAYLOAD).map(lambda n: bytes([0x5A]) * n),  # long zero-free runs
+                 st.integers(0, P.MAX_PAYLOAD).map(bytes)))
+@settings(max_examples=300)
+def test_encode(type_, seq, payload):
+    assert c_encode(type_, seq, payload) == P.encode_frame(type_, seq, payload)
+
+
+# A stream: valid frames (seq running or jumping), garbage, damaged frames; cut anywhere.
+_piece = st.one_of(
+    st.tuples(st.just("frame"), st.integers(0, 255), st.binary(max_size=300), st.integers(0, 3)),
+    st.tuples(st.just("garbage"), st.binary(max_size=400)),
+    st.tuples(st.just("flip"), st.binary(min_size=1, max_size=200), st.integers(0, 10_000), st.integers(0, 7)),
+    st.tuples(st.just("cut"), st.binary(max_size=200), st.floats(0, 1)),
+    st.tuples(st.just("long"), st.integers(1030, 3000)),
+)
+
+
+def _build(pieces) -> bytes:
+    seq, out = 0, bytearray()
+    for p in pieces:
+        kind = p[0]
+        if kind == "frame":
+            seq = (seq + 1 + (p[3] if p[3] < 2 else 0)) & 0xFFFF  # sometimes a gap
+            out += P.encode_frame(p[1], seq, p[2])
+        elif kind == "garbage":
+            out += p[1]
+        elif kind == "flip":
+            w = bytearray(P.encode_frame(0x85, seq, p[1]))
+            w[p[2] % len(w)] ^= 1 << p[3]
+            out += w
+        elif kind == "cut":
+            w = P.encode_frame(0x02, seq, p[1])
+            out += w[: int(p[2] * (len(w) - 1))]
+        else:
+            out += b"\x07" * p[1] + b"\x00"
+    return bytes(out)
+
+
+@given(st.lists(_piece, max_size=25), st.lists(st.integers(1, 700), max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_decoder_frames_and_counters(pieces, cuts):
+    stream = _build(pieces)
+    chunks, pos = [], 0
+    for c in cuts:
+        chunks.append(stream[pos:pos + c])
+        pos += c
+    chunks.append(stream[pos:])
+    c_frames, c_stats = c_decode(chunks)
+    p_frames, p_stats = py_decode(chunks)
+    assert c_frames == p_frames
+    assert c_stats == p_stats
+    assert c_stats["bytes"] == len(stream)
+
+
+def test_payload_packers():
+    h = P.Hello((1, 2, 3), P.BOARD_STM32F405, 8000, 80, 320, P.MODE_RAW, False, P.COST_CYCLES, 168_000_000)
+    ch = ffi.new("emo_proto_hello_t *", dict(fw_major=1, fw_minor=2, fw_patch=3, board=1, fs=8000,
+                                             f0_hop_samples=80, f0_frame_samples=320, mode=1, streaming=0,
+                                             cost_unit=0, reserved=0, cpu_hz=168_000_000))
+    out, n = ffi.new("uint8_t[]", 1024), ffi.new("int32_t *")
+    assert lib.emo_proto_pack_hello(ch, out, 1024, n) == lib.EMO_OK
+    assert bytes(ffi.buffer(out, n[0])) == h.to_payload()
+
+    s = P.Status(*(np.random.default_rng(0).integers(0, 2**32, 17, dtype=np.uint64).tolist()))
+    cs = ffi.new("emo_proto_status_t *", {k: v for k, v in s.__dict__.items()})
+    assert lib.emo_proto_pack_status(cs, out, 1024, n) == lib.EMO_OK
+    assert bytes(ffi.buffer(out, n[0])) == s.to_payload()
+
+    assert lib.emo_proto_pack_ack(0x84, 0xBEEF, -3, out, 1024, n) == lib.EMO_OK
+    assert bytes(ffi.buffer(out, n[0])) == P.Ack(0x84, 0xBEEF, -3).to_payload()
+
+    rng = np.random.default_rng(1)
+    rec = np.zeros(P.F0_PER_FRAME, P.F0_DTYPE)
+    rec["index"] = rng.integers(0, 2**32, len(rec), dtype=np.uint64)
+    for f in ("f0_hz", "periodicity", "energy_db"):
+        rec[f] = rng.standard_normal(len(rec)).astype(np.float32) * 100
+    rec["voiced"] = rng.integers(0, 2, len(rec))
+    cf = ffi.new("emo_f0_frame_t[]", len(rec))
+    for i, r in enumerate(rec):
+        cf[i].index, cf[i].f0_hz, cf[i].periodicity, cf[i].energy_db, cf[i].voiced = (int(r[0]), float(r[1]),
+                                                                                     float(r[2]), float(r[3]), int(r[4]))
+    assert lib.emo_proto_pack_f0(cf, len(rec), out, 1024, n) == lib.EMO_OK
+    assert bytes(ffi.buffer(out, n[0])) == P.pack_f0(rec)
+    assert lib.emo_proto_pack_f0(cf, P.F0_PER_FRAME + 1, out, 1024, n) == lib.EMO_ERR_PARAM
+
+    x = rng.integers(-32768, 32768, P.RAW_MAX).astype(np.int16)
+    assert lib.emo_proto_pack_samples(77, ffi.from_buffer("int16_t[]", x), len(x), out, 1024, n) == lib.EMO_OK
+    assert bytes(ffi.buffer(out, n[0])) == P.pack_samples(77, x)
+    first, back, m = ffi.new("uint32_t *"), ffi.new("int16_t[]", P.RAW_MAX), ffi.new("int32_t *")
+    assert lib.emo_proto_unpack_samples(out, n[0], first, back, P.RAW_MAX, m) == lib.EMO_OK
+    assert first[0] == 77 and np.array_equal(np.frombuffer(ffi.buffer(back, 2 * m[0]), np.int16), x)
+    assert lib.emo_proto_unpack_samples(out, 5, first, back, P.RAW_MAX, m) == lib.EMO_ERR_FORMAT
+    assert lib.emo_proto_unpack_samples(out, n[0], first, back, 10, m) == lib.EMO_ERR_CAPACITY
+
+
+def test_c_rejects_bad_arguments():
+    out, n = ffi.new("uint8_t[]", 2000), ffi.new("int32_t *")
+    assert lib.emo_proto_encode(1, 0, ffi.NULL, 0, out, 2000, n) == lib.EMO_OK  # empty payload is fine
+    assert lib.emo_proto_encode(1, 0, bytes(1025), 1025, out, 2000, n) == lib.EMO_ERR_PARAM
+    assert lib.emo_proto_encode(1, 0, bytes(10), 10, out, 17, n) == lib.EMO_ERR_CAPACITY
+    assert lib.emo_proto_encode(1, 0, bytes(10), 10, ffi.NULL, 2000, n) == lib.EMO_ERR_NULL
+    assert lib.emo_proto_decoder_init(ffi.NULL) == lib.EMO_ERR_NULL
