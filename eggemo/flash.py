@@ -1,0 +1,183 @@
+"""`eggemo flash`: check a firmware ELF, then write it to the board through a debug probe.
+
+    eggemo flash --board stm32f405 firmware/build-stm32f405/eggemo.elf
+
+The image is checked first (ARM, vector table and entry in flash, fits the chip), so a
+wrong file never reaches the probe. Programming uses pyOCD's Python API with an
+ST-Link or CMSIS-DAP probe. OpenOCD works too: see firmware/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import struct
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+EM_ARM = 40
+ET_EXEC = 2
+PT_LOAD = 1
+
+
+@dataclass(frozen=True)
+class Chip:
+    name: str
+    pyocd_target: str       # pyOCD target type (from a CMSIS pack)
+    pack_hint: str          # what `pyocd pack install` needs
+    flash_base: int
+    flash_size: int
+    ram_base: int
+    ram_size: int
+
+
+BOARDS = {
+    "stm32f405": Chip("STM32F405RG", "stm32f405rgtx", "stm32f405rg",
+                      0x0800_0000, 1024 * 1024, 0x2000_0000, 128 * 1024),
+}
+
+
+class FirmwareError(ValueError):
+    """The image or the probe set-up is not usable; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    entry: int
+    initial_sp: int
+    reset_vector: int
+    flash_bytes: int        # bytes written to flash (code, constants, .data image)
+    ram_bytes: int          # RAM the image occupies (stack, .data, .bss)
+
+
+def _in(addr: int, size: int, base: int, limit: int) -> bool:
+    return base <= addr and addr + size <= base + limit
+
+
+def check_elf(path: str | Path, chip: Chip) -> ImageInfo:
+    """Validate a firmware ELF for chip; raises FirmwareError saying what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise FirmwareError(f"{path}: no such file; build it with `make -C firmware BOARD=stm32f405`")
+    data = path.read_bytes()
+    if data[:4] != b"\x7fELF":
+        raise FirmwareError(f"{path}: not an ELF file; pass the .elf from the firmware build, not the .bin or .hex")
+    if len(data) < 52:
+        raise FirmwareError(f"{path}: truncated ELF header ({len(data)} bytes)")
+    if data[4] != 1 or data[5] != 1:
+        raise FirmwareError(f"{path}: not a 32-bit little-endian ELF, so not a Cortex-M image")
+    (e_type, e_machine, _, e_entry, e_phoff, _, _, _, e_phentsize, e_phnum) = struct.unpack_from(
+        "<HHIIIIIHHH", data, 16)
+    if e_machine != EM_ARM:
+        raise FirmwareError(f"{path}: built for ELF machine {e_machine}, not ARM ({EM_ARM}); "
+                            "use the arm-none-eabi build from firmware/")
+    if e_type != ET_EXEC:
+        raise FirmwareError(f"{path}: an object or shared library (ELF type {e_type}), not a linked executable")
+    if e_phnum == 0 or e_phoff + e_phnum * e_phentsize > len(data) or e_phentsize < 32:
+        raise FirmwareError(f"{path}: truncated or missing program headers; rebuild the image")
+    flash_bytes = ram_bytes = 0
+    vectors: bytes | None = None
+    for i in range(e_phnum):
+        p_type, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, _, _ = struct.unpack_from(
+            "<IIIIIIII", data, e_phoff + i * e_phentsize)
+        if p_type != PT_LOAD or p_memsz == 0:
+            continue
+        if p_filesz:
+            if not _in(p_paddr, p_filesz, chip.flash_base, chip.flash_size):
+                raise FirmwareError(f"{path}: a segment loads at 0x{p_paddr:08X}..0x{p_paddr + p_filesz:08X}, "
+                                    f"outside {chip.name} flash 0x{chip.flash_base:08X}+{chip.flash_size // 1024} KiB; "
+                                    "link with firmware/boards/stm32f405/stm32f405.ld")
+            if p_offset + p_filesz > len(data):
+                raise FirmwareError(f"{path}: truncated: a segment runs past the end of the file")
+            flash_bytes += p_filesz
+            if p_paddr == chip.flash_base:
+                vectors = data[p_offset:p_offset + 8]
+        if _in(p_vaddr, 0, chip.ram_base, chip.ram_size):
+            ram_bytes += p_memsz
+        elif not _in(p_vaddr, p_memsz, chip.flash_base, chip.flash_size):
+            raise FirmwareError(f"{path}: a segment runs at 0x{p_vaddr:08X}, neither in flash nor in RAM")
+    if flash_bytes > chip.flash_size:
+        raise FirmwareError(f"{path}: {flash_bytes} bytes do not fit {chip.name} flash ({chip.flash_size} bytes)")
+    if ram_bytes > chip.ram_size:
+        raise FirmwareError(f"{path}: needs {ram_bytes} bytes of RAM, {chip.name} has {chip.ram_size}")
+    if vectors is None or len(vectors) < 8:
+        raise FirmwareError(f"{path}: no vector table at the start of flash (0x{chip.flash_base:08X}); "
+                            "the chip would not boot")
+    sp, reset = struct.unpack("<II", vectors)
+    if not (chip.ram_base < sp <= chip.ram_base + chip.ram_size) or sp % 4:
+        raise FirmwareError(f"{path}: initial stack pointer 0x{sp:08X} is not a word in {chip.name} RAM")
+    if not reset & 1 or not _in(reset & ~1, 2, chip.flash_base, chip.flash_size):
+        raise FirmwareError(f"{path}: reset vector 0x{reset:08X} is not a Thumb address in flash")
+    if (e_entry | 1) != reset:
+        raise FirmwareError(f"{path}: ELF entry 0x{e_entry:08X} differs from the reset vector 0x{reset:08X}")
+    return ImageInfo(e_entry, sp, reset, flash_bytes, ram_bytes)
+
+
+def _target_available(target: str, pack: str | None) -> bool:
+    from pyocd.target import TARGET
+
+    if target in TARGET or pack:
+        return True  # built in, or the given pack is checked when the session opens
+    try:
+        from pyocd.target.pack.pack_target import ManagedPacks
+        return any(dev.part_number.lower() == target for dev in ManagedPacks.get_installed_targets())
+    except Exception:
+        return False
+
+
+def flash(path: str | Path, board: str = "stm32f405", *, probe: str | None = None,
+          target: str | None = None, pack: str | None = None) -> ImageInfo:
+    """Check the image, then program, verify and reset through the first (or given) probe."""
+    chip = BOARDS[board]
+    info = check_elf(path, chip)
+    try:
+        from pyocd.core.helpers import ConnectHelper
+        from pyocd.flash.file_programmer import FileProgrammer
+    except ImportError:
+        raise FirmwareError("pyOCD is not installed: pip install 'eggemo[flash]' (or use OpenOCD, "
+                            "see firmware/README.md)") from None
+    probes = ConnectHelper.get_all_connected_probes(blocking=False, unique_id=probe, print_wait_message=False)
+    if not probes:
+        which = f" with ID containing '{probe}'" if probe else ""
+        raise FirmwareError(f"no debug probe{which} found: connect an ST-Link or CMSIS-DAP probe to the board's "
+                            "SWD pins (SWDIO, SWCLK, GND; board powered) and retry; `pyocd list` shows what pyOCD "
+                            "sees. The image itself is valid.")
+    target = target or chip.pyocd_target
+    if not _target_available(target, pack):
+        raise FirmwareError(f"pyOCD has no '{target}' target: run `pyocd pack install {chip.pack_hint}` once "
+                            "(downloads the STM32F4 device pack), or pass --pack FILE.pack")
+    options = {"target_override": target, "frequency": 4_000_000}
+    if pack:
+        options["pack"] = pack
+    session = ConnectHelper.session_with_chosen_probe(blocking=False, unique_id=probes[0].unique_id,
+                                                      options=options)
+    if session is None:
+        raise FirmwareError("the debug probe went away before the session opened; reconnect it and retry")
+    with session:
+        FileProgrammer(session).program(str(path), file_format="elf")
+        session.board.target.reset()
+    return info
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("firmware", type=Path, help="firmware ELF (make -C firmware BOARD=stm32f405)")
+    parser.add_argument("--board", choices=sorted(BOARDS), default="stm32f405")
+    parser.add_argument("--probe", help="unique ID (or part of it) of the probe to use")
+    parser.add_argument("--target", help="pyOCD target type (default: the board's)")
+    parser.add_argument("--pack", help="CMSIS device pack file for pyOCD")
+    parser.add_argument("--check-only", action="store_true", help="validate the image, do not flash")
+
+
+def main(args: argparse.Namespace) -> int:
+    chip = BOARDS[args.board]
+    try:
+        if args.check_only:
+            info = check_elf(args.firmware, chip)
+        else:
+            info = flash(args.firmware, args.board, probe=args.probe, target=args.target, pack=args.pack)
+    except FirmwareError as exc:
+        print(f"eggemo flash: {exc}", file=sys.stderr)
+        return 1
+    verb = "valid" if args.check_only else "flashed"
+    print(f"{args.firmware}: {verb} for {chip.name}: entry 0x{info.entry:08X}, "
+          f"flash {info.flash_bytes} B of {chip.flash_size}, RAM {info.ram_bytes} B of {chip.ram_size}")
+    return 0
