@@ -1,0 +1,179 @@
+"""`eggemo monitor`: the live emotion monitor over serial, with recording, replay, reconnect and LSL.
+
+    eggemo monitor --port /dev/ttyACM0 --model export_out/student_int8.tflite
+    eggemo monitor --emulate utterance.wav --model export_out/        # firmware under QEMU
+    eggemo monitor --port socket://127.0.0.1:4444 --record session1/  # a QEMU you started
+    eggemo monitor --replay session1/ --model export_out/
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import signal
+import sys
+from pathlib import Path
+
+from . import protocol as P
+from .pipeline import SegmenterConfig
+
+MODES = {"f0": P.MODE_F0, "raw": P.MODE_RAW, "both": P.MODE_BOTH}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    src = p.add_argument_group("source (one of)")
+    src.add_argument("--port", help="pyserial URL or device: /dev/ttyACM0, socket://127.0.0.1:4444 (QEMU), "
+                     "loop://, a pty")
+    src.add_argument("--emulate", type=Path, metavar="WAV", help="build the firmware if needed, boot it in QEMU and "
+                     "stream this EGG recording into it")
+    src.add_argument("--replay", type=Path, metavar="DIR", help="replay a folder written by --record")
+    p.add_argument("--model", type=Path, help="student_int8.tflite from `eggemo export` (or its folder); "
+                   "without it: F0 and link statistics only")
+    p.add_argument("--norm", help="F0 normalisation: utterance | session | FILE.json with {\"mu\", \"sigma\"} of ln F0 "
+                   "(default: what the model was trained with; per-speaker training -> session)")
+    p.add_argument("--mode", choices=sorted(MODES), help="what the board streams (default: both with --record, "
+                   "so the EGG is kept; else f0). raw: F0 is computed on the host")
+    p.add_argument("--rate", type=int, choices=(8000, 16000), help="ask the board for this sample rate")
+    p.add_argument("--record", type=Path, metavar="DIR", help="write egg.wav and session.jsonl into DIR (new or empty)")
+    p.add_argument("--fsync", action="store_true", help="with --record: fsync each block (survives power loss too)")
+    p.add_argument("--feed", type=Path, metavar="WAV", help="stream this EGG recording into a board without ADC "
+                   "(the QEMU board at --port)")
+    p.add_argument("--egg-channel", type=int, help="channel of --emulate/--feed WAV holding the EGG (1-based; "
+                   "default: the last)")
+    p.add_argument("--speed", type=float, default=1.0, help="--emulate/--feed pace, x real time (0: as fast as the "
+                   "link goes; default 1)")
+    p.add_argument("--exit-at-end", action="store_true", help="with --emulate/--feed: stop when the recording has "
+                   "been streamed and the board's final report is in")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--plain", action="store_true", help="plain text lines instead of the live screen (logs, CI)")
+    p.add_argument("--lsl", action="store_true", help="publish F0 and predictions as Lab Streaming Layer outlets")
+    p.add_argument("--no-reconnect", action="store_true", help="exit when the port goes away instead of retrying")
+    p.add_argument("--open-timeout", type=float, default=0.0, help="keep trying to open the port this long at "
+                   "start (seconds; default: fail at once)")
+    seg = p.add_argument_group("utterance segmentation")
+    d = SegmenterConfig()
+    seg.add_argument("--hangover-ms", type=float, default=d.hangover_ms, help=f"unvoiced time that ends an "
+                     f"utterance (default {d.hangover_ms:g})")
+    seg.add_argument("--preroll-ms", type=float, default=d.preroll_ms, help=f"silence kept before the first voiced "
+                     f"frame (default {d.preroll_ms:g})")
+    seg.add_argument("--tail-ms", type=float, default=d.tail_ms, help=f"silence kept after the last voiced frame "
+                     f"(default {d.tail_ms:g})")
+    seg.add_argument("--min-voiced-ms", type=float, default=d.min_voiced_ms, help=f"shorter voicing is ignored "
+                     f"(default {d.min_voiced_ms:g})")
+
+
+def _fail(msg: str) -> int:
+    print(f"eggemo monitor: {msg}", file=sys.stderr)
+    return 2
+
+
+def _display(plain: bool):
+    from .display import LiveDisplay, PlainDisplay
+
+    return PlainDisplay() if plain or not sys.stdout.isatty() else LiveDisplay()
+
+
+def main(args: argparse.Namespace) -> int:
+    sources = [n for n, v in (("--port", args.port), ("--emulate", args.emulate), ("--replay", args.replay)) if v]
+    if len(sources) != 1:
+        return _fail(f"give exactly one of --port, --emulate or --replay (got {', '.join(sources) or 'none'})")
+    try:
+        seg = SegmenterConfig(hangover_ms=args.hangover_ms, preroll_ms=args.preroll_ms, tail_ms=args.tail_ms,
+                              min_voiced_ms=args.min_voiced_ms)
+        classifier = None
+        if args.model is not None:
+            from .pipeline import Classifier
+
+            classifier = Classifier.from_model(args.model, args.norm)
+        elif args.norm is not None:
+            return _fail("--norm needs --model")
+        if args.replay is not None:
+            return _replay(args, classifier)
+        return _live(args, classifier, seg)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        return _fail(str(exc))
+
+
+def _replay(args: argparse.Namespace, classifier) -> int:
+    from .display import MonitorState, plain_prediction
+    from .replay import replay
+
+    if classifier is None:
+        return _fail("--replay needs --model to predict with (the recording's F0 is replayed through it)")
+    state = MonitorState(port=str(args.replay), label_names=tuple(classifier.label_names))
+
+    def show(p) -> None:
+        state.probs, state.label, state.predictions = p.probs, p.label, state.predictions + 1
+        state.last_utterance_s = (p.last - p.first + 1) / 100.0
+        print(plain_prediction(state), flush=True)
+
+    res = replay(args.replay, classifier, on_prediction=show)
+    ok = sum(res.matches())
+    note = " (the last line was cut: the recorder was killed)" if res.recording.truncated_line else ""
+    print(f"replayed {len(res.predictions)} predictions; the recording has {len(res.recorded)}, "
+          f"{ok} identical{note}")
+    return 0
+
+
+def _live(args: argparse.Namespace, classifier, seg: SegmenterConfig) -> int:
+    from .emulator import Emulator, build_firmware, load_egg
+    from .monitor import Monitor, MonitorOptions
+    from .record import Recorder
+    from .transport import PortError
+
+    mode = MODES[args.mode] if args.mode else (P.MODE_BOTH if args.record else P.MODE_F0)
+    wav = args.emulate or args.feed
+    feed = load_egg(wav, args.rate or 16000, args.egg_channel) if wav is not None else None
+    if args.exit_at_end and feed is None:
+        return _fail("--exit-at-end needs --emulate or --feed")
+    emulator = None
+    url = args.port
+    if args.emulate is not None:
+        print("eggemo monitor: building the firmware (make -C firmware BOARD=qemu) and booting QEMU...",
+              file=sys.stderr, flush=True)
+        emulator = Emulator(build_firmware())
+        emulator.wait_listening()
+        url = emulator.url
+    lsl = None
+    recorder = None
+    try:
+        if args.lsl:
+            from .lsl import LslOutlets
+
+            lsl = LslOutlets(classifier.label_names if classifier else ())
+        if args.record is not None:
+            recorder = Recorder(args.record, _header(args, url, mode, classifier), fsync=args.fsync)
+        options = MonitorOptions(mode=mode, fs=args.rate, seg=seg, reconnect=not args.no_reconnect,
+                                 open_timeout=max(args.open_timeout, 5.0 if emulator else 0.0), feed=feed,
+                                 feed_speed=args.speed, stop_at_end=args.exit_at_end, duration=args.duration)
+        monitor = Monitor(url, classifier, options, recorder=recorder, display=None, lsl=lsl)
+        signal.signal(signal.SIGTERM, lambda *_: monitor.stop())
+        display = _display(args.plain)
+        monitor.display = display
+        try:
+            with display:
+                monitor.run()
+        except KeyboardInterrupt:
+            pass
+        except PortError as exc:
+            return _fail(str(exc))
+        lat = monitor.state.latency_percentiles()
+        print(f"eggemo monitor: {len(monitor.predictions)} predictions"
+              + (f", utterance end -> screen p50 {lat[0]:.1f} ms, p95 {lat[1]:.1f} ms" if lat else "")
+              + f"; link {monitor.link_counters()}", file=sys.stderr)
+        return 0
+    finally:
+        if emulator is not None:
+            emulator.close()
+
+
+def _header(args, url: str, mode: int, classifier) -> dict:
+    from eggemo import __version__ as version
+
+    h = {"port": url, "mode": mode, "eggemo": version}
+    if classifier is not None:
+        info = classifier.info
+        h["model"] = {"path": str(info.path), "sha256": hashlib.sha256(info.path.read_bytes()).hexdigest(),
+                      "labels": list(classifier.label_names)}
+    if args.emulate is not None or args.feed is not None:
+        h["fed"] = str(args.emulate or args.feed)
+    return h

@@ -1,0 +1,339 @@
+"""The live monitor: link events and board messages -> pipeline -> recording, display, LSL.
+
+One thread (the caller's) handles everything in arrival order; the serial reader thread only
+decodes and queues (link.MessageProtocol), and a Feeder thread streams EGG into a board that
+has no ADC (the emulator). Every input of the pipeline is written to the recording before it
+is used ("f0" and "end" lines), so a replay drives the pipeline through the same calls.
+"""
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import protocol as P
+from .display import MonitorState
+from .emulator import Feeder
+from .link import Arrival, LinkDown, LinkUp, MessageProtocol
+from .pipeline import Classifier, Frames, HostF0, Pipeline, Prediction, SegmenterConfig, frames_from_records
+from .record import Recorder
+from .transport import SerialLink
+
+MODE_NAMES = {P.MODE_F0: "f0", P.MODE_RAW: "raw", P.MODE_BOTH: "both"}
+COMMAND_NAMES = {P.CMD_START: "START", P.CMD_STOP: "STOP", P.CMD_SET_MODE: "SET_MODE", P.CMD_SET_RATE: "SET_RATE",
+                 P.CMD_REPLAY: "REPLAY", P.CMD_GET_STATUS: "GET_STATUS", P.CMD_GET_HELLO: "GET_HELLO"}
+
+
+@dataclass(frozen=True)
+class MonitorOptions:
+    mode: int = P.MODE_F0              # what the board streams: F0 frames, RAW EGG, or both
+    fs: int | None = None              # ask the board for this rate (None: keep its own)
+    status_every_s: float = 1.0        # GET_STATUS period (board counters, round-trip time)
+    seg: SegmenterConfig = SegmenterConfig()
+    reconnect: bool = True
+    open_timeout: float = 0.0          # keep trying the first open this long
+    feed: np.ndarray | None = field(default=None, repr=False)   # int16 EGG for a board without ADC
+    feed_speed: float = 1.0            # x real time; 0 = as fast as the link takes it
+    stop_at_end: bool = False          # after the feed: STOP, and return once the board's final STATUS is in
+    duration: float | None = None      # return after this many seconds
+
+
+class Monitor:
+    """Runs until ``stop()``, the duration, or (stop_at_end) the end of the fed recording."""
+
+    def __init__(self, url: str, classifier: Classifier | None, options: MonitorOptions = MonitorOptions(), *,
+                 recorder: Recorder | None = None, display=None, lsl=None) -> None:
+        self.url = url
+        self.options = options
+        self.classifier = classifier
+        self.recorder = recorder
+        self.display = display
+        self.lsl = lsl
+        self.state = MonitorState(port=url, label_names=tuple(classifier.label_names) if classifier else (),
+                                  mode=MODE_NAMES.get(options.mode, str(options.mode)),
+                                  note="" if classifier else "no --model: F0 and link only")
+        self.queue: queue.Queue[object] = queue.Queue()
+        self.protocol = MessageProtocol(self.queue)
+        self.link = SerialLink(url, self.protocol, reconnect=options.reconnect, open_timeout=options.open_timeout)
+        self.pipeline = Pipeline(classifier, options.seg)
+        self.predictions: list[Prediction] = []
+        self.latencies_ms: list[float] = []
+        self.board_status: P.Status | None = None
+        self.hello: P.Hello | None = None
+        self.streaming = False
+        self.samples_lost = 0                    # RAW samples missing (gaps in their indices)
+        self.finished = threading.Event()
+        self._encoder = P.Encoder()
+        self._send_lock = threading.Lock()
+        self._pending: dict[int, tuple[int, float]] = {}   # seq -> (command, time sent)
+        self._starting = False
+        self._stopping = False
+        self._status_t: float | None = None
+        self._raw_next: int | None = None
+        self._host_f0: HostF0 | None = None
+        self._feeder: Feeder | None = None
+        self._down_since: float | None = None
+        self._stop = threading.Event()
+        self._closing = False
+
+    # --- commands -----------------------------------------------------------------------
+
+    def send(self, type_: int, payload: bytes = b"") -> bool:
+        """Encode and write one command (thread-safe: the feeder sends too)."""
+        with self._send_lock:
+            seq = self._encoder.seq
+            wire = self._encoder.encode(type_, payload)
+            if type_ != P.CMD_REPLAY:             # only refused REPLAYs are acknowledged
+                self._pending[seq] = (type_, time.perf_counter())
+            return self.link.write(wire)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # --- main loop ----------------------------------------------------------------------
+
+    def run(self) -> "Monitor":
+        norm = self.classifier.normaliser if self.classifier is not None else None
+        self._record("config", segmenter=dataclasses.asdict(self.options.seg), mode=self.options.mode,
+                     norm=None if norm is None else norm.mode,
+                     norm_fixed=None if norm is None or norm.fixed is None else dataclasses.asdict(norm.fixed))
+        self.link.start()                        # PortError if the port cannot be opened
+        t_end = None if self.options.duration is None else time.perf_counter() + self.options.duration
+        next_status = time.perf_counter() + self.options.status_every_s
+        try:
+            while not self._stop.is_set() and not self.finished.is_set():
+                try:
+                    batch = [self.queue.get(timeout=0.05)]
+                except queue.Empty:
+                    batch = []
+                while len(batch) < 256:
+                    try:
+                        batch.append(self.queue.get_nowait())
+                    except queue.Empty:
+                        break
+                for item in batch:
+                    self._handle(item)
+                self._flush()
+                now = time.perf_counter()
+                if self.link.connected and self.hello is not None and now >= next_status:
+                    next_status = now + self.options.status_every_s
+                    self._status_t = now
+                    self.send(P.CMD_GET_STATUS)
+                if t_end is not None and now >= t_end:
+                    break
+        finally:
+            self._shutdown()
+        return self
+
+    def _flush(self) -> None:
+        self.state.link = self.link_counters()
+        if self.recorder is not None:
+            self.recorder.flush()
+        if self.display is not None:
+            self.display.update(self.state)
+
+    def link_counters(self) -> dict[str, Any]:
+        c = self.protocol.counters.as_dict()
+        s = self.board_status
+        return {**c, "bytes_in": self.link.stats.bytes_in, "bytes_out": self.link.stats.bytes_out,
+                "reconnects": self.link.stats.reconnects, "writes_dropped": self.link.stats.writes_dropped,
+                "samples_dropped": 0 if s is None else s.samples_dropped + s.samples_lost + s.rx_overflows,
+                "samples_lost": self.samples_lost}
+
+    def _shutdown(self) -> None:
+        if self._feeder is not None:
+            self._feeder.stop()
+        self._closing = True
+        self.link.close()
+        while True:                              # what arrived before the close still counts
+            try:
+                self._handle(self.queue.get_nowait())
+            except queue.Empty:
+                break
+        if self._host_f0 is not None:
+            self._frames(self._host_f0.flush(), "host", time.perf_counter())
+        self._end("monitor_stopped", time.perf_counter())
+        self.state.link = self.link_counters()
+        if self.recorder is not None:
+            self.recorder.write("stats", **self.state.link, predictions=len(self.predictions))
+            self.recorder.close()
+        if self.lsl is not None:
+            self.lsl.close()
+
+    # --- events -------------------------------------------------------------------------
+
+    def _event(self, text: str) -> None:
+        if self.display is not None:
+            self.display.event(self.state, text)
+
+    def _record(self, type_: str, **fields: Any) -> None:
+        if self.recorder is not None:
+            self.recorder.write(type_, **fields)
+
+    def _handle(self, item: object) -> None:
+        if isinstance(item, Arrival):
+            self._message(item.message, item.t)
+        elif isinstance(item, LinkUp):
+            self.state.connected = True
+            self._record("link", state="up", connects=item.connects)
+            if self._down_since is not None:
+                gap = item.t - self._down_since
+                wav = self.recorder.wav_samples if self.recorder is not None else 0
+                self._record("gap", wav_sample=wav, seconds=round(gap, 4))
+                self._event(f"link back after {gap:.2f} s (reconnect {item.connects - 1})")
+                self._down_since = None
+            else:
+                self._event(f"connected to {self.url}")
+            self.send(P.CMD_GET_HELLO)           # a board that did not reset says nothing by itself
+        elif isinstance(item, LinkDown):
+            self.state.connected = False
+            self._down_since = item.t
+            self._record("link", state="down", error=item.error)
+            if item.error or not self._closing:
+                self._event(f"link lost: {item.error or 'closed'}" + ("; retrying" if self.options.reconnect else ""))
+            if self._feeder is not None:
+                self._feeder.stop()
+                self._feeder = None
+            if self._host_f0 is not None:
+                self._frames(self._host_f0.flush(), "host", item.t)
+            self._end("link_lost", item.t)
+            self.hello, self.streaming, self._starting, self._raw_next = None, False, False, None
+            self._pending.clear()
+            self.state.streaming = False
+            if not self.options.reconnect:
+                self._stop.set()
+
+    def _message(self, msg: object, t: float) -> None:
+        if isinstance(msg, P.F0Block):
+            self._frames(frames_from_records(msg.records), "board", t)
+        elif isinstance(msg, P.SampleBlock):
+            self._raw(msg, t)
+        elif isinstance(msg, P.Hello):
+            self._hello(msg, t)
+        elif isinstance(msg, P.Ack):
+            self._ack(msg, t)
+        elif isinstance(msg, P.Status):
+            self.board_status = msg
+            self._record("status", **dataclasses.asdict(msg))
+            if self._status_t is not None:
+                self.state.rtt_ms = 1000.0 * (t - self._status_t)
+                self._status_t = None
+            if self._stopping and not self.streaming and self.options.stop_at_end:
+                self.finished.set()              # the STATUS after STOP: the stream's final account
+
+    def _hello(self, h: P.Hello, t: float) -> None:
+        restarted = self.streaming and not h.streaming     # the board reset under us
+        self.hello = h
+        self._record("hello", fw_version=list(h.fw_version), board=h.board_name, fs=h.fs,
+                     f0_hop_samples=h.f0_hop_samples, f0_frame_samples=h.f0_frame_samples, mode=h.mode,
+                     streaming=h.streaming, cpu_hz=h.cpu_hz)
+        self.state.board = (f"{h.board_name} fw {'.'.join(map(str, h.fw_version))}, {h.fs} Hz, "
+                            f"F0 hop {1000 * h.f0_hop_samples / h.fs:.0f} ms")
+        self._check_geometry(h)
+        if restarted:
+            self._end("restart", t)
+            self.streaming = False
+        if h.streaming:
+            self.streaming = True                # rejoin a stream that kept running
+            self.state.streaming = True
+            return
+        if self._starting:
+            return
+        self._starting = True
+        if self.options.fs is not None and self.options.fs != h.fs:
+            self.send(P.CMD_SET_RATE, P.set_rate_payload(self.options.fs))
+        self.send(P.CMD_SET_MODE, P.set_mode_payload(self.options.mode))
+        self.send(P.CMD_START)
+
+    def _check_geometry(self, h: P.Hello) -> None:
+        info = getattr(self.classifier, "info", None)
+        if info is None:
+            return
+        hop_ms = 1000.0 * h.f0_hop_samples / h.fs
+        if abs(hop_ms - info.hop_ms) > 1e-6:
+            self._event(f"warning: the board's F0 hop is {hop_ms:g} ms but the model was trained on "
+                        f"{info.hop_ms:g} ms frames; predictions will be off")
+
+    def _ack(self, a: P.Ack, t: float) -> None:
+        cmd, _ = self._pending.pop(a.seq, (a.command, t))
+        name = COMMAND_NAMES.get(cmd, f"0x{cmd:02X}")
+        if not a.ok:
+            self._record("refused", command=name, status=a.status)
+            self._event(f"the board refused {name} (status {a.status})")
+            if cmd == P.CMD_START:
+                self._starting = False
+            return
+        if cmd == P.CMD_START:
+            self._starting = False
+            self.streaming = True
+            self.state.streaming = True
+            fs = self.options.fs or (self.hello.fs if self.hello else 16000)
+            self._record("start", fs=fs, mode=self.options.mode)
+            self._end("restart", t)              # nothing should be open; indices restart at 0
+            self._raw_next = None
+            self._host_f0 = HostF0(fs) if self.options.mode == P.MODE_RAW else None
+            if self.options.feed is not None and (self.hello is None or self.hello.board == P.BOARD_QEMU):
+                self._feeder = Feeder(self.options.feed, self.send, fs=fs, speed=self.options.feed_speed,
+                                      on_done=self._feed_done).start()
+        elif cmd == P.CMD_STOP:
+            self.streaming = False
+            self.state.streaming = False
+            if self._host_f0 is not None:
+                self._frames(self._host_f0.flush(), "host", t)
+            self._end("stream_end", t)
+
+    def _feed_done(self) -> None:
+        # feeder thread: everything is sent; STOP makes the board flush its last F0 segment
+        if self.options.stop_at_end:
+            self._stopping = True
+            self.send(P.CMD_STOP)
+
+    def _raw(self, block: P.SampleBlock, t: float) -> None:
+        n = len(block.samples)
+        if self._raw_next is not None and block.first != self._raw_next:
+            self.samples_lost += max(0, block.first - self._raw_next)
+        self._raw_next = block.first + n
+        if self.recorder is not None and self.hello is not None:
+            pos = self.recorder.samples(self.options.fs or self.hello.fs, block.samples)
+            self.recorder.write("raw", first=block.first, n=n, wav_sample=pos)
+        if self._host_f0 is not None:
+            self._frames(self._host_f0.push(block), "host", t)
+
+    def _frames(self, frames: Frames, source: str, t: float) -> None:
+        if len(frames) == 0:
+            return
+        self._record("f0", source=source, index=frames.index, f0_hz=frames.f0_hz, voiced=frames.voiced,
+                     periodicity=frames.periodicity, energy_db=frames.energy_db)
+        self.state.add_f0(frames.index, frames.f0_hz)
+        if self.lsl is not None and self.hello is not None:
+            self.lsl.push_f0(self.hello.f0_time(frames.index), frames.f0_hz, frames.voiced, frames.periodicity,
+                             frames.energy_db)
+        self._show(self.pipeline.f0(frames), t)
+
+    def _end(self, reason: str, t: float) -> None:
+        # recorded even with nothing open: it also resets the segmenter's preroll, which replay must see
+        self._record("end", reason=reason)
+        self._show(self.pipeline.end(reason), t)
+
+    def _show(self, preds: list[Prediction], t_arrival: float) -> None:
+        for p in preds:
+            st = self.state
+            st.probs, st.label, st.predictions = p.probs, p.label, st.predictions + 1
+            st.last_utterance_s = (p.last - p.first + 1) * self.options.seg.hop_ms / 1000.0
+            st.history.append(p.label)
+            if self.display is not None:
+                self.display.prediction(st)
+            latency = 1000.0 * (time.perf_counter() - t_arrival)
+            st.latency_ms.append(latency)
+            self.latencies_ms.append(latency)
+            self.predictions.append(p)
+            self._record("prediction", **p.as_dict(), latency_ms=round(latency, 3))
+            if self.recorder is not None:
+                self.recorder.flush()
+            if self.lsl is not None:
+                self.lsl.push_prediction(p.probs)
