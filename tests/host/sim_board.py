@@ -82,8 +82,9 @@ class SimBoard:
             except BlockingIOError:
                 time.sleep(0.002)
                 continue
-            except OSError:
-                return
+            except OSError:                 # EIO: no one has the other end open (yet)
+                time.sleep(0.01)
+                continue
             if not data:
                 time.sleep(0.002)
                 continue
