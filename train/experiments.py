@@ -70,7 +70,7 @@ def run_once(ctx: Ctx, mode: str, cfg: Config, name: str, *, teacher: Path | Non
     done = out / "test_results.json"
     if done.exists():
         prev = json.loads(done.read_text())
-        if prev.get("settings") == settings:
+        if _reuse_key(prev.get("settings")) == _reuse_key(settings):
             print(f"  reuse {name} seed {cfg.run.seed}: UA {prev['ua']:.3f}", flush=True)
             return prev
     t0 = time.perf_counter()
@@ -82,6 +82,16 @@ def run_once(ctx: Ctx, mode: str, cfg: Config, name: str, *, teacher: Path | Non
     print(f"  done  {name} seed {cfg.run.seed}: UA {summary['ua']:.3f} WA {summary['wa']:.3f} "
           f"({summary['epochs_run']} epochs, {summary['wall_seconds']:.0f} s)", flush=True)
     return summary
+
+
+def _reuse_key(settings: dict[str, Any] | None) -> Any:
+    """Settings that decide a run's result: everything but the run section's device, thread
+    count and progress bars."""
+    if not settings:
+        return None
+    cfg = dict(settings["config"])
+    cfg["run"] = {"seed": cfg["run"]["seed"]}
+    return {**settings, "config": cfg}
 
 
 def teacher_run(ctx: Ctx, seed: int, cfg: Config | None = None, name: str | None = None,
