@@ -162,11 +162,11 @@ def render(state: MonitorState, width: int = 100):
 class LiveDisplay:
     """rich Live around render(); update(now=True) repaints at once (after a prediction)."""
 
-    def __init__(self, refresh_per_second: float = 8.0) -> None:
+    def __init__(self, refresh_per_second: float = 8.0, console=None) -> None:
         from rich.console import Console
         from rich.live import Live
 
-        self.console = Console()
+        self.console = console or Console()
         self._live = Live(console=self.console, auto_refresh=False, transient=False)
         self._min_dt = 1.0 / refresh_per_second
         self._last = 0.0

@@ -39,6 +39,10 @@ def to_int16(x: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def corpus() -> dict:
+    return synthetic_utterances()
+
+
+def synthetic_utterances() -> dict:
     """{k: (emotion, int16 EGG)} of the synthetic corpus utterances the tests use."""
     from eggemo.train.synth_corpus import CorpusConfig, plan, synth_utterance
 
@@ -71,6 +75,11 @@ def exported_model(tmp_path_factory, corpus) -> Path:
             __import__(mod)
         except ImportError:
             require(False, f"exporting the test model needs {mod}: pip install 'eggemo[train,export]'")
+    return export_test_student(tmp_path_factory.mktemp("host_model"), corpus)
+
+
+def export_test_student(root: Path, corpus: dict) -> Path:
+    """Export the random-weight edge student calibrated on the corpus contours into root/export."""
     import torch
 
     from eggemo.cli import main
@@ -81,7 +90,6 @@ def exported_model(tmp_path_factory, corpus) -> Path:
     from eggemo.train.synth_corpus import LABELS
 
     labels = LABELS["emodb"]
-    root = tmp_path_factory.mktemp("host_model")
     for name, ks in (("calib", CALIB), ("val", VAL)):
         f0 = np.stack([offline_features(corpus[k][1]) for k in ks])
         y = np.array([labels.index(corpus[k][0]) for k in ks], np.int64)

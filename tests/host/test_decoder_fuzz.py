@@ -2,7 +2,7 @@
 Zero exceptions; every corrupted frame is rejected; decoding resumes with the next good frame.
 Both decoders (the Python twin and csrc/emo_proto.c, the firmware's) and the monitor's
 protocol object (which also parses payloads) are fed the same streams.
-(tests/host/test_protocol_parity.py checks that the two decoders count alike.)"""
+(tests/host/test_protocol_parity.py, the firmware helper's, checks that the two count alike.)"""
 from __future__ import annotations
 
 import queue
@@ -10,10 +10,32 @@ import queue
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from eggemo._emo import ffi, lib
 from eggemo.host import protocol as P
 from eggemo.host.link import Arrival, MessageProtocol
 
-from .test_protocol_parity import c_decode, py_decode
+
+def c_decode(chunks: list[bytes]) -> tuple[list[P.Frame], None]:
+    """The firmware's decoder (csrc/emo_proto.c via cffi), fed chunk by chunk."""
+    d = ffi.new("emo_proto_decoder_t *")
+    assert lib.emo_proto_decoder_init(d) == lib.EMO_OK
+    frame = ffi.new("emo_proto_frame_t *")
+    used, got = ffi.new("int32_t *"), ffi.new("int32_t *")
+    frames = []
+    for chunk in chunks:
+        buf, pos = ffi.from_buffer("uint8_t[]", chunk), 0
+        while pos < len(chunk):
+            assert lib.emo_proto_feed(d, buf + pos, len(chunk) - pos, used, frame, got) == lib.EMO_OK
+            pos += used[0]
+            if got[0]:
+                frames.append(P.Frame(frame.type, frame.seq, bytes(ffi.buffer(frame.payload, frame.len)),
+                                      frame.version))
+    return frames, None
+
+
+def py_decode(chunks: list[bytes]) -> tuple[list[P.Frame], None]:
+    d = P.Decoder()
+    return [f for c in chunks for f in d.feed(c)], None
 
 payloads = st.binary(min_size=0, max_size=300)
 frame_types = st.sampled_from([P.MSG_F0, P.MSG_RAW, P.MSG_STATUS, P.MSG_ACK, 0x42])

@@ -44,6 +44,7 @@ def test_socket_reconnects_after_the_server_drops(tmp_path):
     def serve(n: int) -> None:
         for i in range(n):
             c, _ = srv.accept()
+            time.sleep(0.2)      # pyserial's socket:// discards what is waiting right after its connect
             c.sendall(P.encode_frame(P.MSG_ACK, i, P.Ack(P.CMD_STOP, i, 0).to_payload()))
             conns.append(c)
 
