@@ -15,6 +15,7 @@ then teacher, student and distillation with configs/fast.toml; wall time of each
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -77,7 +78,8 @@ def throughput(arch: str, kw: dict, device: torch.device, min_seconds: float) ->
 
 
 def throughput_table(device: torch.device, min_seconds: float) -> None:
-    print(f"\n## Training throughput on {device} ({torch.get_num_threads()} threads), batch 16, T = 300\n")
+    load = ", load average %.1f %.1f %.1f" % os.getloadavg() if device.type == "cpu" else ""
+    print(f"\n## Training throughput on {device} ({torch.get_num_threads()} threads{load}), batch 16, T = 300\n")
     print("| model | parameters (deployed) | train utt/s | × ResNet18 | inference utt/s | × ResNet18 |")
     print("|---|---|---|---|---|---|")
     base = None
