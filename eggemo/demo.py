@@ -1,38 +1,316 @@
-"""`eggemo demo`: what the system can do so far, end to end on bundled real data.
+"""`eggemo demo`: the whole system, end to end, on one machine.
 
-Today: F0 of real EGG recordings by the C core (the firmware's code), printed as a
-table and plotted beside Praat's reference. The full pipeline (corpus, training,
-export, firmware under QEMU, live monitor) joins as it lands.
+1. synthesise the default speech+EGG emotional corpus;
+2. train the teacher (speech log-Mel) and distil the edge student (EGG F0), `fast` config;
+3. export the student to int8 TFLite and check it in TFLite Micro;
+4. build the firmware and boot it in QEMU (netduinoplus2 = STM32F405);
+5. stream held-out utterances' EGG through the emulated board; the live monitor segments the
+   board's F0 frames into utterances and classifies each with the int8 model;
+6. summarise: live accuracy against offline float and int8 accuracy on the same utterances,
+   the int8 drift, the firmware's instructions per hop, link statistics; plots in one folder.
+
+`--skip-train` reuses the last trained model in --out. `--utterances/--speakers/--stream` make
+it smaller (CI runs it so).
 """
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from .f0.cli import analyse_file, plot, print_table
-from .f0.metrics import load_praat_csv
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-RECORDINGS = ["M1_FrameSentence_EGG.wav", "M11_disyll_EGG.wav"]
+GAP_S = 1.2          # silence between streamed utterances: longer than the monitor's hangover
+FS = 16000
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, default=Path("out/demo"), help="folder for plots and CSVs")
-    p.add_argument("--data", type=Path, default=ROOT / "tests" / "data" / "egg_real",
-                   help="folder with the bundled real EGG recordings")
+    p.add_argument("--out", type=Path, default=Path("out/demo"), help="folder for everything the demo writes")
+    p.add_argument("--config", type=Path, default=ROOT / "configs" / "fast.toml", help="training config (TOML)")
+    p.add_argument("--utterances", type=int, default=700, help="corpus size (default: the default corpus)")
+    p.add_argument("--speakers", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0, help="corpus seed")
+    p.add_argument("--stream", type=int, default=12, help="held-out utterances streamed through the board")
+    p.add_argument("--skip-train", action="store_true", help="reuse the teacher and student already in --out")
+    p.add_argument("--plain", action="store_true", help="plain-text monitor output (no live terminal UI)")
+
+
+def step(n: int, text: str) -> None:
+    print(f"\n== [{n}/6] {text}", flush=True)
+
+
+# --- 1. corpus ---------------------------------------------------------------------------------
+
+def make_corpus(out: Path, utterances: int, speakers: int, seed: int) -> Path:
+    from .train.synth_corpus import CorpusConfig, write_corpus
+
+    corpus = out / "corpus"
+    stamp = corpus / "demo_corpus.json"
+    want = {"utterances": utterances, "speakers": speakers, "seed": seed}
+    if stamp.is_file() and json.loads(stamp.read_text()) == want and (corpus / "manifest.csv").is_file():
+        print(f"   reusing {corpus} ({utterances} utterances, {speakers} speakers, seed {seed})")
+        return corpus
+    if corpus.exists():
+        shutil.rmtree(corpus)
+    write_corpus(corpus, CorpusConfig(n_utterances=utterances, n_speakers=speakers, seed=seed))
+    stamp.write_text(json.dumps(want))
+    return corpus
+
+
+# --- 2. training -------------------------------------------------------------------------------
+
+def train_models(cfg, fs, fc, out: Path) -> Path:
+    from .train.cli import run_training
+
+    t0 = time.perf_counter()
+    teacher = run_training("teacher", cfg, fs, fc, out / "teacher")
+    print(f"   teacher (speech log-Mel): test UA {teacher['ua']:.3f}")
+    student = run_training("distill", cfg, fs, fc, out / "student", teacher_ckpt=out / "teacher" / "best.pt")
+    print(f"   distilled edge student (EGG F0): test UA {student['ua']:.3f}  "
+          f"[{time.perf_counter() - t0:.0f} s for both]")
+    return out / "student" / "best.pt"
+
+
+# --- 5. streaming ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Streamed:
+    rows: np.ndarray          # indices into the FeatureSet
+    pcm: np.ndarray           # int16 EGG fed to the board
+    spans: list[tuple[int, int]]  # sample range of each utterance in pcm
+
+
+def held_out_stream(fs, ckpt: dict, items, n: int) -> tuple[Streamed, str]:
+    """The test-split utterances of the speaker with the most of them (a wearer is one speaker),
+    as one int16 EGG stream with silence between utterances."""
+    from .train.data import read_item
+
+    test_ids = set(ckpt["train_config"]["test_utt_ids"])
+    rows = np.array([i for i, u in enumerate(fs.utt_ids) if str(u) in test_ids])
+    speakers, counts = np.unique(fs.speakers[rows], return_counts=True)
+    speaker = str(speakers[np.argmax(counts)])
+    rows = rows[fs.speakers[rows] == speaker]
+    # round-robin over the emotions, so a short stream still covers them all
+    by_label = [list(rows[fs.labels[rows] == k]) for k in range(len(fs.label_names))]
+    order = [grp[i] for i in range(max(map(len, by_label))) for grp in by_label if i < len(grp)]
+    rows = np.array(order[:n])
+    by_id = {it.utt_id: it for it in items}
+    gap = np.zeros(int(GAP_S * FS), np.float32)
+    parts, spans, pos = [gap], [], len(gap)
+    for r in rows:
+        _, egg = read_item(by_id[str(fs.utt_ids[r])], FS)
+        parts += [egg, gap]
+        spans.append((pos, pos + len(egg)))
+        pos += len(egg) + len(gap)
+    pcm = np.clip(np.round(np.concatenate(parts) * 32767), -32768, 32767).astype(np.int16)
+    return Streamed(rows, pcm, spans), speaker
+
+
+def board_geometry() -> tuple[int, int]:
+    """(hop, frame) in input samples of the F0 frames the board sends at FS: the F0 core's defaults."""
+    from .f0 import F0Params, geometry
+
+    g = geometry(FS, F0Params())
+    return g.hop * g.dec, g.frame_len * g.dec
+
+
+def match_predictions(preds, spans: list[tuple[int, int]], hop: int, frame: int) -> list[str | None]:
+    """The live label of each streamed utterance: the prediction whose frames overlap it most."""
+    out: list[str | None] = [None] * len(spans)
+    best = [0] * len(spans)
+    for p in preds:
+        a, b = p.first * hop + frame // 2, p.last * hop + frame // 2   # frame centres, samples
+        for k, (s, e) in enumerate(spans):
+            overlap = min(b, e) - max(a, s)
+            if overlap > best[k]:
+                best[k], out[k] = overlap, p.label
+    return out
+
+
+def stream_through_board(streamed: Streamed, export_dir: Path, speaker_stats, plain: bool, session: Path):
+    from .export.runtime import StudentRuntime
+    from .host import protocol as P
+    from .host.cli import _display
+    from .host.emulator import Emulator, build_firmware
+    from .host.monitor import Monitor, MonitorOptions
+    from .host.pipeline import Classifier, F0Normaliser
+    from .host.record import Recorder
+
+    elf = build_firmware()
+    print(f"   firmware: {elf}")
+    classifier = Classifier(StudentRuntime.from_export_dir(export_dir), F0Normaliser("fixed", speaker_stats))
+    with Emulator(elf) as emu:
+        print(f"   QEMU netduinoplus2 up at {emu.url}; streaming {len(streamed.pcm) / FS:.1f} s of EGG "
+              f"({len(streamed.rows)} utterances)")
+        mon = Monitor(emu.url, classifier, MonitorOptions(mode=P.MODE_F0, feed=streamed.pcm, feed_speed=0.0,
+                                                           stop_at_end=True, open_timeout=10.0),
+                      display=_display(plain), recorder=Recorder(session))
+        t0 = time.perf_counter()
+        mon.run()
+        wall = time.perf_counter() - t0
+    return mon, wall
+
+
+# --- 6. summary --------------------------------------------------------------------------------
+
+def plot_f0_tracks(path: Path, session: Path, mon, streamed: Streamed, fs) -> None:
+    """F0 the board sent live (from the session recording) beside the F0 core run offline on
+    the same utterance file: they are the same C code, so they should lie on top of each other."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .f0 import f0_track
+    from .host.record import read_recording
+    from .host.replay import frames_from_event
+
+    events = read_recording(session).of_type("f0")
+    index = np.concatenate([frames_from_event(e).index for e in events])
+    f0 = np.concatenate([frames_from_event(e).f0_hz for e in events])
+    voiced = np.concatenate([frames_from_event(e).voiced for e in events])
+    hop, frame = board_geometry()
+    centre = index * hop + frame // 2
+    k = min(3, len(streamed.rows))
+    fig, axes = plt.subplots(k, 1, figsize=(9, 2.4 * k), squeeze=False)
+    for i in range(k):
+        ax = axes[i, 0]
+        s, e = streamed.spans[i]
+        sel = (centre >= s) & (centre < e) & voiced
+        offline = f0_track(streamed.pcm[s:e], FS)
+        ax.plot(offline.times[offline.voiced], offline.f0[offline.voiced], "o", ms=5, mfc="none",
+                color="tab:orange", label="offline (F0 core on the file)")
+        ax.plot((centre[sel] - s) / FS, f0[sel], ".", ms=4, color="tab:blue", label="live from the board (QEMU)")
+        r = streamed.rows[i]
+        ax.set_title(f"{fs.utt_ids[r]}: {fs.label_names[fs.labels[r]]}", fontsize=9)
+        ax.set_ylabel("F0 (Hz)")
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8)
+    axes[-1, 0].set_xlabel("time in utterance (s)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def main(args: argparse.Namespace) -> int:
-    args.out.mkdir(parents=True, exist_ok=True)
-    print("== eggemo demo: F0 of real EGG recordings (C core, as on the wearable) against Praat\n")
-    for name in RECORDINGS:
-        wav = args.data / name
-        praat = wav.with_name(wav.stem + ".praat_f0.csv")
-        fs, egg, track, errors, praat_on_ours = analyse_file(wav, praat_csv=praat)
-        print(f"-- {name}: {len(egg) / fs:.2f} s at {fs} Hz, {len(track)} frames of 10 ms")
-        print_table(track, praat_on_ours, every=4)
-        print(f"   against Praat: {errors.row()}\n")
-        png = args.out / f"{wav.stem}_f0.png"
-        plot(png, egg, fs, track, load_praat_csv(praat), name)
-        print(f"   plot: {png}\n")
+    from .train.cli import load_features
+    from .train.config import load_config
+    from .train.data import load_corpus
+
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    plots = out / "plots"
+    plots.mkdir(exist_ok=True)
+    t_start = time.perf_counter()
+
+    step(1, "synthesise the speech+EGG emotional corpus")
+    corpus = make_corpus(out, args.utterances, args.speakers, args.seed)
+    cfg = load_config(args.config)
+    fs, fc = load_features(cfg, corpus=corpus)
+    print(f"   {len(fs)} utterances, {len(fs.label_names)} emotions, features {fs.logmel.shape[1:]} + {fs.f0.shape[1:]}")
+
+    step(2, "train the teacher (speech) and distil the edge student (EGG F0)")
+    ckpt_path = out / "student" / "best.pt"
+    if args.skip_train:
+        if not ckpt_path.is_file():
+            print(f"eggemo demo: --skip-train needs a trained student at {ckpt_path}; run without it once",
+                  file=sys.stderr)
+            return 2
+        print(f"   reusing {ckpt_path}")
+    else:
+        ckpt_path = train_models(cfg, fs, fc, out)
+    for src in ("test_confusion.png", "test_tsne.png"):
+        for who in ("teacher", "student"):
+            f = out / who / src
+            if f.is_file():
+                shutil.copy(f, plots / f"{who}_{src}")
+
+    step(3, "export int8 TFLite and check it in TFLite Micro")
+    from .export.data import from_featureset
+    from .export.pipeline import export_student
+    from .train.checkpoint import load_checkpoint
+
+    model, ckpt = load_checkpoint(ckpt_path)
+    export_dir = out / "export"
+    report = export_student(ckpt_path, export_dir, from_featureset(fs, ckpt["train_config"], str(corpus)),
+                            log=lambda m: print(f"   {m}"))
+
+    step(4, "build the firmware and boot it in QEMU")
+    step(5, "stream held-out utterances through the emulated board, live monitor on")
+    items = load_corpus(corpus)
+    streamed, speaker = held_out_stream(fs, ckpt, items, args.stream)
+    from .train.data import read_item
+    from .train.features import F0Stats
+    from .f0 import f0_track
+
+    spk_items = [it for it in items if it.speaker == speaker]
+    tracks = [f0_track(read_item(it, FS)[1], FS) for it in spk_items]
+    stats = F0Stats.from_frames([t.f0 for t in tracks], [t.voiced for t in tracks])
+    session = out / "session"
+    if session.exists():
+        shutil.rmtree(session)
+    mon, wall = stream_through_board(streamed, export_dir, stats, args.plain, session)
+
+    step(6, "summary")
+    summary = summarise(mon, streamed, fs, model, export_dir, report, speaker, wall)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    plot_f0_tracks(plots / "f0_tracks.png", session, mon, streamed, fs)
+    print(f"\n   plots: {plots}/  summary: {out / 'summary.json'}  "
+          f"[{time.perf_counter() - t_start:.0f} s in all]")
     return 0
+
+
+def summarise(mon, streamed: Streamed, fs, model, export_dir: Path, report: dict, speaker: str, wall: float) -> dict:
+    import torch
+
+    from .export.runtime import StudentRuntime
+
+    y = fs.labels[streamed.rows]
+    names = list(fs.label_names)
+    x = fs.f0[streamed.rows]
+    with torch.no_grad():
+        float_pred = model(torch.from_numpy(x))[0].argmax(1).numpy()
+    rt = StudentRuntime.from_export_dir(export_dir)
+    int8_pred = np.array([int(np.argmax(rt.logits(u))) for u in x])
+    hop, frame = board_geometry()
+    live = match_predictions(mon.predictions, streamed.spans, hop, frame)
+    live_pred = np.array([names.index(lbl) if lbl is not None else -1 for lbl in live])
+    status = mon.board_status
+    link = mon.link_counters()
+    acc = lambda p: float(np.mean(p == y))  # noqa: E731
+    s = {
+        "speaker": speaker, "utterances": int(len(y)),
+        "accuracy": {"offline_float": acc(float_pred), "offline_int8": acc(int8_pred), "live_board_int8": acc(live_pred)},
+        "int8_vs_float_agreement": float(np.mean(int8_pred == float_pred)),
+        "live_vs_offline_int8_agreement": float(np.mean(live_pred == int8_pred)),
+        "utterances_without_live_prediction": int(np.sum(live_pred < 0)),
+        "live_predictions": len(mon.predictions),
+        "export": {"int8_bytes": report.get("int8", {}).get("bytes") if isinstance(report.get("int8"), dict) else None},
+        "firmware": {} if status is None else {"hops": status.hops, "hop_cost_mean": status.hop_cost_mean,
+                                                "hop_cost_max": status.hop_cost_max,
+                                                "cost_unit": "instructions (QEMU -icount)",
+                                                "budget_per_hop": 336000},
+        "link": {k: (int(v) if isinstance(v, (int, np.integer)) else v) for k, v in link.items()},
+        "stream_seconds": len(streamed.pcm) / FS, "wall_seconds": wall,
+        "latency_ms_p95": float(np.percentile(mon.latencies_ms, 95)) if mon.latencies_ms else None,
+    }
+    print(f"   speaker {speaker}, {len(y)} held-out utterances streamed ({s['stream_seconds']:.0f} s of EGG "
+          f"in {wall:.0f} s through QEMU)")
+    print("   | utterance | truth | float | int8 | live (board) |")
+    for i, r in enumerate(streamed.rows):
+        print(f"   | {fs.utt_ids[r]} | {names[y[i]]} | {names[float_pred[i]]} | {names[int8_pred[i]]} | "
+              f"{live[i] or '-'} |")
+    a = s["accuracy"]
+    print(f"   accuracy: offline float {a['offline_float']:.2f}, offline int8 {a['offline_int8']:.2f}, "
+          f"live through the board {a['live_board_int8']:.2f}")
+    print(f"   int8 drift: int8/float agreement {s['int8_vs_float_agreement']:.2f}; "
+          f"live/offline-int8 agreement {s['live_vs_offline_int8_agreement']:.2f}")
+    if status is not None:
+        print(f"   firmware F0: {status.hop_cost_mean:,} mean / {status.hop_cost_max:,} max "
+              f"{s['firmware']['cost_unit']} per 10 ms hop (budget 336,000), {status.hops} hops")
+    print("   link: " + ", ".join(f"{k} {v}" for k, v in s["link"].items()))
+    return s

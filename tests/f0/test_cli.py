@@ -31,9 +31,3 @@ def test_f0_command_bad_input_is_a_clear_message(tmp_path):
     run = subprocess.run([sys.executable, "-m", "eggemo.cli", "f0", str(bad)], capture_output=True, text=True)
     assert run.returncode != 0
     assert "not a readable WAV file" in run.stderr and "Traceback" not in run.stderr
-
-
-def test_demo_writes_f0_plots(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path)]) == 0
-    assert "against Praat" in capsys.readouterr().out
-    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["M11_disyll_EGG_f0.png", "M1_FrameSentence_EGG_f0.png"]
