@@ -38,6 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stream", type=int, default=12, help="held-out utterances streamed through the board")
     p.add_argument("--skip-train", action="store_true", help="reuse the teacher and student already in --out")
     p.add_argument("--plain", action="store_true", help="plain-text monitor output (no live terminal UI)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads for training (1: steady on a shared 2-core machine, see docs/results.md)")
 
 
 def step(n: int, text: str) -> None:
@@ -198,7 +200,7 @@ def plot_f0_tracks(path: Path, session: Path, mon, streamed: Streamed, fs) -> No
 
 def main(args: argparse.Namespace) -> int:
     from .train.cli import load_features
-    from .train.config import load_config
+    from .train.config import load_config, replace
     from .train.data import load_corpus
 
     out = args.out
@@ -209,7 +211,7 @@ def main(args: argparse.Namespace) -> int:
 
     step(1, "synthesise the speech+EGG emotional corpus")
     corpus = make_corpus(out, args.utterances, args.speakers, args.seed)
-    cfg = load_config(args.config)
+    cfg = replace(load_config(args.config), run={"threads": args.threads})
     fs, fc = load_features(cfg, corpus=corpus)
     print(f"   {len(fs)} utterances, {len(fs.label_names)} emotions, features {fs.logmel.shape[1:]} + {fs.f0.shape[1:]}")
 
