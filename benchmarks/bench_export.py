@@ -57,7 +57,7 @@ def bench_student(label: str, model, calib: np.ndarray, threads: int, min_second
     from eggemo.export.verify import tflm_arena_size, _tflm_interpreter
 
     state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
-    shape = shape_from_state(state, calib.shape[1])
+    shape = shape_from_state(state, calib.shape[1], getattr(model, "stack", 1))
     kmodel = build_keras_student(state, shape, batch_size=1)
     t0 = time.perf_counter()
     float_buf = convert_float(kmodel)
@@ -113,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for size in a.sizes:
             torch.manual_seed(0)
-            students.append((f"{size} {STUDENT_SIZES[size]['layers']}x{STUDENT_SIZES[size]['hidden']}",
+            kw = STUDENT_SIZES[size]
+            stack = f"/{kw['stack']}" if kw.get("stack", 1) > 1 else ""
+            students.append((f"{size} {kw['layers']}x{kw['hidden']}{stack}",
                              build_model("bilstm_student", **STUDENT_SIZES[size]).eval(), synthetic_contours(64)))
     rows = []
     for label, model, calib in students:

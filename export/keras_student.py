@@ -8,6 +8,8 @@ time-reversed by a GATHER with constant indices (T is fixed).
 
 Layer l of the torch student (train/models.py):
     f = fwd[l](h);  b = flip(bwd[l](flip(h)));  h = cat(f, b)
+with h = x for l = 0, or, for a student that stacks frames, h = x reshaped (T, C) -> (T / stack,
+stack * C): a RESHAPE, which costs no arena in TFLM (its output shares the input's buffer).
 and the utterance vector is cat(f[:, -1], b[:, 0]). Since b[:, 0] is the last step of the backward
 LSTM's own output, the last layer needs no reversal of its output.
 
@@ -25,15 +27,23 @@ import numpy as np
 @dataclass(frozen=True)
 class StudentShape:
     """What the export needs to know about a BiLSTMStudent besides its weights."""
-    in_channels: int
+    in_channels: int             # channels per frame (the model input is (T, in_channels))
     hidden: int
     layers: int
     n_classes: int
-    T: int
+    T: int                       # frames per utterance
+    stack: int = 1               # frames per LSTM step; the LSTMs run T / stack steps
+
+    @property
+    def steps(self) -> int:
+        return self.T // self.stack
 
 
-def shape_from_state(state: dict[str, np.ndarray], T: int) -> StudentShape:
-    """Read layers/hidden/in_channels/n_classes off a BiLSTMStudent state dict (checked)."""
+def shape_from_state(state: dict[str, np.ndarray], T: int, stack: int = 1) -> StudentShape:
+    """Read layers/hidden/in_channels/n_classes off a BiLSTMStudent state dict (checked).
+
+    `stack` (the student's model_config) is not in the weights: the first LSTM reads
+    stack * in_channels values per step."""
     layers = 0
     while f"fwd.{layers}.weight_ih_l0" in state:
         layers += 1
@@ -41,9 +51,15 @@ def shape_from_state(state: dict[str, np.ndarray], T: int) -> StudentShape:
         keys = ", ".join(sorted(state)[:6])
         raise ValueError(f"not a BiLSTMStudent state dict (no fwd.0.weight_ih_l0 / classifier.weight; "
                          f"keys start {keys}); export only takes student checkpoints")
-    four_h, in_channels = state["fwd.0.weight_ih_l0"].shape
-    shape = StudentShape(in_channels=int(in_channels), hidden=four_h // 4, layers=layers,
-                         n_classes=int(state["classifier.weight"].shape[0]), T=int(T))
+    four_h, n_in = state["fwd.0.weight_ih_l0"].shape
+    if stack < 1 or n_in % stack:
+        raise ValueError(f"the first LSTM reads {n_in} values per step, which is not a multiple of "
+                         f"stack = {stack}; pass the checkpoint's model_config['stack']")
+    if T % stack:
+        raise ValueError(f"T = {T} frames is not a multiple of stack = {stack}; the student cannot "
+                         f"read these features")
+    shape = StudentShape(in_channels=int(n_in) // stack, hidden=four_h // 4, layers=layers,
+                         n_classes=int(state["classifier.weight"].shape[0]), T=int(T), stack=int(stack))
     _check_state(state, shape)
     return shape
 
@@ -51,7 +67,7 @@ def shape_from_state(state: dict[str, np.ndarray], T: int) -> StudentShape:
 def _check_state(state: dict[str, np.ndarray], s: StudentShape) -> None:
     H = s.hidden
     for l in range(s.layers):
-        n_in = s.in_channels if l == 0 else 2 * H
+        n_in = s.stack * s.in_channels if l == 0 else 2 * H
         for d in ("fwd", "bwd"):
             want = {f"{d}.{l}.weight_ih_l0": (4 * H, n_in), f"{d}.{l}.weight_hh_l0": (4 * H, H),
                     f"{d}.{l}.bias_ih_l0": (4 * H,), f"{d}.{l}.bias_hh_l0": (4 * H,)}
@@ -88,13 +104,15 @@ def build_keras_student(state: dict[str, np.ndarray], shape: StudentShape, batch
     import tensorflow as tf
     import tf_keras as keras
 
-    rev = tf.constant(reverse_indices(shape.T))
+    rev = tf.constant(reverse_indices(shape.steps))
 
     def time_reverse(x):
         return tf.gather(x, rev, axis=1)
 
     inp = keras.Input((shape.T, shape.in_channels), batch_size=batch_size, name="f0")
     h = inp
+    if shape.stack > 1:
+        h = keras.layers.Reshape((shape.steps, shape.stack * shape.in_channels), name="stack_frames")(h)
     f = b_rev = None
     for l in range(shape.layers):
         f = keras.layers.LSTM(shape.hidden, return_sequences=True, name=f"fwd{l}")(h)

@@ -65,12 +65,16 @@ def load_student(ckpt_path: str | Path):
     return model.eval(), ckpt
 
 
-def _size_name(layers: int, hidden: int) -> str:
+def _size_name(layers: int, hidden: int, stack: int) -> str:
     from eggemo.train.models import STUDENT_SIZES
     for name, cfg in STUDENT_SIZES.items():
-        if cfg == {"layers": layers, "hidden": hidden}:
+        if (cfg["layers"], cfg["hidden"], cfg.get("stack", 1)) == (layers, hidden, stack):
             return name
     return "custom"
+
+
+def _describe(shape) -> str:
+    return f"{shape.layers}x{shape.hidden}" + (f", {shape.stack} frames per step" if shape.stack > 1 else "")
 
 
 def _parity(name: str, got: np.ndarray, ref: np.ndarray) -> float:
@@ -81,27 +85,35 @@ def _parity(name: str, got: np.ndarray, ref: np.ndarray) -> float:
     return diff
 
 
+def _check_clips(which: str, clips: list[tuple[float, float]], cell_clip: float) -> None:
+    """The LSTMs clip as export/tflite.py set them: float not at all (torch does not), int8 at
+    INT8_CELL_CLIP (the 16-bit cell state's range)."""
+    if any(c != cell_clip or p != 0.0 for c, p in clips):
+        raise ExportError(f"the {which} TFLite LSTMs clip (cell, projection) at {clips}, expected ({cell_clip}, 0): "
+                          f"the converter's clipping was not replaced (export/tflite.py); nothing was written")
+
+
 def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData, *, calib_max: int = 256,
                    tflm_utterances: int = 32, parity_utterances: int = 64,
                    log: Callable[[str], None] = _log_default) -> dict[str, Any]:
     """Write all artefacts into out_dir and return the report dict (also written as JSON and MD)."""
     from .keras_student import build_keras_student, keras_logits, shape_from_state
     from .onnx_export import export_onnx, onnx_info, torch_logits
-    from .tflite import convert_float, convert_int8
+    from .tflite import INT8_CELL_CLIP, convert_float, convert_int8, lstm_clips
 
     t_start = time.perf_counter()
     ckpt_path, out_dir = Path(ckpt_path), Path(out_dir)
     model, ckpt = load_student(ckpt_path)
     state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     T = int(ckpt.get("feature_config", {}).get("T", data.calib.shape[1] if data.calib.ndim == 3 else 0))
-    shape = shape_from_state(state, T)
+    shape = shape_from_state(state, T, int(ckpt["model_config"].get("stack", 1)))
     calib_all = check_contours(data.calib, "representative (calibration) set", T, shape.in_channels)
     val_x = check_contours(data.val_x, "validation set", T, shape.in_channels)
     val_y = np.asarray(data.val_y, np.int64)
     calib = calib_all[subsample(len(calib_all), calib_max)]
     probe = val_x[subsample(len(val_x), parity_utterances)]
-    size = _size_name(shape.layers, shape.hidden)
-    log(f"export: {ckpt_path.name}: {size} student ({shape.layers}x{shape.hidden}), T={T}, "
+    size = _size_name(shape.layers, shape.hidden, shape.stack)
+    log(f"export: {ckpt_path.name}: {size} student ({_describe(shape)}), T={T}, "
         f"{len(calib)} calibration / {len(val_x)} validation utterances")
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -133,6 +145,7 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
         float_buf = convert_float(kmodel)
         float_info = read_model(float_buf)
         check_tflm_ops(float_info)
+        _check_clips("float", lstm_clips(float_buf), 0.0)
         float_rt = StudentRuntime(float_buf)
         float_diff = _parity("float TFLite", float_rt.logits_batch(probe), ref_probe)
         tick("float_tflite_s", t0)
@@ -144,6 +157,7 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
         tick("int8_convert_s", t0)
         int8_info = read_model(int8_buf)
         check_tflm_ops(int8_info)
+        _check_clips("int8", lstm_clips(int8_buf), INT8_CELL_CLIP)
         type_counts = check_int8_types(int8_info)
         fused = int8_info.ops.count("UNIDIRECTIONAL_SEQUENCE_LSTM")
         if fused != 2 * shape.layers:
@@ -210,11 +224,12 @@ def _report(ckpt_path, ckpt, shape, size, data, n_calib, n_val, tmp, onnx_diff, 
     from eggemo.train.models import count_parameters
 
     from .onnx_export import onnx_info
+    from .tflite import INT8_CELL_CLIP
 
     int8_bytes = int8_info.size_bytes
     fits_flash = int8_bytes <= MCU["flash_bytes"]
     fits_ram = arena <= MCU["ram_bytes"]
-    edge = size == "edge"
+    edge = size != "paper"        # the MCU targets apply to every student but the host-only paper size
     targets = {
         "accuracy_drop_points": {"value": round(drop, 3), "limit": TARGETS["max_accuracy_drop_points"],
                                  "met": drop <= TARGETS["max_accuracy_drop_points"]},
@@ -238,7 +253,8 @@ def _report(ckpt_path, ckpt, shape, size, data, n_calib, n_val, tmp, onnx_diff, 
                        "model_config": ckpt["model_config"], "student_size": size,
                        "deployed_parameters": count_parameters(model, deployed_only=True)},
         "label_names": list(ckpt["label_names"]),
-        "input": {"frames": shape.T, "channels": shape.in_channels, "feature_config": ckpt.get("feature_config", {})},
+        "input": {"frames": shape.T, "channels": shape.in_channels, "frames_per_lstm_step": shape.stack,
+                  "lstm_steps": shape.steps, "feature_config": ckpt.get("feature_config", {})},
         "data": {"calibration": {"source": data.calib_source, "utterances_used": n_calib,
                                  "utterances_available": int(len(data.calib))},
                  "validation": {"source": data.val_source, "kind": data.val_kind, "utterances": n_val}},
@@ -252,7 +268,10 @@ def _report(ckpt_path, ckpt, shape, size, data, n_calib, n_val, tmp, onnx_diff, 
                  "ops": list(int8_info.ops), "op_counts": int8_info.op_counts(),
                  "ops_all_in_tflm": True, "tensor_types": type_counts, "io": io,
                  **m_int8, "accuracy_drop_points": round(drop, 3), "vs_float": vs_float,
-                 "state_leak_without_reset_lsb": leak},
+                 "state_leak_without_reset_lsb": leak,
+                 "lstm_cell_clip": {"float": 0.0, "int8": INT8_CELL_CLIP},
+                 "lstm_cell_state_scale_log2": [int(round(np.log2(t.scale[0]))) for t in int8_info.tensors
+                                                if t.scale and any(r.endswith(":input19") for r in t.roles)]},
         "tflm": {"arena_bytes": arena, "arena_kib": round(arena / 1024, 1), **tflm,
                  "note": "arena measured with the tflite-micro Python interpreter on x86-64 (64-bit pointers); "
                          "a 32-bit MCU build needs slightly less for its per-tensor structs"},

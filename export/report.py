@@ -17,7 +17,9 @@ def _table(head: list[str], rows: list[list[Any]]) -> str:
 def render_markdown(r: dict[str, Any]) -> str:
     c, i8, fl, tm, mcu = r["checkpoint"], r["int8"], r["float"], r["tflm"], r["mcu"]
     out = [f"# Export report: {c['student_size']} student "
-           f"({c['model_config'].get('layers')}x{c['model_config'].get('hidden')} BiLSTM)", "",
+           f"({c['model_config'].get('layers')}x{c['model_config'].get('hidden')} BiLSTM"
+           + (f", {c['model_config']['stack']} frames per LSTM step" if c['model_config'].get('stack', 1) > 1 else "")
+           + ")", "",
            f"Checkpoint `{c['path']}` (sha256 `{c['sha256'][:16]}...`), {c['deployed_parameters']:,} deployed "
            f"parameters, input {r['input']['frames']} frames x {r['input']['channels']} channels, "
            f"labels: {', '.join(r['label_names'])}.", "",

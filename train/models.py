@@ -112,18 +112,38 @@ def flip_time(x: torch.Tensor) -> torch.Tensor:
     return torch.flip(x, dims=[1])
 
 
+def stack_frames(x: torch.Tensor, stack: int) -> torch.Tensor:
+    """(B, T, C) -> (B, T / stack, stack * C): each step holds `stack` consecutive frames, oldest first."""
+    if stack == 1:
+        return x
+    B, T, C = x.shape
+    if T % stack:
+        raise ValueError(f"the student stacks {stack} frames per LSTM step, so T must be a multiple of "
+                         f"{stack}; got T = {T}. Make the features with such a T (FeatureConfig) or "
+                         f"build the student with another stack")
+    return x.reshape(B, T // stack, stack * C)
+
+
 class BiLSTMStudent(nn.Module):
     """`layers` bidirectional LSTM layers of `hidden` units per direction on (B, T, in_channels).
 
     The utterance vector is the last step of the forward direction next to the first step of the
     backward one (each has then seen the whole utterance). The classifier reads it directly; the
     projection to `feature_dim` exists only for distillation (Identity when 2*hidden equals it).
+
+    `stack` > 1 puts that many consecutive frames side by side before the first LSTM: the input
+    (B, T, C) is read as (B, T / stack, stack * C), so every LSTM runs T / stack steps. On the MCU
+    this divides every sequence buffer (and the LSTM time) by `stack`; docs/export.md has the
+    measured arena. T must be a multiple of `stack`.
     """
 
     def __init__(self, in_channels: int = 2, hidden: int = 64, layers: int = 2, n_classes: int = 7,
-                 feature_dim: int = 512) -> None:
+                 feature_dim: int = 512, stack: int = 1) -> None:
         super().__init__()
-        sizes = [in_channels] + [2 * hidden] * (layers - 1)
+        if not (isinstance(stack, int) and stack >= 1):
+            raise ValueError(f"stack must be an integer >= 1 (frames per LSTM step), got {stack!r}")
+        self.stack = stack
+        sizes = [stack * in_channels] + [2 * hidden] * (layers - 1)
         self.fwd = nn.ModuleList(nn.LSTM(n, hidden, batch_first=True) for n in sizes)
         self.bwd = nn.ModuleList(nn.LSTM(n, hidden, batch_first=True) for n in sizes)
         self.classifier = nn.Linear(2 * hidden, n_classes)
@@ -132,7 +152,7 @@ class BiLSTMStudent(nn.Module):
         self.feature_dim = feature_dim
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = x
+        h = stack_frames(x, self.stack)
         for fwd, bwd in zip(self.fwd, self.bwd):
             f = fwd(h)[0]
             b = flip_time(bwd(flip_time(h))[0])

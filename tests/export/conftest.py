@@ -94,3 +94,29 @@ def exported(export_data) -> dict:
                "--val", str(export_data["val"]), "--calib-max", "48", "--tflm-utterances", "12"])
     assert rc == 0
     return {"out": out, "report": json.loads((out / "export_report.json").read_text()), **export_data}
+
+
+# The stacked edge design (docs/export.md, "Edge student design"): 2 x 48 per direction, three 10 ms
+# frames per LSTM step, so the LSTMs run 100 steps. One more export, of this student.
+EDGE_STACKED = {"in_channels": 2, "hidden": 48, "layers": 2, "n_classes": len(LABELS), "feature_dim": 512,
+                "stack": 3}
+
+
+@pytest.fixture(scope="session")
+def exported_stacked(export_data) -> dict:
+    """`eggemo export` of a frame-stacking student with fixed random weights (same data as above)."""
+    from eggemo.cli import main
+    from eggemo.train.models import build_model
+    root = export_data["root"]
+    torch.manual_seed(1)
+    model = build_model("bilstm_student", **EDGE_STACKED).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.uniform_(-0.3, 0.3)
+    ckpt = save_student(model, root / "stacked_student.pt", config=EDGE_STACKED)
+    out = root / "out_stacked"
+    rc = main(["export", str(ckpt), "--out", str(out), "--calib", str(export_data["calib"]),
+               "--val", str(export_data["val"]), "--calib-max", "48", "--tflm-utterances", "12"])
+    assert rc == 0
+    return {"out": out, "report": json.loads((out / "export_report.json").read_text()), "model": model,
+            "val_x": export_data["val_x"], "val_y": export_data["val_y"]}
