@@ -31,8 +31,9 @@ class TeacherConfig:
 @dataclass(frozen=True)
 class StudentConfig:
     layers: int = 4               # BiLSTM layers (the paper: 4; the edge student: 2)
-    hidden: int = 256             # units per direction (the paper: 256; the edge student: 64)
+    hidden: int = 256             # units per direction (the paper: 256; the edge student: 48)
     feature_dim: int = 512        # size of the distilled feature; must equal the teacher's
+    stack: int = 1                # frames per LSTM step (the edge student: 3); T must be a multiple
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ def validate(cfg: Config) -> None:
             raise ValueError(f"config {key}: {what}")
     need(cfg.teacher.arch in TEACHER_ARCHS, "teacher.arch", f"must be one of {TEACHER_ARCHS}")
     need(cfg.student.layers >= 1 and cfg.student.hidden >= 1, "student.layers/hidden", "must be >= 1")
+    need(cfg.student.stack >= 1, "student.stack", "must be >= 1 (frames per LSTM step)")
     need(cfg.optim.lr > 0, "optim.lr", "must be > 0")
     need(0 < cfg.optim.lr_decay <= 1, "optim.lr_decay", "must be in (0, 1]")
     need(cfg.optim.lr_decay_every >= 1, "optim.lr_decay_every", "must be >= 1")
@@ -210,7 +212,7 @@ def replace(cfg: Config, **sections: dict[str, Any]) -> Config:
 def student_config(cfg: Config, n_classes: int, in_channels: int = 2) -> dict[str, int]:
     """model_config for build_model("bilstm_student", ...)."""
     return {"in_channels": in_channels, "hidden": cfg.student.hidden, "layers": cfg.student.layers,
-            "n_classes": n_classes, "feature_dim": cfg.student.feature_dim}
+            "n_classes": n_classes, "feature_dim": cfg.student.feature_dim, "stack": cfg.student.stack}
 
 
 def teacher_config(cfg: Config, n_classes: int) -> dict[str, int]:
@@ -222,7 +224,7 @@ def teacher_config(cfg: Config, n_classes: int) -> dict[str, int]:
 
 
 def student_size(name: str) -> dict[str, int]:
-    """{"layers", "hidden"} of a named student size ("paper" or "edge")."""
+    """{"layers", "hidden", "stack"} of a named student size ("paper" or "edge")."""
     if name not in STUDENT_SIZES:
         raise ValueError(f"unknown student size {name!r}; choose one of {sorted(STUDENT_SIZES)}")
     return dict(STUDENT_SIZES[name])

@@ -57,8 +57,15 @@ def for_seed(cfg: Config, seed: int, **changes: dict[str, Any]) -> Config:
 
 
 def student_cfg(cfg: Config, size: str | None) -> dict[str, Any]:
-    base = student_size(size) if size else {"layers": cfg.student.layers, "hidden": cfg.student.hidden}
+    base = student_size(size) if size else {"layers": cfg.student.layers, "hidden": cfg.student.hidden,
+                                            "stack": cfg.student.stack}
     return {**base, "feature_dim": teacher_feature_dim(cfg)}
+
+
+def student_tag(sc: dict[str, Any]) -> str:
+    """Run-name part for a student: "2x64", or "2x48s3" when it stacks frames."""
+    stack = sc.get("stack", 1)
+    return f"{sc['layers']}x{sc['hidden']}" + (f"s{stack}" if stack > 1 else "")
 
 
 def run_once(ctx: Ctx, mode: str, cfg: Config, name: str, *, teacher: Path | None = None,
@@ -91,6 +98,7 @@ def _reuse_key(settings: dict[str, Any] | None) -> Any:
         return None
     cfg = dict(settings["config"])
     cfg["run"] = {"seed": cfg["run"]["seed"]}
+    cfg["student"] = {"stack": 1, **cfg.get("student", {})}   # runs from before `stack` existed
     return {**settings, "config": cfg}
 
 
@@ -130,23 +138,24 @@ def table2(ctx: Ctx) -> None:
 
 def table3(ctx: Ctx) -> None:
     for layers in ctx.args.layers:
-        res = [run_once(ctx, "student", for_seed(ctx.cfg, s, student={"layers": layers, "hidden": 256}),
+        res = [run_once(ctx, "student", for_seed(ctx.cfg, s, student={"layers": layers, "hidden": 256, "stack": 1}),
                         f"student_{layers}x256") for s in ctx.seeds]
         add_row(ctx, f"BiLSTM {layers} x 256", res, layers=layers, hidden=256)
-    res = [run_once(ctx, "student", for_seed(ctx.cfg, s, student=student_size("edge")), "student_2x64")
+    edge = student_size("edge")
+    res = [run_once(ctx, "student", for_seed(ctx.cfg, s, student=edge), f"student_{student_tag(edge)}")
            for s in ctx.seeds]
-    add_row(ctx, "edge BiLSTM 2 x 64", res, layers=2, hidden=64)
+    add_row(ctx, f"edge BiLSTM {edge['layers']} x {edge['hidden']}, stack {edge['stack']}", res, **edge)
 
 
 def _alone(ctx: Ctx, size: str | None, seed: int) -> dict[str, Any]:
     sc = student_cfg(ctx.cfg, size)
-    return run_once(ctx, "student", for_seed(ctx.cfg, seed, student=sc), f"student_{sc['layers']}x{sc['hidden']}")
+    return run_once(ctx, "student", for_seed(ctx.cfg, seed, student=sc), f"student_{student_tag(sc)}")
 
 
 def _cmed(ctx: Ctx, size: str | None, seed: int, teacher: Path, **distill: float) -> dict[str, Any]:
     sc = student_cfg(ctx.cfg, size)
     d = {"tau": ctx.cfg.distill.tau, "alpha": ctx.cfg.distill.alpha, **distill}
-    name = f"cmed_{sc['layers']}x{sc['hidden']}_tau{d['tau']:g}_alpha{d['alpha']:g}"
+    name = f"cmed_{student_tag(sc)}_tau{d['tau']:g}_alpha{d['alpha']:g}"
     return run_once(ctx, "distill", for_seed(ctx.cfg, seed, student=sc, distill=d), name, teacher=teacher)
 
 
@@ -155,7 +164,7 @@ def table4(ctx: Ctx) -> None:
     add_row(ctx, f"teacher {ctx.cfg.teacher.arch} (speech log-Mel)", [t[1] for t in teachers], role="teacher")
     for size in ctx.args.sizes:
         sc = student_cfg(ctx.cfg, size)
-        add_row(ctx, f"{size} student {sc['layers']}x{sc['hidden']} (EGG F0)",
+        add_row(ctx, f"{size} student {student_tag(sc)} (EGG F0)",
                 [_alone(ctx, size, s) for s in ctx.seeds], role="student", size=size)
         add_row(ctx, f"{size} student + CMED", [_cmed(ctx, size, s, t[0]) for s, t in zip(ctx.seeds, teachers)],
                 role="cmed", size=size)
@@ -204,7 +213,7 @@ def noise(ctx: Ctx) -> None:
                 tpath, tsum = teacher_run(ctx, seed, name=f"teacher_snr{snr:g}", fs=fs, fc=fc)
                 sc = student_cfg(ctx.cfg, ctx.args.size)
                 csum = run_once(ctx, "distill", for_seed(ctx.cfg, seed, student=sc),
-                                f"cmed_{sc['layers']}x{sc['hidden']}_snr{snr:g}", teacher=tpath, fs=fs, fc=fc)
+                                f"cmed_{student_tag(sc)}_snr{snr:g}", teacher=tpath, fs=fs, fc=fc)
                 runs = {"teacher": tsum, "student": alone[i], "cmed": csum}
             else:
                 runs = {"teacher": clean[i][1], "student": alone[i], "cmed": cmed[i]}

@@ -56,7 +56,7 @@ def test_repo_configs_load_and_default_is_the_papers():
     assert (cfg.distill.tau, cfg.distill.alpha) == (2.0, 0.6)
     assert (cfg.student.layers, cfg.student.hidden, cfg.teacher.arch) == (4, 256, "resnet18")
     fast = load_config(REPO / "configs" / "fast.toml")
-    assert (fast.student.layers, fast.student.hidden) == (2, 64)
+    assert (fast.student.layers, fast.student.hidden, fast.student.stack) == (2, 48, 3)   # the edge student
 
 
 def test_config_rejects_unknown_keys_and_bad_values(tmp_path):

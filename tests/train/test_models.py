@@ -31,13 +31,13 @@ def test_resnet18_has_about_11_2m_parameters():
 
 
 @pytest.mark.parametrize("size,deployed,total", [
-    ("edge", 135_047, 135_047 + 128 * 512 + 512),
+    ("edge", 78_247, 78_247 + 96 * 512 + 512),
     ("paper", 5_266_951, 5_266_951),
 ])
 def test_student_parameter_counts(size, deployed, total):
     kw = STUDENT_SIZES[size]
-    h, layers = kw["hidden"], kw["layers"]
-    by_hand = 2 * lstm_params(2, h) + 2 * (layers - 1) * lstm_params(2 * h, h) + 2 * h * 7 + 7
+    h, layers, stack = kw["hidden"], kw["layers"], kw["stack"]
+    by_hand = 2 * lstm_params(2 * stack, h) + 2 * (layers - 1) * lstm_params(2 * h, h) + 2 * h * 7 + 7
     model = build_model("bilstm_student", in_channels=2, n_classes=7, **kw)
     assert count_parameters(model, deployed_only=True) == by_hand == deployed
     assert count_parameters(model) == total

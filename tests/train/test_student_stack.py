@@ -64,3 +64,16 @@ def test_checkpoint_rebuilds_the_stacked_student(tmp_path):
     x = torch.randn(3, 40, 2)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x)[0], model(x)[0])
+
+
+def test_edge_preset_and_fast_config_build_the_stacked_student():
+    """The edge size is the stacked 2 x 48 that fits TFLM's 48 KiB arena (docs/export.md)."""
+    from pathlib import Path
+
+    from eggemo.train.config import load_config, student_config, student_size
+    assert student_size("edge") == {"layers": 2, "hidden": 48, "stack": 3}
+    assert student_size("paper")["stack"] == 1
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "fast.toml")
+    mc = student_config(cfg, n_classes=7)
+    assert (mc["layers"], mc["hidden"], mc["stack"]) == (2, 48, 3)
+    assert build_model("bilstm_student", **mc).stack == 3
