@@ -291,7 +291,7 @@ def summarise(mon, streamed: Streamed, fs, model, export_dir: Path, report: dict
         "live_vs_offline_int8_agreement": float(np.mean(live_pred == int8_pred)),
         "utterances_without_live_prediction": int(np.sum(live_pred < 0)),
         "live_predictions": len(mon.predictions),
-        "export": {"int8_bytes": report.get("int8", {}).get("bytes") if isinstance(report.get("int8"), dict) else None},
+        "export": {"int8_bytes": report["int8"]["size_bytes"], "tflm_arena_bytes": report["tflm"].get("arena_bytes")},
         "firmware": {} if status is None else {"hops": status.hops, "hop_cost_mean": status.hop_cost_mean,
                                                 "hop_cost_max": status.hop_cost_max,
                                                 "cost_unit": "instructions (QEMU -icount)",
@@ -314,5 +314,6 @@ def summarise(mon, streamed: Streamed, fs, model, export_dir: Path, report: dict
     if status is not None:
         print(f"   firmware F0: {status.hop_cost_mean:,} mean / {status.hop_cost_max:,} max "
               f"{s['firmware']['cost_unit']} per 10 ms hop (budget 336,000), {status.hops} hops")
+    print(f"   int8 model {s['export']['int8_bytes']:,} B, TFLite Micro arena {s['export']['tflm_arena_bytes']:,} B")
     print("   link: " + ", ".join(f"{k} {v}" for k, v in s["link"].items()))
     return s
