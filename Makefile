@@ -5,7 +5,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-EXTRAS ?= dev,train,export,host,flash
+EXTRAS ?= dev,train,export,host,flash,lsl
 STAMP  := $(VENV)/.installed
 APT_PKGS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 PYTEST_ARGS ?=
