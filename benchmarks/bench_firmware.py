@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from eggemo.host import protocol as P  # noqa: E402
-from tests.firmware.qemu_board import QemuBoard, build_firmware, missing_tools  # noqa: E402
+from eggemo.host.emulator import build_firmware, missing_tools  # noqa: E402
+from tests.firmware.qemu_board import QemuBoard  # noqa: E402
 from tests.firmware.test_f0_stream import real_egg, reference_f0, synthetic_egg  # noqa: E402
 
 CPU_HZ = 168_000_000
@@ -59,7 +60,7 @@ def main() -> int:
         return 1
 
     build = Path(tempfile.mkdtemp(prefix="bench-fw-"))
-    elfs = {b: build_firmware(build / b, b)[0] for b in ("qemu", "stm32f405")}
+    elfs = {b: build_firmware(build / b, b) for b in ("qemu", "stm32f405")}
     rows = []
     for board, elf in elfs.items():
         flash, ram = sizes(elf)

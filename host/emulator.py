@@ -38,6 +38,11 @@ def missing_tools() -> list[str]:
 
 def build_firmware(build_dir: str | Path | None = None, board: str = "qemu") -> Path:
     """make -C firmware BOARD=board [BUILD=build_dir]; returns the ELF. make rebuilds only what changed."""
+    return make_firmware(build_dir, board)[0]
+
+
+def make_firmware(build_dir: str | Path | None = None, board: str = "qemu") -> tuple[Path, str]:
+    """As build_firmware, and also returns make's output (the firmware tests read the size report)."""
     missing = missing_tools()
     if missing:
         raise RuntimeError(f"building the firmware needs {', '.join(missing)}: apt-get install gcc-arm-none-eabi "
@@ -52,7 +57,7 @@ def build_firmware(build_dir: str | Path | None = None, board: str = "qemu") -> 
     if res.returncode != 0:
         raise RuntimeError(f"firmware build failed ({' '.join(cmd)}):\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
     out = Path(build_dir).resolve() if build_dir is not None else fw / f"build-{board}"
-    return out / "eggemo.elf"
+    return out / "eggemo.elf", res.stdout
 
 
 def free_port() -> int:

@@ -7,7 +7,9 @@ import os
 
 import pytest
 
-from .qemu_board import QemuBoard, build_firmware, missing_tools
+from eggemo.host.emulator import build_firmware, make_firmware, missing_tools
+
+from .qemu_board import QemuBoard
 
 
 def _require_tools() -> None:
@@ -25,15 +27,14 @@ def _require_tools() -> None:
 def firmware_elf(tmp_path_factory):
     """The QEMU firmware image, built once per session."""
     _require_tools()
-    elf, _ = build_firmware(tmp_path_factory.mktemp("fw-qemu"), "qemu")
-    return elf
+    return build_firmware(tmp_path_factory.mktemp("fw-qemu"), "qemu")
 
 
 @pytest.fixture(scope="session")
 def chip_build(tmp_path_factory):
     """The STM32F405 image (built, not run: no board here) and make's output."""
     _require_tools()
-    return build_firmware(tmp_path_factory.mktemp("fw-stm32f405"), "stm32f405")
+    return make_firmware(tmp_path_factory.mktemp("fw-stm32f405"), "stm32f405")
 
 
 @pytest.fixture

@@ -1,15 +1,14 @@
-"""Build the firmware and run it on QEMU's netduinoplus2, talking over a TCP serial port.
+"""Protocol conversations with the firmware on QEMU's netduinoplus2, over its TCP serial port.
 
-Used by tests/firmware and benchmarks/bench_firmware.py. A reader thread feeds every
-byte from the board into the protocol Decoder (serial/threaded style), so the board
-never blocks on a full socket while the host is busy sending.
+Used by tests/firmware and benchmarks/bench_firmware.py. Building and launching QEMU is
+eggemo.host.emulator's job; this module adds what the firmware tests need on top: a reader
+thread that feeds every byte from the board into the protocol Decoder (serial/threaded style,
+so the board never blocks on a full socket while the host is busy sending), commands with
+their ACKs, replayed streams and the byte counters.
 """
 from __future__ import annotations
 
-import os
 import queue
-import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -20,29 +19,9 @@ import numpy as np
 import serial
 
 from eggemo.host import protocol as P
+from eggemo.host.emulator import Emulator, source_root
 
-ROOT = Path(__file__).resolve().parents[2]
-FIRMWARE = ROOT / "firmware"
-TOOLS = ("arm-none-eabi-gcc", "qemu-system-arm", "make")
-
-
-def missing_tools() -> list[str]:
-    return [t for t in TOOLS if shutil.which(t) is None]
-
-
-def build_firmware(build_dir: Path, board: str = "qemu") -> tuple[Path, str]:
-    """make -C firmware BOARD=board BUILD=build_dir; returns (ELF path, make's output)."""
-    cmd = ["make", "-C", str(FIRMWARE), f"BOARD={board}", f"BUILD={Path(build_dir).resolve()}"]
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise RuntimeError(f"firmware build failed ({' '.join(cmd)}):\n{res.stdout}\n{res.stderr}")
-    return Path(build_dir).resolve() / "eggemo.elf", res.stdout
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+FIRMWARE = source_root() / "firmware"
 
 
 @dataclass
@@ -58,18 +37,14 @@ class QemuBoard:
     """The firmware on an emulated board. Use as a context manager; QEMU is stopped by its pid."""
 
     def __init__(self, elf: Path, *, icount: bool = True, timeout: float = 20.0) -> None:
-        self.elf = Path(elf)
         self.timeout = timeout
-        self.port = _free_port()
-        cmd = ["qemu-system-arm", "-M", "netduinoplus2", "-nographic", "-monitor", "none",
-               "-kernel", str(self.elf),
-               "-serial", f"tcp:127.0.0.1:{self.port},server=on,wait=on,nodelay=on",
-               "-semihosting-config", "enable=on,target=native"]
-        if icount:
-            cmd += ["-icount", "shift=0"]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
-        self.ser = self._connect()
+        self.emu = Emulator(elf, icount=icount, semihosting=True)
+        try:
+            self.emu.wait_listening()
+            self.ser = serial.serial_for_url(self.emu.url, timeout=0.05)
+        except BaseException:
+            self.emu.close()
+            raise
         self.decoder = P.Decoder()
         self.encoder = P.Encoder()
         self.messages: queue.Queue = queue.Queue()
@@ -79,16 +54,10 @@ class QemuBoard:
         self._reader.start()
         self.hello: P.Hello = self.expect(P.Hello)
 
-    def _connect(self) -> serial.SerialBase:
-        deadline = time.monotonic() + 10.0
-        while True:
-            try:
-                return serial.serial_for_url(f"socket://127.0.0.1:{self.port}", timeout=0.05)
-            except serial.SerialException:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    out = self.proc.stdout.read().decode(errors="replace") if self.proc.stdout else ""
-                    raise RuntimeError(f"QEMU did not open its serial port {self.port}: {out}")
-                time.sleep(0.02)
+    @property
+    def proc(self) -> subprocess.Popen:
+        """The QEMU process (tests wait on its exit code, which the firmware sets by semihosting)."""
+        return self.emu.proc
 
     def _read_loop(self) -> None:
         while not self._stop.is_set():
@@ -182,15 +151,9 @@ class QemuBoard:
             self.ser.close()
         except Exception:
             pass
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, 15)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, 9)
-                self.proc.wait(5)
+        rc = self.emu.close()
         self._reader.join(2)
-        return self.proc.returncode
+        return rc
 
     def __enter__(self) -> "QemuBoard":
         return self

@@ -10,43 +10,17 @@ import queue
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eggemo._emo import ffi, lib
 from eggemo.host import protocol as P
 from eggemo.host.link import Arrival, MessageProtocol
 
-
-def c_decode(chunks: list[bytes]) -> tuple[list[P.Frame], None]:
-    """The firmware's decoder (csrc/emo_proto.c via cffi), fed chunk by chunk."""
-    d = ffi.new("emo_proto_decoder_t *")
-    assert lib.emo_proto_decoder_init(d) == lib.EMO_OK
-    frame = ffi.new("emo_proto_frame_t *")
-    used, got = ffi.new("int32_t *"), ffi.new("int32_t *")
-    frames = []
-    for chunk in chunks:
-        buf, pos = ffi.from_buffer("uint8_t[]", chunk), 0
-        while pos < len(chunk):
-            assert lib.emo_proto_feed(d, buf + pos, len(chunk) - pos, used, frame, got) == lib.EMO_OK
-            pos += used[0]
-            if got[0]:
-                frames.append(P.Frame(frame.type, frame.seq, bytes(ffi.buffer(frame.payload, frame.len)),
-                                      frame.version))
-    return frames, None
-
-
-def py_decode(chunks: list[bytes]) -> tuple[list[P.Frame], None]:
-    d = P.Decoder()
-    return [f for c in chunks for f in d.feed(c)], None
+from .proto_drivers import c_decode, py_decode, split
 
 payloads = st.binary(min_size=0, max_size=300)
 frame_types = st.sampled_from([P.MSG_F0, P.MSG_RAW, P.MSG_STATUS, P.MSG_ACK, 0x42])
 
 
 def both(stream: bytes, cuts: list[int]) -> list[list[P.Frame]]:
-    chunks, pos = [], 0
-    for c in cuts:
-        chunks.append(stream[pos:pos + c])
-        pos += c
-    chunks.append(stream[pos:])
+    chunks = split(stream, cuts)
     py, _ = py_decode(chunks)
     c, _ = c_decode(chunks)
     proto = MessageProtocol(queue.Queue())

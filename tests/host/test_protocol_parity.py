@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from eggemo._emo import ffi, lib
 from eggemo.host import protocol as P
 
-COUNTERS = ("bytes", "frames", "crc_errors", "format_errors", "seq_gaps", "seq_lost")
+from .proto_drivers import c_decode, py_decode, split
 
 
 def c_encode(type_: int, seq: int, payload: bytes) -> bytes:
@@ -18,30 +18,6 @@ def c_encode(type_: int, seq: int, payload: bytes) -> bytes:
     assert lib.emo_proto_encode(type_, seq, payload, len(payload), out, lib.EMO_PROTO_MAX_ENCODED, n) == lib.EMO_OK
     assert n[0] <= lib.emo_proto_encoded_size(len(payload))
     return bytes(ffi.buffer(out, n[0]))
-
-
-def c_decode(chunks: list[bytes]) -> tuple[list[P.Frame], dict[str, int]]:
-    d = ffi.new("emo_proto_decoder_t *")
-    assert lib.emo_proto_decoder_init(d) == lib.EMO_OK
-    frame = ffi.new("emo_proto_frame_t *")
-    used, got = ffi.new("int32_t *"), ffi.new("int32_t *")
-    frames = []
-    for chunk in chunks:
-        buf, pos = ffi.from_buffer("uint8_t[]", chunk), 0
-        while pos < len(chunk):
-            assert lib.emo_proto_feed(d, buf + pos, len(chunk) - pos, used, frame, got) == lib.EMO_OK
-            assert 0 < used[0] <= len(chunk) - pos
-            pos += used[0]
-            if got[0]:
-                frames.append(P.Frame(frame.type, frame.seq, bytes(ffi.buffer(frame.payload, frame.len)),
-                                      frame.version))
-    return frames, {k: getattr(d, k) for k in COUNTERS}
-
-
-def py_decode(chunks: list[bytes]) -> tuple[list[P.Frame], dict[str, int]]:
-    d = P.Decoder()
-    frames = [f for c in chunks for f in d.feed(c)]
-    return frames, d.stats.as_dict()
 
 
 def test_constants_match():
@@ -110,11 +86,7 @@ def _build(pieces) -> bytes:
 @settings(max_examples=300, deadline=None)
 def test_decoder_frames_and_counters(pieces, cuts):
     stream = _build(pieces)
-    chunks, pos = [], 0
-    for c in cuts:
-        chunks.append(stream[pos:pos + c])
-        pos += c
-    chunks.append(stream[pos:])
+    chunks = split(stream, cuts)
     c_frames, c_stats = c_decode(chunks)
     p_frames, p_stats = py_decode(chunks)
     assert c_frames == p_frames
