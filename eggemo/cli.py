@@ -1,5 +1,7 @@
-"""The `eggemo` command. Each subcommand lives in its own module and is imported
-only when used, so `eggemo monitor` never pays for torch or TensorFlow.
+"""eggemo: emotion recognition from the electroglottograph, from F0 to live monitor.
+
+Each subcommand lives in its own module and is imported only when used, so
+`eggemo monitor` never pays for torch or TensorFlow.
 
 A subcommand module provides `add_arguments(parser)` and `main(args) -> int`.
 """

@@ -209,6 +209,12 @@ def main(args: argparse.Namespace) -> int:
     plots.mkdir(exist_ok=True)
     t_start = time.perf_counter()
 
+    ckpt_path = out / "student" / "best.pt"
+    if args.skip_train and not ckpt_path.is_file():
+        print(f"eggemo demo: --skip-train needs a trained student at {ckpt_path}; run without it once",
+              file=sys.stderr)
+        return 2
+
     step(1, "synthesise the speech+EGG emotional corpus")
     corpus = make_corpus(out, args.utterances, args.speakers, args.seed)
     cfg = replace(load_config(args.config), run={"threads": args.threads})
@@ -216,12 +222,7 @@ def main(args: argparse.Namespace) -> int:
     print(f"   {len(fs)} utterances, {len(fs.label_names)} emotions, features {fs.logmel.shape[1:]} + {fs.f0.shape[1:]}")
 
     step(2, "train the teacher (speech) and distil the edge student (EGG F0)")
-    ckpt_path = out / "student" / "best.pt"
     if args.skip_train:
-        if not ckpt_path.is_file():
-            print(f"eggemo demo: --skip-train needs a trained student at {ckpt_path}; run without it once",
-                  file=sys.stderr)
-            return 2
         print(f"   reusing {ckpt_path}")
     else:
         ckpt_path = train_models(cfg, fs, fc, out)
