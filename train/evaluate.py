@@ -131,8 +131,14 @@ def plot_confusion(cm: np.ndarray, label_names: tuple[str, ...] | list[str], pat
         for j in range(n):
             ax.text(j, i, str(cm[i, j]), ha="center", va="center",
                     color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
+    return _save(fig, path, title)
+
+
+def _save(fig, path: str | Path, title: str = "") -> Path:
+    """Title, lay out and write a figure as PNG; close it."""
+    plt = _pyplot()
     if title:
-        ax.set_title(title)
+        fig.axes[0].set_title(title)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -166,14 +172,7 @@ def plot_tsne(features: np.ndarray, labels: np.ndarray, label_names: tuple[str, 
     ax.set_xticks([])
     ax.set_yticks([])
     ax.legend(fontsize=7, markerscale=1.5, loc="best")
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path, title)
 
 
 def write_report(result: EvalResult, out_dir: str | Path, name: str = "test", *,
