@@ -13,22 +13,12 @@ from cffi import FFI
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from eggemo._cbuild import cdef_from_header
+
 from .qemu_board import FIRMWARE
 
 APP = FIRMWARE / "app"
-CDEF = """
-typedef struct { uint8_t *buf; uint32_t mask; uint32_t head; uint32_t tail; uint32_t dropped; } emo_byte_ring_t;
-typedef struct { int16_t *buf; uint32_t mask; uint32_t head; uint32_t tail; uint32_t dropped; } emo_sample_ring_t;
-void emo_byte_ring_init(emo_byte_ring_t *r, uint8_t *buf, uint32_t capacity);
-int32_t emo_byte_ring_push(emo_byte_ring_t *r, uint8_t b);
-int32_t emo_byte_ring_pop(emo_byte_ring_t *r, uint8_t *out, int32_t n);
-uint32_t emo_byte_ring_count(const emo_byte_ring_t *r);
-void emo_sample_ring_init(emo_sample_ring_t *r, int16_t *buf, uint32_t capacity);
-int32_t emo_sample_ring_push(emo_sample_ring_t *r, const int16_t *x, int32_t n);
-int32_t emo_sample_ring_pop(emo_sample_ring_t *r, int16_t *out, int32_t n);
-uint32_t emo_sample_ring_count(const emo_sample_ring_t *r);
-void emo_sample_ring_clear(emo_sample_ring_t *r);
-"""  # volatile dropped: the layout is the same
+CDEF = cdef_from_header((APP / "ring.h").read_text())  # from the header itself: no copy to drift
 
 
 @pytest.fixture(scope="module")
