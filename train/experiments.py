@@ -170,20 +170,21 @@ def table4(ctx: Ctx) -> None:
                 role="cmed", size=size)
 
 
-def tau(ctx: Ctx) -> None:
+def _cmed_sweep(ctx: Ctx, key: str, values) -> None:
+    """Student alone, then CMED with `key` (tau or alpha) set to each value; same seeds and teachers."""
     teachers = [teacher_run(ctx, s)[0] for s in ctx.seeds]
-    add_row(ctx, "student alone", [_alone(ctx, ctx.args.size, s) for s in ctx.seeds], tau=None)
-    for v in ctx.args.taus:
-        res = [_cmed(ctx, ctx.args.size, s, t, tau=float(v)) for s, t in zip(ctx.seeds, teachers)]
-        add_row(ctx, f"CMED tau = {v:g}", res, tau=float(v))
+    add_row(ctx, "student alone", [_alone(ctx, ctx.args.size, s) for s in ctx.seeds], **{key: None})
+    for v in values:
+        res = [_cmed(ctx, ctx.args.size, s, t, **{key: float(v)}) for s, t in zip(ctx.seeds, teachers)]
+        add_row(ctx, f"CMED {key} = {v:g}", res, **{key: float(v)})
+
+
+def tau(ctx: Ctx) -> None:
+    _cmed_sweep(ctx, "tau", ctx.args.taus)
 
 
 def alpha(ctx: Ctx) -> None:
-    teachers = [teacher_run(ctx, s)[0] for s in ctx.seeds]
-    add_row(ctx, "student alone", [_alone(ctx, ctx.args.size, s) for s in ctx.seeds], alpha=None)
-    for v in ctx.args.alphas:
-        res = [_cmed(ctx, ctx.args.size, s, t, alpha=float(v)) for s, t in zip(ctx.seeds, teachers)]
-        add_row(ctx, f"CMED alpha = {v:g}", res, alpha=float(v))
+    _cmed_sweep(ctx, "alpha", ctx.args.alphas)
 
 
 def noise(ctx: Ctx) -> None:
