@@ -171,10 +171,10 @@ def plot_f0_tracks(path: Path, session: Path, mon, streamed: Streamed, fs) -> No
     from .host.record import read_recording
     from .host.replay import frames_from_event
 
-    events = read_recording(session).of_type("f0")
-    index = np.concatenate([frames_from_event(e).index for e in events])
-    f0 = np.concatenate([frames_from_event(e).f0_hz for e in events])
-    voiced = np.concatenate([frames_from_event(e).voiced for e in events])
+    frames = [frames_from_event(e) for e in read_recording(session).of_type("f0")]
+    index = np.concatenate([f.index for f in frames])
+    f0 = np.concatenate([f.f0_hz for f in frames])
+    voiced = np.concatenate([f.voiced for f in frames])
     hop, frame = board_geometry()
     centre = index * hop + frame // 2
     k = min(3, len(streamed.rows))
