@@ -129,3 +129,9 @@ def test_experiment_writes_table_json_and_plot(setup):
     before = {p: p.stat().st_mtime for p in out.glob("runs/*/*/best.pt")}
     assert eggemo(args) == 0
     assert before == {p: p.stat().st_mtime for p in out.glob("runs/*/*/best.pt")}
+    # a sweep over another student size reuses the teachers (they do not depend on the student
+    # settings) and trains only its own student and CMED runs
+    assert eggemo(["experiment", "tau", *args[2:9], "--set", "student.hidden=4", "--taus", "4", "--out", str(out)]) == 0
+    after = {p: p.stat().st_mtime for p in out.glob("runs/*/*/best.pt")}
+    assert {p: t for p, t in after.items() if p in before} == before
+    assert sorted({p.parent.parent.name for p in after if p not in before}) == ["cmed_1x4_tau4_alpha0.6", "student_1x4"]
