@@ -176,10 +176,12 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
         m_torch = classification_metrics(torch_val, val_y)
         m_float = classification_metrics(float_val, val_y)
         m_int8 = classification_metrics(int8_val, val_y)
-        vs_float = agreement(int8_val, float_val)
+        vs_float = agreement(int8_val, float_val, step=int8_rt.output_scale)
         drop = 100.0 * (m_float["accuracy"] - m_int8["accuracy"])
         log(f"  accuracy ({data.val_kind}): torch {m_torch['accuracy']:.4f}, float tflite {m_float['accuracy']:.4f}, "
-            f"int8 {m_int8['accuracy']:.4f}; argmax agreement int8/float {vs_float['argmax_agreement']:.4f}")
+            f"int8 {m_int8['accuracy']:.4f}; argmax agreement int8/float {vs_float['argmax_agreement']:.4f} "
+            f"({vs_float['disagreements']} of {vs_float['utterances']} differ; float top-2 margins of those, in int8 "
+            f"output steps: {vs_float['disagreement_margins_steps']})")
 
         # 6. TFLite Micro: arena, and outputs against the TFLite interpreter
         t0 = time.perf_counter()

@@ -14,6 +14,19 @@ def _table(head: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _disagreements(v: dict[str, Any]) -> list[str]:
+    """Where int8 and float pick different classes, and how close the float model's call was."""
+    if "output_step" not in v:    # reports written before the breakdown existed
+        return []
+    if not v["disagreements"]:
+        return [f"int8 and float pick the same class on all {v['utterances']} utterances.", ""]
+    return [f"{v['disagreements']} of {v['utterances']} utterances get a different class. The float model's margin "
+            f"between its two best classes on those, in int8 output steps ({v['output_step']:.4g}): "
+            f"{', '.join(f'{m:g}' for m in v['disagreement_margins_steps'])}. {v['below_one_step']} utterances have a "
+            f"float margin below one step, where the int8 output cannot separate the two classes; on the other "
+            f"{v['utterances'] - v['below_one_step']} the agreement is {v['argmax_agreement_beyond_one_step']:.4f}.", ""]
+
+
 def render_markdown(r: dict[str, Any]) -> str:
     c, i8, fl, tm, mcu = r["checkpoint"], r["int8"], r["float"], r["tflm"], r["mcu"]
     out = [f"# Export report: {c['student_size']} student "
@@ -46,7 +59,9 @@ def render_markdown(r: dict[str, Any]) -> str:
                ["int8 TFLite", f"{i8['accuracy']:.4f}", f"{i8['unweighted_accuracy']:.4f}"]]), "",
            f"Accuracy drop {i8['accuracy_drop_points']:.2f} points; argmax agreement with float "
            f"{i8['vs_float']['argmax_agreement']:.4f}; max |logit diff| {i8['vs_float']['max_abs_logit_diff']:.4f} "
-           f"(mean {i8['vs_float']['mean_abs_logit_diff']:.4f}). Running utterances back to back without resetting "
+           f"(mean {i8['vs_float']['mean_abs_logit_diff']:.4f}).", "",
+           *_disagreements(i8["vs_float"]),
+           "Running utterances back to back without resetting "
            f"the LSTM state changes the int8 logits by up to {i8['state_leak_without_reset_lsb']} LSB, so the "
            f"runtime resets before each one.", "",
            "## Ops and tensor types (int8 model)", "",

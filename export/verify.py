@@ -27,13 +27,28 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, 
             "unweighted_accuracy": float(np.mean(recalls)) if recalls else float("nan")}
 
 
-def agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    """Argmax agreement and max/mean |difference| between two (N, n_classes) logit arrays."""
+def agreement(a: np.ndarray, b: np.ndarray, step: float | None = None) -> dict[str, Any]:
+    """Argmax agreement and max/mean |difference| between two (N, n_classes) logit arrays, `b`
+    being the reference. With `step` (the int8 output's quantisation step), also where the
+    disagreements lie: the reference's top-2 margin of each one, in steps, and the agreement on
+    the utterances whose reference margin is at least one step. Below one step the two best
+    classes are tied at the int8 output's resolution, so which one int8 picks is rounding."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     d = np.abs(a - b)
-    return {"argmax_agreement": float(np.mean(a.argmax(1) == b.argmax(1))),
-            "max_abs_logit_diff": float(d.max()) if d.size else 0.0,
-            "mean_abs_logit_diff": float(d.mean()) if d.size else 0.0}
+    same = a.argmax(1) == b.argmax(1)
+    out: dict[str, Any] = {"argmax_agreement": float(np.mean(same)),
+                           "max_abs_logit_diff": float(d.max()) if d.size else 0.0,
+                           "mean_abs_logit_diff": float(d.mean()) if d.size else 0.0,
+                           "disagreements": int(np.sum(~same)), "utterances": int(len(same))}
+    if step is not None and len(b) and b.shape[1] > 1:
+        top2 = np.sort(b, axis=1)[:, -2:]
+        margin = (top2[:, 1] - top2[:, 0]) / step
+        clear = margin >= 1.0
+        out.update({"output_step": float(step),
+                    "disagreement_margins_steps": sorted(round(float(m), 3) for m in margin[~same]),
+                    "below_one_step": int(np.sum(~clear)),
+                    "argmax_agreement_beyond_one_step": float(np.mean(same[clear])) if clear.any() else float("nan")})
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -87,8 +87,10 @@ def test_int8_numbers_in_the_report_are_what_the_runtime_gives(exported):
     r = exported["report"]
     int8 = StudentRuntime.from_export_dir(exported["out"]).logits_batch(exported["val_x"])
     flt = StudentRuntime.from_export_dir(exported["out"], int8=False).logits_batch(exported["val_x"])
-    agree = agreement(int8, flt)
+    agree = agreement(int8, flt, step=r["int8"]["io"]["output"]["scale"])
     assert agree["argmax_agreement"] == pytest.approx(r["int8"]["vs_float"]["argmax_agreement"])
+    assert agree["disagreement_margins_steps"] == r["int8"]["vs_float"]["disagreement_margins_steps"]
+    assert agree["disagreements"] == round((1 - agree["argmax_agreement"]) * len(flt))
     assert agree["max_abs_logit_diff"] == pytest.approx(r["int8"]["vs_float"]["max_abs_logit_diff"], rel=1e-5)
     assert float(np.mean(int8.argmax(1) == exported["val_y"])) == pytest.approx(r["int8"]["accuracy"])
     assert r["targets"]["accuracy_drop_points"]["value"] == pytest.approx(
