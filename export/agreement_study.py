@@ -1,0 +1,101 @@
+"""int8 against float argmax agreement over many trained checkpoints, with the disagreements
+located by the float model's top-2 margin (docs/export.md, "int8/float agreement").
+
+    python -m eggemo.export.agreement_study --corpus runs/corpus_default --out agreement.json \\
+        runs/results/paperopt/runs/*2x48s3*/seed*/best.pt
+
+Each checkpoint is quantised as `eggemo export` does it (the same Keras rebuild, calibrator and
+256 training contours) and compared with its torch model on its validation split and on all its
+held-out utterances (validation + test). Nothing is written but the JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def study(checkpoints: list[Path], *, corpus: Path | None = None, features: Path | None = None,
+          calib_max: int = 256) -> list[dict[str, Any]]:
+    from eggemo.train.cli import load_features, make_splits
+
+    from .data import subsample, training_config
+    from .keras_student import build_keras_student, shape_from_state
+    from .onnx_export import torch_logits
+    from .pipeline import load_student
+    from .runtime import StudentRuntime
+    from .tflite import convert_int8
+    from .verify import agreement
+
+    rows, loaded = [], {}
+    for path in checkpoints:
+        model, ck = load_student(path)
+        cfg = training_config(ck.get("train_config", {}))
+        key = json.dumps(ck.get("feature_config", {}), sort_keys=True) + cfg.data.f0_source
+        if key not in loaded:
+            loaded[key] = load_features(cfg, corpus=corpus, features=features, progress=False)[0]
+        fs = loaded[key]
+        split = make_splits(fs, cfg)
+        state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+        shape = shape_from_state(state, fs.f0.shape[1], int(ck["model_config"].get("stack", 1)))
+        fit = fs.f0[split["train"]]
+        rt = StudentRuntime(convert_int8(build_keras_student(state, shape, batch_size=1),
+                                         fit[subsample(len(fit), calib_max)]))
+        row: dict[str, Any] = {"checkpoint": str(path)}
+        for part, idx in (("validation", split["val"]), ("held_out", np.concatenate([split["val"], split["test"]]))):
+            x = fs.f0[idx]
+            row[part] = agreement(rt.logits_batch(x), torch_logits(model, x), step=rt.output_scale)
+        rows.append(row)
+        v = row["validation"]
+        print(f"{path}: validation {v['argmax_agreement']:.4f} ({v['disagreements']}/{v['utterances']} differ, "
+              f"margins in steps {v['disagreement_margins_steps']}); held-out "
+              f"{row['held_out']['argmax_agreement']:.4f}", flush=True)
+    return rows
+
+
+def summary(rows: list[dict[str, Any]], part: str) -> dict[str, Any]:
+    """Pooled agreement, and the agreement on utterances whose float margin is at least one step."""
+    n = sum(r[part]["utterances"] for r in rows)
+    differ = sum(r[part]["disagreements"] for r in rows)
+    ties = sum(r[part]["below_one_step"] for r in rows)
+    margins = np.array([m for r in rows for m in r[part]["disagreement_margins_steps"]])
+    clear_differ = int(np.sum(margins >= 1.0))
+    per = np.array([r[part]["argmax_agreement"] for r in rows])
+    return {"checkpoints": len(rows), "utterances": n, "disagreements": differ,
+            "pooled_agreement": 1 - differ / n, "checkpoints_meeting_0.99": int(np.sum(per >= 0.99)),
+            "min_agreement": float(per.min()), "median_agreement": float(np.median(per)),
+            "utterances_below_one_step": ties, "disagreements_below_one_step": differ - clear_differ,
+            "agreement_beyond_one_step": 1 - clear_differ / (n - ties) if n > ties else float("nan")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m eggemo.export.agreement_study", description=__doc__.split("\n\n")[0])
+    p.add_argument("checkpoints", nargs="+", type=Path, help="student/distill checkpoints (best.pt)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--corpus", type=Path, help="the corpus the checkpoints were trained on")
+    src.add_argument("--features", type=Path, help="or its FeatureSet .npz")
+    p.add_argument("--out", type=Path, required=True, help="JSON with every checkpoint's numbers and the summary")
+    p.add_argument("--calib-max", type=int, default=256)
+    args = p.parse_args(argv)
+    missing = [str(c) for c in args.checkpoints if not c.is_file()]
+    if missing:
+        print(f"agreement_study: no such checkpoint: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    rows = study(args.checkpoints, corpus=args.corpus, features=args.features, calib_max=args.calib_max)
+    result = {"rows": rows, "summary": {part: summary(rows, part) for part in ("validation", "held_out")}}
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    for part, s in result["summary"].items():
+        print(f"{part}: pooled agreement {s['pooled_agreement']:.4f} ({s['disagreements']} of {s['utterances']} "
+              f"differ; {s['disagreements_below_one_step']} of them at a float margin below one int8 output step); "
+              f"{s['checkpoints_meeting_0.99']}/{s['checkpoints']} checkpoints >= 0.99; on the "
+              f"{s['utterances'] - s['utterances_below_one_step']} utterances with a margin of at least one step "
+              f"{s['agreement_beyond_one_step']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
