@@ -177,7 +177,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_common(p)
     p.add_argument("--out", required=True, help="run folder: best.pt, log.csv, log.jsonl, test_* reports")
     p.add_argument("--teacher", help="teacher checkpoint for distill")
-    p.add_argument("--size", choices=("paper", "edge"), help="student size: paper (4x256) or edge (2x64)")
+    p.add_argument("--size", choices=("paper", "edge"), help="student size: paper (4x256) or edge (2x48, 3 frames per step)")
     p.add_argument("--arch", choices=("resnet18", "crnn"), help="teacher arch (default from the config)")
     p.add_argument("--no-tsne", action="store_true", help="skip the t-SNE plot (slow for big test sets)")
 

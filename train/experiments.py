@@ -2,7 +2,7 @@
 table (NAME.md), the raw numbers (NAME.json) and a plot (NAME.png) into --out.
 
     table2  teacher: ResNet18 vs CRNN, on log-Mel vs Mel spectrograms (speech)
-    table3  student on EGG F0 alone: BiLSTM depth 1-4 at 256 units, and the edge student (2 x 64)
+    table3  student on EGG F0 alone: BiLSTM depth 1-4 at 256 units, and the edge student
     table4  CMED: teacher, student alone, student + CMED, for the paper's and the edge student
     tau     CMED over the temperature tau (alpha from the config)
     alpha   CMED over the weight alpha (tau from the config; alpha = 0 is the student alone)
