@@ -104,6 +104,11 @@ def _reuse_key(settings: dict[str, Any] | None) -> Any:
     unused = {"teacher": ("student", "distill"), "student": ("distill",)}.get(settings.get("mode"), ())
     for section in unused:
         cfg.pop(section, None)
+    if settings.get("mode") == "student":
+        # feature_dim sizes only the projection the distillation loss reads: a student trained
+        # alone is the same whatever it is (tests/train/test_loop.py), so table3 (the config's
+        # feature_dim) and table4 (the teacher's) share their runs.
+        cfg["student"] = {k: v for k, v in cfg["student"].items() if k != "feature_dim"}
     return {**settings, "config": cfg}
 
 

@@ -109,6 +109,17 @@ def test_learning_rate_decays_on_schedule():
     assert [r["lr"] for r in res.history] == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4])
 
 
+def test_student_alone_does_not_depend_on_the_distillation_width():
+    """feature_dim only sizes the projection that the distillation loss reads: a student trained
+    alone gets the same weights and history whatever it is (the sweeps rely on this to reuse runs)."""
+    a = train("bilstm_student", STUDENT, TRAIN, VAL, cfg(max_epochs=3))   # 2 x 8 = 16: no projection
+    b = train("bilstm_student", {**STUDENT, "feature_dim": 40}, TRAIN, VAL, cfg(max_epochs=3))   # 16 -> 40
+    assert [r["train_loss"] for r in a.history] == [r["train_loss"] for r in b.history]
+    sb = b.model.state_dict()
+    for k, v in a.model.state_dict().items():
+        torch.testing.assert_close(v, sb[k], msg=k)
+
+
 def test_seeded_runs_repeat():
     a = train("bilstm_student", STUDENT, TRAIN, VAL, cfg(max_epochs=2))
     b = train("bilstm_student", STUDENT, TRAIN, VAL, cfg(max_epochs=2))
