@@ -249,14 +249,41 @@ def pm(mean: float, sd: float) -> str:
     return f"{100 * mean:.1f} ± {100 * sd:.1f}"
 
 
+def paired_to_student(ctx: Ctx) -> None:
+    """Give each CMED row of table4/tau/alpha its seed-by-seed UA difference to the student alone:
+    both runs of a seed share the split and the initialisation, so the difference is what
+    distillation changed."""
+    for r in ctx.rows:
+        if r.get("role") == "cmed" and "size" in r:
+            base = next((b for b in ctx.rows if b.get("role") == "student" and b.get("size") == r["size"]), None)
+        elif r["label"].startswith("CMED "):
+            base = next((b for b in ctx.rows if b["label"] == "student alone"), None)
+        else:
+            continue
+        if base is None or base["seeds"] != r["seeds"]:
+            continue
+        d = np.array(r["ua"]) - np.array(base["ua"])
+        r["ua_diff_vs_student_mean"] = float(d.mean())
+        r["ua_diff_vs_student_sd"] = float(d.std(ddof=1)) if len(d) > 1 else 0.0
+
+
 def markdown(ctx: Ctx, name: str, seconds: float) -> str:
+    paired = any("ua_diff_vs_student_mean" in r for r in ctx.rows)
     lines = [f"## {TITLES[name]}", "",
              f"Test UA / WA in %, mean ± sd over seeds {ctx.seeds} (each seed: its own split and init). "
              f"{len(ctx.fs)} utterances, {len(ctx.fs.label_names)} classes (chance UA "
-             f"{100 / len(ctx.fs.label_names):.1f} %).", "",
-             "| setting | UA (%) | WA (%) | epochs run |", "|---|---|---|---|"]
+             f"{100 / len(ctx.fs.label_names):.1f} %)."
+             + (" ΔUA: CMED minus the student alone seed by seed (same split, init and teacher), mean ± sd."
+                if paired else ""), "",
+             "| setting | UA (%) | WA (%) | " + ("ΔUA vs student (points) | " if paired else "") + "epochs run |",
+             "|---|---|---|" + ("---|" if paired else "") + "---|"]
     for r in ctx.rows:
-        lines.append(f"| {r['label']} | {pm(r['ua_mean'], r['ua_sd'])} | {pm(r['wa_mean'], r['wa_sd'])} | "
+        diff = ""
+        if paired:
+            if "ua_diff_vs_student_mean" in r:
+                diff = f"{100 * r['ua_diff_vs_student_mean']:+.1f} ± {100 * r['ua_diff_vs_student_sd']:.1f}"
+            diff += " | "
+        lines.append(f"| {r['label']} | {pm(r['ua_mean'], r['ua_sd'])} | {pm(r['wa_mean'], r['wa_sd'])} | {diff}"
                      f"{', '.join(str(e) for e in r['epochs'])} |")
     if name == "noise":
         changes = sorted({r["f0_max_abs_change"] for r in ctx.rows})
@@ -341,6 +368,8 @@ def main(args: argparse.Namespace) -> int:
         ctx = Ctx(cfg=cfg, fs=fs, fc=fc, out=out, seeds=list(args.seeds), args=args, corpus=args.corpus)
         print(f"experiment {args.name}: {len(fs)} utterances, seeds {ctx.seeds}", flush=True)
         EXPERIMENTS[args.name](ctx)
+        if args.name in ("table4", "tau", "alpha"):
+            paired_to_student(ctx)
     except (ValueError, FileNotFoundError) as exc:
         print(f"eggemo experiment: {exc}", file=sys.stderr)
         return 2

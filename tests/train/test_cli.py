@@ -124,6 +124,8 @@ def test_experiment_writes_table_json_and_plot(setup):
     assert [len(r["ua"]) for r in rows] == [2, 2, 2]
     # alpha = 0 is the student alone, run for run (same seeds, same splits)
     assert rows[1]["ua"] == rows[0]["ua"]
+    assert rows[1]["ua_diff_vs_student_mean"] == 0.0 and "ua_diff_vs_student_mean" not in rows[0]
+    assert "| ΔUA vs student (points) |" in md and "| +0.0 ± 0.0 |" in md
     assert (out / "alpha.png").stat().st_size > 0
     # a second call reuses every finished run
     before = {p: p.stat().st_mtime for p in out.glob("runs/*/*/best.pt")}
