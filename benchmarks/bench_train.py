@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from eggemo.train.models import STUDENT_SIZES, build_model, count_parameters
 
 REPO = Path(__file__).resolve().parents[1]
+
+
 def _student(kind: str) -> str:
     sz = STUDENT_SIZES[kind]
     return f"student {sz['layers']}x{sz['hidden']}" + (f" stack {sz['stack']}" if sz.get("stack", 1) > 1 else "")

@@ -2,7 +2,7 @@
 located by the float model's top-2 margin (docs/export.md, "int8/float agreement").
 
     python -m eggemo.export.agreement_study --corpus runs/corpus_default --out agreement.json \\
-        runs/results/paperopt/runs/*2x48s3*/seed*/best.pt
+        runs/results/paperopt/runs/*2x48s3*/seed[012]/best.pt
 
 Each checkpoint is quantised as `eggemo export` does it (the same Keras rebuild, calibrator and
 256 training contours) and compared with its torch model on its validation split and on all its
@@ -35,7 +35,8 @@ def study(checkpoints: list[Path], *, corpus: Path | None = None, features: Path
     for path in checkpoints:
         model, ck = load_student(path)
         cfg = training_config(ck.get("train_config", {}))
-        key = json.dumps(ck.get("feature_config", {}), sort_keys=True) + cfg.data.f0_source
+        key = json.dumps([ck.get("feature_config", {}), cfg.data.f0_source, cfg.data.label_set,
+                          cfg.data.corpus_kind], sort_keys=True)
         if key not in loaded:
             loaded[key] = load_features(cfg, corpus=corpus, features=features, progress=False)[0]
         fs = loaded[key]
@@ -62,8 +63,7 @@ def summary(rows: list[dict[str, Any]], part: str) -> dict[str, Any]:
     n = sum(r[part]["utterances"] for r in rows)
     differ = sum(r[part]["disagreements"] for r in rows)
     ties = sum(r[part]["below_one_step"] for r in rows)
-    margins = np.array([m for r in rows for m in r[part]["disagreement_margins_steps"]])
-    clear_differ = int(np.sum(margins >= 1.0))
+    clear_differ = differ - sum(r[part]["disagreements_below_one_step"] for r in rows)
     per = np.array([r[part]["argmax_agreement"] for r in rows])
     return {"checkpoints": len(rows), "utterances": n, "disagreements": differ,
             "pooled_agreement": 1 - differ / n, "checkpoints_meeting_0.99": int(np.sum(per >= 0.99)),
@@ -85,7 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"agreement_study: no such checkpoint: {', '.join(missing)}", file=sys.stderr)
         return 2
-    rows = study(args.checkpoints, corpus=args.corpus, features=args.features, calib_max=args.calib_max)
+    from .data import ExportDataError
+    from .pipeline import ExportError
+    try:
+        rows = study(args.checkpoints, corpus=args.corpus, features=args.features, calib_max=args.calib_max)
+    except (ExportError, ExportDataError, ValueError, FileNotFoundError, OSError) as exc:
+        print(f"agreement_study: {exc}", file=sys.stderr)
+        return 2
     result = {"rows": rows, "summary": {part: summary(rows, part) for part in ("validation", "held_out")}}
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     for part, s in result["summary"].items():

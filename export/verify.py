@@ -47,6 +47,7 @@ def agreement(a: np.ndarray, b: np.ndarray, step: float | None = None) -> dict[s
         out.update({"output_step": float(step),
                     "disagreement_margins_steps": sorted(round(float(m), 3) for m in margin[~same]),
                     "below_one_step": int(np.sum(~clear)),
+                    "disagreements_below_one_step": int(np.sum(~same & ~clear)),
                     "argmax_agreement_beyond_one_step": float(np.mean(same[clear])) if clear.any() else float("nan")})
     return out
 

@@ -17,7 +17,7 @@ def test_agreement_locates_disagreements_by_float_margin():
     a = agreement(q, ref, step=0.1)
     assert a["argmax_agreement"] == 0.5 and a["disagreements"] == 2 and a["utterances"] == 4
     assert a["disagreement_margins_steps"] == [pytest.approx(0.2), pytest.approx(3.0)]
-    assert a["below_one_step"] == 1
+    assert a["below_one_step"] == 1 and a["disagreements_below_one_step"] == 1
     assert a["argmax_agreement_beyond_one_step"] == pytest.approx(2 / 3)
     assert a["max_abs_logit_diff"] == pytest.approx(0.3)
     # without a step only the plain numbers

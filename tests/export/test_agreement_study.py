@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from eggemo.export.agreement_study import main
 
@@ -20,7 +21,7 @@ def test_study_quantises_each_checkpoint_and_pools_the_numbers(export_data, tmp_
     assert v["utterances"] < h["utterances"] < 126 and v["output_step"] > 0
     for part, a in (("validation", v), ("held_out", h)):
         s = r["summary"][part]
-        assert s["pooled_agreement"] == a["argmax_agreement"]
+        assert s["pooled_agreement"] == pytest.approx(a["argmax_agreement"])
         assert s["disagreements"] == a["disagreements"] == len(a["disagreement_margins_steps"])
         assert s["disagreements_below_one_step"] == sum(m < 1 for m in a["disagreement_margins_steps"])
     assert "pooled agreement" in capsys.readouterr().out
@@ -28,6 +29,10 @@ def test_study_quantises_each_checkpoint_and_pools_the_numbers(export_data, tmp_
     assert h["argmax_agreement"] >= 0.8 and np.isfinite(h["max_abs_logit_diff"])
 
 
-def test_study_refuses_a_missing_checkpoint(tmp_path, capsys):
+def test_study_refuses_a_missing_checkpoint_or_feature_set(export_data, tmp_path, capsys):
     assert main([str(tmp_path / "nope.pt"), "--features", str(tmp_path / "fs.npz"), "--out", str(tmp_path / "o.json")]) == 2
     assert "no such checkpoint" in capsys.readouterr().err
+    assert main([str(export_data["ckpt"]), "--features", str(tmp_path / "missing.npz"),
+                 "--out", str(tmp_path / "o.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("agreement_study: ") and "missing.npz" in err and not (tmp_path / "o.json").exists()
