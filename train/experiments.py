@@ -120,13 +120,21 @@ def teacher_run(ctx: Ctx, seed: int, cfg: Config | None = None, name: str | None
     return Path(s["checkpoint"]), s
 
 
-def add_row(ctx: Ctx, label: str, results: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+def add_row(ctx: Ctx, label: str, results: list[dict[str, Any]], *, vs_student: list[dict[str, Any]] | None = None,
+            **extra: Any) -> dict[str, Any]:
+    """One table row: mean ± sd over seeds. With `vs_student` (the student-alone runs of the same
+    seeds, which share the split and the initialisation), also the seed-by-seed UA difference to
+    it, i.e. what distillation changed."""
     ua = np.array([r["ua"] for r in results])
     wa = np.array([r["wa"] for r in results])
     row = {"label": label, "ua": ua.tolist(), "wa": wa.tolist(), "seeds": ctx.seeds[:len(results)],
            "ua_mean": float(ua.mean()), "ua_sd": float(ua.std(ddof=1)) if len(ua) > 1 else 0.0,
            "wa_mean": float(wa.mean()), "wa_sd": float(wa.std(ddof=1)) if len(wa) > 1 else 0.0,
            "epochs": [r["epochs_run"] for r in results], **extra}
+    if vs_student is not None:
+        d = ua - np.array([r["ua"] for r in vs_student])
+        row["ua_diff_vs_student_mean"] = float(d.mean())
+        row["ua_diff_vs_student_sd"] = float(d.std(ddof=1)) if len(d) > 1 else 0.0
     ctx.rows.append(row)
     print(f"{label}: UA {100 * row['ua_mean']:.1f} ± {100 * row['ua_sd']:.1f}", flush=True)
     return row
@@ -174,19 +182,20 @@ def table4(ctx: Ctx) -> None:
     add_row(ctx, f"teacher {ctx.cfg.teacher.arch} (speech log-Mel)", [t[1] for t in teachers], role="teacher")
     for size in ctx.args.sizes:
         sc = student_cfg(ctx.cfg, size)
-        add_row(ctx, f"{size} student {student_tag(sc)} (EGG F0)",
-                [_alone(ctx, size, s) for s in ctx.seeds], role="student", size=size)
+        alone = [_alone(ctx, size, s) for s in ctx.seeds]
+        add_row(ctx, f"{size} student {student_tag(sc)} (EGG F0)", alone, role="student", size=size)
         add_row(ctx, f"{size} student + CMED", [_cmed(ctx, size, s, t[0]) for s, t in zip(ctx.seeds, teachers)],
-                role="cmed", size=size)
+                vs_student=alone, role="cmed", size=size)
 
 
 def _cmed_sweep(ctx: Ctx, key: str, values) -> None:
     """Student alone, then CMED with `key` (tau or alpha) set to each value; same seeds and teachers."""
     teachers = [teacher_run(ctx, s)[0] for s in ctx.seeds]
-    add_row(ctx, "student alone", [_alone(ctx, ctx.args.size, s) for s in ctx.seeds], **{key: None})
+    alone = [_alone(ctx, ctx.args.size, s) for s in ctx.seeds]
+    add_row(ctx, "student alone", alone, **{key: None})
     for v in values:
         res = [_cmed(ctx, ctx.args.size, s, t, **{key: float(v)}) for s, t in zip(ctx.seeds, teachers)]
-        add_row(ctx, f"CMED {key} = {v:g}", res, **{key: float(v)})
+        add_row(ctx, f"CMED {key} = {v:g}", res, vs_student=alone, **{key: float(v)})
 
 
 def tau(ctx: Ctx) -> None:
@@ -247,24 +256,6 @@ TITLES = {"table2": "Teacher models on speech (Table 2)", "table3": "Student mod
 
 def pm(mean: float, sd: float) -> str:
     return f"{100 * mean:.1f} ± {100 * sd:.1f}"
-
-
-def paired_to_student(ctx: Ctx) -> None:
-    """Give each CMED row of table4/tau/alpha its seed-by-seed UA difference to the student alone:
-    both runs of a seed share the split and the initialisation, so the difference is what
-    distillation changed."""
-    for r in ctx.rows:
-        if r.get("role") == "cmed" and "size" in r:
-            base = next((b for b in ctx.rows if b.get("role") == "student" and b.get("size") == r["size"]), None)
-        elif r["label"].startswith("CMED "):
-            base = next((b for b in ctx.rows if b["label"] == "student alone"), None)
-        else:
-            continue
-        if base is None or base["seeds"] != r["seeds"]:
-            continue
-        d = np.array(r["ua"]) - np.array(base["ua"])
-        r["ua_diff_vs_student_mean"] = float(d.mean())
-        r["ua_diff_vs_student_sd"] = float(d.std(ddof=1)) if len(d) > 1 else 0.0
 
 
 def markdown(ctx: Ctx, name: str, seconds: float) -> str:
@@ -368,8 +359,6 @@ def main(args: argparse.Namespace) -> int:
         ctx = Ctx(cfg=cfg, fs=fs, fc=fc, out=out, seeds=list(args.seeds), args=args, corpus=args.corpus)
         print(f"experiment {args.name}: {len(fs)} utterances, seeds {ctx.seeds}", flush=True)
         EXPERIMENTS[args.name](ctx)
-        if args.name in ("table4", "tau", "alpha"):
-            paired_to_student(ctx)
     except (ValueError, FileNotFoundError) as exc:
         print(f"eggemo experiment: {exc}", file=sys.stderr)
         return 2
