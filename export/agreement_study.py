@@ -31,15 +31,12 @@ def study(checkpoints: list[Path], *, corpus: Path | None = None, features: Path
     from .tflite import convert_int8
     from .verify import agreement
 
-    rows, loaded = [], {}
+    rows = []
     for path in checkpoints:
         model, ck = load_student(path)
         cfg = training_config(ck.get("train_config", {}))
-        key = json.dumps([ck.get("feature_config", {}), cfg.data.f0_source, cfg.data.label_set,
-                          cfg.data.corpus_kind], sort_keys=True)
-        if key not in loaded:
-            loaded[key] = load_features(cfg, corpus=corpus, features=features, progress=False)[0]
-        fs = loaded[key]
+        # each checkpoint's own feature config; repeats come from the feature cache
+        fs = load_features(cfg, corpus=corpus, features=features, progress=False)[0]
         split = make_splits(fs, cfg)
         state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
         shape = shape_from_state(state, fs.f0.shape[1], int(ck["model_config"].get("stack", 1)))
