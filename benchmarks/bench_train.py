@@ -6,8 +6,8 @@
 Throughput: utterances per second of one optimiser step (forward, backward, Adam) at batch 16 and
 of inference at batch 64, on inputs of the default shape (80 x 300 log-Mel, 300 x 2 F0), on the
 CPU (and CUDA when present). Ratios are against the paper's teacher (ResNet18) measured in the same
-run. The "denormals kept" row is the earlier 2x64 edge student (300 steps) without the flush-to-zero that train() turns on,
-to show why it does.
+run. The "denormals kept" row is the earlier 2x64 edge student (300 steps) without the
+flush-to-zero that train() turns on, to show why it does.
 
 End to end: `eggemo synth` with its defaults into a temp folder, feature extraction (cold cache),
 then teacher, student and distillation with configs/fast.toml; wall time of each stage.
@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from eggemo.train.models import STUDENT_SIZES, build_model, count_parameters
 
 REPO = Path(__file__).resolve().parents[1]
+EARLIER_EDGE = {"layers": 2, "hidden": 64}   # the edge student before frame stacking: 300 LSTM steps
 
 
 def _student(kind: str) -> str:
@@ -39,7 +40,7 @@ MODELS = [
     ("teacher CRNN", "crnn", {}),
     (f"{_student('paper')} (paper)", "bilstm_student", STUDENT_SIZES["paper"]),
     (f"{_student('edge')} (edge)", "bilstm_student", STUDENT_SIZES["edge"]),
-    ("student 2x64 (earlier edge)", "bilstm_student", {"layers": 2, "hidden": 64}),
+    ("student 2x64 (earlier edge)", "bilstm_student", EARLIER_EDGE),
 ]
 
 
@@ -93,7 +94,7 @@ def throughput_table(device: torch.device, min_seconds: float) -> None:
     base = None
     rows = list(MODELS)
     if device.type == "cpu":
-        rows.append(("student 2x64 (earlier edge), denormals kept", "bilstm_student", {"layers": 2, "hidden": 64}))
+        rows.append(("student 2x64 (earlier edge), denormals kept", "bilstm_student", EARLIER_EDGE))
     for name, arch, kw in rows:
         torch.set_flush_denormal(device.type == "cpu" and "denormals kept" not in name)
         n, tr, inf = throughput(arch, kw, device, min_seconds)
