@@ -2,8 +2,9 @@
 
     eggemo flash --board stm32f405 firmware/build-stm32f405/eggemo.elf
 
-The image is checked first (ARM, vector table and entry in flash, fits the chip), so a
-wrong file never reaches the probe. Programming uses pyOCD's Python API with an
+The image is checked first (ARM, vector table and entry in flash, fits the chip, and built
+for this board: the firmware Makefile writes BOARD into a .eggemo.board section, and the
+QEMU build, which has no ADC code path, is refused), so a wrong file never reaches the probe. Programming uses pyOCD's Python API with an
 ST-Link or CMSIS-DAP probe. OpenOCD works too: see firmware/README.md.
 """
 from __future__ import annotations
@@ -17,11 +18,13 @@ from pathlib import Path
 EM_ARM = 40
 ET_EXEC = 2
 PT_LOAD = 1
+BOARD_SECTION = ".eggemo.board"    # "board=NAME\n", added by firmware/Makefile; not loaded, never flashed
 
 
 @dataclass(frozen=True)
 class Chip:
     name: str
+    board: str              # firmware/boards/ name of the build that runs on this chip
     pyocd_target: str       # pyOCD target type (from a CMSIS pack)
     pack_hint: str          # what `pyocd pack install` needs
     flash_base: int
@@ -31,7 +34,7 @@ class Chip:
 
 
 BOARDS = {
-    "stm32f405": Chip("STM32F405RG", "stm32f405rgtx", "stm32f405rg",
+    "stm32f405": Chip("STM32F405RG", "stm32f405", "stm32f405rgtx", "stm32f405rg",
                       0x0800_0000, 1024 * 1024, 0x2000_0000, 128 * 1024),
 }
 
@@ -47,10 +50,38 @@ class ImageInfo:
     reset_vector: int
     flash_bytes: int        # bytes written to flash (code, constants, .data image)
     ram_bytes: int          # RAM the image occupies (stack, .data, .bss)
+    board: str              # the BOARD it was built for (its .eggemo.board section)
 
 
 def _in(addr: int, size: int, base: int, limit: int) -> bool:
     return base <= addr and addr + size <= base + limit
+
+
+def board_tag(data: bytes) -> str | None:
+    """The board a 32-bit little-endian ELF was built for (its .eggemo.board section), or None
+    when it has none or the section table cannot be read."""
+    try:
+        e_shoff, = struct.unpack_from("<I", data, 32)
+        e_shentsize, e_shnum, e_shstrndx = struct.unpack_from("<HHH", data, 46)
+        if e_shoff == 0 or e_shentsize < 40 or e_shstrndx >= e_shnum:
+            return None
+        sections = [struct.unpack_from("<IIIIII", data, e_shoff + i * e_shentsize) for i in range(e_shnum)]
+        str_off, str_size = sections[e_shstrndx][4], sections[e_shstrndx][5]
+        names = data[str_off:str_off + str_size]
+        for name, _, _, _, offset, size in sections:
+            end = names.find(b"\0", name)
+            if names[name:end if end >= 0 else None].decode("ascii", "replace") == BOARD_SECTION:
+                text = data[offset:offset + size].decode("ascii", "replace").strip()
+                return text[len("board="):] if text.startswith("board=") else None
+    except struct.error:
+        return None
+    return None
+
+
+def elf_board(path: str | Path) -> str | None:
+    """board_tag of the ELF file at path (None for a file that is not a 32-bit ELF)."""
+    data = Path(path).read_bytes()
+    return board_tag(data) if data[:4] == b"\x7fELF" and data[4:5] == b"\x01" else None
 
 
 def check_elf(path: str | Path, chip: Chip) -> ImageInfo:
@@ -109,7 +140,18 @@ def check_elf(path: str | Path, chip: Chip) -> ImageInfo:
         raise FirmwareError(f"{path}: reset vector 0x{reset:08X} is not a Thumb address in flash")
     if (e_entry | 1) != reset:
         raise FirmwareError(f"{path}: ELF entry 0x{e_entry:08X} differs from the reset vector 0x{reset:08X}")
-    return ImageInfo(e_entry, sp, reset, flash_bytes, ram_bytes)
+    board = board_tag(data)
+    build = f"`make -C firmware BOARD={chip.board}` and flash firmware/build-{chip.board}/eggemo.elf"
+    if board is None:
+        raise FirmwareError(f"{path}: the image says nothing about the board it was built for (no {BOARD_SECTION} "
+                            f"section), so it may be the QEMU build; rebuild it with {build}")
+    if board == "qemu":
+        raise FirmwareError(f"{path}: this is the QEMU build (BOARD=qemu): it takes its EGG from the serial link "
+                            f"and never starts {chip.name}'s ADC, so on the chip it would stream nothing. "
+                            f"Build the chip image with {build}")
+    if board != chip.board:
+        raise FirmwareError(f"{path}: built for board '{board}', not {chip.board}; build it with {build}")
+    return ImageInfo(e_entry, sp, reset, flash_bytes, ram_bytes, board)
 
 
 def _target_available(target: str, pack: str | None) -> bool:
@@ -178,6 +220,6 @@ def main(args: argparse.Namespace) -> int:
         print(f"eggemo flash: {exc}", file=sys.stderr)
         return 1
     verb = "valid" if args.check_only else "flashed"
-    print(f"{args.firmware}: {verb} for {chip.name}: entry 0x{info.entry:08X}, "
+    print(f"{args.firmware}: {verb} for {chip.name} (built with BOARD={info.board}): entry 0x{info.entry:08X}, "
           f"flash {info.flash_bytes} B of {chip.flash_size}, RAM {info.ram_bytes} B of {chip.ram_size}")
     return 0

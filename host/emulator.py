@@ -75,6 +75,12 @@ class Emulator:
         if not self.elf.is_file():
             raise FileNotFoundError(f"firmware image {self.elf} not found; build it with "
                                     f"`make -C firmware BOARD=qemu`")
+        from eggemo.flash import elf_board
+
+        board = elf_board(self.elf)
+        if board not in (None, "qemu"):
+            raise ValueError(f"{self.elf} was built for BOARD={board}, not for QEMU's netduinoplus2; "
+                             f"build the emulator image with `make -C firmware BOARD=qemu`")
         self.port = port or free_port()
         cmd = ["qemu-system-arm", "-M", "netduinoplus2", "-nographic", "-monitor", "none",
                "-kernel", str(self.elf),

@@ -3,13 +3,14 @@ images are refused with a reason, and without a probe the command says so and fa
 from __future__ import annotations
 
 import struct
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from eggemo import cli
-from eggemo.flash import BOARDS, FirmwareError, check_elf
+from eggemo.flash import BOARDS, FirmwareError, check_elf, elf_board
 
 CHIP = BOARDS["stm32f405"]
 
@@ -80,6 +81,46 @@ def test_flash_without_a_probe_fails_clearly(chip_build, capsys):
 def test_check_only_and_bad_file_through_the_cli(chip_build, tmp_path, capsys):
     elf, _ = chip_build
     assert cli.main(["flash", "--check-only", str(elf)]) == 0
-    assert "valid for STM32F405RG" in capsys.readouterr().out
+    assert "valid for STM32F405RG (built with BOARD=stm32f405)" in capsys.readouterr().out
     assert cli.main(["flash", str(tmp_path / "nope.elf")]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_the_board_is_read_from_the_image(chip_build, firmware_elf):
+    chip_elf, _ = chip_build
+    assert check_elf(chip_elf, CHIP).board == "stm32f405"
+    assert elf_board(chip_elf) == "stm32f405" and elf_board(firmware_elf) == "qemu"
+
+
+def test_a_qemu_build_is_refused_for_the_chip(firmware_elf, capsys):
+    """The QEMU image passes every layout check (same chip, same linker script); only its board
+    tag tells it apart, and flashing it would give a board that never samples its ADC."""
+    with pytest.raises(FirmwareError, match=r"QEMU build \(BOARD=qemu\).*make -C firmware BOARD=stm32f405"):
+        check_elf(firmware_elf, CHIP)
+    for argv in (["flash", "--check-only", str(firmware_elf)], ["flash", str(firmware_elf)]):
+        assert cli.main(argv) == 1
+        captured = capsys.readouterr()
+        assert "QEMU build" in captured.err and "valid" not in captured.out and "Traceback" not in captured.err
+
+
+def test_an_image_without_a_board_tag_is_refused(chip_build, tmp_path):
+    elf, _ = chip_build
+    bare = tmp_path / "bare.elf"
+    subprocess.run(["arm-none-eabi-objcopy", "--remove-section", ".eggemo.board", str(elf), str(bare)], check=True)
+    assert elf_board(bare) is None
+    with pytest.raises(FirmwareError, match="nothing about the board it was built for"):
+        check_elf(bare, CHIP)
+    other = tmp_path / "other.elf"
+    (tmp_path / "tag").write_text("board=nucleo\n")
+    subprocess.run(["arm-none-eabi-objcopy", "--update-section", f".eggemo.board={tmp_path / 'tag'}",
+                    str(elf), str(other)], check=True)
+    with pytest.raises(FirmwareError, match="built for board 'nucleo', not stm32f405"):
+        check_elf(other, CHIP)
+
+
+def test_the_emulator_refuses_the_chip_build(chip_build):
+    from eggemo.host.emulator import Emulator
+
+    elf, _ = chip_build
+    with pytest.raises(ValueError, match="BOARD=stm32f405, not for QEMU"):
+        Emulator(elf)
