@@ -8,13 +8,17 @@ The emulated board has no ADC: its EGG comes in over the serial link as REPLAY f
 ``Feeder`` sends (paced at real time, or faster) through the same link the monitor reads.
 Facts from docs and measurement: ``wait=on`` holds the CPU until the host connects, so HELLO is
 never lost; ``nodelay=on`` avoids a 40 ms Nagle stall per reply; QEMU is stopped by its pid.
+QEMU never outlives the host: it runs in its own process group, which ``close()`` ends, and
+the kernel kills it when the host dies (PR_SET_PDEATHSIG), SIGKILL included.
 """
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -90,8 +94,12 @@ class Emulator:
         if icount:
             cmd += ["-icount", "shift=0"]
         self.cmd = cmd
+        # QEMU must not outlive this process, however it ends: in its own process group (a Ctrl-C
+        # reaches the host only, which stops the stream and then QEMU; close() ends the group), and
+        # with a parent-death signal, so a SIGKILLed host (no finally, no atexit) takes it along.
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     preexec_fn=_die_with_parent())
 
     @property
     def url(self) -> str:
@@ -111,11 +119,11 @@ class Emulator:
 
     def close(self) -> int | None:
         if self.proc.poll() is None:
-            os.kill(self.proc.pid, 15)
+            _kill_group(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, 9)
+                _kill_group(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
         if self.proc.stdout:
             self.proc.stdout.close()
@@ -126,6 +134,35 @@ class Emulator:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+PR_SET_PDEATHSIG = 1    # linux/prctl.h
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn that has the kernel SIGKILL the child when this process dies (Linux; None
+    elsewhere). The signal follows the thread that started the child: start QEMU from the
+    main thread or one that lives as long as the emulator (the monitor and the tests do)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)     # looked up before the fork, called after it
+    parent = os.getpid()
+
+    def set_pdeathsig() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:               # the parent died before prctl took effect
+            os._exit(1)
+
+    return set_pdeathsig
+
+
+def _kill_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)                      # QEMU leads its own process group
+    except ProcessLookupError:
+        pass
 
 
 def _listening(port: int) -> bool:

@@ -1,0 +1,98 @@
+"""QEMU never outlives the host that started it: a `monitor --emulate` killed with SIGKILL (no
+finally, no atexit) takes its qemu-system-arm along, and close() ends it too."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from eggemo.host.emulator import Emulator, missing_tools
+
+from .conftest import require
+
+WAV = Path(__file__).resolve().parents[1] / "data" / "egg_real" / "M1_FrameSentence_EGG.wav"
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _stat(pid: int) -> tuple[int, str, str] | None:
+    """(parent pid, state, command name) of a process, None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    comm = text[text.index("(") + 1:text.rindex(")")]
+    state, ppid = text[text.rindex(")") + 2:].split()[:2]
+    return int(ppid), state, comm
+
+
+def _running(pid: int) -> bool:
+    st = _stat(pid)
+    return st is not None and st[1] not in ("Z", "X")      # a zombie no longer runs
+
+
+def _qemu_children(parent: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            st = _stat(int(d.name))
+            if st is not None and st[0] == parent and st[2].startswith("qemu-system"):
+                out.append(int(d.name))
+    return out
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _running(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def tools():
+    require(not missing_tools(), f"needs {', '.join(missing_tools())}")
+    require(Path("/proc/self/stat").is_file(), "needs /proc to find the QEMU process")
+
+
+def test_sigkill_of_monitor_emulate_takes_qemu_along(tools, tmp_path):
+    log = tmp_path / "monitor.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "eggemo.cli", "monitor", "--emulate", str(WAV), "--plain"],
+                                stdout=out, stderr=subprocess.STDOUT)
+    qemu: list[int] = []
+    try:
+        deadline = time.monotonic() + 90                   # the first run builds the firmware
+        while time.monotonic() < deadline:
+            qemu = qemu or _qemu_children(proc.pid)
+            if qemu and b"connected to" in log.read_bytes():
+                break
+            assert proc.poll() is None, log.read_text(errors="replace")
+            time.sleep(0.05)
+        else:
+            pytest.fail(f"monitor --emulate did not start QEMU and connect:\n{log.read_text(errors='replace')}")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        assert _gone_within(qemu[0], 5.0), f"qemu-system-arm {qemu[0]} still runs after its monitor was killed"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in qemu:                                   # never leave one behind, even on failure
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_close_ends_qemu(tools, firmware_elf):
+    with Emulator(firmware_elf) as emu:
+        emu.wait_listening()
+        pid = emu.proc.pid
+        in_own_group = os.getpgid(pid) == pid             # so a Ctrl-C reaches the host only
+    assert not _running(pid)
+    assert in_own_group
