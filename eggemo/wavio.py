@@ -12,17 +12,20 @@ def read_wav(path: str | Path) -> tuple[int, np.ndarray]:
     """(rate, samples as float32 of shape (n, channels)) at full scale +-1.
 
     Integer PCM of any width is divided by its full-scale value. Raises ValueError
-    for a missing, unreadable or empty file.
+    for a missing, unreadable, truncated or empty file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a WAV file; give the path of a .wav file in it")
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", wavfile.WavFileWarning)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", wavfile.WavFileWarning)
             fs, data = wavfile.read(path)
     except (ValueError, EOFError, OSError) as exc:
         raise ValueError(f"{path}: not a readable WAV file ({exc}); re-export it as PCM or float WAV") from exc
+    _refuse_truncated(path, caught)
     if data.size == 0:
         raise ValueError(f"{path}: the WAV file holds no samples")
     if data.ndim == 1:
@@ -36,6 +39,17 @@ def read_wav(path: str | Path) -> tuple[int, np.ndarray]:
         if not np.all(np.isfinite(out)):
             raise ValueError(f"{path}: the WAV file contains NaN or infinite samples")
     return int(fs), out
+
+
+def _refuse_truncated(path: Path, caught: list[warnings.WarningMessage]) -> None:
+    """scipy reads a WAV whose data ends before its header says with only a warning: refuse it."""
+    for w in caught:
+        if "EOF prematurely" in str(w.message):
+            raise ValueError(f"{path}: truncated WAV: {w.message}; the copy or download was cut, "
+                             f"copy or export the file again")
+    for w in caught:
+        if not issubclass(w.category, wavfile.WavFileWarning):   # not ours to hide
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def write_wav(path: str | Path, fs: int, samples: np.ndarray) -> None:

@@ -46,8 +46,14 @@ def _chunks(data: bytes, path: Path):
         pos += 8 + size + (size & 1)
 
 
-def _parse(path: Path, data: bytes) -> tuple[WavInfo, int, int]:
-    """Header of a WAV file: (info, data offset, data bytes)."""
+# A data size that streaming writers put in the header when they cannot seek back to fill it in.
+_UNKNOWN_SIZE = 0xFFFFFFFF
+
+
+def _parse(path: Path, data: bytes, file_size: int | None = None) -> tuple[WavInfo, int, int]:
+    """Header of a WAV file: (info, data offset, data bytes). `data` may be only the head of a
+    file of `file_size` bytes; a data chunk that declares more bytes than the file holds is
+    an error (a cut copy or download), not something to read half of."""
     if len(data) < 12 or data[:4] not in (b"RIFF", b"RIFX") or data[8:12] != b"WAVE":
         raise AudioError(f"{path}: not a WAV file (no RIFF/WAVE header); convert it to WAV (PCM or float)")
     if data[:4] == b"RIFX":
@@ -63,6 +69,7 @@ def _parse(path: Path, data: bytes) -> tuple[WavInfo, int, int]:
                 sub = struct.unpack_from("<H", data, off + 24)[0]
                 fmt = (sub,) + fmt[1:]
         elif cid == b"data":
+            _check_not_truncated(path, size, (len(data) if file_size is None else file_size) - off)
             payload = (off, min(size, len(data) - off))
             break
     if fmt is None:
@@ -84,6 +91,12 @@ def _parse(path: Path, data: bytes) -> tuple[WavInfo, int, int]:
     return WavInfo(str(path), int(fs), int(channels), int(frames), int(bits), tag == _FLOAT), off, frames * block
 
 
+def _check_not_truncated(path: Path, declared: int, held: int) -> None:
+    if declared > held and declared != _UNKNOWN_SIZE:
+        raise AudioError(f"{path}: truncated WAV: its header declares {declared} bytes of samples but the file "
+                         f"holds {max(held, 0)}; the copy or download was cut, copy or export the file again")
+
+
 def wav_info(path: str | Path) -> WavInfo:
     """Rate, channels and length of a WAV file without decoding the samples."""
     path = Path(path)
@@ -92,7 +105,7 @@ def wav_info(path: str | Path) -> WavInfo:
             head = fh.read(1 << 16)
     except OSError as exc:
         raise AudioError(f"{path}: cannot read ({exc.strerror}); check the path") from exc
-    info, off, _ = _parse(path, head)
+    info, off, _ = _parse(path, head, path.stat().st_size)
     declared = struct.unpack_from("<I", head, off - 4)[0]  # the data chunk may run past what we read
     frames = min(declared, path.stat().st_size - off) // (info.channels * info.bits // 8)
     return WavInfo(info.path, info.fs, info.channels, frames, info.bits, info.is_float)

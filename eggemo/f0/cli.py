@@ -85,8 +85,13 @@ def analyse_file(wav: Path, channel: int | None = None, params: F0Params | None 
 
 
 def main(args: argparse.Namespace) -> int:
+    from ..outpath import check_out_file
+
     params = F0Params(fmin=args.fmin, fmax=args.fmax)
     try:
+        for option, path in (("--csv", args.csv), ("--plot", args.plot)):
+            if path is not None:
+                check_out_file(path, option, make_parent=True)   # missing folders are made, as --plot did
         fs, egg, track, errors, praat_on_ours = analyse_file(args.wav, args.channel, params, args.backend, args.praat)
     except ValueError as exc:
         raise SystemExit(f"eggemo f0: {exc}")

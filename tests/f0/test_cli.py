@@ -31,3 +31,40 @@ def test_f0_command_bad_input_is_a_clear_message(tmp_path):
     run = subprocess.run([sys.executable, "-m", "eggemo.cli", "f0", str(bad)], capture_output=True, text=True)
     assert run.returncode != 0
     assert "not a readable WAV file" in run.stderr and "Traceback" not in run.stderr
+
+
+def _eggemo(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "eggemo.cli", *argv], capture_output=True, text=True)
+
+
+def test_f0_refuses_a_truncated_wav(tmp_path):
+    """A cut copy used to be analysed silently up to where it ends."""
+    data = (DATA / "M1_FrameSentence_stereo.wav").read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[:len(data) // 2])
+    run = _eggemo("f0", str(cut))
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert f"{cut}: truncated WAV" in run.stderr and "copy or export the file again" in run.stderr
+
+
+def test_f0_on_a_folder_says_it_is_a_folder(tmp_path):
+    run = _eggemo("f0", str(tmp_path))
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert f"{tmp_path}: is a folder, not a WAV file" in run.stderr and "no such file" not in run.stderr
+
+
+def test_f0_csv_into_a_missing_folder_makes_it(tmp_path):
+    csv = tmp_path / "new" / "sub" / "f0.csv"
+    assert main(["f0", str(DATA / "M1_FrameSentence_stereo.wav"), "--csv", str(csv), "--every", "0"]) == 0
+    assert csv.read_text().startswith("time_s,f0_hz")
+
+
+def test_f0_output_onto_a_folder_or_under_a_file_is_refused_before_the_analysis(tmp_path):
+    (tmp_path / "afile").write_text("keep me")
+    for option, path, words in (("--csv", tmp_path, "is a folder, not a file"),
+                                ("--plot", tmp_path / "afile" / "f0.png", "is a file, not a folder")):
+        run = _eggemo("f0", str(DATA / "M1_FrameSentence_stereo.wav"), option, str(path))
+        assert run.returncode != 0 and "Traceback" not in run.stderr
+        assert f"{option} {path}: " in run.stderr and words in run.stderr
+        assert "frames" not in run.stdout             # nothing was analysed
+    assert (tmp_path / "afile").read_text() == "keep me"

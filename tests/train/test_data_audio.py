@@ -76,15 +76,27 @@ def test_missing_data_chunk_and_compressed_format(tmp_path):
         read_wav(tmp_path / "absent.wav")
 
 
-def test_truncated_data_reads_what_is_there(tmp_path):
+def test_truncated_data_is_an_error_that_names_the_file(tmp_path):
+    """A cut copy: the header declares 1000 samples, the file holds 600.5 of them."""
     x = np.linspace(-0.5, 0.5, 1000)
     write_wav(tmp_path / "a.wav", x, 16000)
     data = (tmp_path / "a.wav").read_bytes()
-    (tmp_path / "cut.wav").write_bytes(data[:44 + 2 * 600 + 1])   # 600.5 samples survive
-    y, _ = read_wav(tmp_path / "cut.wav")
-    assert len(y) == 600
-    np.testing.assert_allclose(y[:, 0], x[:600], atol=1 / 32768)
-    assert wav_info(tmp_path / "cut.wav").frames == 600
+    (tmp_path / "cut.wav").write_bytes(data[:44 + 2 * 600 + 1])
+    for read in (read_wav, wav_info):
+        with pytest.raises(AudioError, match="truncated WAV: its header declares 2000 bytes .* holds 1201") as err:
+            read(tmp_path / "cut.wav")
+        assert str(tmp_path / "cut.wav") in str(err.value)
+
+
+def test_unknown_data_size_of_a_streaming_writer_reads_what_is_there(tmp_path):
+    x = np.linspace(-0.5, 0.5, 1000)
+    write_wav(tmp_path / "a.wav", x, 16000)
+    data = bytearray((tmp_path / "a.wav").read_bytes())
+    struct.pack_into("<I", data, 40, 0xFFFFFFFF)
+    (tmp_path / "stream.wav").write_bytes(bytes(data))
+    y, _ = read_wav(tmp_path / "stream.wav")
+    np.testing.assert_allclose(y[:, 0], x, atol=1 / 32768)
+    assert wav_info(tmp_path / "stream.wav").frames == 1000
 
 
 def test_channels_are_numbered_from_one():

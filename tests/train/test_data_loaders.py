@@ -98,6 +98,19 @@ def test_corrupt_emodb_file_is_named(tmp_path):
         assert len(load_corpus(tmp_path, skip_bad=True)) == 1
 
 
+def test_features_refuses_a_corpus_with_a_truncated_file(tmp_path, capsys):
+    from eggemo.cli import main as eggemo
+
+    write_wav(tmp_path / "03a01Wa.wav", np.stack([tone(200), tone(100)], axis=1), FS)
+    write_wav(tmp_path / "whole.wav", np.stack([tone(220), tone(110)], axis=1), FS)
+    data = (tmp_path / "whole.wav").read_bytes()
+    (tmp_path / "whole.wav").unlink()
+    (tmp_path / "03a02Wa.wav").write_bytes(data[:len(data) // 2])         # a cut copy
+    with pytest.raises(SystemExit, match="03a02Wa.wav.*truncated WAV"):
+        eggemo(["features", str(tmp_path), "--out", str(tmp_path / "f.npz"), "--quiet"])
+    assert not (tmp_path / "f.npz").exists()
+
+
 def write_manifest(path: Path, rows: list[dict]) -> Path:
     with open(path, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
