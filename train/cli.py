@@ -170,6 +170,9 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one config value, e.g. --set optim.max_epochs=30 (repeatable)")
     p.add_argument("--seed", type=int, help="run.seed (model init and batch order)")
+    p.add_argument("--f0-source", choices=("egg", "speech"), help="data.f0_source: the channel the F0 core runs on "
+                   "when features are extracted from --corpus; 'speech' is a proxy for corpora without EGG "
+                   "(default from the config: egg)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -191,6 +194,12 @@ def config_from_args(args: argparse.Namespace) -> Config:
         changes["student"] = student_size(args.size)
     if getattr(args, "arch", None):
         changes["teacher"] = {"arch": args.arch}
+    if getattr(args, "f0_source", None):
+        if getattr(args, "features", None):
+            raise ValueError(f"--f0-source applies when features are extracted from --corpus; {args.features} "
+                             f"already holds its F0 (extract it again with `eggemo features --corpus DIR "
+                             f"--f0-source {args.f0_source} --out FILE.npz`)")
+        changes["data"] = {"f0_source": args.f0_source}
     return replace(cfg, **changes) if changes else cfg
 
 

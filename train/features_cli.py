@@ -2,19 +2,25 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from .features import CROPS, F0_NORMS, FeatureConfig
 
+F0_SOURCES = ("egg", "speech")     # data.f0_source: where the student's F0 comes from
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = FeatureConfig()
-    parser.add_argument("corpus", help="corpus folder (EMO-DB layout or with manifest.csv) or a manifest CSV")
+    # --corpus and --f0-source, as `eggemo train`/`experiment`; the positional corpus is the old spelling
+    parser.add_argument("corpus_positional", nargs="?", metavar="CORPUS", help=argparse.SUPPRESS)
+    parser.add_argument("--corpus", help="corpus folder (EMO-DB layout or with manifest.csv) or a manifest CSV")
     parser.add_argument("--out", required=True, help="FeatureSet file to write (.npz)")
     parser.add_argument("--cache", default=None, help="feature cache folder (default: none)")
     parser.add_argument("--kind", default="auto", choices=("auto", "manifest", "emodb", "synthetic"))
-    parser.add_argument("--f0-source", default="egg", choices=("egg", "speech"),
-                        help="'speech' runs the F0 core on the speech: a documented proxy for corpora without EGG")
+    parser.add_argument("--f0-source", default="egg", choices=F0_SOURCES,
+                        help="'speech' runs the F0 core on the speech: a documented proxy for corpora without EGG "
+                        "(the same option as `eggemo train --f0-source`, config key data.f0_source)")
     parser.add_argument("--label-set", default=None, choices=("emodb", "cdesd"),
                         help="reject labels outside this set (default: accept any)")
     parser.add_argument("--fs", type=int, default=d.fs, help=f"sample rate, Hz (default {d.fs})")
@@ -30,18 +36,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def corpus_argument(args: argparse.Namespace) -> str:
+    """The corpus from --corpus, or from the old positional spelling with a deprecation note."""
+    if args.corpus_positional is not None and args.corpus is not None:
+        raise SystemExit(f"eggemo features: the corpus is given twice ({args.corpus_positional!r} and "
+                         f"--corpus {args.corpus!r}); give it once, as --corpus DIR")
+    if args.corpus_positional is not None:
+        print(f"eggemo features: note: `eggemo features CORPUS` is deprecated; write `eggemo features --corpus "
+              f"{args.corpus_positional}`, as for `eggemo train` and `eggemo experiment`", file=sys.stderr)
+        return args.corpus_positional
+    if args.corpus is None:
+        raise SystemExit("eggemo features: give the corpus: --corpus DIR (a folder in EMO-DB layout, one with "
+                         "manifest.csv, `eggemo synth` output) or --corpus manifest.csv")
+    return args.corpus
+
+
 def main(args: argparse.Namespace) -> int:
     from .data import CorpusError, load_corpus
     from .features import extract_features
     from .noise import NoiseConfig
     from .splits import counts_table, stratified_split
 
+    corpus = corpus_argument(args)
     try:
         config = FeatureConfig(fs=args.fs, T=args.frames, crop=args.crop, f0_norm=args.f0_norm)
         noise = None if args.noise is None else NoiseConfig(args.noise, args.snr, args.noise_file, seed=args.noise_seed)
         skipped: list = []
         t0 = time.perf_counter()
-        items = load_corpus(args.corpus, kind=args.kind, f0_source=args.f0_source, label_set=args.label_set,
+        items = load_corpus(corpus, kind=args.kind, f0_source=args.f0_source, label_set=args.label_set,
                             skip_bad=args.skip_bad, skipped=skipped)
         if args.f0_source == "speech":
             print("note: F0 from the speech channel (f0_source='speech'), a proxy for the EGG F0")
