@@ -111,7 +111,18 @@ def _replay(args: argparse.Namespace, classifier) -> int:
     note = " (the last line was cut: the recorder was killed)" if res.recording.truncated_line else ""
     print(f"replayed {len(res.predictions)} predictions; the recording has {len(res.recorded)}, "
           f"{ok} identical{note}")
+    _report_problems(res.recording.problems)
     return 0
+
+
+def _report_problems(problems: list[str]) -> None:
+    """Lines of the recording that were skipped: said, never silently dropped."""
+    if not problems:
+        return
+    print(f"eggemo monitor: {len(problems)} line(s) of the recording could not be replayed, so the counts "
+          f"above may differ from the live session:", file=sys.stderr)
+    for p in problems:
+        print(f"  {p}", file=sys.stderr)
 
 
 def _live(args: argparse.Namespace, classifier, seg: SegmenterConfig) -> int:

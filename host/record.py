@@ -149,7 +149,8 @@ class Recording:
     fs: int | None                      # the WAV's rate (None without egg.wav)
     egg: np.ndarray                     # int16 samples (empty without egg.wav)
     truncated_line: bool = False        # the last line was cut (the writer was killed mid-line)
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)   # lines that could not be used, and why
+    lines: list[int] = field(default_factory=list)      # the line number (from 1) of each event
 
     def of_type(self, type_: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e.get("type") == type_]
@@ -163,24 +164,30 @@ def read_recording(folder: str | Path) -> Recording:
         raise ValueError(f"{folder}: no {JSONL_NAME}; is this a folder written by `eggemo monitor --record`?")
     raw = path.read_bytes()
     lines = raw.split(b"\n")
-    events, truncated, problems = [], False, []
+    events, numbers, truncated, problems = [], [], False, []
     for k, line in enumerate(lines):
         if not line:
             continue
         try:
-            events.append(json.loads(line))
+            event = json.loads(line)
         except ValueError:
             if k == len(lines) - 1:         # no newline after it: the write was cut
                 truncated = True
             else:
-                problems.append(f"{path.name} line {k + 1} is not JSON")
+                problems.append(f"{path.name} line {k + 1} is not JSON (cut or corrupt); skipped")
+            continue
+        if not isinstance(event, dict):
+            problems.append(f"{path.name} line {k + 1} is JSON but not an object ({type(event).__name__}); skipped")
+            continue
+        events.append(event)
+        numbers.append(k + 1)
     if not events or events[0].get("type") != "session" or events[0].get("format") != FORMAT:
         raise ValueError(f"{path}: does not start with an {FORMAT} session line")
     fs, egg = None, np.zeros(0, np.int16)
     wav = folder / WAV_NAME
     if wav.is_file():
         fs, egg = read_wav_int16(wav)
-    return Recording(folder, events, fs, egg, truncated, problems)
+    return Recording(folder, events, fs, egg, truncated, problems, numbers)
 
 
 def read_wav_int16(path: Path) -> tuple[int, np.ndarray]:

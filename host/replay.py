@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .pipeline import Classifier, Frames, Pipeline, Prediction, SegmenterConfig
-from .record import Recording, read_recording
+from .record import JSONL_NAME, Recording, read_recording
 
 
 @dataclass
@@ -25,8 +25,8 @@ class ReplayResult:
         """Per prediction: same utterance frames, same label, same raw model output."""
         out = []
         for p, r in zip(self.predictions, self.recorded):
-            out.append(p.first == r["first"] and p.last == r["last"] and p.label == r["label"]
-                       and p.raw.tolist() == r["raw"])
+            out.append(p.first == r.get("first") and p.last == r.get("last") and p.label == r.get("label")
+                       and p.raw.tolist() == r.get("raw"))
         return out
 
     @property
@@ -35,15 +35,24 @@ class ReplayResult:
 
 
 def frames_from_event(e: dict) -> Frames:
-    return Frames(np.asarray(e["index"], np.int64), np.asarray(e["f0_hz"], np.float32),
-                  np.asarray(e["voiced"], bool), np.asarray(e["periodicity"], np.float32),
-                  np.asarray(e["energy_db"], np.float32))
+    """The Frames of an "f0" line; ValueError when its columns are not equally long 1-D lists."""
+    f = Frames(np.asarray(e["index"], np.int64), np.asarray(e["f0_hz"], np.float32),
+               np.asarray(e["voiced"], bool), np.asarray(e["periodicity"], np.float32),
+               np.asarray(e["energy_db"], np.float32))
+    cols = (f.index, f.f0_hz, f.voiced, f.periodicity, f.energy_db)
+    if any(c.ndim != 1 or len(c) != len(f.index) for c in cols):
+        raise ValueError("its columns are not lists of one length")
+    return f
 
 
 def segmenter_config(rec: Recording) -> SegmenterConfig:
     """The segmentation the monitor used (its "config" line)."""
     for e in rec.of_type("config"):
-        return SegmenterConfig(**e["segmenter"])
+        try:
+            return SegmenterConfig(**e["segmenter"])
+        except (KeyError, TypeError, ValueError) as exc:
+            rec.problems.append(f"{JSONL_NAME}: the config line's segmenter is unusable ({type(exc).__name__}: "
+                                f"{exc}); replayed with the default segmentation")
     return SegmenterConfig()
 
 
@@ -60,10 +69,19 @@ def replay(folder: str | Path, classifier: Classifier | None, seg: SegmenterConf
             if on_prediction is not None:
                 on_prediction(p)
 
-    for e in rec.events:
+    for line, e in zip(rec.lines, rec.events):
         kind = e.get("type")
+        try:
+            if kind == "f0":
+                frames = frames_from_event(e)
+            elif kind == "end":
+                reason = str(e["reason"])
+        except (KeyError, TypeError, ValueError) as exc:
+            rec.problems.append(f"{JSONL_NAME} line {line}: an {kind!r} line that cannot be replayed "
+                                f"({type(exc).__name__}: {exc}); skipped")
+            continue
         if kind == "f0":
-            take(pipe.f0(frames_from_event(e)))
+            take(pipe.f0(frames))
         elif kind == "end":
-            take(pipe.end(e["reason"]))
+            take(pipe.end(reason))
     return ReplayResult(rec, preds, rec.of_type("prediction"))

@@ -1,6 +1,9 @@
 """`eggemo monitor` on bad input: a clear message, exit status 2, nothing overwritten."""
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 
 from eggemo.cli import main
@@ -43,3 +46,55 @@ def test_monitor_on_loop_records_a_session(tmp_path, capsys):
     rec = read_recording(tmp_path / "r")
     assert [e["state"] for e in rec.of_type("link")] == ["up", "down"]
     assert rec.of_type("config") and rec.of_type("stats")
+
+
+def _recorded_session(folder, corpus, model) -> int:
+    """A recording as the monitor writes it: the F0 of two utterances, the pipeline's predictions."""
+    from eggemo.host import protocol as P
+    from eggemo.host.pipeline import Classifier, HostF0, Pipeline
+    from eggemo.host.record import Recorder
+
+    rec = Recorder(folder, {"port": "loop://"})
+    rec.write("config", segmenter={}, mode=P.MODE_F0, norm=None, norm_fixed=None)
+    pipe = Pipeline(Classifier.from_model(model))
+    host_f0 = HostF0(16000)
+    silence = np.zeros(16000, np.int16)
+    egg = np.concatenate([corpus[49][1], silence, corpus[50][1], silence])
+    frames = host_f0.push(P.SampleBlock(0, egg))
+    n = 0
+    for start in range(0, len(frames), 50):
+        part = type(frames)(*(getattr(frames, f)[start:start + 50] for f in
+                              ("index", "f0_hz", "voiced", "periodicity", "energy_db")))
+        rec.write("f0", source="host", index=part.index, f0_hz=part.f0_hz, voiced=part.voiced,
+                  periodicity=part.periodicity, energy_db=part.energy_db)
+        for pred in pipe.f0(part):
+            rec.write("prediction", **pred.as_dict())
+            n += 1
+    rec.write("end", reason="stream_end")
+    for pred in pipe.end("stream_end"):
+        rec.write("prediction", **pred.as_dict())
+        n += 1
+    rec.close()
+    return n
+
+
+def test_replay_reports_cut_and_corrupt_lines(tmp_path, capsys, corpus, exported_model):
+    """Damaged lines used to be skipped without a word, and a non-object line crashed the replay."""
+    n = _recorded_session(tmp_path / "rec", corpus, exported_model)
+    assert n >= 2
+    path = tmp_path / "rec" / "session.jsonl"
+    lines = path.read_text().splitlines()
+    pred = next(k for k, line in enumerate(lines) if '"prediction"' in line)
+    f0 = next(k for k, line in enumerate(lines) if '"f0"' in line)
+    lines[pred] = lines[pred][:40]                                     # a cut line
+    lines[f0] = json.dumps({"type": "f0", "index": [1, 2]})            # an object that lacks columns
+    lines.insert(2, "[1, 2, 3]")                                       # JSON, but no object
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["monitor", "--replay", str(tmp_path / "rec"), "--model", str(exported_model)]) == 0
+    out, err = capsys.readouterr()
+    assert f"the recording has {n - 1}," in out
+    assert "3 line(s) of the recording could not be replayed" in err
+    assert "line 3 is JSON but not an object (list)" in err
+    assert f"line {pred + 2} is not JSON (cut or corrupt)" in err
+    assert f"line {f0 + 2}: an 'f0' line that cannot be replayed (KeyError" in err
+    assert "Traceback" not in err

@@ -67,3 +67,22 @@ def test_bad_folders(tmp_path):
     (tmp_path / "other" / JSONL_NAME).write_text(json.dumps({"type": "x"}) + "\n")
     with pytest.raises(ValueError, match="session line"):
         read_recording(tmp_path / "other")
+
+
+def test_lines_that_are_not_objects_or_not_json_are_listed_not_fatal(tmp_path):
+    """A valid JSON line that is not an object used to crash read_recording (AttributeError)."""
+    rec = Recorder(tmp_path / "r", {"port": "loop://"})
+    rec.write("end", reason="stream_end")
+    rec.close()
+    with open(tmp_path / "r" / JSONL_NAME, "a") as fh:
+        fh.write("[1, 2, 3]\n" + '{"type": "prediction", "lab\n' + '"just a string"\n')
+        fh.write(json.dumps({"type": "end", "reason": "monitor_stopped"}) + "\n")
+    r = read_recording(tmp_path / "r")
+    assert [e["type"] for e in r.events] == ["session", "end", "end"] and r.lines == [1, 2, 6]
+    assert r.problems == ["session.jsonl line 3 is JSON but not an object (list); skipped",
+                          "session.jsonl line 4 is not JSON (cut or corrupt); skipped",
+                          "session.jsonl line 5 is JSON but not an object (str); skipped"]
+    (tmp_path / "first").mkdir()
+    (tmp_path / "first" / JSONL_NAME).write_text("[1, 2, 3]\n")
+    with pytest.raises(ValueError, match="session line"):
+        read_recording(tmp_path / "first")
