@@ -8,8 +8,9 @@ and the replay of a recording drive exactly the same code:
     for utt in seg.push(frames_from_records(f0_block.records)):
         pred = clf.predict(utt)
 
-The student's input is built by ``eggemo.train.features.f0_input`` (numpy only), the function
-feature extraction used in training, so the model sees what it was trained on.
+The student's input is built by ``eggemo.train.features.student_input`` (numpy only), the function
+feature extraction used in training, from the channels the export report names, so the model sees
+what it was trained on.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eggemo.train.features import SIGMA_FLOOR, F0Stats, f0_input
+from eggemo.train.features import ENERGY_SIGMA_FLOOR, PAPER_INPUTS, SIGMA_FLOOR, F0Stats, student_input
 
 from . import protocol as P
 
@@ -161,6 +162,8 @@ class Utterance:
     f0_hz: np.ndarray        # float32, 0 where unvoiced
     voiced: np.ndarray       # bool
     reason: str              # why it ended: hangover | max_length | stream_end | link_lost | gap | restart
+    periodicity: np.ndarray | None = None   # float32, the F0 core's per frame (what the student may read)
+    energy_db: np.ndarray | None = None     # float32
 
     def __len__(self) -> int:
         return len(self.f0_hz)
@@ -184,8 +187,9 @@ class Segmenter:
         self._tail = min(config.frames(config.tail_ms), self._hang)
         self._min_voiced = max(1, config.frames(config.min_voiced_ms))
         self._max = max(1, config.frames(config.max_ms))
-        self._pre: deque[tuple[int, float, bool]] = deque(maxlen=config.frames(config.preroll_ms))
-        self._cur: list[tuple[int, float, bool]] | None = None
+        # one tuple per frame: (index, f0_hz, voiced, periodicity, energy_db)
+        self._pre: deque[tuple[int, float, bool, float, float]] = deque(maxlen=config.frames(config.preroll_ms))
+        self._cur: list[tuple[int, float, bool, float, float]] | None = None
         self._last_voiced = -1     # position in _cur
         self._n_voiced = 0
         self._next: int | None = None
@@ -197,7 +201,8 @@ class Segmenter:
 
     def push(self, frames: Frames) -> list[Utterance]:
         out: list[Utterance] = []
-        for idx, f0, v in zip(frames.index.tolist(), frames.f0_hz.tolist(), frames.voiced.tolist()):
+        for idx, f0, v, pr, en in zip(frames.index.tolist(), frames.f0_hz.tolist(), frames.voiced.tolist(),
+                                      frames.periodicity.tolist(), frames.energy_db.tolist()):
             if self._next is not None and idx != self._next:
                 out += self.end("restart" if idx < self._next else "gap")
             self._next = idx + 1
@@ -206,14 +211,14 @@ class Segmenter:
                     self._cur = list(self._pre)
                     self._pre.clear()
                     self._n_voiced = 0
-                self._cur.append((idx, f0, True))
+                self._cur.append((idx, f0, True, pr, en))
                 self._last_voiced = len(self._cur) - 1
                 self._n_voiced += 1
             elif self._cur is None:
-                self._pre.append((idx, f0, False))
+                self._pre.append((idx, f0, False, pr, en))
                 continue
             else:
-                self._cur.append((idx, f0, False))
+                self._cur.append((idx, f0, False, pr, en))
                 if len(self._cur) - 1 - self._last_voiced >= self._hang:
                     out += self._close("hangover", self._last_voiced + 1 + self._tail)
                     continue
@@ -236,8 +241,9 @@ class Segmenter:
         if n_voiced < self._min_voiced:
             self.dropped += 1
             return []
-        return [Utterance(keep[0][0], np.array([f for _, f, _ in keep], np.float32),
-                          np.array([v for _, _, v in keep], bool), reason)]
+        cols = list(zip(*keep))
+        return [Utterance(keep[0][0], np.array(cols[1], np.float32), np.array(cols[2], bool), reason,
+                          np.array(cols[3], np.float32), np.array(cols[4], np.float32))]
 
 
 # --- normalisation and inference ----------------------------------------------------------
@@ -265,21 +271,30 @@ class F0Normaliser:
         self._n = 0
         self._sum = 0.0
         self._sumsq = 0.0
+        self._esum = 0.0       # energy_db of the same voiced frames
+        self._esumsq = 0.0
 
     def stats_for(self, utt: Utterance) -> F0Stats:
         if self.mode == "fixed":
             return self.fixed
         if self.mode == "utterance":
-            return F0Stats.from_frames(utt.f0_hz, utt.voiced)
-        lf = np.log(utt.f0_hz[utt.voiced & (utt.f0_hz > 0)].astype(np.float64))
+            return F0Stats.from_frames(utt.f0_hz, utt.voiced, utt.energy_db)
+        use = utt.voiced & (utt.f0_hz > 0)
+        lf = np.log(utt.f0_hz[use].astype(np.float64))
         self._n += len(lf)
         self._sum += float(lf.sum())
         self._sumsq += float((lf * lf).sum())
+        if utt.energy_db is not None:
+            e = np.nan_to_num(utt.energy_db[use].astype(np.float64))
+            self._esum += float(e.sum())
+            self._esumsq += float((e * e).sum())
         if self._n == 0:
             return F0Stats.from_frames(np.zeros(0), np.zeros(0, bool))
         mu = self._sum / self._n
         sigma = math.sqrt(max(self._sumsq / self._n - mu * mu, 0.0))
-        return F0Stats(mu, max(sigma, SIGMA_FLOOR), self._n)
+        e_mu = self._esum / self._n
+        e_sigma = math.sqrt(max(self._esumsq / self._n - e_mu * e_mu, 0.0))
+        return F0Stats(mu, max(sigma, SIGMA_FLOOR), self._n, e_mu, max(e_sigma, ENERGY_SIGMA_FLOOR))
 
 
 def read_norm_file(path: str | Path) -> F0Stats:
@@ -310,6 +325,7 @@ class ModelInfo:
     hop_ms: float
     f0_frame_ms: float
     report: Path | None
+    inputs: tuple[str, ...] = PAPER_INPUTS   # the student's per-frame channels (features.STUDENT_INPUTS)
 
     @classmethod
     def from_model(cls, model: str | Path) -> "ModelInfo":
@@ -326,7 +342,7 @@ class ModelInfo:
         fc = r.get("input", {}).get("feature_config", {}) or {}
         return cls(path, tuple(r.get("label_names") or ()) or None, int(r.get("input", {}).get("frames") or 0) or None,
                    str(fc.get("crop", "center")), fc.get("f0_norm"), float(fc.get("hop_ms", 10.0)),
-                   float(fc.get("f0_frame_ms", 40.0)), report)
+                   float(fc.get("f0_frame_ms", 40.0)), report, tuple(fc.get("student_inputs") or PAPER_INPUTS))
 
 
 def choose_normaliser(info: ModelInfo, norm: str | None) -> F0Normaliser:
@@ -375,6 +391,11 @@ class Classifier:
         self.crop = crop
         self.T = runtime.input_shape[0]
         self.label_names = runtime.label_names
+        self.inputs = info.inputs if info is not None else PAPER_INPUTS
+        if runtime.input_shape[1] != len(self.inputs):
+            raise ValueError(f"the model reads {runtime.input_shape[1]} channels per frame but its report names "
+                             f"{len(self.inputs)} ({list(self.inputs)}); the model and its report come from "
+                             f"different exports")
 
     @classmethod
     def from_model(cls, model: str | Path, norm: str | None = None, num_threads: int = 1) -> "Classifier":
@@ -388,7 +409,8 @@ class Classifier:
         return cls(rt, choose_normaliser(info, norm), info.crop, info)
 
     def features(self, utt: Utterance, stats: F0Stats) -> np.ndarray:
-        return f0_input(utt.f0_hz, utt.voiced, stats, self.T, self.crop)
+        return student_input(utt.f0_hz, utt.voiced, stats, self.T, self.crop, self.inputs,
+                             utt.periodicity, utt.energy_db)
 
     def predict(self, utt: Utterance) -> Prediction:
         t0 = time.perf_counter()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .models import STUDENT_SIZES, TEACHER_ARCHS
+from .models import STUDENT_ARCHS, STUDENT_SIZES, TEACHER_ARCHS
 
 
 @dataclass(frozen=True)
@@ -26,14 +26,25 @@ class TeacherConfig:
     width: int = 64               # resnet18 base channels (64 -> 512-d feature, 11.2M parameters)
     crnn_width: int = 32          # crnn: channels of the first conv block (doubling twice)
     rnn_hidden: int = 256         # crnn: GRU units per direction (256 -> 512-d feature)
+    input_norm: bool = False      # standardise each log-Mel band with the training set's mean / sd
+    dropout: float = 0.0          # before the classifier
 
 
 @dataclass(frozen=True)
 class StudentConfig:
-    layers: int = 4               # BiLSTM layers (the paper: 4; the edge student: 2)
+    arch: str = "bilstm_student"  # "bilstm_student" (the paper's) | "cnn_student" (1-D convolutions)
+    layers: int = 4               # BiLSTM layers (the paper: 4; the edge student: 2) or conv blocks
     hidden: int = 256             # units per direction (the paper: 256; the edge student: 48)
     feature_dim: int = 512        # size of the distilled feature; must equal the teacher's
     stack: int = 1                # frames per LSTM step (the edge student: 3); T must be a multiple
+    pooling: str = "auto"         # "auto" (BiLSTM: last, CNN: meanmax); BiLSTM: last | mean | attention;
+                                  # CNN: meanmax | mean | max | stats | attention
+    dropout: float = 0.0          # before the classifier
+    width: int = 64               # cnn_student: channels of every conv block
+    kernel: int = 5               # cnn_student: conv kernel, frames
+    strides_at: tuple[int, ...] = (1, 2)   # cnn_student: blocks with stride 2
+    input_moments: bool = False   # cnn_student: also the time means of every input channel and its square
+    head: int = 0                 # cnn_student: a hidden layer of this width before the classifier (0 = none)
 
 
 @dataclass(frozen=True)
@@ -43,14 +54,38 @@ class OptimConfig:
     lr_decay_every: int = 20      # ... every this many epochs
     batch_size: int = 16
     max_epochs: int = 200
-    patience: int = 8             # stop after this many epochs without a better validation UA
+    patience: int = 8             # stop after this many epochs without a better validation score
     weight_decay: float = 0.0
+    optimizer: str = "adam"       # "adam" (the paper's; L2 weight decay) | "adamw" (decoupled)
+    schedule: str = "step"        # "step" (x lr_decay every lr_decay_every epochs) | "cosine" (to 0 at max_epochs)
+    warmup_epochs: int = 0        # linear warm-up from lr / 10
+    label_smoothing: float = 0.0
+    grad_clip: float = 0.0        # max gradient norm; 0 = off
+    early_stop: str = "val_ua"    # "val_ua" (the paper's) | "val_loss": the validation cross-entropy
+    smooth: int = 1               # early stopping reads the mean of the last `smooth` epochs' scores
+    average_best: int = 1         # keep the average of the weights of the best k epochs (1 = the best)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training-time augmentation (none in the paper's recipe). Students: the F0-frame channels;
+    teachers: SpecAugment masks on the log-Mel."""
+    time_mask: int = 0            # up to this many consecutive frames zeroed (student) per mask
+    time_masks: int = 1
+    f0_shift: float = 0.0         # per utterance, log_f0 += U(-s, s) on voiced frames (normalised units)
+    f0_scale: float = 0.0         # per utterance, log_f0 *= 1 + U(-s, s)
+    speed: float = 0.0            # per utterance, time axis stretched by 1 + U(-s, s) (nearest frame)
+    mixup: float = 0.0            # Beta(a, a) mixup of inputs and targets; 0 = off
+    spec_freq_mask: int = 0       # teacher: up to this many Mel bands masked (two masks)
+    spec_time_mask: int = 0       # teacher: up to this many frames masked (two masks)
 
 
 @dataclass(frozen=True)
 class DistillConfig:
     tau: float = 2.0
     alpha: float = 0.6
+    kind: str = "feature"         # "feature" (the paper's KL on softmax(feature / tau)) | "logit" (Hinton KD
+                                  # on the class logits) | "both" (the two terms averaged)
 
 
 @dataclass(frozen=True)
@@ -81,6 +116,7 @@ class Config:
     student: StudentConfig = StudentConfig()
     optim: OptimConfig = OptimConfig()
     distill: DistillConfig = DistillConfig()
+    augment: AugmentConfig = AugmentConfig()
     data: DataConfig = DataConfig()
     run: RunConfig = RunConfig()
     # Keyword arguments for the feature extractor's FeatureConfig (eggemo.train.features);
@@ -108,6 +144,18 @@ def validate(cfg: Config) -> None:
     need(cfg.optim.batch_size >= 1, "optim.batch_size", "must be >= 1")
     need(cfg.optim.max_epochs >= 1, "optim.max_epochs", "must be >= 1")
     need(cfg.optim.patience >= 1, "optim.patience", "must be >= 1")
+    need(cfg.student.arch in STUDENT_ARCHS, "student.arch", f"must be one of {STUDENT_ARCHS}")
+    need(0 <= cfg.student.dropout < 1 and 0 <= cfg.teacher.dropout < 1, "student/teacher.dropout", "must be in [0, 1)")
+    need(cfg.optim.optimizer in ("adam", "adamw"), "optim.optimizer", "must be 'adam' or 'adamw'")
+    need(cfg.optim.schedule in ("step", "cosine"), "optim.schedule", "must be 'step' or 'cosine'")
+    need(cfg.optim.early_stop in ("val_ua", "val_loss"), "optim.early_stop", "must be 'val_ua' or 'val_loss'")
+    need(cfg.optim.warmup_epochs >= 0 and cfg.optim.smooth >= 1 and cfg.optim.average_best >= 1,
+         "optim.warmup_epochs/smooth/average_best", "must be >= 0 / >= 1 / >= 1")
+    need(0 <= cfg.optim.label_smoothing < 1, "optim.label_smoothing", "must be in [0, 1)")
+    need(cfg.optim.grad_clip >= 0, "optim.grad_clip", "must be >= 0 (0 = off)")
+    need(cfg.distill.kind in ("feature", "logit", "both"), "distill.kind", "must be 'feature', 'logit' or 'both'")
+    need(cfg.augment.mixup >= 0 and cfg.augment.speed < 1 and cfg.augment.f0_scale < 1, "augment",
+         "mixup >= 0, speed and f0_scale < 1")
     need(cfg.distill.tau > 0, "distill.tau", "must be > 0")
     need(0 <= cfg.distill.alpha <= 1, "distill.alpha", "must be in [0, 1]")
     need(cfg.data.f0_source in ("egg", "speech"), "data.f0_source", "must be 'egg' or 'speech'")
@@ -137,7 +185,8 @@ def _coerce(section: str, cls: type, table: Any) -> Any:
         elif isinstance(default, int):
             ok = isinstance(value, int) and not isinstance(value, bool)
         elif isinstance(default, tuple):
-            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+            elem = int if default and isinstance(default[0], int) else str
+            ok = isinstance(value, list) and all(isinstance(v, elem) and not isinstance(v, bool) for v in value)
             value = tuple(value) if ok else value
         else:
             ok = isinstance(value, type(default))
@@ -209,18 +258,37 @@ def replace(cfg: Config, **sections: dict[str, Any]) -> Config:
     return from_dict(d)
 
 
-def student_config(cfg: Config, n_classes: int, in_channels: int = 2) -> dict[str, int]:
-    """model_config for build_model("bilstm_student", ...)."""
-    return {"in_channels": in_channels, "hidden": cfg.student.hidden, "layers": cfg.student.layers,
-            "n_classes": n_classes, "feature_dim": cfg.student.feature_dim, "stack": cfg.student.stack}
+def student_config(cfg: Config, n_classes: int, in_channels: int = 2) -> dict[str, Any]:
+    """model_config for build_model(cfg.student.arch, ...). The paper's BiLSTM keeps the keys it
+    always had when its new options are at their defaults, so old checkpoints and runs match."""
+    sc = cfg.student
+    if sc.arch == "cnn_student":
+        return {"in_channels": in_channels, "width": sc.width, "layers": sc.layers, "kernel": sc.kernel,
+                "n_classes": n_classes, "feature_dim": sc.feature_dim,
+                "pooling": "meanmax" if sc.pooling == "auto" else sc.pooling,
+                "strides_at": list(sc.strides_at), "dropout": sc.dropout,
+                "input_moments": sc.input_moments, "head": sc.head}
+    mc: dict[str, Any] = {"in_channels": in_channels, "hidden": sc.hidden, "layers": sc.layers,
+                          "n_classes": n_classes, "feature_dim": sc.feature_dim, "stack": sc.stack}
+    if sc.pooling not in ("auto", "last"):
+        mc["pooling"] = sc.pooling
+    if sc.dropout:
+        mc["dropout"] = sc.dropout
+    return mc
 
 
-def teacher_config(cfg: Config, n_classes: int) -> dict[str, int]:
+def teacher_config(cfg: Config, n_classes: int, n_mels: int = 80) -> dict[str, Any]:
     """model_config for build_model(cfg.teacher.arch, ...)."""
-    if cfg.teacher.arch == "crnn":
-        return {"in_channels": 1, "n_classes": n_classes, "width": cfg.teacher.crnn_width,
-                "rnn_hidden": cfg.teacher.rnn_hidden}
-    return {"in_channels": 1, "n_classes": n_classes, "width": cfg.teacher.width}
+    tc = cfg.teacher
+    extra: dict[str, Any] = {}
+    if tc.input_norm:
+        extra["n_mels"] = n_mels
+    if tc.dropout:
+        extra["dropout"] = tc.dropout
+    if tc.arch == "crnn":
+        return {"in_channels": 1, "n_classes": n_classes, "width": tc.crnn_width,
+                "rnn_hidden": tc.rnn_hidden, **extra}
+    return {"in_channels": 1, "n_classes": n_classes, "width": tc.width, **extra}
 
 
 def student_size(name: str) -> dict[str, int]:

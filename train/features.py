@@ -50,11 +50,23 @@ import numpy as np
 
 from .featureset import FeatureSet
 
-FEATURE_VERSION = 1        # bump when a change below alters cached arrays
+FEATURE_VERSION = 2        # bump when a change below alters cached arrays (2: periodicity, energy)
 SIGMA_FLOOR = 0.05         # ln units (about 0.9 semitone)
+ENERGY_SIGMA_FLOOR = 1.0   # dB
 F0_CLIP = 6.0
 CROPS = ("center", "start", "end")
 F0_NORMS = ("speaker", "utterance", "global")
+# Per-frame channels the student may read; every one comes from the F0 core's frame records
+# (f0, voiced, periodicity, energy), which the board sends, so the host builds the same input.
+#   log_f0        (ln f0 - mu) / sigma on voiced frames, 0 elsewhere (mu, sigma: F0Stats)
+#   voiced        1 / 0
+#   delta_log_f0  log_f0[i] - log_f0[i-1] where both frames are voiced, else 0
+#   periodicity   the normalised autocorrelation at the chosen period (0..1), every frame
+#   energy        (energy_db - e_mu) / e_sigma, every frame, clipped to +-F0_CLIP
+#                 (e_mu, e_sigma: mean and sd of the voiced frames' energy in the same group)
+#   delta_energy  energy[i] - energy[i-1]
+STUDENT_INPUTS = ("log_f0", "voiced", "delta_log_f0", "periodicity", "energy", "delta_energy")
+PAPER_INPUTS = ("log_f0", "voiced")
 
 
 @dataclass(frozen=True)
@@ -73,8 +85,14 @@ class FeatureConfig:
     T: int = 300                 # frames per example (3 s)
     crop: str = "center"         # center | start | end
     f0_norm: str = "speaker"     # speaker | utterance | global
+    student_inputs: tuple[str, ...] = PAPER_INPUTS   # per-frame channels, see STUDENT_INPUTS
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "student_inputs", tuple(self.student_inputs))
+        bad = [c for c in self.student_inputs if c not in STUDENT_INPUTS]
+        if bad or not self.student_inputs or len(set(self.student_inputs)) != len(self.student_inputs):
+            raise ValueError(f"student_inputs {list(self.student_inputs)}: give distinct channels from "
+                             f"{list(STUDENT_INPUTS)}, e.g. [\"log_f0\", \"voiced\", \"energy\"]")
         if self.crop not in CROPS:
             raise ValueError(f"crop must be one of {CROPS}, got {self.crop!r}")
         if self.f0_norm not in F0_NORMS:
@@ -98,9 +116,9 @@ class FeatureConfig:
         return F0Params(fmin=self.f0_fmin, fmax=self.f0_fmax, frame_ms=self.f0_frame_ms, hop_ms=self.hop_ms)
 
     def per_utterance(self) -> dict:
-        """The fields that change the cached per-utterance arrays (not T, crop or f0_norm)."""
+        """The fields that change the cached per-utterance arrays (not T, crop, f0_norm or the inputs)."""
         d = dataclasses.asdict(self)
-        for k in ("T", "crop", "f0_norm"):
+        for k in ("T", "crop", "f0_norm", "student_inputs"):
             d.pop(k)
         return d
 
@@ -154,23 +172,32 @@ def log_mel(x: np.ndarray, config: FeatureConfig, n_frames: int | None = None) -
 
 @dataclass(frozen=True)
 class F0Stats:
-    """Mean and standard deviation of ln F0 over voiced frames, and how many frames."""
+    """Mean and standard deviation of ln F0 over voiced frames, and how many frames; also the
+    mean and standard deviation of those frames' energy in dB (for the "energy" input)."""
     mu: float
     sigma: float
     n: int
+    e_mu: float = 0.0
+    e_sigma: float = 1.0
 
     @classmethod
     def from_frames(cls, f0_hz: np.ndarray | Sequence[np.ndarray],
-                    voiced: np.ndarray | Sequence[np.ndarray]) -> "F0Stats":
+                    voiced: np.ndarray | Sequence[np.ndarray],
+                    energy_db: np.ndarray | Sequence[np.ndarray] | None = None) -> "F0Stats":
         """Statistics over one contour, or over a list of contours (a speaker's utterances)."""
         if isinstance(f0_hz, np.ndarray) and f0_hz.ndim == 1:
             f0_hz, voiced = [f0_hz], [voiced]
-        logs = [np.log(np.asarray(f, np.float64)[np.asarray(v, bool) & (np.asarray(f) > 0)])
-                for f, v in zip(f0_hz, voiced)]
+            energy_db = None if energy_db is None else [energy_db]
+        masks = [np.asarray(v, bool) & (np.asarray(f) > 0) for f, v in zip(f0_hz, voiced)]
+        logs = [np.log(np.asarray(f, np.float64)[m]) for f, m in zip(f0_hz, masks)]
         lf = np.concatenate(logs) if logs else np.zeros(0)
         if len(lf) == 0:
             return cls(float(np.log(100.0)), 1.0, 0)   # nothing voiced: any value works, all frames are 0
-        return cls(float(lf.mean()), float(max(lf.std(), SIGMA_FLOOR)), int(len(lf)))
+        e_mu, e_sigma = 0.0, 1.0
+        if energy_db is not None:
+            e = np.concatenate([np.asarray(x, np.float64)[m] for x, m in zip(energy_db, masks)])
+            e_mu, e_sigma = float(e.mean()), float(max(e.std(), ENERGY_SIGMA_FLOOR))
+        return cls(float(lf.mean()), float(max(lf.std(), SIGMA_FLOOR)), int(len(lf)), e_mu, e_sigma)
 
 
 def normalise_f0(f0_hz: np.ndarray, voiced: np.ndarray, stats: F0Stats) -> np.ndarray:
@@ -182,8 +209,10 @@ def normalise_f0(f0_hz: np.ndarray, voiced: np.ndarray, stats: F0Stats) -> np.nd
     return out
 
 
-def fit_length(x: np.ndarray, T: int, crop: str = "center", pad_value: float = 0.0, axis: int = 0) -> np.ndarray:
-    """Crop (keep the centre, start or end) or pad at the end with pad_value to length T on `axis`."""
+def fit_length(x: np.ndarray, T: int, crop: str = "center", pad_value: float | np.ndarray = 0.0,
+               axis: int = 0) -> np.ndarray:
+    """Crop (keep the centre, start or end) or pad at the end to length T on `axis`. pad_value is
+    one number, or (for a (L, C) array padded on axis 0) one number per channel."""
     if crop not in CROPS:
         raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
     x = np.asarray(x)
@@ -192,18 +221,61 @@ def fit_length(x: np.ndarray, T: int, crop: str = "center", pad_value: float = 0
         start = {"start": 0, "center": (L - T) // 2, "end": L - T}[crop]
         return np.take(x, np.arange(start, start + T), axis=axis)
     if L < T:
-        pad = [(0, 0)] * x.ndim
-        pad[axis] = (0, T - L)
-        return np.pad(x, pad, constant_values=pad_value)
+        if np.ndim(pad_value) == 0:
+            pad = [(0, 0)] * x.ndim
+            pad[axis] = (0, T - L)
+            return np.pad(x, pad, constant_values=pad_value)
+        tail = np.broadcast_to(np.asarray(pad_value, x.dtype), (T - L,) + x.shape[1:])
+        return np.concatenate([x, tail], axis=0)
     return x
+
+
+def _pad_value(channel: str) -> float:
+    """What a padding frame (after the utterance's end) holds: silence, unvoiced."""
+    return -F0_CLIP if channel == "energy" else 0.0
+
+
+def student_input(f0_hz: np.ndarray, voiced: np.ndarray, stats: F0Stats, T: int = 300,
+                  crop: str = "center", inputs: Sequence[str] = PAPER_INPUTS,
+                  periodicity: np.ndarray | None = None, energy_db: np.ndarray | None = None) -> np.ndarray:
+    """The student's (T, len(inputs)) float32 input from the F0 core's frames (see STUDENT_INPUTS).
+
+    periodicity and energy_db are needed only when `inputs` name a channel built from them."""
+    v = (np.asarray(voiced, dtype=bool) & (np.asarray(f0_hz) > 0))
+    lf = normalise_f0(f0_hz, voiced, stats)
+    cols: list[np.ndarray] = []
+    energy = None
+    for name in inputs:
+        if name == "log_f0":
+            col = lf
+        elif name == "voiced":
+            col = v.astype(np.float32)
+        elif name == "delta_log_f0":
+            col = np.zeros_like(lf)
+            both = v[1:] & v[:-1]
+            col[1:][both] = (lf[1:] - lf[:-1])[both]
+        elif name == "periodicity":
+            if periodicity is None:
+                raise ValueError("the 'periodicity' input needs the F0 core's periodicity per frame")
+            col = np.clip(np.nan_to_num(np.asarray(periodicity, np.float32)), -1.0, 1.0)
+        elif name in ("energy", "delta_energy"):
+            if energy_db is None:
+                raise ValueError(f"the {name!r} input needs the F0 core's energy_db per frame")
+            if energy is None:
+                e = np.nan_to_num(np.asarray(energy_db, np.float64), nan=-200.0)
+                energy = np.clip((e - stats.e_mu) / stats.e_sigma, -F0_CLIP, F0_CLIP).astype(np.float32)
+            col = energy if name == "energy" else np.concatenate([[0.0], np.diff(energy)]).astype(np.float32)
+        else:
+            raise ValueError(f"unknown student input {name!r}; choose from {STUDENT_INPUTS}")
+        cols.append(np.asarray(col, np.float32))
+    x = np.stack(cols, axis=1)
+    return fit_length(x, T, crop, np.array([_pad_value(c) for c in inputs], np.float32), axis=0).astype(np.float32)
 
 
 def f0_input(f0_hz: np.ndarray, voiced: np.ndarray, stats: F0Stats, T: int = 300,
              crop: str = "center") -> np.ndarray:
-    """The student's (T, 2) float32 input from an F0 contour: normalised log-F0 and voiced flag."""
-    v = (np.asarray(voiced, dtype=bool) & (np.asarray(f0_hz) > 0)).astype(np.float32)
-    x = np.stack([normalise_f0(f0_hz, voiced, stats), v], axis=1)
-    return fit_length(x, T, crop, 0.0, axis=0).astype(np.float32)
+    """The paper's (T, 2) float32 student input: normalised log-F0 and voiced flag."""
+    return student_input(f0_hz, voiced, stats, T, crop, PAPER_INPUTS)
 
 
 # ---------------------------------------------------------------- per utterance ---
@@ -214,6 +286,8 @@ class UtteranceFeatures:
     logmel: np.ndarray   # (n_mels, L) float32
     f0_hz: np.ndarray    # (L,) float32, 0 where unvoiced
     voiced: np.ndarray   # (L,) bool
+    periodicity: np.ndarray  # (L,) float32, the F0 core's normalised autocorrelation
+    energy_db: np.ndarray    # (L,) float32, the F0 core's frame energy, dB re full scale
 
 
 def compute_utterance(speech: np.ndarray, f0_signal: np.ndarray, config: FeatureConfig) -> UtteranceFeatures:
@@ -223,7 +297,8 @@ def compute_utterance(speech: np.ndarray, f0_signal: np.ndarray, config: Feature
     track = f0_track(np.asarray(f0_signal, dtype=np.float32), config.fs, config.f0_params())
     lm = log_mel(speech, config, n_frames=len(track))
     f0 = np.where(track.voiced, track.f0, 0.0).astype(np.float32)
-    return UtteranceFeatures(lm, f0, track.voiced.astype(bool))
+    return UtteranceFeatures(lm, f0, track.voiced.astype(bool), track.periodicity.astype(np.float32),
+                             track.energy_db.astype(np.float32))
 
 
 def _utterance_key(item, config: FeatureConfig, noise) -> str:
@@ -249,7 +324,8 @@ def utterance_features(item, config: FeatureConfig, *, cache=None, noise=None) -
     if cache is not None:
         hit = cache.get(key)
         if hit is not None:
-            return UtteranceFeatures(hit["logmel"], hit["f0_hz"], hit["voiced"].astype(bool))
+            return UtteranceFeatures(hit["logmel"], hit["f0_hz"], hit["voiced"].astype(bool),
+                                     hit["periodicity"], hit["energy_db"])
     speech, f0_signal = read_item(item, config.fs)
     if noise is not None:
         noisy = add_noise(speech, config.fs, noise, item.utt_id)
@@ -257,16 +333,17 @@ def utterance_features(item, config: FeatureConfig, *, cache=None, noise=None) -
         speech = noisy
     feats = compute_utterance(speech, f0_signal, config)
     if cache is not None:
-        cache.put(key, {"logmel": feats.logmel, "f0_hz": feats.f0_hz, "voiced": feats.voiced})
+        cache.put(key, {"logmel": feats.logmel, "f0_hz": feats.f0_hz, "voiced": feats.voiced,
+                        "periodicity": feats.periodicity, "energy_db": feats.energy_db})
     return feats
 
 
 def norm_stats(feats: Sequence[UtteranceFeatures], speakers: Sequence[str], mode: str) -> list[F0Stats]:
     """The F0Stats each utterance is normalised with, under f0_norm `mode`."""
     if mode == "utterance":
-        return [F0Stats.from_frames(f.f0_hz, f.voiced) for f in feats]
+        return [F0Stats.from_frames(f.f0_hz, f.voiced, f.energy_db) for f in feats]
     if mode == "global":
-        s = F0Stats.from_frames([f.f0_hz for f in feats], [f.voiced for f in feats])
+        s = F0Stats.from_frames([f.f0_hz for f in feats], [f.voiced for f in feats], [f.energy_db for f in feats])
         return [s] * len(feats)
     if mode != "speaker":
         raise ValueError(f"f0_norm must be one of {F0_NORMS}, got {mode!r}")
@@ -274,7 +351,8 @@ def norm_stats(feats: Sequence[UtteranceFeatures], speakers: Sequence[str], mode
     spk = np.asarray(speakers).astype(str)
     for s in set(spk.tolist()):
         idx = np.flatnonzero(spk == s)
-        by_spk[s] = F0Stats.from_frames([feats[i].f0_hz for i in idx], [feats[i].voiced for i in idx])
+        by_spk[s] = F0Stats.from_frames([feats[i].f0_hz for i in idx], [feats[i].voiced for i in idx],
+                                        [feats[i].energy_db for i in idx])
     return [by_spk[s] for s in spk]
 
 
@@ -289,13 +367,15 @@ def assemble(feats: Sequence[UtteranceFeatures], labels: Sequence[str], speakers
     stats = norm_stats(feats, speakers, config.f0_norm)
     n, T = len(feats), config.T
     logmel = np.empty((n, config.n_mels, T), dtype=np.float32)
-    f0 = np.empty((n, T, 2), dtype=np.float32)
+    f0 = np.empty((n, T, len(config.student_inputs)), dtype=np.float32)
     pad = float(np.log(config.log_floor))
     for i, (f, s) in enumerate(zip(feats, stats)):
         logmel[i] = fit_length(f.logmel, T, config.crop, pad, axis=1)
-        f0[i] = f0_input(f.f0_hz, f.voiced, s, T, config.crop)
+        f0[i] = student_input(f.f0_hz, f.voiced, s, T, config.crop, config.student_inputs,
+                              f.periodicity, f.energy_db)
     return FeatureSet(logmel, f0, np.array([lookup[l] for l in labels], dtype=np.int64), label_names,
-                      np.asarray(speakers).astype(str), np.asarray(utt_ids).astype(str))
+                      np.asarray(speakers).astype(str), np.asarray(utt_ids).astype(str),
+                      f0_channels=tuple(config.student_inputs))
 
 
 def _one_blas_thread():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import random
 import time
@@ -39,8 +40,9 @@ from .checkpoint import make_checkpoint, save_checkpoint, unwrap
 from .config import Config, to_dict
 from .evaluate import model_inputs, predict, unweighted_accuracy, weighted_accuracy
 from .featureset import FeatureSet
-from .loss import cmed_loss
-from .models import STUDENT_ARCHS, build_model
+from .augment import augment_student, mixup, spec_augment
+from .loss import cmed_loss, distill_loss, soft_cross_entropy, soft_targets
+from .models import STUDENT_ARCHS, BandNorm, build_model
 
 LOG_FIELDS = ("epoch", "lr", "train_loss", "train_ce", "train_kd", "train_acc", "val_loss", "val_ua",
               "val_wa", "best", "seconds")
@@ -63,12 +65,63 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+@dataclass(frozen=True)
+class _Precomputed:
+    """A teacher given by its outputs on the training utterances (e.g. cross-fitted teachers,
+    each scoring only utterances it did not train on)."""
+    logits: np.ndarray
+    features: np.ndarray
+
+
+class TrainingError(ValueError):
+    """Training cannot go on (a non-finite loss or weight); the message says what to change."""
+
+
 def pick_device(name: str, local_rank: int = 0) -> torch.device:
     if name == "auto":
         return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"run.device = {name!r} but CUDA is not available; use 'auto' or 'cpu'")
+    if not (name == "cpu" or name == "cuda" or name.startswith("cuda:")):
+        raise ValueError(f"run.device = {name!r} is not a device this trainer uses; "
+                         f"use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"run.device = {name!r} but CUDA is not available on this machine; "
+                             f"use --set run.device=auto (or cpu)")
+        index = int(name.partition(":")[2] or 0) if name.partition(":")[2].isdigit() or name == "cuda" else -1
+        if not 0 <= index < torch.cuda.device_count():
+            raise ValueError(f"run.device = {name!r}: this machine has {torch.cuda.device_count()} CUDA "
+                             f"device(s); use cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
     return torch.device(name)
+
+
+def _lr_factor(epoch0: int, oc) -> float:
+    """Learning-rate multiplier for 0-based epoch `epoch0`: linear warm-up from 1/10, then the
+    paper's step decay or a cosine decay to 0 at max_epochs."""
+    if epoch0 < oc.warmup_epochs:
+        return 0.1 + 0.9 * epoch0 / oc.warmup_epochs
+    if oc.schedule == "cosine":
+        span = max(1, oc.max_epochs - oc.warmup_epochs)
+        return 0.5 * (1 + math.cos(math.pi * (epoch0 - oc.warmup_epochs) / span))
+    return oc.lr_decay ** ((epoch0 - oc.warmup_epochs) // oc.lr_decay_every)
+
+
+DIVERGED_LOSS = 1e4   # cross-entropy starts near ln(classes); a loss this large means logits of ~1e4
+
+
+def _check_finite(loss: torch.Tensor, epoch: int, cfg: Config) -> None:
+    value = loss.item()
+    if not math.isfinite(value) or value > DIVERGED_LOSS:
+        raise TrainingError(f"the training loss became {value:.3g} in epoch {epoch} (learning rate "
+                            f"{cfg.optim.lr:g}): training diverged and stopped; no checkpoint of this epoch was "
+                            f"kept. Lower optim.lr (e.g. --set optim.lr=1e-3) or set optim.grad_clip")
+
+
+def _band_statistics(logmel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band mean and sd of log-Mel over the frames that are not padding (training set)."""
+    x = np.asarray(logmel, np.float64)                          # (N, n_mels, T)
+    keep = x.max(axis=1) > x.min() + 1e-3                       # (N, T) frames with content
+    frames = x.transpose(0, 2, 1)[keep] if keep.any() else x.transpose(0, 2, 1).reshape(-1, x.shape[1])
+    return frames.mean(axis=0).astype(np.float32), np.maximum(frames.std(axis=0), 1e-3).astype(np.float32)
 
 
 def _distributed(device_name: str) -> tuple[int, int, int, bool]:
@@ -85,13 +138,23 @@ def _distributed(device_name: str) -> tuple[int, int, int, bool]:
 
 
 def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_set: FeatureSet,
-          cfg: Config, *, teacher: nn.Module | None = None, out_dir: str | Path | None = None,
+          cfg: Config, *, teacher: nn.Module | None = None,
+          teacher_outputs: tuple[np.ndarray, np.ndarray | None] | None = None, out_dir: str | Path | None = None,
           feature_config: dict[str, Any] | None = None) -> TrainResult:
     """Train `build_model(arch, **model_config)` on train_set, early-stopping on val_set's UA.
 
     teacher: a trained teacher model; then `arch` must be the student and the loss is CMED with
     cfg.distill.tau and cfg.distill.alpha. feature_config is stored in the checkpoint.
     """
+    if teacher is not None and teacher_outputs is not None:
+        raise ValueError("give a teacher model or its precomputed outputs, not both")
+    if teacher_outputs is not None:
+        t_logits, t_feat = teacher_outputs
+        if len(t_logits) != len(train_set) or (t_feat is None and cfg.distill.kind != "logit"):
+            raise ValueError(f"teacher outputs: need logits for each of the {len(train_set)} training utterances "
+                             f"(got {len(t_logits)}), and features unless distill.kind = 'logit'")
+        teacher = _Precomputed(np.asarray(t_logits, np.float32),
+                               np.asarray(t_feat if t_feat is not None else t_logits, np.float32))
     if teacher is not None and arch not in STUDENT_ARCHS:
         raise ValueError(f"distillation trains the student; got arch {arch!r}")
     if tuple(train_set.label_names) != tuple(val_set.label_names):
@@ -114,6 +177,11 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
     seed_everything(cfg.run.seed)
 
     model = build_model(arch, **model_config).to(device)
+    for m in model.modules():
+        if isinstance(m, BandNorm):     # per-band standardisation: the training set's statistics
+            mean, std = _band_statistics(train_set.logmel)
+            m.mean.copy_(torch.as_tensor(mean))
+            m.std.copy_(torch.as_tensor(std))
     net: nn.Module = model
     if world > 1:
         # Without a teacher the student's distillation projection gets no gradient.
@@ -125,10 +193,12 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
     x = torch.as_tensor(model_inputs(arch, train_set), dtype=torch.float32)
     y = torch.as_tensor(train_set.labels, dtype=torch.int64)
     tensors = [x, y]
-    if teacher is not None:
+    if isinstance(teacher, _Precomputed):
+        tensors += [torch.as_tensor(teacher.features), torch.as_tensor(teacher.logits)]
+    elif teacher is not None:
         teacher = teacher.to(device).eval()
-        _, t_feat = predict(teacher, train_set.logmel, oc.batch_size * 4, device)
-        tensors.append(torch.as_tensor(t_feat))
+        t_logits, t_feat = predict(teacher, train_set.logmel, oc.batch_size * 4, device)
+        tensors += [torch.as_tensor(t_feat), torch.as_tensor(t_logits)]
         teacher.cpu()
     dataset = TensorDataset(*tensors)
     drop_last = len(dataset) % oc.batch_size == 1   # a batch of one breaks BatchNorm
@@ -143,8 +213,15 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
     y_val = np.asarray(val_set.labels)
     n_classes = len(train_set.label_names)
 
-    optimizer = torch.optim.Adam(net.parameters(), lr=oc.lr, weight_decay=oc.weight_decay)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=oc.lr_decay_every, gamma=oc.lr_decay)
+    opt_cls = torch.optim.AdamW if oc.optimizer == "adamw" else torch.optim.Adam
+    optimizer = opt_cls(net.parameters(), lr=oc.lr, weight_decay=oc.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: _lr_factor(e, oc))
+    ac = cfg.augment
+    is_student = arch in STUDENT_ARCHS
+    channels = tuple(train_set.f0_channels)
+    aug_gen = torch.Generator().manual_seed(cfg.run.seed + 7919)
+    # The paper's loss path (hard labels) is kept exactly when nothing softens the targets.
+    soft = oc.label_smoothing > 0 or ac.mixup > 0
 
     out = Path(out_dir) if out_dir is not None and main_rank else None
     if out is not None:
@@ -154,9 +231,11 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
     train_config = {**to_dict(cfg), "mode": mode, "world_size": world,
                     "n_train": len(train_set), "n_val": len(val_set)}
     history: list[dict[str, Any]] = []
-    best_ua, best_epoch, bad_epochs, stopped_early = -1.0, 0, 0, False
+    best_score, best_ua, best_epoch, bad_epochs, stopped_early = -math.inf, -1.0, 0, 0, False
     best_state: dict[str, torch.Tensor] = {}
     best_ckpt: dict[str, Any] = {}
+    scores: list[float] = []                       # per epoch: higher is better (UA, or -val loss)
+    top: list[tuple[float, int, dict[str, torch.Tensor]]] = []   # the best `average_best` epochs
 
     for epoch in range(1, oc.max_epochs + 1):
         t0 = time.perf_counter()
@@ -167,16 +246,34 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
         sums = torch.zeros(5, dtype=torch.float64, device=device)  # loss, ce, kd, correct, n
         bar = tqdm(loader, desc=f"{mode} epoch {epoch}", leave=False, disable=not (main_rank and cfg.run.progress))
         for batch in bar:
-            xb, yb = batch[0].to(device), batch[1].to(device)
+            xb, yb = batch[0], batch[1]
+            if is_student:
+                xb = augment_student(xb, channels, ac, aug_gen)
+            else:
+                xb = spec_augment(xb, ac, aug_gen)
+            targets = soft_targets(yb, n_classes, oc.label_smoothing) if soft else None
+            extra = [t.to(device) for t in batch[2:]]
+            if ac.mixup > 0:
+                xb, targets, perm, lam = mixup(xb, targets, ac.mixup, aug_gen)
+                extra = [lam * t + (1 - lam) * t[perm.to(t.device)] for t in extra]
+            xb, yb = xb.to(device), yb.to(device)
             logits, feature = net(xb)
             if teacher is not None:
-                parts = cmed_loss(logits, feature, batch[2].to(device), yb, cfg.distill.tau, cfg.distill.alpha)
+                if soft or cfg.distill.kind != "feature":
+                    tg = targets.to(device) if soft else soft_targets(yb, n_classes)
+                    parts = distill_loss(cfg.distill.kind, logits, feature, extra[1], extra[0], tg,
+                                         cfg.distill.tau, cfg.distill.alpha)
+                else:
+                    parts = cmed_loss(logits, feature, extra[0], yb, cfg.distill.tau, cfg.distill.alpha)
                 loss, ce, kd = parts.total, parts.ce, parts.kd
             else:
-                loss = ce = F.cross_entropy(logits, yb)
+                loss = ce = soft_cross_entropy(logits, targets.to(device)) if soft else F.cross_entropy(logits, yb)
                 kd = torch.zeros((), device=device)
+            _check_finite(loss, epoch, cfg)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if oc.grad_clip > 0:
+                nn.utils.clip_grad_norm_(net.parameters(), oc.grad_clip)
             optimizer.step()
             n = len(yb)
             sums += torch.tensor([loss.item() * n, ce.item() * n, kd.item() * n,
@@ -190,14 +287,23 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
         val_pred = val_logits.argmax(1)
         val_loss = float(F.cross_entropy(torch.as_tensor(val_logits), torch.as_tensor(y_val)))
         val_ua = unweighted_accuracy(y_val, val_pred, n_classes)
-        improved = val_ua > best_ua
+        if not (np.isfinite(val_loss) and all(torch.isfinite(p).all() for p in model.parameters())):
+            raise TrainingError(f"the model's weights or validation loss became non-finite in epoch {epoch} "
+                                f"(learning rate {oc.lr:g}); training stopped, no checkpoint of this epoch "
+                                f"was kept. Lower optim.lr or set optim.grad_clip")
+        scores.append(val_ua if oc.early_stop == "val_ua" else -val_loss)
+        score = float(np.mean(scores[-oc.smooth:]))
+        improved = score > best_score
         row = {"epoch": epoch, "lr": lr, "train_loss": loss_sum / n_seen, "train_ce": ce_sum / n_seen,
                "train_kd": kd_sum / n_seen, "train_acc": correct / n_seen, "val_loss": val_loss,
                "val_ua": val_ua, "val_wa": weighted_accuracy(y_val, val_pred), "best": improved,
                "seconds": time.perf_counter() - t0}
         history.append(row)
+        if oc.average_best > 1:
+            top.append((score, epoch, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}))
+            top = sorted(top, key=lambda t: -t[0])[:oc.average_best]
         if improved:
-            best_ua, best_epoch, bad_epochs = val_ua, epoch, 0
+            best_score, best_ua, best_epoch, bad_epochs = score, val_ua, epoch, 0
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             if main_rank:
                 best_ckpt = make_checkpoint(
@@ -220,6 +326,21 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
             break
         scheduler.step()
 
+    if len(top) > 1:
+        # Checkpoint averaging: the mean of the best epochs' weights (integer buffers from the best).
+        best_state = {k: (torch.stack([t[2][k] for t in top]).mean(0) if v.is_floating_point() else v)
+                      for k, v in best_state.items()}
+        model.load_state_dict(best_state)
+        val_logits, _ = predict(model, x_val, oc.batch_size * 4, device)
+        best_ua = unweighted_accuracy(y_val, val_logits.argmax(1), n_classes)
+        if main_rank:
+            best_ckpt = make_checkpoint(
+                model, arch=arch, model_config=model_config, label_names=train_set.label_names,
+                feature_config=feature_config or {}, train_config=train_config,
+                metrics={"best_epoch": best_epoch, "val_ua": best_ua,
+                         "averaged_epochs": sorted(t[1] for t in top)}, seed=cfg.run.seed)
+            if out is not None:
+                save_checkpoint(best_ckpt, out / "best.pt")
     model.load_state_dict(best_state)
     model.eval()
     if own_group:

@@ -58,3 +58,43 @@ def cmed_loss(student_logits: torch.Tensor, student_feature: torch.Tensor,
     ce = F.cross_entropy(student_logits, labels)
     kd = distillation_term(student_feature, teacher_feature, tau)
     return LossParts(total=alpha * kd + (1.0 - alpha) * ce, ce=ce, kd=kd)
+
+
+def logit_term(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tau: float = TAU) -> torch.Tensor:
+    """Hinton et al.'s knowledge distillation on the class logits: tau^2 * KL(softmax(zT/tau) ||
+    softmax(zS/tau)), averaged over the batch (the same convention as distillation_term)."""
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(f"student logits {tuple(student_logits.shape)} and teacher logits "
+                         f"{tuple(teacher_logits.shape)} differ: the two must share the label set")
+    return distillation_term(student_logits, teacher_logits, tau)
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against soft targets (B, K) (label smoothing, mixup), batch mean."""
+    return -(targets * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+
+
+def soft_targets(labels: torch.Tensor, n_classes: int, smoothing: float = 0.0) -> torch.Tensor:
+    """One-hot targets with `smoothing` spread evenly over all classes."""
+    t = F.one_hot(labels, n_classes).float()
+    return t * (1.0 - smoothing) + smoothing / n_classes
+
+
+def distill_loss(kind: str, student_logits: torch.Tensor, student_feature: torch.Tensor,
+                 teacher_logits: torch.Tensor, teacher_feature: torch.Tensor, targets: torch.Tensor,
+                 tau: float = TAU, alpha: float = ALPHA) -> LossParts:
+    """alpha * KD + (1 - alpha) * CE with soft `targets`; KD is the paper's feature term ("feature"),
+    logit KD ("logit"), or the mean of the two ("both")."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    ce = soft_cross_entropy(student_logits, targets)
+    if kind == "feature":
+        kd = distillation_term(student_feature, teacher_feature, tau)
+    elif kind == "logit":
+        kd = logit_term(student_logits, teacher_logits, tau)
+    elif kind == "both":
+        kd = 0.5 * (distillation_term(student_feature, teacher_feature, tau)
+                    + logit_term(student_logits, teacher_logits, tau))
+    else:
+        raise ValueError(f"distillation kind must be 'feature', 'logit' or 'both', got {kind!r}")
+    return LossParts(total=alpha * kd + (1.0 - alpha) * ce, ce=ce, kd=kd)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["ResNet18", "CRNN", "BiLSTMStudent", "build_model", "ARCHS", "TEACHER_ARCHS",
+__all__ = ["ResNet18", "CRNN", "BiLSTMStudent", "CNNStudent", "build_model", "ARCHS", "TEACHER_ARCHS",
            "STUDENT_ARCHS", "STUDENT_SIZES", "count_parameters", "input_name"]
 
 
@@ -42,15 +42,36 @@ class BasicBlock(nn.Module):
         return self.relu(y + self.shortcut(x))
 
 
+class BandNorm(nn.Module):
+    """Per-band standardisation of a log-Mel input with fixed statistics (set from the training
+    set by the training loop, stored in the checkpoint as buffers)."""
+
+    def __init__(self, n_mels: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_mels))
+        self.register_buffer("std", torch.ones(n_mels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:       # (B, 1, n_mels, T)
+        return (x - self.mean[:, None]) / self.std[:, None]
+
+
+def _input_norm(n_mels: int) -> nn.Module:
+    return BandNorm(n_mels) if n_mels > 0 else nn.Identity()
+
+
 class ResNet18(nn.Module):
     """ResNet18 on a 1-channel log-Mel image; global average pooling gives the 8*width-d feature.
 
     With the default width=64 the feature is 512-d and the network has about 11.2M parameters.
-    A smaller width is only for tests and quick demos.
+    A smaller width is only for tests and quick demos. n_mels > 0 standardises every band first
+    (BandNorm); dropout acts on the feature before the classifier.
     """
 
-    def __init__(self, in_channels: int = 1, n_classes: int = 7, width: int = 64) -> None:
+    def __init__(self, in_channels: int = 1, n_classes: int = 7, width: int = 64, n_mels: int = 0,
+                 dropout: float = 0.0) -> None:
         super().__init__()
+        self.input_norm = _input_norm(n_mels)
+        self.dropout = nn.Dropout(dropout)
         w = width
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, w, 7, 2, 3, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
@@ -68,8 +89,8 @@ class ResNet18(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.dim() == 3:
             x = x.unsqueeze(1)
-        feature = self.stages(self.stem(x)).mean(dim=(2, 3))
-        return self.classifier(feature), feature
+        feature = self.stages(self.stem(self.input_norm(x))).mean(dim=(2, 3))
+        return self.classifier(self.dropout(feature)), feature
 
 
 # ---------------------------------------------------------------------------------------------
@@ -81,8 +102,10 @@ class CRNN(nn.Module):
     2*rnn_hidden-d feature (512-d by default)."""
 
     def __init__(self, in_channels: int = 1, n_classes: int = 7, width: int = 32,
-                 rnn_hidden: int = 256, freq_bins: int = 4) -> None:
+                 rnn_hidden: int = 256, freq_bins: int = 4, n_mels: int = 0, dropout: float = 0.0) -> None:
         super().__init__()
+        self.input_norm = _input_norm(n_mels)
+        self.dropout = nn.Dropout(dropout)
         blocks, c_in = [], in_channels
         for c_out in (width, 2 * width, 4 * width):
             blocks += [nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out),
@@ -97,10 +120,10 @@ class CRNN(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.dim() == 3:
             x = x.unsqueeze(1)
-        y = self.freq_pool(self.conv(x))                    # (B, C, F, T')
+        y = self.freq_pool(self.conv(self.input_norm(x)))   # (B, C, F, T')
         y = y.flatten(1, 2).transpose(1, 2)                 # (B, T', C*F)
         feature = self.rnn(y)[0].mean(dim=1)
-        return self.classifier(feature), feature
+        return self.classifier(self.dropout(feature)), feature
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,11 +161,17 @@ class BiLSTMStudent(nn.Module):
     """
 
     def __init__(self, in_channels: int = 2, hidden: int = 64, layers: int = 2, n_classes: int = 7,
-                 feature_dim: int = 512, stack: int = 1) -> None:
+                 feature_dim: int = 512, stack: int = 1, pooling: str = "last", dropout: float = 0.0) -> None:
         super().__init__()
         if not (isinstance(stack, int) and stack >= 1):
             raise ValueError(f"stack must be an integer >= 1 (frames per LSTM step), got {stack!r}")
+        if pooling not in LSTM_POOLINGS:
+            raise ValueError(f"BiLSTM pooling must be one of {LSTM_POOLINGS}, got {pooling!r}")
         self.stack = stack
+        self.pooling = pooling
+        self.dropout = nn.Dropout(dropout)
+        if pooling == "attention":
+            self.attention = nn.Linear(2 * hidden, 1)
         sizes = [stack * in_channels] + [2 * hidden] * (layers - 1)
         self.fwd = nn.ModuleList(nn.LSTM(n, hidden, batch_first=True) for n in sizes)
         self.bwd = nn.ModuleList(nn.LSTM(n, hidden, batch_first=True) for n in sizes)
@@ -157,15 +186,99 @@ class BiLSTMStudent(nn.Module):
             f = fwd(h)[0]
             b = flip_time(bwd(flip_time(h))[0])
             h = torch.cat([f, b], dim=-1)
-        pooled = torch.cat([f[:, -1], b[:, 0]], dim=-1)
+        if self.pooling == "last":
+            pooled = torch.cat([f[:, -1], b[:, 0]], dim=-1)
+        elif self.pooling == "mean":
+            pooled = h.mean(dim=1)
+        else:
+            w = torch.softmax(self.attention(h), dim=1)            # (B, T', 1)
+            pooled = (w * h).sum(dim=1)
+        pooled = self.dropout(pooled)
+        return self.classifier(pooled), self.project(pooled)
+
+
+LSTM_POOLINGS = ("last", "mean", "attention")
+CNN_POOLINGS = ("mean", "max", "meanmax", "stats", "attention")
+
+
+class CNNStudent(nn.Module):
+    """A 1-D convolutional student on (B, T, in_channels): `layers` blocks of
+    conv(kernel) -> BatchNorm -> ReLU over time, `width` channels, stride 2 in the blocks listed
+    in `strides_at` (each halves the frame rate), then pooling over time and a linear classifier.
+
+    Pooling "meanmax" (default) puts the time mean and the time maximum of the last block side
+    by side (2 * width): both are plain int8 reductions (MEAN, REDUCE_MAX) on a Cortex-M4.
+    "stats" (mean and standard deviation) and "attention" are measured for the ablation; the
+    export takes "mean", "max" and "meanmax". BatchNorm folds into the convolution for export.
+    """
+
+    def __init__(self, in_channels: int = 6, width: int = 64, layers: int = 4, kernel: int = 5,
+                 n_classes: int = 7, feature_dim: int = 512, pooling: str = "meanmax",
+                 strides_at: tuple[int, ...] | list[int] = (1, 2), dropout: float = 0.0,
+                 input_moments: bool = False, head: int = 0) -> None:
+        super().__init__()
+        self.input_moments = input_moments
+        if pooling not in CNN_POOLINGS:
+            raise ValueError(f"CNN pooling must be one of {CNN_POOLINGS}, got {pooling!r}")
+        if kernel < 1 or kernel % 2 == 0:
+            raise ValueError(f"kernel must be odd and >= 1, got {kernel}")
+        self.pooling = pooling
+        self.strides_at = tuple(int(i) for i in strides_at)
+        blocks, c_in = [], in_channels
+        for i in range(layers):
+            stride = 2 if i in self.strides_at else 1
+            blocks += [nn.Conv1d(c_in, width, kernel, stride, kernel // 2, bias=False), nn.BatchNorm1d(width),
+                       nn.ReLU(inplace=True)]
+            c_in = width
+        self.blocks = nn.Sequential(*blocks)
+        pooled_dim = width if pooling in ("mean", "max", "attention") else 2 * width
+        if pooling == "attention":
+            self.attention = nn.Conv1d(width, 1, 1)
+        if input_moments:
+            pooled_dim += 2 * in_channels
+        self.head: nn.Module = nn.Identity()
+        if head > 0:
+            self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(pooled_dim, head), nn.ReLU(inplace=True))
+            pooled_dim = head
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(pooled_dim, n_classes)
+        self.project: nn.Module = (nn.Linear(pooled_dim, feature_dim) if pooled_dim != feature_dim
+                                   else nn.Identity())
+        self.feature_dim = feature_dim
+
+    def pool(self, h: torch.Tensor) -> torch.Tensor:
+        """(B, width, T') conv features -> (B, pooled) by the configured pooling over time."""
+        if self.pooling == "mean":
+            return h.mean(dim=2)
+        if self.pooling == "max":
+            return h.amax(dim=2)
+        if self.pooling == "meanmax":
+            return torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)
+        if self.pooling == "stats":
+            return torch.cat([h.mean(dim=2), h.std(dim=2)], dim=1)
+        w = torch.softmax(self.attention(h), dim=2)            # (B, 1, T')
+        return (w * h).sum(dim=2)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, C) -> the utterance vector: pooled conv features, with input_moments also the
+        time means of every input channel and of its square (moments a regression on utterance
+        statistics reads; plain MEAN and MUL ops in int8), then the optional hidden layer."""
+        v = self.pool(self.blocks(x.transpose(1, 2)))
+        if self.input_moments:
+            v = torch.cat([v, x.mean(dim=1), (x * x).mean(dim=1)], dim=1)
+        return self.head(v)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = self.dropout(self.embed(x))
         return self.classifier(pooled), self.project(pooled)
 
 
 # ---------------------------------------------------------------------------------------------
 
-ARCHS: dict[str, type[nn.Module]] = {"resnet18": ResNet18, "crnn": CRNN, "bilstm_student": BiLSTMStudent}
+ARCHS: dict[str, type[nn.Module]] = {"resnet18": ResNet18, "crnn": CRNN, "bilstm_student": BiLSTMStudent,
+                                     "cnn_student": CNNStudent}
 TEACHER_ARCHS = ("resnet18", "crnn")
-STUDENT_ARCHS = ("bilstm_student",)
+STUDENT_ARCHS = ("bilstm_student", "cnn_student")
 # Named student sizes: the paper's 4-layer x 256 BiLSTM and the Cortex-M4 edge student, 2 x 48
 # reading 3 frames per LSTM step: the smallest TFLM arena of the candidates measured in
 # docs/export.md (27.8 KB of the 48 KiB the firmware leaves; the unstacked 2 x 64 needed 85-104 KB).
@@ -197,6 +310,6 @@ def count_parameters(model: nn.Module, deployed_only: bool = False) -> int:
     """Trainable parameters; with deployed_only, leave out the student's distillation projection
     (it is not exported)."""
     skip = set()
-    if deployed_only and isinstance(model, BiLSTMStudent):
+    if deployed_only and isinstance(model, (BiLSTMStudent, CNNStudent)):
         skip = {id(p) for p in model.project.parameters()}
     return sum(p.numel() for p in model.parameters() if p.requires_grad and id(p) not in skip)

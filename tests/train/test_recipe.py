@@ -1,0 +1,207 @@
+"""The pieces of the eggemo recipe: the student's extra per-frame inputs, the CNN student, the
+training options (schedule, smoothing, mixup, checkpoint averaging, early stopping on the
+validation loss, augmentation, logit distillation) and the guard against a diverging run."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from eggemo.train.augment import augment_student, spec_augment
+from eggemo.train.config import AugmentConfig, Config, OptimConfig, replace
+from eggemo.train.features import F0_CLIP, PAPER_INPUTS, STUDENT_INPUTS, F0Stats, FeatureConfig, student_input
+from eggemo.train.featureset import FeatureSet
+from eggemo.train.loop import TrainingError, _lr_factor, pick_device, train
+from eggemo.train.models import CNNStudent, build_model
+
+N_CLASSES, T, N_MELS = 3, 24, 12
+
+
+def toy(n: int, seed: int, channels=("log_f0", "voiced", "energy")) -> FeatureSet:
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % N_CLASSES
+    f0 = np.zeros((n, T, len(channels)), np.float32)
+    f0[:, :, 0] = (y[:, None] - 1.0) + 0.3 * rng.normal(size=(n, T))
+    f0[:, :, 1] = 1.0
+    if len(channels) > 2:
+        f0[:, :, 2] = rng.normal(size=(n, T))
+    lm = rng.normal(size=(n, N_MELS, T)).astype(np.float32)
+    for k in range(N_CLASSES):
+        lm[y == k, 4 * k:4 * k + 4] += 2.0
+    return FeatureSet(lm, f0, y.astype(np.int64), ("a", "b", "c"), np.array([f"s{i % 4}" for i in range(n)]),
+                      np.array([f"u{seed}_{i}" for i in range(n)]), tuple(channels))
+
+
+TRAIN, VAL = toy(60, 0), toy(30, 1)
+CNN = {"in_channels": 3, "width": 8, "layers": 2, "kernel": 3, "n_classes": N_CLASSES, "feature_dim": 16}
+
+
+def cfg(**optim) -> Config:
+    return replace(Config(), optim={"lr": 1e-2, "max_epochs": 6, "patience": 6, "batch_size": 8, **optim},
+                   run={"progress": False, "device": "cpu"})
+
+
+# --- inputs ------------------------------------------------------------------------------------
+
+def test_student_input_channels_follow_their_definitions():
+    f0 = np.array([100, 110, 0, 121, 0], np.float32)
+    voiced = f0 > 0
+    energy = np.array([-20, -10, -50, -30, -60], np.float32)
+    per = np.array([0.9, 0.8, 0.1, 0.95, 0.2], np.float32)
+    st = F0Stats(float(np.log(110)), 0.1, 3, e_mu=-20.0, e_sigma=10.0)
+    x = student_input(f0, voiced, st, T=7, inputs=STUDENT_INPUTS, periodicity=per, energy_db=energy)
+    ch = {c: x[:, i] for i, c in enumerate(STUDENT_INPUTS)}
+    lf = (np.log(np.array([100, 110, 121])) - np.log(110)) / 0.1
+    np.testing.assert_allclose(ch["log_f0"][[0, 1, 3]], lf, rtol=1e-5)
+    assert ch["log_f0"][2] == 0 and ch["voiced"].tolist() == [1, 1, 0, 1, 0, 0, 0]
+    # delta only between two voiced neighbours
+    np.testing.assert_allclose(ch["delta_log_f0"][:5], [0, lf[1] - lf[0], 0, 0, 0], atol=1e-5)
+    np.testing.assert_allclose(ch["periodicity"][:5], per)
+    np.testing.assert_allclose(ch["energy"][:5], [0, 1, -3, -1, -4])
+    np.testing.assert_allclose(ch["delta_energy"][:5], [0, 1, -4, 2, -3])
+    # padding frames are unvoiced silence: energy at its floor, everything else 0
+    assert ch["energy"][5:].tolist() == [-F0_CLIP] * 2
+    assert all(ch[c][5:].tolist() == [0, 0] for c in STUDENT_INPUTS if c != "energy")
+
+
+def test_paper_input_is_unchanged_and_extra_channels_need_their_frames():
+    f0 = np.array([100, 0, 120], np.float32)
+    x = student_input(f0, f0 > 0, F0Stats(4.7, 0.2, 2), T=4, inputs=PAPER_INPUTS)
+    assert x.shape == (4, 2)
+    with pytest.raises(ValueError, match="energy_db"):
+        student_input(f0, f0 > 0, F0Stats(4.7, 0.2, 2), T=4, inputs=("log_f0", "energy"))
+    with pytest.raises(ValueError, match="distinct channels"):
+        FeatureConfig(student_inputs=("log_f0", "loudness"))
+
+
+def test_energy_statistics_use_the_voiced_frames():
+    f0 = np.array([100, 0, 120, 130], np.float32)
+    e = np.array([-10, -80, -20, -30], np.float32)
+    st = F0Stats.from_frames(f0, f0 > 0, e)
+    assert st.e_mu == pytest.approx(-20.0) and st.e_sigma == pytest.approx(np.std([-10, -20, -30]))
+
+
+def test_featureset_keeps_its_channel_names(tmp_path):
+    TRAIN.save(tmp_path / "fs.npz")
+    back = FeatureSet.load(tmp_path / "fs.npz")
+    assert back.f0_channels == ("log_f0", "voiced", "energy")
+    np.testing.assert_array_equal(back.channel("energy"), TRAIN.f0[:, :, 2])
+    with pytest.raises(ValueError, match="channels"):
+        FeatureSet(TRAIN.logmel, TRAIN.f0, TRAIN.labels, TRAIN.label_names, TRAIN.speakers, TRAIN.utt_ids)
+
+
+# --- CNN student --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("pooling", ["meanmax", "mean", "max", "stats", "attention"])
+def test_cnn_student_shapes(pooling):
+    m = CNNStudent(in_channels=6, width=16, layers=4, kernel=5, n_classes=7, feature_dim=32, pooling=pooling,
+                   strides_at=(1, 2)).eval()
+    logits, feat = m(torch.zeros(3, 300, 6))
+    assert logits.shape == (3, 7) and feat.shape == (3, 32)
+    assert m.blocks(torch.zeros(1, 6, 300)).shape == (1, 16, 75)      # two stride-2 blocks: 300 -> 75
+
+
+def test_cnn_meanmax_pooling_is_the_mean_and_max_over_time():
+    m = CNNStudent(in_channels=2, width=4, layers=1, kernel=3, n_classes=3, feature_dim=8, strides_at=()).eval()
+    x = torch.randn(2, 10, 2)
+    h = m.blocks(x.transpose(1, 2))
+    torch.testing.assert_close(m.embed(x), torch.cat([h.mean(2), h.amax(2)], 1))
+
+
+def test_cnn_errors_are_clear():
+    with pytest.raises(ValueError, match="pooling"):
+        build_model("cnn_student", pooling="last")
+    with pytest.raises(ValueError, match="odd"):
+        build_model("cnn_student", kernel=4)
+
+
+# --- loop options ---------------------------------------------------------------------------------
+
+def test_cosine_schedule_with_warmup():
+    oc = OptimConfig(schedule="cosine", warmup_epochs=2, max_epochs=12)
+    f = [_lr_factor(e, oc) for e in range(12)]
+    assert f[0] == pytest.approx(0.1) and f[1] == pytest.approx(0.55) and f[2] == pytest.approx(1.0)
+    assert f[7] == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert all(a >= b for a, b in zip(f[2:], f[3:]))
+    paper = OptimConfig()
+    assert [_lr_factor(e, paper) for e in (0, 19, 20, 40)] == pytest.approx([1, 1, 0.8, 0.64])
+
+
+def test_cnn_student_learns_with_the_recipe_options():
+    c = replace(cfg(optimizer="adamw", weight_decay=1e-2, schedule="cosine", warmup_epochs=1, label_smoothing=0.1,
+                    grad_clip=5.0, early_stop="val_loss", smooth=2, max_epochs=12, patience=12),
+                augment={"time_mask": 3, "f0_shift": 0.1, "f0_scale": 0.1, "speed": 0.1, "mixup": 0.2},
+                student={"dropout": 0.1})
+    res = train("cnn_student", CNN, TRAIN, VAL, c)
+    assert res.best_val_ua > 0.8          # chance is 1/3
+
+
+def test_checkpoint_averaging_keeps_the_mean_of_the_best_epochs(tmp_path):
+    """average_best = 3: the returned model is the mean of three epochs' weights, and it is what
+    best.pt holds; with average_best = 1 it is one epoch's."""
+    c = cfg(max_epochs=5, patience=5, average_best=3)
+    res = train("cnn_student", CNN, TRAIN, VAL, c, out_dir=tmp_path)
+    assert len(res.checkpoint_dict["metrics"]["averaged_epochs"]) == 3
+    from eggemo.train.checkpoint import load_checkpoint
+    model, _ = load_checkpoint(tmp_path / "best.pt")
+    for (k, a), b in zip(res.model.state_dict().items(), model.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=k)
+    single = train("cnn_student", CNN, TRAIN, VAL, cfg(max_epochs=5, patience=5))
+    w_avg, w_one = res.model.classifier.weight, single.model.classifier.weight
+    assert not torch.equal(w_avg, w_one)
+
+
+def test_logit_and_both_distillation_run():
+    teacher = train("resnet18", {"in_channels": 1, "n_classes": N_CLASSES, "width": 2, "n_mels": N_MELS},
+                    TRAIN, VAL, cfg(max_epochs=2)).model
+    assert teacher.input_norm.std.min() > 0 and not torch.equal(teacher.input_norm.mean, torch.zeros(N_MELS))
+    for kind in ("logit", "both"):
+        c = replace(cfg(max_epochs=3), distill={"kind": kind, "alpha": 0.5})
+        res = train("cnn_student", CNN, TRAIN, VAL, c, teacher=teacher)
+        assert all(r["train_kd"] > 0 for r in res.history)
+
+
+def test_a_diverging_run_stops_with_a_clear_error_and_keeps_no_bad_checkpoint(tmp_path):
+    with pytest.raises(TrainingError, match="optim.lr"):
+        train("cnn_student", CNN, TRAIN, VAL, cfg(lr=math.inf), out_dir=tmp_path)
+    assert not (tmp_path / "best.pt").exists()
+    with pytest.raises(TrainingError, match="diverged"):
+        train("bilstm_student", {"in_channels": 3, "hidden": 8, "layers": 1, "n_classes": 3, "feature_dim": 16},
+              TRAIN, VAL, cfg(lr=1e30), out_dir=tmp_path / "b")
+    if (tmp_path / "b" / "best.pt").exists():       # a finite epoch may come first; it must be finite
+        from eggemo.train.checkpoint import load_checkpoint
+        m, _ = load_checkpoint(tmp_path / "b" / "best.pt")
+        assert all(torch.isfinite(p).all() for p in m.parameters())
+
+
+def test_device_errors_are_clear():
+    with pytest.raises(ValueError, match="not a device"):
+        pick_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            pick_device("cuda")
+
+
+# --- augmentation -----------------------------------------------------------------------------------
+
+def test_student_augmentation_touches_only_what_it_should():
+    g = torch.Generator().manual_seed(0)
+    x = torch.tensor(TRAIN.f0[:8])
+    x[:, 10:, 1] = 0          # unvoiced tail ...
+    x[:, 10:, 0] = 0          # ... holds log_f0 = 0
+    shifted = augment_student(x, TRAIN.f0_channels, AugmentConfig(f0_shift=0.5, f0_scale=0.2), g)
+    assert torch.equal(shifted[:, 10:], x[:, 10:])            # unvoiced frames untouched
+    assert not torch.equal(shifted[:, :10, 0], x[:, :10, 0])
+    assert torch.equal(shifted[:, :, 1:], x[:, :, 1:])        # only log_f0 moves
+    fast = augment_student(x, TRAIN.f0_channels, AugmentConfig(speed=0.3), g)
+    assert set(fast[:, :, 1].unique().tolist()) <= {0.0, 1.0}  # voicing stays a flag
+    masked = augment_student(x, TRAIN.f0_channels, AugmentConfig(time_mask=5), g)
+    assert ((masked == x).all(dim=2) | ((masked[:, :, 2] == -6.0) & (masked[:, :, 0] == 0))).all()
+
+
+def test_spec_augment_masks_bands_and_frames():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(4, N_MELS, T)
+    y = spec_augment(x, AugmentConfig(spec_freq_mask=3, spec_time_mask=4), g)
+    assert y.shape == x.shape and not torch.equal(x, y)
+    assert torch.equal(spec_augment(x, AugmentConfig(), g), x)
