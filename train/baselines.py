@@ -55,7 +55,10 @@ def spectral_statistics(logmel: np.ndarray) -> np.ndarray:
 
 
 def statistics(fs: FeatureSet) -> dict[str, np.ndarray]:
-    f0 = np.stack([f0_statistics(x) for x in fs.f0])
+    """Per-utterance statistics. The F0 statistics read only the log-F0 and voicing channels,
+    whatever else the student's input holds, so the floor is the same for every recipe."""
+    pair = np.stack([fs.channel("log_f0"), fs.channel("voiced")], axis=2)
+    f0 = np.stack([f0_statistics(x) for x in pair])
     spec = np.stack([spectral_statistics(x) for x in fs.logmel])
     return {"f0": f0, "spectral": spec, "spectral+f0": np.concatenate([spec, f0], axis=1)}
 
@@ -70,12 +73,19 @@ def _predict(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) 
     return model.predict(X[test])
 
 
-def _fit_score(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, n_classes: int
-               ) -> tuple[float, float]:
+def fit_score(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, n_classes: int
+              ) -> tuple[float, float, float]:
+    """(accuracy, UA, WA) of the regression fitted on `train`, scored on `test`. WA is the
+    accuracy (weighted by class size), as in eggemo.train.evaluate."""
     pred = _predict(X, y, train, test)
     acc = float(np.mean(pred == y[test]))
     recalls = [np.mean(pred[y[test] == c] == c) for c in range(n_classes) if np.any(y[test] == c)]
-    return acc, float(np.mean(recalls))
+    return acc, float(np.mean(recalls)), acc
+
+
+def _fit_score(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, n_classes: int
+               ) -> tuple[float, float]:
+    return fit_score(X, y, train, test, n_classes)[:2]
 
 
 def evaluate(fs: FeatureSet, seeds: Sequence[int] = (0, 1, 2)) -> list[dict]:
@@ -92,6 +102,32 @@ def evaluate(fs: FeatureSet, seeds: Sequence[int] = (0, 1, 2)) -> list[dict]:
                          "acc": a[:, 0].mean(), "acc_sd": a[:, 0].std(), "ua": a[:, 1].mean(),
                          "ua_sd": a[:, 1].std()})
     return rows
+
+
+def crossfit_log_probs(X: np.ndarray, y: np.ndarray, idx: np.ndarray, n_classes: int, folds: int = 5,
+                       seed: int = 0) -> np.ndarray:
+    """(len(idx), n_classes) out-of-fold log-probabilities of the logistic regression on the
+    utterances `idx`: each is scored by a regression fitted on the other folds only, so a
+    teacher built from them never grades an utterance it was fitted on."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    idx = np.asarray(idx)
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(idx), np.int64)
+    for c in np.unique(y[idx]):                     # stratified folds
+        members = rng.permutation(np.flatnonzero(y[idx] == c))
+        fold[members] = np.arange(len(members)) % folds
+    out = np.full((len(idx), n_classes), np.log(1e-6))
+    for f in range(folds):
+        fit, score = idx[fold != f], np.flatnonzero(fold == f)
+        if len(score) == 0:
+            continue
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000)).fit(X[fit], y[fit])
+        p = model.predict_proba(X[idx[score]])
+        out[np.ix_(score, model.classes_)] = np.log(np.maximum(p, 1e-6))
+    return out
 
 
 def loso_confusion(fs: FeatureSet, features: str = "f0") -> np.ndarray:

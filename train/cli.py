@@ -110,9 +110,9 @@ def run_training(mode: str, cfg: Config, fs: FeatureSet, feature_config: dict[st
     n_classes = len(fs.label_names)
     teacher = None
     if mode == "teacher":
-        arch, mc = cfg.teacher.arch, teacher_config(cfg, n_classes)
+        arch, mc = cfg.teacher.arch, teacher_config(cfg, n_classes, n_mels=int(fs.logmel.shape[1]))
     else:
-        arch, mc = "bilstm_student", student_config(cfg, n_classes)
+        arch, mc = cfg.student.arch, student_config(cfg, n_classes, in_channels=int(fs.f0.shape[2]))
     if mode == "distill":
         if teacher_ckpt is None:
             raise ValueError("distill needs --teacher CHECKPOINT (train one with `eggemo train teacher`)")
@@ -191,7 +191,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if getattr(args, "seed", None) is not None:
         changes["run"] = {"seed": args.seed}
     if getattr(args, "size", None):
-        changes["student"] = student_size(args.size)
+        changes["student"] = {"arch": "bilstm_student", **student_size(args.size)}
     if getattr(args, "arch", None):
         changes["teacher"] = {"arch": args.arch}
     if getattr(args, "f0_source", None):

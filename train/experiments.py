@@ -27,11 +27,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .cli import add_common, config_from_args, load_features, run_training
+from .cli import REPO_CONFIGS, add_common, config_from_args, load_features, run_training
 from .config import Config, replace, student_size, to_dict
 from .featureset import FeatureSet
 
-NAMES = ("table2", "table3", "table4", "tau", "alpha", "noise")
+NAMES = ("table2", "table3", "table4", "tau", "alpha", "noise", "recipes")
 
 
 @dataclass
@@ -44,6 +44,14 @@ class Ctx:
     args: argparse.Namespace
     corpus: str | None
     rows: list[dict[str, Any]] = field(default_factory=list)
+    paired: list[dict[str, Any]] = field(default_factory=list)
+    speaker_groups: list[list[str]] | None = None   # --protocol speakers: fold k's test speakers
+
+    def seed_cfg(self, seed: int, cfg: Config | None = None, **changes: dict[str, Any]) -> Config:
+        """for_seed, with fold `seed`'s held-out speakers under the speaker protocol."""
+        if self.speaker_groups is not None:
+            changes["data"] = {"test_speakers": self.speaker_groups[seed], **changes.get("data", {})}
+        return for_seed(cfg or self.cfg, seed, **changes)
 
 
 def teacher_feature_dim(cfg: Config) -> int:
@@ -51,19 +59,41 @@ def teacher_feature_dim(cfg: Config) -> int:
 
 
 def for_seed(cfg: Config, seed: int, **changes: dict[str, Any]) -> Config:
+    """The config of one seed: its own split (data.split_seed = seed) and initialisation. Under a
+    speaker-fold protocol (data.split = "speaker" with test_speakers "fold:K" set by --protocol),
+    seed k holds out the k-th of K speaker groups instead."""
     run = {"seed": seed, "progress": False, **changes.pop("run", {})}
     data = {"split_seed": seed, **changes.pop("data", {})}
     return replace(cfg, run=run, data=data, **changes)
 
 
+def speaker_folds(speakers: np.ndarray, k: int) -> list[list[str]]:
+    """k groups of held-out speakers: the sorted speakers dealt round-robin."""
+    names = sorted(set(np.asarray(speakers).astype(str).tolist()))
+    if not 2 <= k <= len(names):
+        raise ValueError(f"--folds {k}: need 2 .. {len(names)} (the corpus has {len(names)} speakers)")
+    return [names[i::k] for i in range(k)]
+
+
+def protocol_config(cfg: Config, fs: FeatureSet, protocol: str, folds: int) -> tuple[Config, list[list[str]] | None]:
+    if protocol == "stratified":
+        return replace(cfg, data={"split": "stratified"}), None
+    groups = speaker_folds(fs.speakers, folds)
+    return replace(cfg, data={"split": "speaker", "test_speakers": groups[0]}), groups
+
+
 def student_cfg(cfg: Config, size: str | None) -> dict[str, Any]:
-    base = student_size(size) if size else {"layers": cfg.student.layers, "hidden": cfg.student.hidden,
-                                            "stack": cfg.student.stack}
+    """The student section of a run: a named BiLSTM size, or the config's own student."""
+    base = ({"arch": "bilstm_student", **student_size(size)} if size else
+            {"arch": cfg.student.arch, "layers": cfg.student.layers, "hidden": cfg.student.hidden,
+             "stack": cfg.student.stack, "width": cfg.student.width})
     return {**base, "feature_dim": teacher_feature_dim(cfg)}
 
 
 def student_tag(sc: dict[str, Any]) -> str:
-    """Run-name part for a student: "2x64", or "2x48s3" when it stacks frames."""
+    """Run-name part for a student: "2x64", "2x48s3" when it stacks frames, "cnn4x64" for the CNN."""
+    if sc.get("arch") == "cnn_student":
+        return f"cnn{sc['layers']}x{sc['width']}"
     stack = sc.get("stack", 1)
     return f"{sc['layers']}x{sc['hidden']}" + (f"s{stack}" if stack > 1 else "")
 
@@ -114,7 +144,7 @@ def _reuse_key(settings: dict[str, Any] | None) -> Any:
 
 def teacher_run(ctx: Ctx, seed: int, cfg: Config | None = None, name: str | None = None,
                 fs: FeatureSet | None = None, fc: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any]]:
-    cfg = for_seed(cfg or ctx.cfg, seed)
+    cfg = ctx.seed_cfg(seed, cfg)
     name = name or f"teacher_{cfg.teacher.arch}_w{cfg.teacher.width if cfg.teacher.arch == 'resnet18' else cfg.teacher.crnn_width}"
     s = run_once(ctx, "teacher", cfg, name, fs=fs, fc=fc)
     return Path(s["checkpoint"]), s
@@ -140,9 +170,34 @@ def add_row(ctx: Ctx, label: str, results: list[dict[str, Any]], *, vs_student: 
     return row
 
 
+FLOORS = (("f0", "floor: logistic regression on F0 statistics"),
+          ("spectral", "floor: logistic regression on band statistics"))
+
+
+def floor_rows(ctx: Ctx) -> dict[str, list[dict[str, Any]]]:
+    """The two simple baselines on the very splits of every seed: fit on the training and
+    validation parts (what the deep model learns from), score on the test part."""
+    from .baselines import fit_score, statistics
+    from .cli import make_splits
+
+    stats = statistics(ctx.fs)
+    k = len(ctx.fs.label_names)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for key, label in FLOORS:
+        res = []
+        for seed in ctx.seeds:
+            sp = make_splits(ctx.fs, ctx.seed_cfg(seed))
+            acc, ua, wa = fit_score(stats[key], ctx.fs.labels, np.concatenate([sp["train"], sp["val"]]), sp["test"], k)
+            res.append({"ua": ua, "wa": wa, "epochs_run": 0})
+        add_row(ctx, label, res, role=f"floor_{key}")
+        out[key] = res
+    return out
+
+
 # --- the experiments -------------------------------------------------------------------------
 
 def table2(ctx: Ctx) -> None:
+    floor_rows(ctx)
     mel = FeatureSet(np.exp(ctx.fs.logmel), ctx.fs.f0, ctx.fs.labels, ctx.fs.label_names,
                      ctx.fs.speakers, ctx.fs.utt_ids)
     mel_fc = {**ctx.fc, "input": "mel (exp of log-Mel)"}
@@ -155,29 +210,31 @@ def table2(ctx: Ctx) -> None:
 
 
 def table3(ctx: Ctx) -> None:
+    floor_rows(ctx)
     for layers in ctx.args.layers:
-        res = [run_once(ctx, "student", for_seed(ctx.cfg, s, student={"layers": layers, "hidden": 256, "stack": 1}),
+        res = [run_once(ctx, "student", ctx.seed_cfg(s, student={"arch": "bilstm_student", "layers": layers, "hidden": 256, "stack": 1}),
                         f"student_{layers}x256") for s in ctx.seeds]
         add_row(ctx, f"BiLSTM {layers} x 256", res, layers=layers, hidden=256)
     edge = student_size("edge")
-    res = [run_once(ctx, "student", for_seed(ctx.cfg, s, student=edge), f"student_{student_tag(edge)}")
+    res = [run_once(ctx, "student", ctx.seed_cfg(s, student={"arch": "bilstm_student", **edge}), f"student_{student_tag(edge)}")
            for s in ctx.seeds]
     add_row(ctx, f"edge BiLSTM {edge['layers']} x {edge['hidden']}, stack {edge['stack']}", res, **edge)
 
 
 def _alone(ctx: Ctx, size: str | None, seed: int) -> dict[str, Any]:
     sc = student_cfg(ctx.cfg, size)
-    return run_once(ctx, "student", for_seed(ctx.cfg, seed, student=sc), f"student_{student_tag(sc)}")
+    return run_once(ctx, "student", ctx.seed_cfg(seed, student=sc), f"student_{student_tag(sc)}")
 
 
 def _cmed(ctx: Ctx, size: str | None, seed: int, teacher: Path, **distill: float) -> dict[str, Any]:
     sc = student_cfg(ctx.cfg, size)
     d = {"tau": ctx.cfg.distill.tau, "alpha": ctx.cfg.distill.alpha, **distill}
     name = f"cmed_{student_tag(sc)}_tau{d['tau']:g}_alpha{d['alpha']:g}"
-    return run_once(ctx, "distill", for_seed(ctx.cfg, seed, student=sc, distill=d), name, teacher=teacher)
+    return run_once(ctx, "distill", ctx.seed_cfg(seed, student=sc, distill=d), name, teacher=teacher)
 
 
 def table4(ctx: Ctx) -> None:
+    floor_rows(ctx)
     teachers = [teacher_run(ctx, s) for s in ctx.seeds]
     add_row(ctx, f"teacher {ctx.cfg.teacher.arch} (speech log-Mel)", [t[1] for t in teachers], role="teacher")
     for size in ctx.args.sizes:
@@ -190,12 +247,70 @@ def table4(ctx: Ctx) -> None:
 
 def _cmed_sweep(ctx: Ctx, key: str, values) -> None:
     """Student alone, then CMED with `key` (tau or alpha) set to each value; same seeds and teachers."""
+    floor_rows(ctx)
     teachers = [teacher_run(ctx, s)[0] for s in ctx.seeds]
     alone = [_alone(ctx, ctx.args.size, s) for s in ctx.seeds]
     add_row(ctx, "student alone", alone, **{key: None})
     for v in values:
         res = [_cmed(ctx, ctx.args.size, s, t, **{key: float(v)}) for s, t in zip(ctx.seeds, teachers)]
         add_row(ctx, f"CMED {key} = {v:g}", res, vs_student=alone, **{key: float(v)})
+
+
+def paired(ctx: Ctx, what: str, a: list[dict[str, Any]], b: list[dict[str, Any]]) -> dict[str, Any]:
+    """Seed-by-seed UA difference a - b (same splits), its mean, sd and 95 % t interval."""
+    from scipy import stats
+
+    d = np.array([x["ua"] for x in a]) - np.array([x["ua"] for x in b])
+    n = len(d)
+    sd = float(d.std(ddof=1)) if n > 1 else 0.0
+    half = float(stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)) if n > 1 else float("nan")
+    row = {"what": what, "n": n, "diff": d.tolist(), "mean": float(d.mean()), "sd": sd,
+           "ci95": [float(d.mean() - half), float(d.mean() + half)]}
+    ctx.paired.append(row)
+    print(f"{what}: {100 * row['mean']:+.1f} points, 95 % CI [{100 * row['ci95'][0]:+.1f}, "
+          f"{100 * row['ci95'][1]:+.1f}]", flush=True)
+    return row
+
+
+def recipes(ctx: Ctx) -> None:
+    """The floors, the paper's recipe (--paper-config) and this config's recipe on the same splits
+    and seeds, with the paired differences the recipe has to win: student vs the F0-statistics
+    regression, teacher vs the band-statistics regression, distillation vs the student alone."""
+    from .config import load_config
+
+    floors = floor_rows(ctx)
+    data, run = to_dict(ctx.cfg)["data"], to_dict(ctx.cfg)["run"]
+    paper = replace(load_config(ctx.args.paper_config, ctx.args.paper_set), data=data, run=run)
+    paper_inputs = ["log_f0", "voiced"]
+    idx = [ctx.fs.f0_channels.index(c) for c in paper_inputs]
+    fs_p = FeatureSet(ctx.fs.logmel, ctx.fs.f0[:, :, idx], ctx.fs.labels, ctx.fs.label_names, ctx.fs.speakers,
+                      ctx.fs.utt_ids, tuple(paper_inputs))
+    fc_p = {**ctx.fc, "student_inputs": paper_inputs}
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for tag, cfg, fs, fc in (("paper", paper, fs_p, fc_p), ("eggemo", ctx.cfg, None, None)):
+        tname = f"{tag}_teacher_{cfg.teacher.arch}_w{cfg.teacher.width}"
+        teachers = [teacher_run(ctx, s, cfg, name=tname, fs=fs, fc=fc) for s in ctx.seeds]
+        size = "edge" if tag == "paper" else None
+        sc = student_cfg(cfg, size)
+        alone = [run_once(ctx, "student", ctx.seed_cfg(s, cfg, student=sc), f"{tag}_student_{student_tag(sc)}",
+                          fs=fs, fc=fc) for s in ctx.seeds]
+        d = to_dict(cfg)["distill"]
+        dname = f"{tag}_distill_{student_tag(sc)}_{d['kind']}_tau{d['tau']:g}_alpha{d['alpha']:g}"
+        dist = [run_once(ctx, "distill", ctx.seed_cfg(s, cfg, student=sc), dname, teacher=t[0], fs=fs, fc=fc)
+                for s, t in zip(ctx.seeds, teachers)]
+        who = "paper's recipe" if tag == "paper" else "eggemo recipe"
+        add_row(ctx, f"{who}: teacher {cfg.teacher.arch} w{cfg.teacher.width} (speech log-Mel)",
+                [t[1] for t in teachers], role=f"{tag}_teacher")
+        add_row(ctx, f"{who}: student {student_tag(sc)} ({', '.join(fs.f0_channels if fs else ctx.fs.f0_channels)})",
+                alone, role=f"{tag}_student")
+        add_row(ctx, f"{who}: student + {'CMED' if tag == 'paper' else 'distillation'} ({d['kind']}, "
+                     f"tau {d['tau']:g}, alpha {d['alpha']:g})", dist, vs_student=alone, role=f"{tag}_distill")
+        rows[tag + "_teacher"], rows[tag + "_student"], rows[tag + "_distill"] = [t[1] for t in teachers], alone, dist
+    paired(ctx, "eggemo student - LR on F0 statistics", rows["eggemo_student"], floors["f0"])
+    paired(ctx, "eggemo teacher - LR on band statistics", rows["eggemo_teacher"], floors["spectral"])
+    paired(ctx, "eggemo distillation - eggemo student alone", rows["eggemo_distill"], rows["eggemo_student"])
+    paired(ctx, "eggemo student - paper's edge student", rows["eggemo_student"], rows["paper_student"])
+    paired(ctx, "paper's CMED - paper's edge student", rows["paper_distill"], rows["paper_student"])
 
 
 def tau(ctx: Ctx) -> None:
@@ -214,6 +329,9 @@ def noise(ctx: Ctx) -> None:
 
     if ctx.corpus is None:
         raise ValueError("the noise experiment re-extracts features with noisy speech: give --corpus")
+    from .baselines import fit_score, statistics
+
+    clean_stats = statistics(ctx.fs)
     clean = [teacher_run(ctx, s) for s in ctx.seeds]
     alone = [_alone(ctx, ctx.args.size, s) for s in ctx.seeds]
     cmed = [_cmed(ctx, ctx.args.size, s, t[0]) for s, t in zip(ctx.seeds, clean)]
@@ -226,13 +344,22 @@ def noise(ctx: Ctx) -> None:
             fc = {**fc, "noise": {"kind": ctx.args.noise, "snr_db": float(snr)}}
             label = f"{snr:g} dB"
         f0_change = float(np.max(np.abs(fs.f0 - ctx.fs.f0)))
-        scores: dict[str, list[dict[str, float]]] = {"teacher": [], "student": [], "cmed": []}
+        scores: dict[str, list[dict[str, float]]] = {"teacher": [], "student": [], "cmed": [],
+                                                     "floor_f0": [], "floor_spectral": []}
+        noisy_stats = statistics(fs)
         for i, seed in enumerate(ctx.seeds):
-            test = fs.subset(make_splits(fs, for_seed(ctx.cfg, seed))["test"])
+            sp = make_splits(fs, ctx.seed_cfg(seed))
+            test = fs.subset(sp["test"])
+            fit = np.concatenate([sp["train"], sp["val"]])
+            for key in ("f0", "spectral"):   # fitted on clean statistics, scored on this SNR's
+                X = clean_stats[key].copy()
+                X[sp["test"]] = noisy_stats[key][sp["test"]]
+                _, ua, wa = fit_score(X, fs.labels, fit, sp["test"], len(fs.label_names))
+                scores[f"floor_{key}"].append({"ua": ua, "wa": wa, "epochs_run": 0})
             if ctx.args.matched and snr is not None:
                 tpath, tsum = teacher_run(ctx, seed, name=f"teacher_snr{snr:g}", fs=fs, fc=fc)
                 sc = student_cfg(ctx.cfg, ctx.args.size)
-                csum = run_once(ctx, "distill", for_seed(ctx.cfg, seed, student=sc),
+                csum = run_once(ctx, "distill", ctx.seed_cfg(seed, student=sc),
                                 f"cmed_{student_tag(sc)}_snr{snr:g}", teacher=tpath, fs=fs, fc=fc)
                 runs = {"teacher": tsum, "student": alone[i], "cmed": csum}
             else:
@@ -242,14 +369,16 @@ def noise(ctx: Ctx) -> None:
                 r = evaluate(model, ck["arch"], test)
                 scores[role].append({"ua": r.ua, "wa": r.wa, "epochs_run": summary["epochs_run"]})
         for role, res in scores.items():
-            add_row(ctx, f"{role} @ {label}", res, role=role, snr_db=snr, f0_max_abs_change=f0_change)
+            name = dict(FLOORS).get(role.removeprefix("floor_"), role) if role.startswith("floor_") else role
+            add_row(ctx, f"{name} @ {label}", res, role=role, snr_db=snr, f0_max_abs_change=f0_change)
 
 
 EXPERIMENTS: dict[str, Callable[[Ctx], None]] = {"table2": table2, "table3": table3, "table4": table4,
-                                                 "tau": tau, "alpha": alpha, "noise": noise}
+                                                 "tau": tau, "alpha": alpha, "noise": noise, "recipes": recipes}
 TITLES = {"table2": "Teacher models on speech (Table 2)", "table3": "Student models on EGG F0 (Table 3)",
           "table4": "Cross-modal emotion distillation (Table 4)", "tau": "CMED temperature sweep",
-          "alpha": "CMED weight sweep", "noise": "Robustness to speech noise"}
+          "alpha": "CMED weight sweep", "noise": "Robustness to speech noise",
+          "recipes": "The paper's recipe and eggemo's, beside the floors"}
 
 
 # --- output ------------------------------------------------------------------------------------
@@ -276,16 +405,39 @@ def markdown(ctx: Ctx, name: str, seconds: float) -> str:
             diff += " | "
         lines.append(f"| {r['label']} | {pm(r['ua_mean'], r['ua_sd'])} | {pm(r['wa_mean'], r['wa_sd'])} | {diff}"
                      f"{', '.join(str(e) for e in r['epochs'])} |")
+    if ctx.paired:
+        lines += ["", "Paired differences (seed by seed on the same splits), UA points: mean ± sd, 95 % t interval.",
+                  "", "| difference | seeds | mean ± sd | 95 % CI |", "|---|---|---|---|"]
+        for p in ctx.paired:
+            lines.append(f"| {p['what']} | {p['n']} | {100 * p['mean']:+.1f} ± {100 * p['sd']:.1f} | "
+                         f"[{100 * p['ci95'][0]:+.1f}, {100 * p['ci95'][1]:+.1f}] |")
     if name == "noise":
         changes = sorted({r["f0_max_abs_change"] for r in ctx.rows})
         lines += ["", f"Largest change of any F0 input value between clean and noisy extraction: {max(changes):.3g} "
                   f"(the noise is added to the speech channel only)."]
     cfg = ctx.cfg
-    lines += ["", f"Settings: config `{ctx.args.config}`, overrides {ctx.args.overrides or 'none'}; "
-              f"teacher {cfg.teacher.arch} (width {cfg.teacher.width}), optim {to_dict(cfg)['optim']}, "
-              f"distill tau {cfg.distill.tau} alpha {cfg.distill.alpha}, data {to_dict(cfg)['data']}. "
-              f"Wall time {seconds / 60:.1f} min.", ""]
+    proto = ("stratified 80/20 (a new split per seed)" if ctx.speaker_groups is None else
+             f"held-out speakers, {len(ctx.speaker_groups)} folds: {ctx.speaker_groups}")
+    feats = {k: v for k, v in ctx.fc.items() if k in ("source", "f0_source", "T", "f0_norm", "student_inputs")}
+    lines += ["", f"Protocol: {proto}. Features: {feats}.",
+              "", f"Settings: config `{ctx.args.config}`, overrides {ctx.args.overrides or 'none'}; "
+              f"teacher {cfg.teacher.arch} (width {cfg.teacher.width}), student {to_dict(cfg)['student']}, "
+              f"optim {to_dict(cfg)['optim']}, augment {to_dict(cfg)['augment']}, distill {to_dict(cfg)['distill']}, "
+              f"data {data_settings(ctx)}."
+              + (f" Paper's recipe: `{ctx.args.paper_config}` with {ctx.args.paper_set or 'no overrides'}."
+                 if name == "recipes" else "")
+              + f" Wall time {seconds / 60:.1f} min.", ""]
     return "\n".join(lines)
+
+
+def data_settings(ctx: Ctx) -> dict[str, Any]:
+    """The data section as it acted: from a saved FeatureSet, the corpus settings (f0_source, ...)
+    were those of its extraction, which the file does not record."""
+    d = to_dict(ctx.cfg)["data"]
+    if ctx.corpus is None:
+        for key in ("corpus_kind", "f0_source", "label_set", "cache_dir"):
+            d[key] = f"as extracted into {ctx.fc.get('source')}"
+    return d
 
 
 def plot(ctx: Ctx, name: str, path: Path) -> None:
@@ -307,13 +459,15 @@ def plot(ctx: Ctx, name: str, path: Path) -> None:
         ax.legend()
     elif name == "noise":
         snrs = []
-        for role in ("teacher", "student", "cmed"):
+        for role in ("teacher", "student", "cmed", "floor_f0", "floor_spectral"):
             pts = [r for r in ctx.rows if r["role"] == role]
             snrs = [r["snr_db"] for r in pts]
             pos = list(range(len(pts)))
             ax.errorbar(pos, [100 * r["ua_mean"] for r in pts], [100 * r["ua_sd"] for r in pts], marker="o",
                         capsize=3, label={"teacher": "teacher (speech)", "student": "student (EGG F0)",
-                                          "cmed": "student + CMED (EGG F0)"}[role])
+                                          "cmed": "student + CMED (EGG F0)",
+                                          "floor_f0": "LR on F0 statistics",
+                                          "floor_spectral": "LR on band statistics"}[role])
         ax.set_xticks(range(len(snrs)), ["clean" if s is None else f"{s:g} dB" for s in snrs])
         ax.set_xlabel(f"speech SNR ({ctx.args.noise} noise)")
         ax.legend()
@@ -347,6 +501,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise", default="white", help="noise kind: white, babble or file")
     p.add_argument("--noise-file", help="noise WAV for --noise file")
     p.add_argument("--matched", action="store_true", help="noise: also retrain teacher and CMED student per SNR")
+    p.add_argument("--protocol", choices=("stratified", "speakers"), default="stratified",
+                   help="stratified 80/20 per seed (default), or held-out speakers: --folds groups of speakers, "
+                        "each the test part once (the seeds are then the fold numbers)")
+    p.add_argument("--folds", type=int, default=5, help="--protocol speakers: number of speaker groups")
+    p.add_argument("--paper-config", default=str(REPO_CONFIGS / "default.toml"),
+                   help="recipes: the paper's recipe (default configs/default.toml)")
+    p.add_argument("--paper-set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="recipes: override a value of the paper's config, e.g. teacher.width=16")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -356,7 +518,10 @@ def main(args: argparse.Namespace) -> int:
         fs, fc = load_features(cfg, corpus=args.corpus, features=args.features, progress=cfg.run.progress)
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        ctx = Ctx(cfg=cfg, fs=fs, fc=fc, out=out, seeds=list(args.seeds), args=args, corpus=args.corpus)
+        cfg, groups = protocol_config(cfg, fs, args.protocol, args.folds)
+        seeds = list(range(args.folds)) if groups is not None else list(args.seeds)
+        ctx = Ctx(cfg=cfg, fs=fs, fc=fc, out=out, seeds=seeds, args=args, corpus=args.corpus,
+                  speaker_groups=groups)
         print(f"experiment {args.name}: {len(fs)} utterances, seeds {ctx.seeds}", flush=True)
         EXPERIMENTS[args.name](ctx)
     except (ValueError, FileNotFoundError) as exc:
@@ -365,7 +530,7 @@ def main(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t0
     md = markdown(ctx, args.name, seconds)
     (out / f"{args.name}.md").write_text(md)
-    (out / f"{args.name}.json").write_text(json.dumps({"name": args.name, "rows": ctx.rows,
+    (out / f"{args.name}.json").write_text(json.dumps({"name": args.name, "rows": ctx.rows, "paired": ctx.paired,
                                                        "config": to_dict(cfg), "seconds": seconds}, indent=2))
     plot(ctx, args.name, out / f"{args.name}.png")
     print(md)

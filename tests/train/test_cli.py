@@ -121,6 +121,9 @@ def test_experiment_writes_table_json_and_plot(setup):
     md = (out / "alpha.md").read_text()
     assert "| student alone |" in md and "| CMED alpha = 0.5 |" in md and "±" in md
     rows = json.loads((out / "alpha.json").read_text())["rows"]
+    # the two floors come first, on the same splits
+    assert [r["role"] for r in rows[:2]] == ["floor_f0", "floor_spectral"] and "| floor: logistic regression" in md
+    rows = rows[2:]
     assert [len(r["ua"]) for r in rows] == [2, 2, 2]
     # alpha = 0 is the student alone, run for run (same seeds, same splits)
     assert rows[1]["ua"] == rows[0]["ua"]
