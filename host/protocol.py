@@ -88,6 +88,15 @@ class FormatError(ProtocolError):
     """The frame is malformed: COBS, length or version."""
 
 
+class PayloadError(ProtocolError):
+    """The frame is well formed and its CRC is right, but a value in its payload is impossible
+    (a HELLO with fs = 0, a voiced F0 record of NaN Hz): a board bug or a corrupted memory."""
+
+
+# The rates the F0 core analyses (emo_f0.c); a HELLO outside them cannot be placed in time.
+FS_MIN, FS_MAX = 4000, 96000
+
+
 # --- CRC and COBS ---------------------------------------------------------------------
 
 
@@ -296,6 +305,9 @@ class Hello:
     def from_payload(cls, payload: bytes) -> "Hello":
         _need(payload, HELLO_LEN, "HELLO")
         ma, mi, pa, board, fs, hop, frame, mode, streaming, cost, _, cpu = _HELLO.unpack(payload)
+        if not FS_MIN <= fs <= FS_MAX or hop == 0 or frame == 0:
+            raise PayloadError(f"HELLO with fs {fs} Hz, F0 hop {hop} and frame {frame} samples: need fs in "
+                               f"{FS_MIN}..{FS_MAX} and a hop and frame of at least one sample")
         return cls((ma, mi, pa), board, fs, hop, frame, mode, bool(streaming), cost, cpu)
 
     def to_payload(self) -> bytes:
@@ -385,7 +397,13 @@ class F0Block:
     def from_payload(cls, payload: bytes) -> "F0Block":
         if not payload or len(payload) % F0_RECORD_LEN:
             raise FormatError(f"F0 payload of {len(payload)} bytes is not n*{F0_RECORD_LEN}")
-        return cls(np.frombuffer(payload, dtype=F0_DTYPE).copy())
+        records = np.frombuffer(payload, dtype=F0_DTYPE).copy()
+        voiced_f0 = records["f0_hz"][records["voiced"] != 0]
+        bad = ~(np.isfinite(voiced_f0) & (voiced_f0 > 0))
+        if bad.any():
+            raise PayloadError(f"F0 frame with {int(bad.sum())} voiced record(s) whose F0 is not a positive "
+                               f"finite number (e.g. {float(voiced_f0[bad][0])} Hz)")
+        return cls(records)
 
     def to_payload(self) -> bytes:
         return np.ascontiguousarray(self.records, dtype=F0_DTYPE).tobytes()

@@ -105,6 +105,24 @@ def test_payloads_round_trip():
         P.set_mode_payload(4)
 
 
+@pytest.mark.parametrize("fs, hop, frame", [(0, 160, 640), (3999, 160, 640), (96001, 160, 640),
+                                            (16000, 0, 640), (16000, 160, 0)])
+def test_hello_with_impossible_values_is_a_payload_error(fs, hop, frame):
+    h = P.Hello((0, 1, 0), P.BOARD_QEMU, fs, hop, frame, P.MODE_F0, False, P.COST_CYCLES, 168_000_000)
+    with pytest.raises(P.PayloadError, match=f"HELLO with fs {fs} Hz"):
+        P.parse(P.Frame(P.MSG_HELLO, 0, h.to_payload()))
+
+
+@pytest.mark.parametrize("f0", [float("inf"), float("-inf"), float("nan"), -120.0, 0.0])
+def test_voiced_f0_that_is_not_positive_and_finite_is_a_payload_error(f0):
+    rec = np.zeros(2, P.F0_DTYPE)
+    rec["f0_hz"], rec["voiced"] = [110.0, f0], [1, 1]
+    with pytest.raises(P.PayloadError, match="1 voiced record"):
+        P.parse(P.Frame(P.MSG_F0, 0, P.pack_f0(rec)))
+    rec["voiced"] = [1, 0]                        # unvoiced: its F0 field is not used
+    assert P.parse(P.Frame(P.MSG_F0, 0, P.pack_f0(rec))).records.tobytes() == rec.tobytes()
+
+
 def test_replay_frames_split_a_signal():
     x = np.arange(1234, dtype=np.int16)
     payloads = P.replay_frames(x, first=100, block=500)
