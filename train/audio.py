@@ -1,10 +1,12 @@
 """WAV reading and writing, channel selection, resampling and signal checks.
 
-numpy + scipy only. `read_wav` parses the RIFF container itself so that every
-PCM width (8, 16, 24, 32 bit) and IEEE float (32, 64 bit), plain or
-WAVE_FORMAT_EXTENSIBLE, comes back as float32 in [-1, 1], and so that a
-truncated or corrupt file gives an `AudioError` that names the file and says
-what is wrong, instead of a bare struct error.
+`read_wav` parses the RIFF container itself so that every PCM width (8, 16, 24,
+32 bit) and IEEE float (32, 64 bit), plain or WAVE_FORMAT_EXTENSIBLE, comes back
+as float32 in [-1, 1], and so that a truncated or corrupt file gives an
+`AudioError` that names the file and says what is wrong, instead of a bare
+struct error. FLAC, OGG/Vorbis and AIFF files (told by their first bytes, not
+their names) are read through libsndfile (`soundfile`, eggemo.audiofile), with
+the same `AudioError` for a cut, corrupt or empty file.
 
 Channels are numbered from 1, as in the corpora: channel 1 is the speech,
 channel 2 the EGG in the stereo files this project writes.
@@ -17,6 +19,9 @@ from math import gcd
 from pathlib import Path
 
 import numpy as np
+
+from eggemo import audiofile
+from eggemo.audiofile import AudioFileError, sniff
 
 _PCM = 0x0001
 _FLOAT = 0x0003
@@ -55,7 +60,8 @@ def _parse(path: Path, data: bytes, file_size: int | None = None) -> tuple[WavIn
     file of `file_size` bytes; a data chunk that declares more bytes than the file holds is
     an error (a cut copy or download), not something to read half of."""
     if len(data) < 12 or data[:4] not in (b"RIFF", b"RIFX") or data[8:12] != b"WAVE":
-        raise AudioError(f"{path}: not a WAV file (no RIFF/WAVE header); convert it to WAV (PCM or float)")
+        raise AudioError(f"{path}: not a WAV, FLAC, OGG/Vorbis or AIFF file (its first bytes are none of "
+                         f"those); convert it to WAV (PCM or float) or FLAC")
     if data[:4] == b"RIFX":
         raise AudioError(f"{path}: big-endian RIFX WAV is not supported; convert it to little-endian WAV")
     fmt = None
@@ -97,6 +103,19 @@ def _check_not_truncated(path: Path, declared: int, held: int) -> None:
                          f"holds {max(held, 0)}; the copy or download was cut, copy or export the file again")
 
 
+_SNDFILE = ("flac", "ogg", "aiff")      # read through libsndfile (eggemo.audiofile), told by their first bytes
+
+
+def _sndfile_info(path: Path) -> WavInfo:
+    try:
+        i = audiofile.info(path)
+    except AudioFileError as exc:
+        raise AudioError(str(exc)) from None
+    bits, is_float = {"FLOAT": (32, True), "DOUBLE": (64, True), "PCM_S8": (8, False), "PCM_U8": (8, False),
+                      "PCM_16": (16, False), "PCM_24": (24, False), "PCM_32": (32, False)}.get(i.subtype, (32, True))
+    return WavInfo(str(path), i.fs, i.channels, i.frames, bits, is_float)   # lossy codecs decode to float
+
+
 def wav_info(path: str | Path) -> WavInfo:
     """Rate, channels and length of a WAV file without decoding the samples."""
     path = Path(path)
@@ -105,6 +124,8 @@ def wav_info(path: str | Path) -> WavInfo:
             head = fh.read(1 << 16)
     except OSError as exc:
         raise AudioError(f"{path}: cannot read ({exc.strerror}); check the path") from exc
+    if sniff(head) in _SNDFILE:
+        return _sndfile_info(path)
     info, off, _ = _parse(path, head, path.stat().st_size)
     declared = struct.unpack_from("<I", head, off - 4)[0]  # the data chunk may run past what we read
     frames = min(declared, path.stat().st_size - off) // (info.channels * info.bits // 8)
@@ -118,6 +139,11 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
         data = path.read_bytes()
     except OSError as exc:
         raise AudioError(f"{path}: cannot read ({exc.strerror}); check the path") from exc
+    if sniff(data[:12]) in _SNDFILE:
+        try:
+            return audiofile.read(path)
+        except AudioFileError as exc:
+            raise AudioError(str(exc)) from None
     info, off, nbytes = _parse(path, data)
     if info.frames == 0:
         raise AudioError(f"{path}: WAV has no samples (empty or truncated data chunk)")
