@@ -68,6 +68,7 @@ def load_features(cfg: Config, *, corpus: str | Path | None = None, features: st
     cache = Path(cfg.data.cache_dir) if cfg.data.cache_dir else default_cache_dir()
     fs = extract_features(items, fcfg, cache_dir=cache, label_names=label_set, noise=noise, progress=progress)
     fc = dataclasses.asdict(fcfg)
+    fc["student_inputs"] = list(fcfg.student_inputs)     # JSON's form, so stored settings compare equal
     fc["f0_source"] = cfg.data.f0_source
     return fs, fc
 
@@ -75,7 +76,7 @@ def load_features(cfg: Config, *, corpus: str | Path | None = None, features: st
 def make_splits(fs: FeatureSet, cfg: Config) -> dict[str, np.ndarray]:
     """{"train", "val", "test"} index arrays. The test part is the paper's stratified 20 % (or the
     named speakers); validation, for early stopping, is a stratified share of the rest."""
-    from .splits import speaker_split, stratified_split
+    from .splits import check_split, speaker_split, stratified_split
     dc = cfg.data
     pool = np.arange(len(fs))
     if dc.max_utterances and dc.max_utterances < len(fs):
@@ -85,7 +86,10 @@ def make_splits(fs: FeatureSet, cfg: Config) -> dict[str, np.ndarray]:
     else:
         tr, te = stratified_split(fs.labels[pool], dc.test_fraction, dc.split_seed)
     fit, val = stratified_split(fs.labels[pool][tr], dc.val_fraction, dc.split_seed + 1)
-    return {"train": pool[tr][fit], "val": pool[tr][val], "test": pool[te]}
+    splits = {"train": pool[tr][fit], "val": pool[tr][val], "test": pool[te]}
+    # named test speakers need not have spoken every emotion; a stratified test part has them all
+    check_split(fs.labels, fs.label_names, splits, ("train", "val") if dc.split == "speaker" else tuple(splits))
+    return splits
 
 
 def split_summary(fs: FeatureSet, splits: dict[str, np.ndarray]) -> str:
@@ -113,16 +117,19 @@ def run_training(mode: str, cfg: Config, fs: FeatureSet, feature_config: dict[st
         arch, mc = cfg.teacher.arch, teacher_config(cfg, n_classes, n_mels=int(fs.logmel.shape[1]))
     else:
         arch, mc = cfg.student.arch, student_config(cfg, n_classes, in_channels=int(fs.f0.shape[2]))
-    if mode == "distill":
+    teacher_outputs = None
+    if mode == "distill" and cfg.distill.source == "crossfit":
+        teacher_outputs = (crossfit_targets(parts["train"], cfg), None)
+    elif mode == "distill":
         if teacher_ckpt is None:
             raise ValueError("distill needs --teacher CHECKPOINT (train one with `eggemo train teacher`)")
         teacher, tck = load_checkpoint(teacher_ckpt)
         check_teacher(tck, fs, splits, feature_config, teacher_ckpt)
-        if getattr(teacher, "feature_dim", None) != cfg.student.feature_dim:
+        if cfg.distill.kind != "logit" and getattr(teacher, "feature_dim", None) != cfg.student.feature_dim:
             raise ValueError(f"teacher feature is {teacher.feature_dim}-d but student.feature_dim is "
                              f"{cfg.student.feature_dim}; set student.feature_dim to match")
-    result = train(arch, mc, parts["train"], parts["val"], cfg, teacher=teacher, out_dir=out_dir,
-                   feature_config=feature_config)
+    result = train(arch, mc, parts["train"], parts["val"], cfg, teacher=teacher, teacher_outputs=teacher_outputs,
+                   out_dir=out_dir, feature_config=feature_config)
     if int(os.environ.get("RANK", "0")) != 0:
         return {}
     test = evaluate(result.model, arch, parts["test"])
@@ -138,6 +145,16 @@ def run_training(mode: str, cfg: Config, fs: FeatureSet, feature_config: dict[st
              "n_test": len(parts["test"]), "checkpoint": str(out / "best.pt"),
              "train_seconds": float(sum(r["seconds"] for r in result.history))}
     return write_report(test, out, "test", extra=extra, tsne=tsne, seed=cfg.run.seed)
+
+
+def crossfit_targets(train_set: FeatureSet, cfg: Config) -> np.ndarray:
+    """Out-of-fold log-probabilities of logistic regressions on the training utterances' speech
+    statistics (distill.crossfit_features): teacher targets that no regression fitted itself."""
+    from .baselines import crossfit_log_probs, statistics
+
+    X = statistics(train_set)[cfg.distill.crossfit_features]
+    return crossfit_log_probs(X, train_set.labels, np.arange(len(train_set)), len(train_set.label_names),
+                              cfg.distill.crossfit_folds, seed=cfg.run.seed)
 
 
 def check_teacher(tck: dict[str, Any], fs: FeatureSet, splits: dict[str, np.ndarray],
@@ -206,7 +223,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
 def main(args: argparse.Namespace) -> int:
     try:
         cfg = config_from_args(args)
-        if args.mode == "distill" and not args.teacher:
+        if args.mode == "distill" and not args.teacher and cfg.distill.source == "teacher":
             raise ValueError("distill needs --teacher CHECKPOINT (train one with `eggemo train teacher`)")
         fs, fc = load_features(cfg, corpus=args.corpus, features=args.features, progress=cfg.run.progress)
         if int(os.environ.get("RANK", "0")) == 0:

@@ -28,6 +28,9 @@ class TeacherConfig:
     rnn_hidden: int = 256         # crnn: GRU units per direction (256 -> 512-d feature)
     input_norm: bool = False      # standardise each log-Mel band with the training set's mean / sd
     dropout: float = 0.0          # before the classifier
+    band_moments: bool = False    # resnet18: also each band's mean and sd over the utterance (needs input_norm)
+    max_epochs: int = 0           # the teacher's own epoch budget and patience (0: optim's)
+    patience: int = 0
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class StudentConfig:
     strides_at: tuple[int, ...] = (1, 2)   # cnn_student: blocks with stride 2
     input_moments: bool = False   # cnn_student: also the time means of every input channel and its square
     head: int = 0                 # cnn_student: a hidden layer of this width before the classifier (0 = none)
+    pyramid: int = 0              # cnn_student: also mean-pool this many equal stretches of time (0 = off)
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,11 @@ class DistillConfig:
     alpha: float = 0.6
     kind: str = "feature"         # "feature" (the paper's KL on softmax(feature / tau)) | "logit" (Hinton KD
                                   # on the class logits) | "both" (the two terms averaged)
+    source: str = "teacher"       # "teacher": the trained teacher model scores the training utterances (it
+                                  # trained on them); "crossfit": logistic regressions on the speech's
+                                  # statistics, each scoring only utterances outside its own folds
+    crossfit_features: str = "spectral+f0"   # "spectral" (band statistics) | "spectral+f0"
+    crossfit_folds: int = 5
 
 
 @dataclass(frozen=True)
@@ -154,6 +163,12 @@ def validate(cfg: Config) -> None:
     need(0 <= cfg.optim.label_smoothing < 1, "optim.label_smoothing", "must be in [0, 1)")
     need(cfg.optim.grad_clip >= 0, "optim.grad_clip", "must be >= 0 (0 = off)")
     need(cfg.distill.kind in ("feature", "logit", "both"), "distill.kind", "must be 'feature', 'logit' or 'both'")
+    need(cfg.distill.source in ("teacher", "crossfit"), "distill.source", "must be 'teacher' or 'crossfit'")
+    need(cfg.distill.source == "teacher" or cfg.distill.kind == "logit", "distill.kind",
+         "must be 'logit' with distill.source = 'crossfit' (the regressions have no feature)")
+    need(cfg.distill.crossfit_features in ("spectral", "spectral+f0"), "distill.crossfit_features",
+         "must be 'spectral' or 'spectral+f0'")
+    need(cfg.distill.crossfit_folds >= 2, "distill.crossfit_folds", "must be >= 2")
     need(cfg.augment.mixup >= 0 and cfg.augment.speed < 1 and cfg.augment.f0_scale < 1, "augment",
          "mixup >= 0, speed and f0_scale < 1")
     need(cfg.distill.tau > 0, "distill.tau", "must be > 0")
@@ -267,7 +282,7 @@ def student_config(cfg: Config, n_classes: int, in_channels: int = 2) -> dict[st
                 "n_classes": n_classes, "feature_dim": sc.feature_dim,
                 "pooling": "meanmax" if sc.pooling == "auto" else sc.pooling,
                 "strides_at": list(sc.strides_at), "dropout": sc.dropout,
-                "input_moments": sc.input_moments, "head": sc.head}
+                "input_moments": sc.input_moments, "head": sc.head, "pyramid": sc.pyramid}
     mc: dict[str, Any] = {"in_channels": in_channels, "hidden": sc.hidden, "layers": sc.layers,
                           "n_classes": n_classes, "feature_dim": sc.feature_dim, "stack": sc.stack}
     if sc.pooling not in ("auto", "last"):
@@ -285,6 +300,8 @@ def teacher_config(cfg: Config, n_classes: int, n_mels: int = 80) -> dict[str, A
         extra["n_mels"] = n_mels
     if tc.dropout:
         extra["dropout"] = tc.dropout
+    if tc.band_moments:
+        extra["band_moments"] = True
     if tc.arch == "crnn":
         return {"in_channels": 1, "n_classes": n_classes, "width": tc.crnn_width,
                 "rnn_hidden": tc.rnn_hidden, **extra}

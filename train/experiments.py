@@ -54,8 +54,10 @@ class Ctx:
         return for_seed(cfg or self.cfg, seed, **changes)
 
 
-def teacher_feature_dim(cfg: Config) -> int:
-    return 8 * cfg.teacher.width if cfg.teacher.arch == "resnet18" else 2 * cfg.teacher.rnn_hidden
+def teacher_feature_dim(cfg: Config, n_mels: int = 80) -> int:
+    if cfg.teacher.arch == "crnn":
+        return 2 * cfg.teacher.rnn_hidden
+    return 8 * cfg.teacher.width + (2 * n_mels if cfg.teacher.band_moments else 0)
 
 
 def for_seed(cfg: Config, seed: int, **changes: dict[str, Any]) -> Config:
@@ -82,12 +84,12 @@ def protocol_config(cfg: Config, fs: FeatureSet, protocol: str, folds: int) -> t
     return replace(cfg, data={"split": "speaker", "test_speakers": groups[0]}), groups
 
 
-def student_cfg(cfg: Config, size: str | None) -> dict[str, Any]:
+def student_cfg(cfg: Config, size: str | None, n_mels: int = 80) -> dict[str, Any]:
     """The student section of a run: a named BiLSTM size, or the config's own student."""
     base = ({"arch": "bilstm_student", **student_size(size)} if size else
             {"arch": cfg.student.arch, "layers": cfg.student.layers, "hidden": cfg.student.hidden,
              "stack": cfg.student.stack, "width": cfg.student.width})
-    return {**base, "feature_dim": teacher_feature_dim(cfg)}
+    return {**base, "feature_dim": teacher_feature_dim(cfg, n_mels)}
 
 
 def student_tag(sc: dict[str, Any]) -> str:
@@ -222,12 +224,12 @@ def table3(ctx: Ctx) -> None:
 
 
 def _alone(ctx: Ctx, size: str | None, seed: int) -> dict[str, Any]:
-    sc = student_cfg(ctx.cfg, size)
+    sc = student_cfg(ctx.cfg, size, int(ctx.fs.logmel.shape[1]))
     return run_once(ctx, "student", ctx.seed_cfg(seed, student=sc), f"student_{student_tag(sc)}")
 
 
 def _cmed(ctx: Ctx, size: str | None, seed: int, teacher: Path, **distill: float) -> dict[str, Any]:
-    sc = student_cfg(ctx.cfg, size)
+    sc = student_cfg(ctx.cfg, size, int(ctx.fs.logmel.shape[1]))
     d = {"tau": ctx.cfg.distill.tau, "alpha": ctx.cfg.distill.alpha, **distill}
     name = f"cmed_{student_tag(sc)}_tau{d['tau']:g}_alpha{d['alpha']:g}"
     return run_once(ctx, "distill", ctx.seed_cfg(seed, student=sc, distill=d), name, teacher=teacher)
@@ -238,7 +240,7 @@ def table4(ctx: Ctx) -> None:
     teachers = [teacher_run(ctx, s) for s in ctx.seeds]
     add_row(ctx, f"teacher {ctx.cfg.teacher.arch} (speech log-Mel)", [t[1] for t in teachers], role="teacher")
     for size in ctx.args.sizes:
-        sc = student_cfg(ctx.cfg, size)
+        sc = student_cfg(ctx.cfg, size, int(ctx.fs.logmel.shape[1]))
         alone = [_alone(ctx, size, s) for s in ctx.seeds]
         add_row(ctx, f"{size} student {student_tag(sc)} (EGG F0)", alone, role="student", size=size)
         add_row(ctx, f"{size} student + CMED", [_cmed(ctx, size, s, t[0]) for s, t in zip(ctx.seeds, teachers)],
@@ -286,31 +288,46 @@ def recipes(ctx: Ctx) -> None:
     fs_p = FeatureSet(ctx.fs.logmel, ctx.fs.f0[:, :, idx], ctx.fs.labels, ctx.fs.label_names, ctx.fs.speakers,
                       ctx.fs.utt_ids, tuple(paper_inputs))
     fc_p = {**ctx.fc, "student_inputs": paper_inputs}
+    parts = set(ctx.args.parts)
     rows: dict[str, list[dict[str, Any]]] = {}
-    for tag, cfg, fs, fc in (("paper", paper, fs_p, fc_p), ("eggemo", ctx.cfg, None, None)):
-        tname = f"{tag}_teacher_{cfg.teacher.arch}_w{cfg.teacher.width}"
-        teachers = [teacher_run(ctx, s, cfg, name=tname, fs=fs, fc=fc) for s in ctx.seeds]
-        size = "edge" if tag == "paper" else None
-        sc = student_cfg(cfg, size)
-        alone = [run_once(ctx, "student", ctx.seed_cfg(s, cfg, student=sc), f"{tag}_student_{student_tag(sc)}",
-                          fs=fs, fc=fc) for s in ctx.seeds]
-        d = to_dict(cfg)["distill"]
-        dname = f"{tag}_distill_{student_tag(sc)}_{d['kind']}_tau{d['tau']:g}_alpha{d['alpha']:g}"
-        dist = [run_once(ctx, "distill", ctx.seed_cfg(s, cfg, student=sc), dname, teacher=t[0], fs=fs, fc=fc)
-                for s, t in zip(ctx.seeds, teachers)]
+    recipes_run = (("paper", paper, fs_p, fc_p),) if "paper" in parts else ()
+    for tag, cfg, fs, fc in recipes_run + (("eggemo", ctx.cfg, None, None),):
         who = "paper's recipe" if tag == "paper" else "eggemo recipe"
-        add_row(ctx, f"{who}: teacher {cfg.teacher.arch} w{cfg.teacher.width} (speech log-Mel)",
-                [t[1] for t in teachers], role=f"{tag}_teacher")
-        add_row(ctx, f"{who}: student {student_tag(sc)} ({', '.join(fs.f0_channels if fs else ctx.fs.f0_channels)})",
-                alone, role=f"{tag}_student")
-        add_row(ctx, f"{who}: student + {'CMED' if tag == 'paper' else 'distillation'} ({d['kind']}, "
-                     f"tau {d['tau']:g}, alpha {d['alpha']:g})", dist, vs_student=alone, role=f"{tag}_distill")
-        rows[tag + "_teacher"], rows[tag + "_student"], rows[tag + "_distill"] = [t[1] for t in teachers], alone, dist
-    paired(ctx, "eggemo student - LR on F0 statistics", rows["eggemo_student"], floors["f0"])
-    paired(ctx, "eggemo teacher - LR on band statistics", rows["eggemo_teacher"], floors["spectral"])
-    paired(ctx, "eggemo distillation - eggemo student alone", rows["eggemo_distill"], rows["eggemo_student"])
-    paired(ctx, "eggemo student - paper's edge student", rows["eggemo_student"], rows["paper_student"])
-    paired(ctx, "paper's CMED - paper's edge student", rows["paper_distill"], rows["paper_student"])
+        want = {"teacher", "student", "distill"} if tag == "paper" else parts
+        teachers = []
+        if "teacher" in want or ("distill" in want and cfg.distill.source == "teacher"):
+            tname = f"{tag}_teacher_{cfg.teacher.arch}_w{cfg.teacher.width}"
+            teachers = [teacher_run(ctx, s, cfg, name=tname, fs=fs, fc=fc) for s in ctx.seeds]
+            rows[tag + "_teacher"] = [t[1] for t in teachers]
+            add_row(ctx, f"{who}: teacher {cfg.teacher.arch} w{cfg.teacher.width} (speech log-Mel)",
+                    rows[tag + "_teacher"], role=f"{tag}_teacher")
+        sc = student_cfg(cfg, "edge" if tag == "paper" else None, int(ctx.fs.logmel.shape[1]))
+        if want & {"student", "distill"}:
+            rows[tag + "_student"] = [run_once(ctx, "student", ctx.seed_cfg(s, cfg, student=sc),
+                                               f"{tag}_student_{student_tag(sc)}", fs=fs, fc=fc) for s in ctx.seeds]
+            add_row(ctx, f"{who}: student {student_tag(sc)} ({', '.join((fs or ctx.fs).f0_channels)})",
+                    rows[tag + "_student"], role=f"{tag}_student")
+        if "distill" in want:
+            d = to_dict(cfg)["distill"]
+            crossfit = d["source"] == "crossfit"
+            src = f"crossfit LR on {d['crossfit_features']} statistics" if crossfit else "the teacher"
+            dname = (f"{tag}_distill_{student_tag(sc)}_{d['kind']}_tau{d['tau']:g}_alpha{d['alpha']:g}"
+                     + (f"_crossfit_{d['crossfit_features']}" if crossfit else ""))
+            tpaths = [None] * len(ctx.seeds) if crossfit else [t[0] for t in teachers]
+            rows[tag + "_distill"] = [run_once(ctx, "distill", ctx.seed_cfg(s, cfg, student=sc), dname,
+                                               teacher=t, fs=fs, fc=fc) for s, t in zip(ctx.seeds, tpaths)]
+            add_row(ctx, f"{who}: student + {'CMED' if tag == 'paper' else 'distillation'} ({d['kind']} from "
+                         f"{src}, tau {d['tau']:g}, alpha {d['alpha']:g})", rows[tag + "_distill"],
+                    vs_student=rows[tag + "_student"], role=f"{tag}_distill")
+    for what, a, b in (("eggemo student - LR on F0 statistics", "eggemo_student", "f0"),
+                       ("eggemo teacher - LR on band statistics", "eggemo_teacher", "spectral"),
+                       ("eggemo distillation - eggemo student alone", "eggemo_distill", "eggemo_student"),
+                       ("eggemo student - paper's edge student", "eggemo_student", "paper_student"),
+                       ("paper's CMED - paper's edge student", "paper_distill", "paper_student"),
+                       ("paper's teacher - LR on band statistics", "paper_teacher", "spectral")):
+        ref = floors.get(b) or rows.get(b)
+        if a in rows and ref is not None:
+            paired(ctx, what, rows[a], ref)
 
 
 def tau(ctx: Ctx) -> None:
@@ -358,7 +375,7 @@ def noise(ctx: Ctx) -> None:
                 scores[f"floor_{key}"].append({"ua": ua, "wa": wa, "epochs_run": 0})
             if ctx.args.matched and snr is not None:
                 tpath, tsum = teacher_run(ctx, seed, name=f"teacher_snr{snr:g}", fs=fs, fc=fc)
-                sc = student_cfg(ctx.cfg, ctx.args.size)
+                sc = student_cfg(ctx.cfg, ctx.args.size, int(ctx.fs.logmel.shape[1]))
                 csum = run_once(ctx, "distill", ctx.seed_cfg(seed, student=sc),
                                 f"cmed_{student_tag(sc)}_snr{snr:g}", teacher=tpath, fs=fs, fc=fc)
                 runs = {"teacher": tsum, "student": alone[i], "cmed": csum}
@@ -505,6 +522,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="stratified 80/20 per seed (default), or held-out speakers: --folds groups of speakers, "
                         "each the test part once (the seeds are then the fold numbers)")
     p.add_argument("--folds", type=int, default=5, help="--protocol speakers: number of speaker groups")
+    p.add_argument("--parts", nargs="+", choices=("paper", "teacher", "student", "distill"),
+                   default=["paper", "teacher", "student", "distill"],
+                   help="recipes: which rows to train (the floors are always scored); 'paper' is the whole "
+                        "paper recipe, the others are the config's recipe")
     p.add_argument("--paper-config", default=str(REPO_CONFIGS / "default.toml"),
                    help="recipes: the paper's recipe (default configs/default.toml)")
     p.add_argument("--paper-set", action="append", default=[], metavar="SECTION.KEY=VALUE",

@@ -19,6 +19,7 @@ epochs, and the best checkpoint kept (its weights are also what `train` returns)
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -164,6 +165,9 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
                          f"utterances; use a bigger corpus or change data.val_fraction")
     mode = "distill" if teacher is not None else ("student" if arch in STUDENT_ARCHS else "teacher")
     oc = cfg.optim
+    if mode == "teacher" and (cfg.teacher.max_epochs or cfg.teacher.patience):
+        oc = dataclasses.replace(oc, max_epochs=cfg.teacher.max_epochs or oc.max_epochs,
+                                 patience=cfg.teacher.patience or oc.patience)
     world, rank, local_rank, own_group = _distributed(cfg.run.device)
     main_rank = rank == 0
     device = pick_device(cfg.run.device, local_rank)

@@ -68,10 +68,13 @@ class ResNet18(nn.Module):
     """
 
     def __init__(self, in_channels: int = 1, n_classes: int = 7, width: int = 64, n_mels: int = 0,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, band_moments: bool = False) -> None:
         super().__init__()
+        if band_moments and n_mels <= 0:
+            raise ValueError("band_moments needs n_mels (the per-band statistics are taken after BandNorm)")
         self.input_norm = _input_norm(n_mels)
         self.dropout = nn.Dropout(dropout)
+        self.band_moments = band_moments
         w = width
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, w, 7, 2, 3, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
@@ -83,14 +86,31 @@ class ResNet18(nn.Module):
             stages.append(nn.Sequential(BasicBlock(c_in, c_out, stride), BasicBlock(c_out, c_out, 1)))
             c_in = c_out
         self.stages = nn.Sequential(*stages)
-        self.feature_dim = 8 * w
+        self.feature_dim = 8 * w + (2 * n_mels if band_moments else 0)
         self.classifier = nn.Linear(self.feature_dim, n_classes)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.dim() == 3:
             x = x.unsqueeze(1)
-        feature = self.stages(self.stem(self.input_norm(x))).mean(dim=(2, 3))
+        z = self.input_norm(x)
+        feature = self.stages(self.stem(z)).mean(dim=(2, 3))
+        if self.band_moments:
+            feature = torch.cat([feature, band_moments(x, z)], dim=1)
         return self.classifier(self.dropout(feature)), feature
+
+
+PAD_LOG = -23.0   # log-Mel padding is ln(1e-10) = -23.03 (features.FeatureConfig.log_floor)
+
+
+def band_moments(raw: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """(B, 2 * n_mels): the mean and standard deviation of every (standardised) band over the
+    frames that are not padding: the statistics the band-statistics regression reads, as a
+    skip path beside the convolutional feature."""
+    keep = (raw.amax(dim=2, keepdim=True) > PAD_LOG).to(z.dtype)          # (B, 1, 1, T)
+    n = keep.sum(dim=3).clamp(min=1.0)                                     # (B, 1, 1)
+    mean = (z * keep).sum(dim=3) / n                                       # (B, 1, n_mels)
+    var = (((z - mean[..., None]) ** 2) * keep).sum(dim=3) / n
+    return torch.cat([mean, var.clamp(min=1e-6).sqrt()], dim=2).flatten(1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,9 +235,10 @@ class CNNStudent(nn.Module):
     def __init__(self, in_channels: int = 6, width: int = 64, layers: int = 4, kernel: int = 5,
                  n_classes: int = 7, feature_dim: int = 512, pooling: str = "meanmax",
                  strides_at: tuple[int, ...] | list[int] = (1, 2), dropout: float = 0.0,
-                 input_moments: bool = False, head: int = 0) -> None:
+                 input_moments: bool = False, head: int = 0, pyramid: int = 0) -> None:
         super().__init__()
         self.input_moments = input_moments
+        self.pyramid = pyramid
         if pooling not in CNN_POOLINGS:
             raise ValueError(f"CNN pooling must be one of {CNN_POOLINGS}, got {pooling!r}")
         if kernel < 1 or kernel % 2 == 0:
@@ -235,7 +256,9 @@ class CNNStudent(nn.Module):
         if pooling == "attention":
             self.attention = nn.Conv1d(width, 1, 1)
         if input_moments:
-            pooled_dim += 2 * in_channels
+            pooled_dim += 3 * in_channels
+        if pyramid > 1:
+            pooled_dim += pyramid * width
         self.head: nn.Module = nn.Identity()
         if head > 0:
             self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(pooled_dim, head), nn.ReLU(inplace=True))
@@ -262,11 +285,22 @@ class CNNStudent(nn.Module):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, C) -> the utterance vector: pooled conv features, with input_moments also the
         time means of every input channel and of its square (moments a regression on utterance
-        statistics reads; plain MEAN and MUL ops in int8), then the optional hidden layer."""
-        v = self.pool(self.blocks(x.transpose(1, 2)))
+        statistics reads, and its product with a -1..1 ramp over the frames, i.e. its trend; plain MEAN
+        and MUL ops in int8), then the optional hidden layer."""
+        h = self.blocks(x.transpose(1, 2))
+        parts = [self.pool(h)]
+        if self.pyramid > 1:
+            # the time means of `pyramid` equal stretches (start-aligned utterances: beginning,
+            # middle, end), the position a global pooling cannot see
+            B, W, Tp = h.shape
+            if Tp % self.pyramid:
+                raise ValueError(f"pyramid pooling needs the {Tp} pooled frames to split into {self.pyramid} "
+                                 f"equal parts; change T, strides_at or pyramid")
+            parts.append(h.reshape(B, W, self.pyramid, Tp // self.pyramid).mean(dim=3).flatten(1))
         if self.input_moments:
-            v = torch.cat([v, x.mean(dim=1), (x * x).mean(dim=1)], dim=1)
-        return self.head(v)
+            ramp = torch.linspace(-1.0, 1.0, x.shape[1], device=x.device)[None, :, None]
+            parts += [x.mean(dim=1), (x * x).mean(dim=1), (x * ramp).mean(dim=1)]
+        return self.head(torch.cat(parts, dim=1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pooled = self.dropout(self.embed(x))

@@ -140,3 +140,36 @@ def test_experiment_writes_table_json_and_plot(setup):
     after = {p: p.stat().st_mtime for p in out.glob("runs/*/*/best.pt")}
     assert {p: t for p, t in after.items() if p in before} == before
     assert sorted({p.parent.parent.name for p in after if p not in before}) == ["cmed_1x4_tau4_alpha0.6", "student_1x4"]
+
+
+def test_recipes_sets_both_recipes_beside_the_floors_with_paired_intervals(setup):
+    d = setup
+    toy_cfg = d / "recipe.toml"
+    toy_cfg.write_text(TINY.replace("[student]\n", "[student]\narch = \"cnn_student\"\nwidth = 4\nkernel = 3\n"
+                                                  "input_moments = true\npyramid = 0\n")
+                       + "[distill]\nkind = \"logit\"\nalpha = 0.5\n")
+    out = d / "recipes"
+    t30 = toy(t=30)                      # the paper's edge student stacks 3 frames: T a multiple of 3
+    FeatureSet(t30.logmel, t30.f0, t30.labels, t30.label_names, np.array([f"s{i % 5}" for i in range(90)]),
+               t30.utt_ids).save(d / "toy30.npz")   # 5 speakers, each with every emotion
+    args = ["experiment", "recipes", "--features", str(d / "toy30.npz"), "--config", str(toy_cfg), "--seeds", "0", "1",
+            "--paper-config", str(d / "tiny.toml"), "--out", str(out)]
+    assert eggemo(args) == 0
+    res = json.loads((out / "recipes.json").read_text())
+    roles = [r["role"] for r in res["rows"]]
+    assert roles == ["floor_f0", "floor_spectral", "paper_teacher", "paper_student", "paper_distill",
+                     "eggemo_teacher", "eggemo_student", "eggemo_distill"]
+    by_role = {r["role"]: r for r in res["rows"]}
+    whats = {p["what"]: p for p in res["paired"]}
+    p = whats["eggemo student - LR on F0 statistics"]
+    assert p["diff"] == pytest.approx(np.array(by_role["eggemo_student"]["ua"]) - by_role["floor_f0"]["ua"])
+    assert p["ci95"][0] <= p["mean"] <= p["ci95"][1] and p["n"] == 2
+    md = (out / "recipes.md").read_text()
+    assert "| eggemo teacher - LR on band statistics | 2 |" in md and "95 % CI" in md
+    # the held-out-speaker protocol: each fold holds out its own speakers, the seeds are the folds
+    assert eggemo(["experiment", "recipes", "--features", str(d / "toy30.npz"), "--config", str(toy_cfg),
+                   "--protocol", "speakers", "--folds", "3", "--parts", "student", "--out", str(d / "spk")]) == 0
+    spk = json.loads((d / "spk" / "recipes.json").read_text())
+    assert [r["role"] for r in spk["rows"]] == ["floor_f0", "floor_spectral", "eggemo_student"]
+    assert len(spk["rows"][2]["ua"]) == 3
+    assert "held-out speakers, 3 folds: [['s0', 's3'], ['s1', 's4'], ['s2']]" in (d / "spk" / "recipes.md").read_text()

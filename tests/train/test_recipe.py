@@ -205,3 +205,45 @@ def test_spec_augment_masks_bands_and_frames():
     y = spec_augment(x, AugmentConfig(spec_freq_mask=3, spec_time_mask=4), g)
     assert y.shape == x.shape and not torch.equal(x, y)
     assert torch.equal(spec_augment(x, AugmentConfig(), g), x)
+
+
+# --- teacher and distillation sources --------------------------------------------------------------
+
+def test_teacher_band_moments_are_the_band_statistics_over_the_content_frames():
+    from eggemo.train.models import ResNet18, band_moments
+    x = torch.randn(2, 1, N_MELS, T)
+    x[1, :, :, 20:] = -23.03                     # utterance 1 ends at frame 20: the rest is padding
+    z = x * 2.0
+    m = band_moments(x, z)
+    torch.testing.assert_close(m[1, :N_MELS], z[1, 0, :, :20].mean(dim=1))
+    torch.testing.assert_close(m[1, N_MELS:], z[1, 0, :, :20].std(dim=1, unbiased=False))
+    net = ResNet18(width=2, n_mels=N_MELS, band_moments=True, n_classes=3)
+    assert net.feature_dim == 16 + 2 * N_MELS and net(x)[1].shape == (2, 16 + 2 * N_MELS)
+    with pytest.raises(ValueError, match="n_mels"):
+        ResNet18(width=2, band_moments=True)
+
+
+def test_crossfit_targets_never_score_an_utterance_with_a_regression_fitted_on_it():
+    from eggemo.train.baselines import crossfit_log_probs
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 3
+    X = rng.normal(size=(60, 4)) + y[:, None]
+    X[7] += 50.0                                   # an outlier: fitted on itself it would be certain
+    lp = crossfit_log_probs(X, y, np.arange(60), 3, folds=5, seed=0)
+    assert lp.shape == (60, 3) and np.allclose(np.exp(lp).sum(axis=1), 1, atol=1e-4)
+    # out-of-fold scores are less confident than in-sample ones
+    from sklearn.linear_model import LogisticRegression
+    insample = LogisticRegression(max_iter=3000).fit(X, y).predict_proba(X).max(axis=1).mean()
+    assert np.exp(lp).max(axis=1).mean() < insample
+
+
+def test_distillation_from_crossfit_targets_runs_through_run_training(tmp_path):
+    from eggemo.train.cli import run_training
+    fs = toy(90, 3)
+    c = replace(cfg(max_epochs=3), distill={"source": "crossfit", "kind": "logit", "alpha": 0.5,
+                                             "crossfit_features": "spectral"},
+                student={"arch": "cnn_student", "width": 8, "layers": 2, "kernel": 3, "feature_dim": 16})
+    s = run_training("distill", c, fs, {"T": T}, tmp_path, tsne=False)
+    assert s["mode"] == "distill" and 0 <= s["ua"] <= 1
+    with pytest.raises(ValueError, match="logit"):
+        replace(c, distill={"kind": "feature"})
