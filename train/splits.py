@@ -8,6 +8,7 @@ Splits are index arrays into the corpus (or a FeatureSet), sorted ascending.
 - `leave_one_speaker_out`: one fold per speaker (speaker-independent).
 - `counts_table`: utterances per emotion per split, as a markdown table like
   the paper's Tables 1 and 5.
+- `check_split`: a clear error for a one-emotion corpus or an emotion too small to split.
 """
 from __future__ import annotations
 
@@ -59,6 +60,26 @@ def leave_one_speaker_out(speakers: Sequence) -> Iterator[tuple[str, np.ndarray,
     for spk in sorted(set(speakers.tolist())):
         train_idx, test_idx = speaker_split(speakers, [spk])
         yield spk, train_idx, test_idx
+
+
+def check_split(labels: Sequence, label_names: Sequence[str], splits: dict[str, np.ndarray],
+                required: Sequence[str]) -> None:
+    """Refuse a corpus with one emotion only, or one where an emotion is missing from a part that
+    needs every emotion (`required`, e.g. train and validation): too few utterances to split."""
+    c = counts(labels, label_names, splits)
+    present = [i for i in range(len(label_names)) if c[i].sum() > 0]
+    if len(present) < 2:
+        names = [label_names[i] for i in present]
+        raise ValueError(f"the corpus has {len(names)} emotion(s) {names}: recognising emotions needs at least two; "
+                         f"check the corpus folder (or manifest) and data.label_set")
+    cols = [list(splits).index(r) for r in required]
+    short = [i for i in present if any(c[i, j] == 0 for j in cols)]
+    if short:
+        detail = "; ".join(f"{label_names[i]!r} has {c[i].sum()} ("
+                           + ", ".join(f"{n} {c[i, j]}" for j, n in enumerate(splits)) + ")" for i in short)
+        raise ValueError(f"too few utterances to split: every emotion needs at least one in "
+                         f"{' and '.join(required)}, but {detail}; add utterances of these emotions "
+                         f"(3 or more each), or leave them out of the corpus")
 
 
 def counts(labels: Sequence, label_names: Sequence[str], splits: dict[str, np.ndarray]) -> np.ndarray:

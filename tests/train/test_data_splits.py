@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eggemo.train.splits import counts, counts_table, leave_one_speaker_out, speaker_split, stratified_split
+from eggemo.train.splits import (check_split, counts, counts_table, leave_one_speaker_out, speaker_split,
+                                 stratified_split)
 
 
 @settings(max_examples=60, deadline=None)
@@ -68,3 +69,17 @@ def test_counts_table_like_the_papers_tables():
     assert lines[0].split("|")[1:-1] == [" emotion ", " train ", " test ", " total "]
     assert [c.strip() for c in lines[2].split("|")[1:-1]] == ["anger", "2", "1", "3"]
     assert [c.strip() for c in lines[-1].split("|")[1:-1]] == ["total", "6", "4", "10"]
+
+
+def test_check_split_refuses_one_emotion_and_names_emotions_too_small_to_split():
+    names = ("anger", "sadness", "neutral")
+    three = {"train": np.array([0, 1, 2]), "val": np.array([3, 4]), "test": np.array([5])}
+    with pytest.raises(ValueError, match=r"1 emotion\(s\) \['sadness'\]: recognising emotions needs at least two"):
+        check_split(np.array([1] * 6), names, three, ("train", "val", "test"))
+    labels = np.array([0, 1, 2, 0, 1, 0])             # neutral only in train, sadness not in test
+    with pytest.raises(ValueError, match=r"'neutral' has 1 \(train 1, val 0, test 0\)") as err:
+        check_split(labels, names, three, ("train", "val", "test"))
+    assert "'sadness' has 2 (train 1, val 1, test 0)" in str(err.value) and "anger" not in str(err.value)
+    no_test = {"train": np.array([0, 1, 2]), "val": np.array([3, 4, 5]), "test": np.array([], np.int64)}
+    check_split(np.array([0, 1, 2, 0, 1, 2]), names, no_test, ("train", "val"))   # none in test: not asked for
+    check_split(np.array([0, 1, 0, 0, 1, 0]), names, three, ("train", "val"))  # neutral absent: not asked for
