@@ -14,8 +14,14 @@ from typing import TextIO
 
 import numpy as np
 
-SPARK = " ▁▂▃▄▅▆▇█"
 TRACE_FRAMES = 500          # 5 s of F0 at 10 ms
+TRACE_ROWS = 6              # text rows of the F0 trace (4 braille dots each)
+F0_MARGIN = 8               # characters of the Hz scale left of the trace's axis line
+# F0 axis ranges (Hz): the trace takes the narrowest that holds what it shows, so a voice
+# that moves between 90 and 140 Hz fills the panel instead of two rows of a fixed 60..400 Hz.
+AXIS_LO = (50.0, 60.0, 75.0, 100.0, 125.0, 150.0, 200.0, 250.0)
+AXIS_HI = (150.0, 200.0, 250.0, 300.0, 400.0, 500.0, 600.0, 800.0, 1000.0)
+_DOT = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))   # braille bit of [row][column] in a cell
 
 
 @dataclass
@@ -34,6 +40,8 @@ class MonitorState:
     f0_index: deque = field(default_factory=lambda: deque(maxlen=TRACE_FRAMES))
     f0_hz: deque = field(default_factory=lambda: deque(maxlen=TRACE_FRAMES))
     f0_last: float = 0.0
+    f0_seen: int = 0                # F0 frames shown so far: the trace position after the newest
+    utterances: deque = field(default_factory=lambda: deque(maxlen=64))   # (first pos, last pos, label)
     link: dict[str, float] = field(default_factory=dict)   # counters shown in the link table
     latency_ms: deque = field(default_factory=lambda: deque(maxlen=200))  # utterance end -> on screen
     rtt_ms: float | None = None
@@ -46,6 +54,15 @@ class MonitorState:
         voiced = np.asarray(f0_hz)[np.asarray(f0_hz) > 0]
         if len(voiced):
             self.f0_last = float(voiced[-1])
+        self.f0_seen += len(np.asarray(index))
+
+    def mark_utterance(self, first: int, last: int, label: str) -> None:
+        """The utterance of F0 frames first..last (indices of the current stream, which restart at 0
+        on each START) was classified as label: remember it in trace positions, which never restart."""
+        idx = list(self.f0_index)
+        i = next((k for k in range(len(idx) - 1, -1, -1) if idx[k] == last), len(idx) - 1)
+        p_last = self.f0_seen - len(idx) + i
+        self.utterances.append((p_last - (last - first), p_last, label))
 
     def latency_percentiles(self) -> tuple[float, float] | None:
         if not self.latency_ms:
@@ -57,17 +74,91 @@ class MonitorState:
 # --- pure text pieces ---------------------------------------------------------------------
 
 
-def sparkline(f0_hz: np.ndarray, width: int, lo: float = 60.0, hi: float = 400.0) -> str:
-    """The last `width` frames as block characters on a log scale; unvoiced frames blank."""
-    x = np.asarray(f0_hz, np.float64)[-width:] if width > 0 else np.zeros(0)
-    out = []
-    for v in x:
-        if v <= 0:
-            out.append(" ")
+def f0_axis(f0_hz: np.ndarray) -> tuple[float, float]:
+    """(lo, hi) Hz: the narrowest AXIS_LO/AXIS_HI pair that holds the voiced values (60..400 Hz
+    without any), at least a fifth apart so that jitter does not fill the panel."""
+    x = np.asarray(f0_hz, np.float64)
+    v = x[np.isfinite(x) & (x > 0)]
+    if not len(v):
+        return 60.0, 400.0
+    lo = max([a for a in AXIS_LO if a <= v.min()], default=AXIS_LO[0])
+    hi = min([b for b in AXIS_HI if b >= v.max() and b >= 1.5 * lo], default=AXIS_HI[-1])
+    return lo, hi
+
+
+def f0_trace(f0_hz: np.ndarray, width: int, height: int = TRACE_ROWS, frames: int = TRACE_FRAMES,
+             lo: float = 60.0, hi: float = 400.0) -> list[str]:
+    """The last `frames` F0 values (oldest first, 0 = unvoiced) as a braille plot of `height` rows
+    of `width` characters, two dots across and four down per character: time runs left to right
+    with the newest frame at the right edge, log F0 from lo (bottom) to hi (top; values outside
+    are drawn at the edge). Successive voiced frames are joined; an unvoiced frame draws nothing,
+    so every unvoiced stretch is a gap."""
+    x = np.asarray(f0_hz, np.float64)[-frames:] if frames > 0 else np.zeros(0)
+    cols, rows = 2 * max(width, 1), 4 * max(height, 1)
+    grid = np.zeros((rows, cols), bool)
+    n = len(x)
+    col = ((frames - n + np.arange(n) + 1) * cols - 1) // max(frames, 1)   # the newest frame in the last column
+    voiced = np.isfinite(x) & (x > 0)
+    r = (np.log(np.clip(np.where(voiced, x, lo), lo, hi)) - np.log(lo)) / (np.log(hi) - np.log(lo))
+    row = (rows - 1) - np.round(r * (rows - 1)).astype(int)
+    for i in np.flatnonzero(voiced):
+        if i == 0 or not voiced[i - 1]:
+            grid[row[i], col[i]] = True
             continue
-        r = (np.log(min(max(v, lo), hi)) - np.log(lo)) / (np.log(hi) - np.log(lo))
-        out.append(SPARK[1 + int(round(r * (len(SPARK) - 2)))])
-    return "".join(out).rjust(width)
+        prev, c0 = row[i - 1], col[i - 1]
+        for c in range(c0 + (col[i] > c0), col[i] + 1):   # wider than the frames: interpolate across
+            r_c = int(round(prev + (row[i] - prev) * (c - c0) / max(col[i] - c0, 1)))
+            grid[min(prev, r_c):max(prev, r_c) + 1, c] = True
+            prev = r_c
+    out = []
+    for cr in range(height):
+        cells = grid[4 * cr:4 * cr + 4].reshape(4, width, 2)
+        bits = sum(cells[dr, :, dc] * _DOT[dr][dc] for dr in range(4) for dc in range(2))
+        out.append("".join(chr(0x2800 + int(b)) for b in bits))
+    return out
+
+
+def axis_labels(lo: float, hi: float, height: int = TRACE_ROWS) -> list[str]:
+    """Hz at the top, middle and bottom rows of a trace (blank for the others), right-aligned."""
+    def hz(cr: int) -> float:          # at the middle of text row cr
+        frac = 1.0 - (4 * cr + 1.5) / (4 * height - 1)
+        return lo * (hi / lo) ** min(max(frac, 0.0), 1.0)
+
+    marked = {0: hi, height - 1: lo, height // 2: hz(height // 2)} if height >= 3 else {0: hi, height - 1: lo}
+    return [f"{marked[cr]:4.0f} Hz" if cr in marked else "" for cr in range(height)]
+
+
+def utterance_row(utterances, seen: int, width: int, frames: int = TRACE_FRAMES) -> list[tuple[str, str]]:
+    """The row under the trace: each classified utterance still in view as ├── label ──┤ under its
+    frames (trace positions from MonitorState.mark_utterance); (text, label) pieces, label ""
+    for the gaps between them."""
+    cols = [" "] * width
+    names: list[tuple[int, int, str]] = []
+    start = seen - frames
+    for p0, p1, label in utterances:
+        c0 = (p0 - start) * width // frames
+        c1 = (p1 - start) * width // frames
+        if c1 < 0 or c0 >= width:
+            continue
+        a, b = max(c0, 0), min(c1, width - 1)
+        for c in range(a, b + 1):
+            cols[c] = "─"
+        if c0 >= 0:
+            cols[c0] = "├"
+        if c1 < width:
+            cols[c1] = "┤"
+        inner = b - a - 1
+        text = f" {label} "[:max(inner, 0)]
+        if text.strip():
+            at = a + 1 + (inner - len(text)) // 2
+            cols[at:at + len(text)] = list(text)
+            names.append((a, b, label))
+    out, pos = [], 0
+    for a, b, label in sorted(names):
+        out += [("".join(cols[pos:a]), ""), ("".join(cols[a:b + 1]), label)]
+        pos = b + 1
+    out.append(("".join(cols[pos:]), ""))
+    return [(t, lab) for t, lab in out if t]
 
 
 def bar(p: float, width: int) -> str:
@@ -140,9 +231,7 @@ def render(state: MonitorState, width: int = 100):
     else:
         latest.append(state.note or "speak: a prediction follows each utterance", style="dim")
 
-    trace_w = max(20, width - 14)
-    f0_text = Text(sparkline(np.asarray(state.f0_hz), trace_w), style="green")
-    f0_label = f"{state.f0_last:5.0f} Hz" if state.f0_last else "   -- Hz"
+    f0_panel = f0_view(state, max(20, width - 4 - F0_MARGIN - 1))    # panel borders, Hz scale, axis line
 
     stats = Table.grid(padding=(0, 2))
     stats.add_column(style="dim")
@@ -151,12 +240,36 @@ def render(state: MonitorState, width: int = 100):
         stats.add_row(k, v)
 
     parts = [head, Panel(Group(emo, latest), title="emotion", title_align="left"),
-             Panel(Group(f0_text, Text(f"F0 (last {len(state.f0_hz) / 100:.1f} s)  {f0_label}", style="dim")),
-                   title="F0", title_align="left"),
+             Panel(f0_panel, title="F0", title_align="left"),
              Panel(stats, title="link", title_align="left")]
     if state.events:
         parts.append(Text("\n".join(state.events), style="yellow"))
     return Group(*parts)
+
+
+def f0_view(state: MonitorState, trace_w: int, height: int = TRACE_ROWS):
+    """The F0 panel's contents: the last TRACE_FRAMES frames as a braille trace with an Hz scale,
+    classified utterances marked under it with their labels, and a time axis."""
+    from rich.console import Group
+    from rich.text import Text
+
+    f0 = np.asarray(state.f0_hz, np.float64)
+    lo, hi = f0_axis(f0)
+    margin = F0_MARGIN
+    lines = []
+    for label, row in zip(axis_labels(lo, hi, height), f0_trace(f0, trace_w, height, TRACE_FRAMES, lo, hi)):
+        t = Text(f"{label:>{margin - 1}} ┤" if label else " " * margin + "│", style="dim")
+        t.append(row, style="green")
+        lines.append(t)
+    marks = Text(" " * margin + "└", style="dim")
+    for piece, label in utterance_row(state.utterances, state.f0_seen, trace_w):
+        marks.append(piece, style="bold magenta" if label else "dim")
+    lines.append(marks)
+    span = TRACE_FRAMES / 100
+    now = f"{state.f0_last:.0f} Hz now" if state.f0_last else "-- Hz now"
+    axis = Text(" " * (margin + 1) + f"-{span:g} s".ljust(max(trace_w - len(now), 1)) + now, style="dim")
+    lines.append(axis)
+    return Group(*lines)
 
 
 class LiveDisplay:

@@ -326,6 +326,7 @@ class Monitor:
             st.probs, st.label, st.predictions = p.probs, p.label, st.predictions + 1
             st.last_utterance_s = (p.last - p.first + 1) * self.options.seg.hop_ms / 1000.0
             st.history.append(p.label)
+            st.mark_utterance(p.first, p.last, p.label)
             if self.display is not None:
                 self.display.prediction(st)
             latency = 1000.0 * (time.perf_counter() - t_arrival)
