@@ -298,11 +298,13 @@ class F0Normaliser:
 
 
 def read_norm_file(path: str | Path) -> F0Stats:
-    """F0 statistics from JSON: {"mu": mean of ln F0, "sigma": its std} (optionally "n")."""
+    """F0 statistics from JSON: {"mu": mean of ln F0, "sigma": its std} (optionally "n", and
+    "e_mu", "e_sigma": mean and sd of the voiced frames' energy in dB, for a model reading energy)."""
     path = Path(path)
     try:
         d = json.loads(path.read_text())
         mu, sigma = float(d["mu"]), float(d["sigma"])
+        e_mu, e_sigma = float(d.get("e_mu", 0.0)), float(d.get("e_sigma", 1.0))
     except FileNotFoundError:
         raise ValueError(f"--norm {path}: no such file") from None
     except (ValueError, KeyError, TypeError) as exc:
@@ -310,7 +312,9 @@ def read_norm_file(path: str | Path) -> F0Stats:
                          f"deviation of ln F0 over voiced frames), got an error: {exc}") from None
     if not (math.isfinite(mu) and math.isfinite(sigma) and sigma > 0):
         raise ValueError(f"--norm {path}: mu must be finite and sigma positive, got mu={mu}, sigma={sigma}")
-    return F0Stats(mu, max(sigma, SIGMA_FLOOR), int(d.get("n", 0)))
+    if not (math.isfinite(e_mu) and math.isfinite(e_sigma) and e_sigma > 0):
+        raise ValueError(f"--norm {path}: e_mu must be finite and e_sigma positive, got e_mu={e_mu}, e_sigma={e_sigma}")
+    return F0Stats(mu, max(sigma, SIGMA_FLOOR), int(d.get("n", 0)), e_mu, max(e_sigma, ENERGY_SIGMA_FLOOR))
 
 
 @dataclass(frozen=True)
