@@ -76,13 +76,13 @@ class MonitorState:
 
 def f0_axis(f0_hz: np.ndarray) -> tuple[float, float]:
     """(lo, hi) Hz: the narrowest AXIS_LO/AXIS_HI pair that holds the voiced values (60..400 Hz
-    without any), at least a fifth apart so that jitter does not fill the panel."""
+    without any), at least a factor 1.3 apart so that jitter does not fill the panel."""
     x = np.asarray(f0_hz, np.float64)
     v = x[np.isfinite(x) & (x > 0)]
     if not len(v):
         return 60.0, 400.0
     lo = max([a for a in AXIS_LO if a <= v.min()], default=AXIS_LO[0])
-    hi = min([b for b in AXIS_HI if b >= v.max() and b >= 1.5 * lo], default=AXIS_HI[-1])
+    hi = min([b for b in AXIS_HI if b >= v.max() and b >= 1.3 * lo], default=AXIS_HI[-1])
     return lo, hi
 
 
@@ -148,7 +148,7 @@ def utterance_row(utterances, seen: int, width: int, frames: int = TRACE_FRAMES)
         if c1 < width:
             cols[c1] = "┤"
         inner = b - a - 1
-        text = f" {label} "[:max(inner, 0)]
+        text = f" {label} " if len(label) + 2 <= inner else (f"{label[:inner - 1]}…" if inner >= 3 else "")
         if text.strip():
             at = a + 1 + (inner - len(text)) // 2
             cols[at:at + len(text)] = list(text)

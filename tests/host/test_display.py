@@ -100,6 +100,7 @@ def test_utterance_row_marks_spans_and_labels_as_they_scroll():
     assert "anger" in text[11:20] and "sadness" in text[36:49]
     cut = "".join(t for t, _ in utterance_row([(450, 550, "neutral")], 1000, 50))
     assert cut[0] == "─" and cut[5] == "┤" and "├" not in cut   # its start has scrolled out
+    assert cut[:6] == "─neu…┤"                                 # a label that no longer fits says so
 
 
 def test_mark_utterance_survives_a_stream_restart():
