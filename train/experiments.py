@@ -136,6 +136,13 @@ def _reuse_key(settings: dict[str, Any] | None) -> Any:
     unused = {"teacher": ("student", "distill"), "student": ("distill",)}.get(settings.get("mode"), ())
     for section in unused:
         cfg.pop(section, None)
+    if "augment" in cfg:
+        # SpecAugment acts on teachers only, the frame augmentations on students only (augment.py)
+        spec = ("spec_freq_mask", "spec_time_mask")
+        if settings.get("mode") == "teacher":
+            cfg["augment"] = {k: v for k, v in cfg["augment"].items() if k in spec or k == "mixup"}
+        else:
+            cfg["augment"] = {k: v for k, v in cfg["augment"].items() if k not in spec}
     if settings.get("mode") == "student":
         # feature_dim sizes only the projection the distillation loss reads: a student trained
         # alone is the same whatever it is (tests/train/test_loop.py), so table3 (the config's

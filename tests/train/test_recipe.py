@@ -247,3 +247,18 @@ def test_distillation_from_crossfit_targets_runs_through_run_training(tmp_path):
     assert s["mode"] == "distill" and 0 <= s["ua"] <= 1
     with pytest.raises(ValueError, match="logit"):
         replace(c, distill={"kind": "feature"})
+
+
+def test_reuse_key_ignores_the_augmentations_a_run_never_applies():
+    import copy
+
+    from eggemo.train.config import to_dict
+    from eggemo.train.experiments import _reuse_key
+    for mode, irrelevant, relevant in (("teacher", "time_mask", "spec_freq_mask"),
+                                       ("student", "spec_freq_mask", "time_mask")):
+        a = {"mode": mode, "config": to_dict(Config()), "teacher": None, "features": {}}
+        b = copy.deepcopy(a)
+        b["config"]["augment"][irrelevant] = 7
+        assert _reuse_key(a) == _reuse_key(b)
+        b["config"]["augment"][relevant] = 7
+        assert _reuse_key(a) != _reuse_key(b)
