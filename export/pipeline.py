@@ -51,16 +51,23 @@ def _sha256(path: Path) -> str:
 def load_student(ckpt_path: str | Path):
     """(torch model, checkpoint dict) for a student checkpoint; a clear error for anything else."""
     from eggemo.train.checkpoint import read_checkpoint
-    from eggemo.train.models import STUDENT_ARCHS, BiLSTMStudent, build_model
+    from eggemo.train.models import STUDENT_ARCHS, TEACHER_ARCHS, build_model
+
+    from .rebuild import EXPORT_ARCHS, check_exportable
 
     ckpt = read_checkpoint(ckpt_path)
-    if ckpt["kind"] != "student" or ckpt["arch"] not in STUDENT_ARCHS:
+    if ckpt["kind"] != "student" or ckpt["arch"] in TEACHER_ARCHS:
         raise ExportError(f"{ckpt_path} is a {ckpt['kind']} checkpoint (arch {ckpt['arch']!r}); "
                           f"export takes a student ({', '.join(STUDENT_ARCHS)}): train one with "
                           f"`eggemo train student` or distil one from this teacher")
+    if ckpt["arch"] not in EXPORT_ARCHS:
+        raise ExportError(f"{ckpt_path}: arch {ckpt['arch']!r} is not a model this eggemo knows how to export; "
+                          f"export takes a student ({', '.join(EXPORT_ARCHS)})")
+    try:
+        check_exportable(ckpt["arch"], ckpt["model_config"])
+    except ValueError as exc:
+        raise ExportError(f"{ckpt_path}: {exc}") from None
     model = build_model(ckpt["arch"], **ckpt["model_config"])
-    if not isinstance(model, BiLSTMStudent):
-        raise ExportError(f"arch {ckpt['arch']!r} is not a BiLSTMStudent; the export only knows that student")
     model.load_state_dict(ckpt["state_dict"])
     return model.eval(), ckpt
 
@@ -74,7 +81,8 @@ def _size_name(layers: int, hidden: int, stack: int) -> str:
 
 
 def _describe(shape) -> str:
-    return f"{shape.layers}x{shape.hidden}" + (f", {shape.stack} frames per step" if shape.stack > 1 else "")
+    from .rebuild import describe
+    return describe(shape)
 
 
 def _parity(name: str, got: np.ndarray, ref: np.ndarray) -> float:
@@ -97,8 +105,9 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
                    tflm_utterances: int = 32, parity_utterances: int = 64,
                    log: Callable[[str], None] = _log_default) -> dict[str, Any]:
     """Write all artefacts into out_dir and return the report dict (also written as JSON and MD)."""
-    from .keras_student import build_keras_student, keras_logits, shape_from_state
+    from .keras_student import keras_logits
     from .onnx_export import export_onnx, onnx_info, torch_logits
+    from .rebuild import build_keras, is_lstm, student_shape
     from .tflite import INT8_CELL_CLIP, convert_float, convert_int8, lstm_clips
 
     t_start = time.perf_counter()
@@ -106,13 +115,17 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
     model, ckpt = load_student(ckpt_path)
     state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     T = int(ckpt.get("feature_config", {}).get("T", data.calib.shape[1] if data.calib.ndim == 3 else 0))
-    shape = shape_from_state(state, T, int(ckpt["model_config"].get("stack", 1)))
+    try:
+        shape = student_shape(ckpt["arch"], state, ckpt["model_config"], T)
+    except ValueError as exc:
+        raise ExportError(f"{ckpt_path.name}: {exc}") from None
+    lstm = is_lstm(shape)
     calib_all = check_contours(data.calib, "representative (calibration) set", T, shape.in_channels)
     val_x = check_contours(data.val_x, "validation set", T, shape.in_channels)
     val_y = np.asarray(data.val_y, np.int64)
     calib = calib_all[subsample(len(calib_all), calib_max)]
     probe = val_x[subsample(len(val_x), parity_utterances)]
-    size = _size_name(shape.layers, shape.hidden, shape.stack)
+    size = _size_name(shape.layers, shape.hidden, shape.stack) if lstm else "custom"
     log(f"export: {ckpt_path.name}: {size} student ({_describe(shape)}), T={T}, "
         f"{len(calib)} calibration / {len(val_x)} validation utterances")
 
@@ -134,9 +147,8 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
 
         # 2. Keras rebuild, float parity before any quantisation
         t0 = time.perf_counter()
-        keras_diff = _parity("Keras", keras_logits(build_keras_student(state, shape, batch_size=None), probe),
-                             ref_probe)
-        kmodel = build_keras_student(state, shape, batch_size=1)
+        keras_diff = _parity("Keras", keras_logits(build_keras(state, shape, batch_size=None), probe), ref_probe)
+        kmodel = build_keras(state, shape, batch_size=1)
         tick("keras_s", t0)
         log(f"  keras: max |logit diff| vs torch {keras_diff:.2e}")
 
@@ -145,7 +157,8 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
         float_buf = convert_float(kmodel)
         float_info = read_model(float_buf)
         check_tflm_ops(float_info)
-        _check_clips("float", lstm_clips(float_buf), 0.0)
+        if lstm:
+            _check_clips("float", lstm_clips(float_buf), 0.0)
         float_rt = StudentRuntime(float_buf)
         float_diff = _parity("float TFLite", float_rt.logits_batch(probe), ref_probe)
         tick("float_tflite_s", t0)
@@ -157,12 +170,18 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
         tick("int8_convert_s", t0)
         int8_info = read_model(int8_buf)
         check_tflm_ops(int8_info)
-        _check_clips("int8", lstm_clips(int8_buf), INT8_CELL_CLIP)
         type_counts = check_int8_types(int8_info)
-        fused = int8_info.ops.count("UNIDIRECTIONAL_SEQUENCE_LSTM")
-        if fused != 2 * shape.layers:
-            raise ExportError(f"expected {2 * shape.layers} fused UNIDIRECTIONAL_SEQUENCE_LSTM ops, found {fused}: "
-                              f"the LSTMs were not fused; nothing was written")
+        if lstm:
+            _check_clips("int8", lstm_clips(int8_buf), INT8_CELL_CLIP)
+            fused = int8_info.ops.count("UNIDIRECTIONAL_SEQUENCE_LSTM")
+            if fused != 2 * shape.layers:
+                raise ExportError(f"expected {2 * shape.layers} fused UNIDIRECTIONAL_SEQUENCE_LSTM ops, found "
+                                  f"{fused}: the LSTMs were not fused; nothing was written")
+        else:
+            convs = int8_info.ops.count("CONV_2D")
+            if convs != shape.layers:
+                raise ExportError(f"expected {shape.layers} CONV_2D ops (one per block, BatchNorm and ReLU fused "
+                                  f"in), found {convs} in {int8_info.op_counts()}; nothing was written")
         io = io_quantization(int8_info)
         log(f"  int8 tflite: {len(int8_buf)} bytes, ops {int8_info.op_counts()}")
 
@@ -226,8 +245,10 @@ def _report(ckpt_path, ckpt, shape, size, data, n_calib, n_val, tmp, onnx_diff, 
     from eggemo.train.models import count_parameters
 
     from .onnx_export import onnx_info
+    from .rebuild import describe, is_lstm, shape_facts
     from .tflite import INT8_CELL_CLIP
 
+    lstm = is_lstm(shape)
     int8_bytes = int8_info.size_bytes
     fits_flash = int8_bytes <= MCU["flash_bytes"]
     fits_ram = arena <= MCU["ram_bytes"]
@@ -253,10 +274,14 @@ def _report(ckpt_path, ckpt, shape, size, data, n_calib, n_val, tmp, onnx_diff, 
         "format": "eggemo-export-report-v1",
         "checkpoint": {"path": str(ckpt_path), "sha256": _sha256(Path(ckpt_path)), "arch": ckpt["arch"],
                        "model_config": ckpt["model_config"], "student_size": size,
+                       "shape": shape_facts(shape), "description": describe(shape),
                        "deployed_parameters": count_parameters(model, deployed_only=True)},
         "label_names": list(ckpt["label_names"]),
-        "input": {"frames": shape.T, "channels": shape.in_channels, "frames_per_lstm_step": shape.stack,
-                  "lstm_steps": shape.steps, "feature_config": ckpt.get("feature_config", {})},
+        "input": {"frames": shape.T, "channels": shape.in_channels,
+                  **({"frames_per_lstm_step": shape.stack, "lstm_steps": shape.steps} if lstm else
+                     {"frames_after_blocks": shape.lengths[-1]}),
+                  "channel_names": list(ckpt.get("feature_config", {}).get("student_inputs", [])),
+                  "feature_config": ckpt.get("feature_config", {})},
         "data": {"calibration": {"source": data.calib_source, "utterances_used": n_calib,
                                  "utterances_available": int(len(data.calib))},
                  "validation": {"source": data.val_source, "kind": data.val_kind, "utterances": n_val}},
@@ -271,9 +296,10 @@ def _report(ckpt_path, ckpt, shape, size, data, n_calib, n_val, tmp, onnx_diff, 
                  "ops_all_in_tflm": True, "tensor_types": type_counts, "io": io,
                  **m_int8, "accuracy_drop_points": round(drop, 3), "vs_float": vs_float,
                  "state_leak_without_reset_lsb": leak,
-                 "lstm_cell_clip": {"float": 0.0, "int8": INT8_CELL_CLIP},
-                 "lstm_cell_state_scale_log2": [int(round(np.log2(t.scale[0]))) for t in int8_info.tensors
-                                                if t.scale and any(r.endswith(":input19") for r in t.roles)]},
+                 **({"lstm_cell_clip": {"float": 0.0, "int8": INT8_CELL_CLIP},
+                     "lstm_cell_state_scale_log2": [int(round(np.log2(t.scale[0]))) for t in int8_info.tensors
+                                                    if t.scale and any(r.endswith(":input19") for r in t.roles)]}
+                    if lstm else {})},
         "tflm": {"arena_bytes": arena, "arena_kib": round(arena / 1024, 1), **tflm,
                  "note": "arena measured with the tflite-micro Python interpreter on x86-64 (64-bit pointers); "
                          "a 32-bit MCU build needs slightly less for its per-tensor structs"},

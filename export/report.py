@@ -27,15 +27,62 @@ def _disagreements(v: dict[str, Any]) -> list[str]:
             f"{v['utterances'] - v['below_one_step']} the agreement is {v['argmax_agreement_beyond_one_step']:.4f}.", ""]
 
 
+def _is_cnn(r: dict[str, Any]) -> bool:
+    return r["checkpoint"].get("shape", {}).get("family") == "cnn"
+
+
+def _title(c: dict[str, Any]) -> str:
+    if "description" in c:
+        return f"# Export report: {c['student_size']} student ({c['description']})"
+    mc = c["model_config"]        # reports written before the description existed
+    return (f"# Export report: {c['student_size']} student ({mc.get('layers')}x{mc.get('hidden')} BiLSTM"
+            + (f", {mc['stack']} frames per LSTM step" if mc.get("stack", 1) > 1 else "") + ")")
+
+
+def _state_sentence(r: dict[str, Any]) -> str:
+    leak = r["int8"]["state_leak_without_reset_lsb"]
+    if _is_cnn(r):
+        return (f"The CNN keeps no state between utterances: running them back to back without a reset changes "
+                f"the int8 logits by {leak} LSB.")
+    return ("Running utterances back to back without resetting "
+            f"the LSTM state changes the int8 logits by up to {leak} LSB, so the runtime resets before each one.")
+
+
+def _types_note(r: dict[str, Any]) -> str:
+    if _is_cnn(r):
+        return (" (INT32: biases, reduction axes, paddings and the reshape's shape; the convolution weights are "
+                "int8 per output channel, BatchNorm folded in).")
+    return (" (INT16: LSTM cell states; INT32: biases and constant indices; FLOAT32: empty LSTM "
+            "'intermediate' tensors that only carry quantisation parameters).")
+
+
+def _kernels_note(r: dict[str, Any]) -> str:
+    tm = r["tflm"]
+    if _is_cnn(r):
+        return f"agree within {tm['kernel_max_lsb_diff']} LSB"
+    return (f"agree within {tm['kernel_max_lsb_diff']} LSB (an LSTM on its first step; over all "
+            f"{r['input']['frames']} steps {tm['lstm_fed_identical_inputs_sequence_max_lsb_diff']} LSB, as each "
+            f"kernel's own rounding feeds its state)")
+
+
+def _shape_line(r: dict[str, Any]) -> list[str]:
+    sh = r["checkpoint"].get("shape", {})
+    if sh.get("family") != "cnn":
+        return []
+    return [f"Shape: {sh['layers']} blocks of Conv1d(kernel {sh['kernel']}) -> BatchNorm (folded) -> ReLU, "
+            f"{sh['width']} channels, strides {sh['strides']} (frames after each block: "
+            f"{sh['frames_after_blocks']}), {sh['pooling']} pooling over time ({sh['pooled_dim']} values) and a "
+            f"linear classifier; {sh['parameters_after_batchnorm_folding']:,} parameters after folding.", ""]
+
+
 def render_markdown(r: dict[str, Any]) -> str:
     c, i8, fl, tm, mcu = r["checkpoint"], r["int8"], r["float"], r["tflm"], r["mcu"]
-    out = [f"# Export report: {c['student_size']} student "
-           f"({c['model_config'].get('layers')}x{c['model_config'].get('hidden')} BiLSTM"
-           + (f", {c['model_config']['stack']} frames per LSTM step" if c['model_config'].get('stack', 1) > 1 else "")
-           + ")", "",
+    names = r["input"].get("channel_names") or []
+    out = [_title(c), "",
            f"Checkpoint `{c['path']}` (sha256 `{c['sha256'][:16]}...`), {c['deployed_parameters']:,} deployed "
-           f"parameters, input {r['input']['frames']} frames x {r['input']['channels']} channels, "
-           f"labels: {', '.join(r['label_names'])}.", "",
+           f"parameters, input {r['input']['frames']} frames x {r['input']['channels']} channels"
+           + (f" ({', '.join(names)})" if names else "") + f", labels: {', '.join(r['label_names'])}.", "",
+           *_shape_line(r),
            f"Calibration: {r['data']['calibration']['utterances_used']} of "
            f"{r['data']['calibration']['utterances_available']} contours from {r['data']['calibration']['source']}. "
            f"Accuracy on: {r['data']['validation']['kind']}, {r['data']['validation']['utterances']} utterances "
@@ -61,15 +108,11 @@ def render_markdown(r: dict[str, Any]) -> str:
            f"{i8['vs_float']['argmax_agreement']:.4f}; max |logit diff| {i8['vs_float']['max_abs_logit_diff']:.4f} "
            f"(mean {i8['vs_float']['mean_abs_logit_diff']:.4f}).", "",
            *_disagreements(i8["vs_float"]),
-           "Running utterances back to back without resetting "
-           f"the LSTM state changes the int8 logits by up to {i8['state_leak_without_reset_lsb']} LSB, so the "
-           f"runtime resets before each one.", "",
+           _state_sentence(r), "",
            "## Ops and tensor types (int8 model)", "",
            "Execution order: " + ", ".join(f"`{o}`" for o in i8["ops"]) + ".", "",
            f"All ops are in TFLite Micro's op set: {_yes(i8['ops_all_in_tflm'])}. Tensor types: "
-           + ", ".join(f"{k} x{v}" for k, v in sorted(i8["tensor_types"].items()))
-           + " (INT16: LSTM cell states; INT32: biases and constant indices; FLOAT32: empty LSTM "
-             "'intermediate' tensors that only carry quantisation parameters).", "",
+           + ", ".join(f"{k} x{v}" for k, v in sorted(i8["tensor_types"].items())) + _types_note(r), "",
            f"Input: {i8['io']['input']['type']} {i8['io']['input']['shape']}, scale {i8['io']['input']['scale']:.6g}, "
            f"zero point {i8['io']['input']['zero_point']}. Output: {i8['io']['output']['type']} "
            f"{i8['io']['output']['shape']}, scale {i8['io']['output']['scale']:.6g}, zero point "
@@ -79,10 +122,8 @@ def render_markdown(r: dict[str, Any]) -> str:
            f"Against ai-edge-litert on {tm['utterances']} utterances: logits differ by at most {tm['max_lsb_diff']} LSB "
            f"({tm['max_abs_logit_diff']:.4g} in logit units), {100 * tm['bit_exact_share']:.1f}% of logits bit-exact, "
            f"argmax agreement {tm['argmax_agreement']:.4f}. Ops fed bit-identical inputs in both runtimes "
-           f"({', '.join(tm['kernels_checked'])}) agree within {tm['kernel_max_lsb_diff']} LSB (an LSTM on its first "
-           f"step; over all {r['input']['frames']} steps {tm['lstm_fed_identical_inputs_sequence_max_lsb_diff']} LSB, "
-           f"as each kernel's own rounding feeds its state); differences downstream are those roundings carried "
-           f"through the network. Largest difference per op output: "
+           f"({', '.join(tm['kernels_checked'])}) {_kernels_note(r)}; differences downstream are those roundings "
+           f"carried through the network. Largest difference per op output: "
            + ", ".join(tm["per_op_max_lsb_diff"]) + ".", "",
            f"{mcu['name']} ({mcu['flash_bytes'] // 1024} KiB flash, {mcu['ram_bytes'] // 1024} KiB RAM): "
            f"model fits flash {_yes(mcu['model_fits_flash'])}, arena fits RAM {_yes(mcu['arena_fits_ram'])} "

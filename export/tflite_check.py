@@ -43,6 +43,7 @@ ALLOWED_NON_INT8: dict[tuple[str, int], str] = {
     ("GATHER", 1): "INT32",                               # constant time-reversal indices
     **{("STRIDED_SLICE", i): "INT32" for i in (1, 2, 3)}, # begin/end/strides
     ("RESHAPE", 1): "INT32", ("MEAN", 1): "INT32", ("SUM", 1): "INT32",
+    ("REDUCE_MAX", 1): "INT32", ("PAD", 1): "INT32",      # reduction axes, paddings (CNN student)
 }
 
 _OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}

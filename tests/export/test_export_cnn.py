@@ -1,0 +1,266 @@
+"""The 1-D convolutional student (arch "cnn_student") through `eggemo export`.
+
+One export per module (TF conversion is slow): a tiny CNN (3 blocks x 16 channels, kernel 5, stride
+2 at blocks 1 and 2, meanmax pooling) trained for a few epochs on 4-channel synthetic contours, so
+its BatchNorm statistics are the trained ones and not torch's initial 0 / 1. Plus unit tests of
+the BatchNorm folding and the padding, and the poolings the export refuses.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from eggemo.export.data import subsample
+from eggemo.export.onnx_export import torch_logits
+from eggemo.export.runtime import StudentRuntime
+from eggemo.export.tflite_check import TFLM_OPS, check_int8_types, read_model
+from eggemo.export.verify import agreement, onnx_logits, tflm_run
+
+from .conftest import LABELS, T, f0_contours, featureset
+
+torch = pytest.importorskip("torch")
+
+CHANNELS = ("log_f0", "voiced", "delta_log_f0", "energy")
+CNN = {"in_channels": len(CHANNELS), "width": 16, "layers": 3, "kernel": 5, "strides_at": [1, 2],
+       "n_classes": len(LABELS), "feature_dim": 64, "pooling": "meanmax", "dropout": 0.1}
+
+
+def cnn_contours(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """4-channel inputs: the conftest's log-F0 and voicing, their frame-to-frame change, and a
+    noisy energy-like channel that follows voicing."""
+    f0, y = f0_contours(n, seed)
+    rng = np.random.default_rng(seed + 100)
+    delta = np.diff(f0[:, :, 0], axis=1, prepend=f0[:, :1, 0])
+    energy = f0[:, :, 1] * (1.0 + 0.3 * rng.normal(size=f0.shape[:2])) - 0.5
+    return np.concatenate([f0, delta[..., None], energy[..., None]], axis=2).astype(np.float32), y
+
+
+def fs4(x: np.ndarray, y: np.ndarray, prefix: str):
+    from eggemo.train.featureset import FeatureSet
+    base = featureset(x[:, :, :2], y, prefix)
+    return FeatureSet(base.logmel, x, base.labels, base.label_names, base.speakers, base.utt_ids, CHANNELS)
+
+
+def train_tiny_cnn(x: np.ndarray, y: np.ndarray, config: dict, epochs: int = 6, seed: int = 0):
+    """A few epochs of Adam on CPU (about a second): trained weights and BatchNorm statistics."""
+    from eggemo.train.models import build_model
+    torch.manual_seed(seed)
+    model = build_model("cnn_student", **config)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(epochs):
+        for idx in torch.randperm(len(xt), generator=gen).split(16):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(xt[idx])[0], yt[idx]).backward()
+            opt.step()
+    return model.eval()
+
+
+def save_cnn(model, path, config: dict):
+    from eggemo.train.checkpoint import make_checkpoint, save_checkpoint
+    ckpt = make_checkpoint(model, arch="cnn_student", model_config=config, label_names=LABELS,
+                           feature_config={"T": T, "student_inputs": list(CHANNELS)}, train_config={},
+                           metrics={}, seed=0)
+    return save_checkpoint(ckpt, path)
+
+
+@pytest.fixture(scope="module")
+def cnn_data(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("cnn_export")
+    cx, cy = cnn_contours(84, seed=1)
+    vx, vy = cnn_contours(42, seed=2)
+    fs4(cx, cy, "cal").save(root / "calib.npz")
+    fs4(vx, vy, "val").save(root / "val.npz")
+    model = train_tiny_cnn(cx, cy, CNN)
+    return {"root": root, "ckpt": save_cnn(model, root / "cnn_student.pt", CNN), "model": model,
+            "calib": root / "calib.npz", "val": root / "val.npz", "val_x": vx, "val_y": vy}
+
+
+@pytest.fixture(scope="module")
+def cnn_exported(cnn_data) -> dict:
+    from eggemo.cli import main
+    out = cnn_data["root"] / "out"
+    rc = main(["export", str(cnn_data["ckpt"]), "--out", str(out), "--calib", str(cnn_data["calib"]),
+               "--val", str(cnn_data["val"]), "--calib-max", "48", "--tflm-utterances", "12"])
+    assert rc == 0
+    return {"out": out, "report": json.loads((out / "export_report.json").read_text()), **cnn_data}
+
+
+# ------------------------------------------------------------------------------ the export run
+
+def test_cnn_export_writes_everything_and_describes_the_student(cnn_exported):
+    out, r = cnn_exported["out"], cnn_exported["report"]
+    assert {p.name for p in out.iterdir()} == {"student.onnx", "student_float.tflite", "student_int8.tflite",
+                                               "emo_model_data.c", "emo_model_data.h", "export_report.json",
+                                               "export_report.md"}
+    c = r["checkpoint"]
+    assert c["arch"] == "cnn_student"
+    shape = dict(c["shape"])
+    folded = 16 * (4 * 5 + 1) + 2 * 16 * (16 * 5 + 1) + 7 * 33
+    assert shape.pop("parameters_after_batchnorm_folding") == folded
+    assert shape == {"family": "cnn", "layers": 3, "width": 16, "kernel": 5, "strides": [1, 2, 2],
+                     "strides_at": [1, 2], "pooling": "meanmax", "frames_after_blocks": [T, 150, 75],
+                     "pooled_dim": 32, "batchnorm": "folded into the convolutions"}
+    assert c["deployed_parameters"] == folded + 3 * 16   # torch counts BatchNorm gamma and beta, not a conv bias
+    assert r["input"]["channels"] == 4 and r["input"]["channel_names"] == list(CHANNELS)
+    assert r["input"]["frames_after_blocks"] == 75 and "lstm_steps" not in r["input"]
+    assert "lstm_cell_clip" not in r["int8"] and "lstm_cell_state_scale_log2" not in r["int8"]
+    md = (out / "export_report.md").read_text()
+    assert "CNN, 3 conv blocks x 16, kernel 5, stride 2 at blocks 1,2, meanmax pooling" in md.splitlines()[0]
+    assert "BatchNorm (folded)" in md and "LSTM" not in md
+    assert set(r["targets"]) == {"accuracy_drop_points", "argmax_agreement", "tflm_vs_litert_max_lsb",
+                                 "int8_bytes", "tflm_arena_bytes"}       # the edge targets apply to the CNN
+
+
+def test_cnn_keras_onnx_and_float_tflite_match_torch(cnn_exported):
+    x = cnn_exported["val_x"][:8]
+    ref = torch_logits(cnn_exported["model"], x)
+    out = cnn_exported["out"]
+    assert np.abs(onnx_logits(str(out / "student.onnx"), x) - ref).max() <= 1e-4
+    float_rt = StudentRuntime(out / "student_float.tflite")
+    assert float_rt.input_shape == (T, 4)
+    assert np.abs(float_rt.logits_batch(x) - ref).max() <= 1e-4
+    parity = cnn_exported["report"]["parity_vs_torch"]
+    assert max(parity[k] for k in ("onnx", "keras", "float_tflite")) <= 1e-4
+
+
+def test_cnn_int8_ops_are_tflm_ops_with_bn_and_relu_fused(cnn_exported):
+    info = read_model((cnn_exported["out"] / "student_int8.tflite").read_bytes())
+    assert set(info.ops) <= TFLM_OPS
+    counts = info.op_counts()
+    assert counts["CONV_2D"] == 3 and counts["RESHAPE"] == 1 and info.ops[0] == "RESHAPE"
+    # torch pads 2 zeros on both sides; TFLite's SAME would put 1 before a stride-2 conv over an
+    # even length, so those two blocks (300 and 150 frames in) get an explicit PAD.
+    assert counts["PAD"] == 2
+    assert {"MEAN", "REDUCE_MAX", "CONCATENATION", "FULLY_CONNECTED"} <= set(info.ops)
+    assert not {"UNIDIRECTIONAL_SEQUENCE_LSTM", "GATHER", "RELU", "MUL", "ADD", "EXPAND_DIMS"} & set(info.ops)
+    assert list(info.ops) == cnn_exported["report"]["int8"]["ops"]
+    assert check_int8_types(info) == cnn_exported["report"]["int8"]["tensor_types"]
+    assert not [t for t in info.tensors if t.type in ("FLOAT32", "INT16")]
+    conv_w = [t for t in info.tensors if "CONV_2D:input1" in t.roles]
+    assert len(conv_w) == 3 and all(t.type == "INT8" and len(t.scale) == 16 for t in conv_w)   # per channel
+    io = cnn_exported["report"]["int8"]["io"]
+    assert io["input"]["type"] == io["output"]["type"] == "INT8" and io["input"]["shape"] == [1, T, 4]
+
+
+def test_cnn_tflm_agrees_with_litert_within_one_lsb(cnn_exported):
+    model = (cnn_exported["out"] / "student_int8.tflite").read_bytes()
+    rt = StudentRuntime(model)
+    tm = cnn_exported["report"]["tflm"]
+    x = cnn_exported["val_x"][subsample(len(cnn_exported["val_x"]), tm["utterances"])]
+    xq = np.stack([rt.quantize_input(u) for u in x])
+    lite = np.stack([rt.run_raw(u) for u in xq]).astype(int)
+    micro = tflm_run(model, xq, tm["arena_bytes"]).astype(int)
+    assert np.abs(lite - micro).max() == tm["max_lsb_diff"] <= 1
+    assert tm["kernel_max_lsb_diff"] <= 1 and any("CONV_2D" in k for k in tm["kernels_checked"])
+    assert cnn_exported["report"]["targets"]["tflm_vs_litert_max_lsb"]["met"]
+
+
+def test_cnn_int8_agreement_and_budget_are_reported(cnn_exported):
+    r = cnn_exported["report"]
+    out = cnn_exported["out"]
+    int8 = StudentRuntime.from_export_dir(out).logits_batch(cnn_exported["val_x"])
+    flt = StudentRuntime.from_export_dir(out, int8=False).logits_batch(cnn_exported["val_x"])
+    agree = agreement(int8, flt, step=r["int8"]["io"]["output"]["scale"])
+    assert agree["argmax_agreement"] == pytest.approx(r["int8"]["vs_float"]["argmax_agreement"])
+    assert r["targets"]["argmax_agreement"]["value"] == r["int8"]["vs_float"]["argmax_agreement"]
+    assert agree["max_abs_logit_diff"] <= 8 * r["int8"]["io"]["output"]["scale"] + 0.05 * np.abs(flt).max()
+    assert r["int8"]["state_leak_without_reset_lsb"] == 0           # no state: nothing to reset
+    assert r["targets"]["int8_bytes"]["value"] == (out / "student_int8.tflite").stat().st_size
+    assert r["targets"]["tflm_arena_bytes"]["met"] and r["targets"]["int8_bytes"]["met"]
+    header = (out / "emo_model_data.h").read_text()
+    assert f"#define EMO_MODEL_DATA_ARENA_SIZE {r['tflm']['arena_bytes']}" in header
+    assert "#define EMO_MODEL_DATA_CHANNELS 4" in header
+
+
+# ------------------------------------------------------------------------------ refusals
+
+@pytest.mark.parametrize("pooling", ["stats", "attention"])
+def test_cnn_pooling_the_export_cannot_rebuild_is_refused(pooling, tmp_path, capsys):
+    from eggemo.cli import main
+    from eggemo.train.models import build_model
+    cfg = {**CNN, "pooling": pooling}
+    ckpt = save_cnn(build_model("cnn_student", **cfg).eval(), tmp_path / "s.pt", cfg)
+    rc = main(["export", str(ckpt), "--out", str(tmp_path / "out"), "--calib", str(tmp_path / "none.npz")])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"pools with {pooling!r}" in err and "'mean', 'max', 'meanmax'" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_student_arch_is_named(tmp_path):
+    from eggemo.export.pipeline import ExportError, load_student
+    from eggemo.train.checkpoint import FORMAT
+    path = tmp_path / "odd.pt"
+    torch.save({"format": FORMAT, "kind": "student", "arch": "gru_student", "model_config": {}, "state_dict": {},
+                "label_names": list(LABELS), "feature_config": {"T": T}, "train_config": {}, "metrics": {},
+                "seed": 0}, path)
+    with pytest.raises(ExportError, match="arch 'gru_student' is not a model this eggemo knows") as exc:
+        load_student(path)
+    assert "bilstm_student, cnn_student" in str(exc.value) and "a student checkpoint" not in str(exc.value)
+
+
+def test_cnn_shape_reader_checks_config_against_weights():
+    from eggemo.export.keras_cnn import cnn_shape_from_state
+    from eggemo.train.models import build_model
+    state = {k: v.numpy() for k, v in build_model("cnn_student", **CNN).state_dict().items()}
+    assert cnn_shape_from_state(state, CNN, T).strides == (1, 2, 2)
+    with pytest.raises(ValueError, match=r"classifier.weight has shape \(7, 32\), expected \(7, 16\)"):
+        cnn_shape_from_state(state, {**CNN, "pooling": "mean"}, T)
+    with pytest.raises(ValueError, match="model_config says width = 32 but the weights have 16"):
+        cnn_shape_from_state(state, {**CNN, "width": 32}, T)
+    with pytest.raises(ValueError, match="not a CNNStudent state dict"):
+        cnn_shape_from_state({"fwd.0.weight_ih_l0": np.zeros((8, 2))}, CNN, T)
+
+
+# ------------------------------------------------------------------------------ units
+
+def _random_bn(block: torch.nn.Module, seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        n = block.num_features
+        block.running_mean.copy_(torch.randn(n, generator=g))
+        block.running_var.copy_(torch.rand(n, generator=g) * 3 + 0.05)
+        block.weight.copy_(torch.randn(n, generator=g))
+        block.bias.copy_(torch.randn(n, generator=g))
+
+
+@pytest.mark.parametrize("L,stride", [(40, 1), (40, 2), (41, 2)], ids=["stride1", "stride2-even", "stride2-odd"])
+def test_folded_conv_equals_torch_conv_and_batchnorm(L, stride):
+    """Keras's first block (BN folded, ReLU fused, torch's padding) against torch's conv -> BN ->
+    ReLU in eval mode, for random BatchNorm statistics; the fold alone checked with torch's conv."""
+    import tf_keras as keras
+
+    from eggemo.export.keras_cnn import build_keras_cnn, cnn_shape_from_state, fold_batchnorm
+    from eggemo.train.models import build_model
+    cfg = {**CNN, "layers": 1, "kernel": 7, "strides_at": [0] if stride == 2 else []}
+    torch.manual_seed(L + stride)
+    model = build_model("cnn_student", **cfg).eval()
+    conv, bn = model.blocks[0], model.blocks[1]
+    _random_bn(bn, seed=L)
+    state = {k: v.numpy() for k, v in model.state_dict().items()}
+    x = np.random.default_rng(L).normal(size=(3, L, 4)).astype(np.float32)
+    xt = torch.from_numpy(x).transpose(1, 2)
+    with torch.no_grad():
+        want = bn(conv(xt))
+        kernel, bias = fold_batchnorm(state, 0)
+        w = torch.from_numpy(kernel[:, 0]).permute(2, 1, 0)               # back to (out, in, k)
+        folded = torch.nn.functional.conv1d(xt, w, torch.from_numpy(bias), stride=stride, padding=3)
+    assert float((folded - want).abs().max()) <= 1e-5
+    kmodel = build_keras_cnn(state, cnn_shape_from_state(state, cfg, L), batch_size=None)
+    block = keras.Model(kmodel.input, kmodel.get_layer("conv0").output)
+    got = block(x, training=False).numpy()[:, :, 0, :]                    # (B, L', width)
+    ref = torch.relu(want).transpose(1, 2).numpy()
+    assert got.shape == ref.shape and np.abs(got - ref).max() <= 1e-5
+    padded = "pad0" in [layer.name for layer in kmodel.layers]
+    assert padded == (stride == 2 and L % 2 == 0)          # SAME where it is torch's padding, else PAD
+
+
+def test_same_padding_is_used_only_where_it_is_torchs():
+    from eggemo.export.keras_cnn import conv_length, same_padding_matches_torch
+    assert same_padding_matches_torch(300, 5, 1) and same_padding_matches_torch(75, 5, 2)
+    assert not same_padding_matches_torch(300, 5, 2) and not same_padding_matches_torch(150, 3, 2)
+    assert [conv_length(L, 5, 2) for L in (300, 301, 1)] == [150, 151, 1]
