@@ -50,6 +50,9 @@ class CNNShape:
     pooling: str                 # "mean" | "max" | "meanmax"
     n_classes: int
     T: int                       # frames per utterance
+    pyramid: int = 0             # also the time means of this many equal stretches (0 = off)
+    input_moments: bool = False  # also the input's time means of x, x * x and x * ramp
+    head: int = 0                # hidden layer width before the classifier (0 = none)
 
     @property
     def padding(self) -> int:
@@ -66,14 +69,25 @@ class CNNShape:
 
     @property
     def pooled_dim(self) -> int:
-        return 2 * self.width if self.pooling == "meanmax" else self.width
+        """Width of the utterance vector the head (or the classifier) reads."""
+        d = 2 * self.width if self.pooling == "meanmax" else self.width
+        if self.pyramid > 1:
+            d += self.pyramid * self.width
+        if self.input_moments:
+            d += 3 * self.in_channels
+        return d
+
+    @property
+    def classifier_in(self) -> int:
+        return self.head if self.head > 0 else self.pooled_dim
 
     @property
     def folded_parameters(self) -> int:
         """Weights and biases of the deployed model (BatchNorm folded into the convolutions)."""
         convs = sum(self.width * (c_in * self.kernel + 1)
                     for c_in in [self.in_channels] + [self.width] * (self.layers - 1))
-        return convs + self.n_classes * (self.pooled_dim + 1)
+        head = self.head * (self.pooled_dim + 1) if self.head > 0 else 0
+        return convs + head + self.n_classes * (self.classifier_in + 1)
 
     @property
     def strides_at(self) -> tuple[int, ...]:
@@ -81,8 +95,11 @@ class CNNShape:
 
     def describe(self) -> str:
         at = ",".join(map(str, self.strides_at)) or "none"
+        extra = "".join([f" + {self.pyramid}-part time pyramid" if self.pyramid > 1 else "",
+                         " + input moments" if self.input_moments else "",
+                         f", hidden layer {self.head}" if self.head > 0 else ""])
         return (f"{self.layers} conv blocks x {self.width}, kernel {self.kernel}, stride 2 at blocks {at}, "
-                f"{self.pooling} pooling")
+                f"{self.pooling} pooling{extra}")
 
 
 def conv_length(L: int, kernel: int, stride: int) -> int:
@@ -146,8 +163,16 @@ def cnn_shape_from_state(state: dict[str, np.ndarray], model_config: dict[str, A
     strides_at = {int(i) for i in cfg["strides_at"]}
     strides = tuple(2 if i in strides_at else 1 for i in range(layers))
     n_classes = int(state["classifier.weight"].shape[0])
+    head = int(state["head.1.weight"].shape[0]) if "head.1.weight" in state else 0
+    if head != int(cfg.get("head", 0) or 0):
+        raise ValueError(f"model_config says head = {cfg.get('head')} but the weights have a hidden layer of "
+                         f"{head}: the checkpoint's config and state dict do not belong together")
     shape = CNNShape(in_channels=in_channels, width=width, layers=layers, kernel=kernel, strides=strides,
-                     pooling=pooling, n_classes=n_classes, T=int(T))
+                     pooling=pooling, n_classes=n_classes, T=int(T), pyramid=int(cfg.get("pyramid", 0) or 0),
+                     input_moments=bool(cfg.get("input_moments", False)), head=head)
+    if shape.pyramid > 1 and shape.lengths[-1] % shape.pyramid:
+        raise ValueError(f"pyramid = {shape.pyramid} does not divide the {shape.lengths[-1]} frames after the "
+                         f"last block; the student could not have been trained on T = {T}")
     _check_state(state, shape)
     if T < 1 or shape.lengths[-1] < 1:
         raise ValueError(f"T = {T} frames is too short for {layers} blocks with strides {strides}")
@@ -171,9 +196,13 @@ def _check_state(state: dict[str, np.ndarray], s: CNNShape) -> None:
         var = np.asarray(state[f"{bn}.running_var"], np.float64)
         if not np.all(np.isfinite(var)) or np.any(var < 0):
             raise ValueError(f"{bn}.running_var has negative or non-finite entries; the checkpoint is broken")
-    if tuple(state["classifier.weight"].shape) != (s.n_classes, s.pooled_dim):
+    if s.head > 0 and tuple(state["head.1.weight"].shape) != (s.head, s.pooled_dim):
+        raise ValueError(f"head.1.weight has shape {tuple(state['head.1.weight'].shape)}, expected "
+                         f"({s.head}, {s.pooled_dim}) for {s.describe()}: are model_config's pooling, pyramid "
+                         f"and input_moments the ones the student was trained with?")
+    if tuple(state["classifier.weight"].shape) != (s.n_classes, s.classifier_in):
         raise ValueError(f"classifier.weight has shape {tuple(state['classifier.weight'].shape)}, expected "
-                         f"({s.n_classes}, {s.pooled_dim}) for {s.pooling} pooling of {s.width} channels: "
+                         f"({s.n_classes}, {s.classifier_in}) for {s.describe()}: "
                          f"is model_config['pooling'] the one the student was trained with?")
     if f"blocks.{3 * s.layers}.weight" in state or f"blocks.{3 * s.layers + 1}.weight" in state:
         raise ValueError("the state dict has blocks beyond the last conv/BatchNorm pair; not a CNNStudent")
@@ -195,6 +224,7 @@ def fold_batchnorm(state: dict[str, np.ndarray], block: int, eps: float = BN_EPS
 def build_keras_cnn(state: dict[str, np.ndarray], shape: CNNShape, batch_size: int | None = 1):
     """A tf_keras Model (batch, T, in_channels) -> logits (batch, n_classes) with the torch weights
     (BatchNorm folded). batch_size=1 is what the converter gets; None evaluates whole batches."""
+    import tensorflow as tf
     import tf_keras as keras
 
     inp = keras.Input((shape.T, shape.in_channels), batch_size=batch_size, name="f0")
@@ -214,12 +244,44 @@ def build_keras_cnn(state: dict[str, np.ndarray], shape: CNNShape, batch_size: i
         pooled.append(keras.layers.GlobalAveragePooling2D(name="time_mean")(h))
     if shape.pooling in ("max", "meanmax"):
         pooled.append(keras.layers.GlobalMaxPooling2D(name="time_max")(h))
+    if shape.pyramid > 1:
+        # (L, 1, W) -> (P, L / P, W) -> time mean per part -> (P, W), flattened part-major; torch
+        # flattens channel-major (w * P + p), which the next layer's weights are permuted to match
+        P = shape.pyramid
+        part = keras.layers.Reshape((P, L // P, shape.width), name="pyramid_parts")(h)
+        part = keras.layers.Lambda(lambda t: tf.reduce_mean(t, axis=2), name="pyramid_mean")(part)
+        pooled.append(keras.layers.Flatten(name="pyramid")(part))
+    if shape.input_moments:
+        ramp = tf.constant(np.linspace(-1.0, 1.0, shape.T, dtype=np.float32)[None, :, None])
+        pooled.append(keras.layers.Lambda(lambda t: tf.reduce_mean(t, axis=1), name="input_mean")(inp))
+        pooled.append(keras.layers.Lambda(lambda t: tf.reduce_mean(t * t, axis=1), name="input_square_mean")(inp))
+        pooled.append(keras.layers.Lambda(lambda t: tf.reduce_mean(t * ramp, axis=1), name="input_trend")(inp))
     h = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(axis=-1, name="pooled")(pooled)
+    if shape.head > 0:
+        h = keras.layers.Dense(shape.head, activation="relu", name="head")(h)
     logits = keras.layers.Dense(shape.n_classes, name="classifier")(h)
     model = keras.Model(inp, logits, name="cnn_student")
 
     for i in range(shape.layers):
         model.get_layer(f"conv{i}").set_weights(list(fold_batchnorm(state, i)))
-    model.get_layer("classifier").set_weights([np.asarray(state["classifier.weight"], np.float32).T.copy(),
-                                               np.asarray(state["classifier.bias"], np.float32)])
+    first = "head" if shape.head > 0 else "classifier"
+    w_first = np.asarray(state["head.1.weight" if shape.head > 0 else "classifier.weight"], np.float32)
+    w_first = w_first[:, keras_order(shape)]
+    b_first = np.asarray(state["head.1.bias" if shape.head > 0 else "classifier.bias"], np.float32)
+    model.get_layer(first).set_weights([w_first.T.copy(), b_first])
+    if shape.head > 0:
+        model.get_layer("classifier").set_weights([np.asarray(state["classifier.weight"], np.float32).T.copy(),
+                                                   np.asarray(state["classifier.bias"], np.float32)])
     return model
+
+
+def keras_order(shape: CNNShape) -> np.ndarray:
+    """For each entry of the Keras utterance vector, its index in torch's: identical but for the
+    pyramid block, which Keras flattens part-major and torch channel-major."""
+    order = np.arange(shape.pooled_dim)
+    if shape.pyramid > 1:
+        start = 2 * shape.width if shape.pooling == "meanmax" else shape.width
+        P, W = shape.pyramid, shape.width
+        p, w = np.divmod(np.arange(P * W), W)          # Keras entry k = p * W + w
+        order[start:start + P * W] = start + w * P + p
+    return order

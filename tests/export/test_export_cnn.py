@@ -264,3 +264,46 @@ def test_same_padding_is_used_only_where_it_is_torchs():
     assert same_padding_matches_torch(300, 5, 1) and same_padding_matches_torch(75, 5, 2)
     assert not same_padding_matches_torch(300, 5, 2) and not same_padding_matches_torch(150, 3, 2)
     assert [conv_length(L, 5, 2) for L in (300, 301, 1)] == [150, 151, 1]
+
+
+# ------------------------------------------------------------ the recipe's CNN: every extra path
+
+RECIPE = {**CNN, "pyramid": 3, "input_moments": True, "head": 24}
+
+
+@pytest.fixture(scope="module")
+def recipe_exported(cnn_data) -> dict:
+    """configs/eggemo.toml's student shape (time pyramid, input moments, hidden layer), small."""
+    from eggemo.cli import main
+    root = cnn_data["root"]
+    cx, cy = cnn_contours(84, seed=1)
+    model = train_tiny_cnn(cx, cy, RECIPE)
+    ckpt = save_cnn(model, root / "recipe_student.pt", RECIPE)
+    out = root / "recipe_out"
+    rc = main(["export", str(ckpt), "--out", str(out), "--calib", str(cnn_data["calib"]),
+               "--val", str(cnn_data["val"]), "--calib-max", "48", "--tflm-utterances", "12"])
+    assert rc == 0
+    return {"out": out, "model": model, "report": json.loads((out / "export_report.json").read_text())}
+
+
+def test_recipe_cnn_exports_with_float_parity_and_tflm_ops(recipe_exported, cnn_data):
+    x = cnn_data["val_x"][:8]
+    out, report = recipe_exported["out"], recipe_exported["report"]
+    ref = torch_logits(recipe_exported["model"], x)
+    assert np.abs(StudentRuntime(out / "student_float.tflite").logits_batch(x) - ref).max() <= 1e-4
+    assert max(report["parity_vs_torch"][k] for k in ("onnx", "keras", "float_tflite")) <= 1e-4
+    info = read_model((out / "student_int8.tflite").read_bytes())
+    assert set(info.ops) <= TFLM_OPS and "MUL" in info.ops          # x * x and x * ramp
+    assert info.op_counts()["FULLY_CONNECTED"] == 2                  # hidden layer and classifier
+    assert not [t for t in info.tensors if t.type in ("FLOAT32", "INT16")]
+    assert report["tflm"]["kernel_max_lsb_diff"] <= 1
+    assert "pyramid" in report["checkpoint"].get("shape_line", json.dumps(report))
+
+
+def test_pyramid_order_maps_keras_entries_to_torch_entries():
+    from eggemo.export.keras_cnn import CNNShape, keras_order
+    s = CNNShape(in_channels=2, width=3, layers=1, kernel=3, strides=(1,), pooling="mean", n_classes=2, T=6,
+                 pyramid=2, input_moments=True)
+    order = keras_order(s)
+    # mean block 0..2 unchanged; pyramid Keras (p, w) -> torch w * 2 + p; moments unchanged
+    assert order.tolist() == [0, 1, 2, 3, 5, 7, 4, 6, 8] + list(range(9, 15))
