@@ -26,6 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--emulate", type=Path, metavar="WAV", help="build the firmware if needed, boot it in QEMU and "
                      "stream this EGG recording into it")
     src.add_argument("--replay", type=Path, metavar="DIR", help="replay a folder written by --record")
+    p.add_argument("--plot", type=Path, metavar="FILE.png", help="with --replay: draw the whole recording (F0, "
+                   "utterances, predictions over time) into this picture (.png, .svg, .pdf; needs matplotlib); "
+                   "without --model, as it was predicted live")
     p.add_argument("--model", type=Path, help="student_int8.tflite from `eggemo export` (or its folder); "
                    "without it: F0 and link statistics only")
     p.add_argument("--norm", help="F0 normalisation: utterance | session | FILE.json with {\"mu\", \"sigma\"} of ln F0 "
@@ -66,6 +69,21 @@ def _fail(msg: str) -> int:
     return 2
 
 
+def _plot(args: argparse.Namespace, classifier) -> None:
+    from .plot import plot_timeline, timeline
+
+    if classifier is not None:     # a fresh one: session normalisation keeps what the replay saw
+        from .pipeline import Classifier
+
+        classifier = Classifier.from_model(args.model, args.norm)
+    tl = timeline(args.replay, classifier)
+    for s in tl.skipped:
+        print(f"eggemo monitor: --plot skipped {s}", file=sys.stderr)
+    out = plot_timeline(tl, args.plot, title=args.replay.name)
+    print(f"wrote {out}: {len(tl.f0_hz) * tl.hop_s:.1f} s of F0, {len(tl.spans)} utterances, "
+          f"{tl.predictions} predicted ({tl.source})", flush=True)
+
+
 def _display(plain: bool):
     from .display import LiveDisplay, PlainDisplay
 
@@ -76,6 +94,8 @@ def main(args: argparse.Namespace) -> int:
     sources = [n for n, v in (("--port", args.port), ("--emulate", args.emulate), ("--replay", args.replay)) if v]
     if len(sources) != 1:
         return _fail(f"give exactly one of --port, --emulate or --replay (got {', '.join(sources) or 'none'})")
+    if args.plot is not None and args.replay is None:
+        return _fail("--plot draws a recording: use it with --replay DIR (record one with --record DIR)")
     try:
         seg = SegmenterConfig(hangover_ms=args.hangover_ms, preroll_ms=args.preroll_ms, tail_ms=args.tail_ms,
                               min_voiced_ms=args.min_voiced_ms)
@@ -97,8 +117,16 @@ def _replay(args: argparse.Namespace, classifier) -> int:
     from .display import MonitorState, plain_prediction
     from .replay import replay
 
+    if args.plot is not None:
+        from .plot import check_output
+
+        check_output(args.plot)                 # before any work
+        if classifier is None:
+            _plot(args, None)
+            return 0
     if classifier is None:
-        return _fail("--replay needs --model to predict with (the recording's F0 is replayed through it)")
+        return _fail("--replay needs --model to predict with (the recording's F0 is replayed through it), "
+                     "or --plot FILE.png to draw the recording as it was predicted live")
     state = MonitorState(port=str(args.replay), label_names=tuple(classifier.label_names))
 
     def show(p) -> None:
@@ -107,6 +135,8 @@ def _replay(args: argparse.Namespace, classifier) -> int:
         print(plain_prediction(state), flush=True)
 
     res = replay(args.replay, classifier, on_prediction=show)
+    if args.plot is not None:
+        _plot(args, classifier)
     ok = sum(res.matches())
     note = " (the last line was cut: the recorder was killed)" if res.recording.truncated_line else ""
     print(f"replayed {len(res.predictions)} predictions; the recording has {len(res.recorded)}, "
