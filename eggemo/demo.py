@@ -1,7 +1,8 @@
 """`eggemo demo`: the whole system, end to end, on one machine.
 
 1. synthesise the default speech+EGG emotional corpus;
-2. train the teacher (speech log-Mel) and distil the edge student (EGG F0), `fast` config;
+2. train the teacher (speech log-Mel) and distil the edge student (EGG frames), eggemo's recipe
+   (configs/eggemo.toml);
 3. export the student to int8 TFLite and check it in TFLite Micro;
 4. build the firmware and boot it in QEMU (netduinoplus2 = STM32F405);
 5. stream held-out utterances' EGG through the emulated board; the live monitor segments the
@@ -31,7 +32,8 @@ FS = 16000
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="folder for everything the demo writes")
-    p.add_argument("--config", type=Path, default=ROOT / "configs" / "fast.toml", help="training config (TOML)")
+    p.add_argument("--config", type=Path, default=ROOT / "configs" / "eggemo.toml",
+                   help="training config (TOML; default eggemo's recipe, configs/default.toml is the paper's)")
     p.add_argument("--utterances", type=int, default=700, help="corpus size (default: the default corpus)")
     p.add_argument("--speakers", type=int, default=10)
     p.add_argument("--seed", type=int, default=0, help="corpus seed")
@@ -73,7 +75,7 @@ def train_models(cfg, fs, fc, out: Path) -> Path:
     teacher = run_training("teacher", cfg, fs, fc, out / "teacher")
     print(f"   teacher (speech log-Mel): test UA {teacher['ua']:.3f}")
     student = run_training("distill", cfg, fs, fc, out / "student", teacher_ckpt=out / "teacher" / "best.pt")
-    print(f"   distilled edge student (EGG F0): test UA {student['ua']:.3f}  "
+    print(f"   distilled edge student (EGG frames): test UA {student['ua']:.3f}  "
           f"[{time.perf_counter() - t0:.0f} s for both]")
     return out / "student" / "best.pt"
 
@@ -140,12 +142,14 @@ def stream_through_board(streamed: Streamed, export_dir: Path, speaker_stats, pl
     from .host.cli import _display
     from .host.emulator import Emulator, build_firmware
     from .host.monitor import Monitor, MonitorOptions
-    from .host.pipeline import Classifier, F0Normaliser
+    from .host.pipeline import Classifier, F0Normaliser, ModelInfo
     from .host.record import Recorder
 
     elf = build_firmware()
     print(f"   firmware: {elf}")
-    classifier = Classifier(StudentRuntime.from_export_dir(export_dir), F0Normaliser("fixed", speaker_stats))
+    info = ModelInfo.from_model(export_dir)      # the channels the student reads, from its export report
+    classifier = Classifier(StudentRuntime.from_export_dir(export_dir), F0Normaliser("fixed", speaker_stats),
+                            info.crop, info)
     with Emulator(elf) as emu:
         print(f"   QEMU netduinoplus2 up at {emu.url}; streaming {len(streamed.pcm) / FS:.1f} s of EGG "
               f"({len(streamed.rows)} utterances)")
@@ -252,7 +256,7 @@ def main(args: argparse.Namespace) -> int:
 
     spk_items = [it for it in items if it.speaker == speaker]
     tracks = [f0_track(read_item(it, FS)[1], FS) for it in spk_items]
-    stats = F0Stats.from_frames([t.f0 for t in tracks], [t.voiced for t in tracks])
+    stats = F0Stats.from_frames([t.f0 for t in tracks], [t.voiced for t in tracks], [t.energy_db for t in tracks])
     session = out / "session"
     if session.exists():
         shutil.rmtree(session)
