@@ -87,6 +87,9 @@ def elf_board(path: str | Path) -> str | None:
 def check_elf(path: str | Path, chip: Chip) -> ImageInfo:
     """Validate a firmware ELF for chip; raises FirmwareError saying what is wrong."""
     path = Path(path)
+    if path.is_dir():
+        raise FirmwareError(f"{path}: is a folder, not a firmware ELF; give the .elf file in it "
+                            f"(built by `make -C firmware BOARD=stm32f405`)")
     if not path.is_file():
         raise FirmwareError(f"{path}: no such file; build it with `make -C firmware BOARD=stm32f405`")
     data = path.read_bytes()

@@ -21,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from eggemo.outpath import check_out_dir
     from eggemo.train.checkpoint import read_checkpoint
 
     from .data import ExportDataError, load_export_data
@@ -28,6 +29,7 @@ def main(args: argparse.Namespace) -> int:
     from .tflite_check import ExportCheckError
 
     try:
+        check_out_dir(args.out, "--out")   # before minutes of export work
         load_student(args.checkpoint)   # the kind check first: no feature extraction for a teacher
         ckpt = read_checkpoint(args.checkpoint)
         data = load_export_data(ckpt, corpus=args.corpus, features=args.features, calib=args.calib,

@@ -96,7 +96,9 @@ class Recorder:
     """Writes one session into a folder (created). Call ``flush()`` after each handled block."""
 
     def __init__(self, folder: str | Path, header: dict[str, Any] | None = None, *, fsync: bool = False) -> None:
-        self.folder = Path(folder)
+        from eggemo.outpath import check_out_dir
+
+        self.folder = check_out_dir(folder, "--record")
         if self.folder.exists() and any(self.folder.iterdir()):
             raise ValueError(f"--record {self.folder}: the folder is not empty; pick a new folder so that no "
                              f"earlier recording is overwritten")

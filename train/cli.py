@@ -221,7 +221,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def main(args: argparse.Namespace) -> int:
+    from eggemo.outpath import check_out_dir
+
     try:
+        check_out_dir(args.out, "--out")      # before the features and the training
         cfg = config_from_args(args)
         if args.mode == "distill" and not args.teacher and cfg.distill.source == "teacher":
             raise ValueError("distill needs --teacher CHECKPOINT (train one with `eggemo train teacher`)")

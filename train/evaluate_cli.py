@@ -39,7 +39,10 @@ def main(args: argparse.Namespace) -> int:
     from .cli import load_features
     from .evaluate import evaluate, write_report
 
+    from eggemo.outpath import check_out_dir
+
     try:
+        check_out_dir(args.out, "--out")
         model, ckpt = load_checkpoint(args.checkpoint)
         tc = {k: v for k, v in ckpt["train_config"].items() if k in ("teacher", "student", "optim", "distill",
                                                                      "data", "run", "features")}

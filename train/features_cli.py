@@ -57,8 +57,13 @@ def main(args: argparse.Namespace) -> int:
     from .noise import NoiseConfig
     from .splits import counts_table, stratified_split
 
+    from eggemo.outpath import check_out_dir, check_out_file
+
     corpus = corpus_argument(args)
     try:
+        check_out_file(args.out, "--out")                 # before minutes of extraction
+        if args.cache is not None:
+            check_out_dir(args.cache, "--cache")
         config = FeatureConfig(fs=args.fs, T=args.frames, crop=args.crop, f0_norm=args.f0_norm)
         noise = None if args.noise is None else NoiseConfig(args.noise, args.snr, args.noise_file, seed=args.noise_seed)
         skipped: list = []

@@ -19,14 +19,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def main(args: argparse.Namespace) -> int:
+    from eggemo.outpath import check_out_dir
+
     try:
         config = CorpusConfig(n_utterances=args.utterances, n_speakers=args.speakers, seed=args.seed,
                               label_set=args.label_set, fs=args.fs)
+        check_out_dir(args.out, "--out")
     except ValueError as exc:
         raise SystemExit(f"eggemo synth: {exc}")
     t0 = time.perf_counter()
     manifest = write_corpus(args.out, config, progress=not args.quiet)
-    print(f"wrote {config.n_utterances} utterances of {config.n_speakers} speakers ({config.label_set}) "
-          f"in {time.perf_counter() - t0:.1f} s: {manifest}")
+    print(f"wrote {plural(config.n_utterances, 'utterance')} of {plural(config.n_speakers, 'speaker')} "
+          f"({config.label_set}) in {time.perf_counter() - t0:.1f} s: {manifest}")
     return 0

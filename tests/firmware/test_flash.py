@@ -86,6 +86,13 @@ def test_check_only_and_bad_file_through_the_cli(chip_build, tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
+def test_a_folder_given_as_the_image_is_called_a_folder(tmp_path, capsys):
+    """It used to say "no such file" about a folder that is there."""
+    assert cli.main(["flash", "--check-only", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path}: is a folder, not a firmware ELF" in err and "no such file" not in err
+
+
 def test_the_board_is_read_from_the_image(chip_build, firmware_elf):
     chip_elf, _ = chip_build
     assert check_elf(chip_elf, CHIP).board == "stm32f405"

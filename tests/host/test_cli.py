@@ -30,6 +30,18 @@ def test_record_refuses_a_folder_with_files(tmp_path, capsys):
     assert (tmp_path / "old.txt").read_text() == "an earlier session"
 
 
+def test_record_onto_a_file_or_into_a_read_only_folder_is_refused(tmp_path, capsys, read_only_dir,
+                                                                  eggemo_as_user):
+    (tmp_path / "afile").write_text("keep me")
+    assert main(["monitor", "--port", "loop://", "--record", str(tmp_path / "afile")]) == 2
+    assert f"--record {tmp_path / 'afile'}: is a file, not a folder" in capsys.readouterr().err
+    assert (tmp_path / "afile").read_text() == "keep me"
+    run = eggemo_as_user("monitor", "--port", "loop://", "--record", read_only_dir / "rec", "--duration", "0.3",
+                         "--plain")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert f"--record {read_only_dir / 'rec'}: cannot write into {read_only_dir}" in run.stderr
+
+
 def test_replay_needs_a_model_and_a_recording(tmp_path, capsys, exported_model):
     assert main(["monitor", "--replay", str(tmp_path)]) == 2
     assert "--replay needs --model" in capsys.readouterr().err
@@ -98,3 +110,4 @@ def test_replay_reports_cut_and_corrupt_lines(tmp_path, capsys, corpus, exported
     assert f"line {pred + 2} is not JSON (cut or corrupt)" in err
     assert f"line {f0 + 2}: an 'f0' line that cannot be replayed (KeyError" in err
     assert "Traceback" not in err
+
