@@ -49,11 +49,33 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help() if not argv or argv[0] in ("-h", "--help") else parser.parse_args(argv[:1])
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     name = argv[0]
-    mod = _load(name)
-    cmd = argparse.ArgumentParser(prog=f"eggemo {name}", description=COMMANDS[name][1])
-    mod.add_arguments(cmd)
-    args = cmd.parse_args(argv[1:])
-    return int(mod.main(args) or 0)
+    try:
+        mod = _load(name)
+        cmd = argparse.ArgumentParser(prog=f"eggemo {name}", description=COMMANDS[name][1])
+        mod.add_arguments(cmd)
+        args = parse(cmd, name, argv[1:])
+        return int(mod.main(args) or 0)
+    except KeyboardInterrupt:                 # Ctrl-C: a line, not a traceback; 130 as a shell reports it
+        print(f"eggemo {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+# An option that a user looks for in one command but that lives in another: (command, option) -> hint.
+ELSEWHERE: dict[tuple[str, str], str] = {
+    ("train", "--skip-bad"): "--skip-bad belongs to `eggemo features`: extract with `eggemo features --corpus DIR "
+                             "--skip-bad --out FILE.npz`, then train with `eggemo train ... --features FILE.npz`",
+    ("experiment", "--skip-bad"): "--skip-bad belongs to `eggemo features`: extract with `eggemo features --corpus "
+                                  "DIR --skip-bad --out FILE.npz`, then run the experiment with --features FILE.npz",
+}
+
+
+def parse(cmd: argparse.ArgumentParser, name: str, argv: list[str]) -> argparse.Namespace:
+    """cmd.parse_args, with a hint for an unknown option that another command has."""
+    args, unknown = cmd.parse_known_args(argv)
+    if unknown:
+        hints = [ELSEWHERE[(name, u.split("=")[0])] for u in unknown if (name, u.split("=")[0]) in ELSEWHERE]
+        cmd.error(f"unrecognized arguments: {' '.join(unknown)}" + "".join(f"; {h}" for h in hints))
+    return args
 
 
 if __name__ == "__main__":

@@ -53,14 +53,30 @@ def save_checkpoint(ckpt: dict[str, Any], path: str | Path) -> Path:
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint dict, checked for format and keys."""
+    """The checkpoint dict, checked for format and keys, finite weights, and weights that fit
+    the model its arch and model_config describe."""
+    return _read(path)[0]
+
+
+def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """(model in eval mode on the CPU, checkpoint dict)."""
+    ckpt, model = _read(path)
+    model.eval()
+    return model, ckpt
+
+
+def _read(path: str | Path) -> tuple[dict[str, Any], nn.Module]:
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a checkpoint; give the best.pt file in it")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} not found; train one with `eggemo train`")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or foreign files
-        raise ValueError(f"{path} is not a readable eggemo checkpoint ({type(exc).__name__}: {exc})") from None
+        # torch's own advice (weights_only=False) would run code from an untrusted file: not given
+        raise ValueError(f"{path} is not a readable eggemo checkpoint ({type(exc).__name__}): the file is damaged "
+                         f"or was not written by `eggemo train`; copy it again or train one") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         got = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
         raise ValueError(f"{path}: expected format {FORMAT!r}, got {got!r}; "
@@ -68,13 +84,30 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     missing = [k for k in KEYS if k not in ckpt]
     if missing:
         raise ValueError(f"{path}: checkpoint lacks {missing}; retrain with this version of eggemo")
-    return ckpt
+    return ckpt, _model(ckpt, path)
 
 
-def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """(model in eval mode on the CPU, checkpoint dict)."""
-    ckpt = read_checkpoint(path)
-    model = build_model(ckpt["arch"], **ckpt["model_config"])
-    model.load_state_dict(ckpt["state_dict"])
-    model.eval()
-    return model, ckpt
+def _model(ckpt: dict[str, Any], path: Path) -> nn.Module:
+    """The model the checkpoint describes, with its weights; a clear error when they do not fit."""
+    arch, state = ckpt["arch"], ckpt["state_dict"]
+    if arch not in TEACHER_ARCHS + STUDENT_ARCHS:
+        raise ValueError(f"{path}: arch {arch!r} is not a model this eggemo knows (teachers {TEACHER_ARCHS}, "
+                         f"students {STUDENT_ARCHS}); the checkpoint was edited or written by another version")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path}: its state_dict is not a dict of tensors; the checkpoint is damaged, train again")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ValueError(f"{path}: {len(bad)} weight tensor(s) hold NaN or infinite values ({', '.join(bad[:3])}"
+                         f"{', ...' if len(bad) > 3 else ''}): the training diverged; this checkpoint cannot be "
+                         f"used, train again (e.g. with a lower optim.lr)")
+    if not isinstance(ckpt["model_config"], dict):
+        raise ValueError(f"{path}: its model_config is not a table; the checkpoint is damaged, train again")
+    model = build_model(arch, **ckpt["model_config"])
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        detail = "; ".join(line.strip() for line in str(exc).splitlines()[1:] if line.strip())
+        raise ValueError(f"{path}: its weights do not fit the {arch} model that its model_config "
+                         f"{ckpt['model_config']} describes ({detail[:300]}); the checkpoint was edited or "
+                         f"damaged, train it again") from None
+    return model

@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -203,7 +204,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    cfg = load_config(args.config, args.overrides)
+    try:
+        cfg = load_config(args.config, args.overrides)
+    except ValueError as exc:
+        raise ValueError(with_list_example(str(exc))) from None
     changes: dict[str, dict[str, Any]] = {}
     if getattr(args, "seed", None) is not None:
         changes["run"] = {"seed": args.seed}
@@ -218,6 +222,16 @@ def config_from_args(args: argparse.Namespace) -> Config:
                              f"--f0-source {args.f0_source} --out FILE.npz`)")
         changes["data"] = {"f0_source": args.f0_source}
     return replace(cfg, **changes) if changes else cfg
+
+
+def with_list_example(message: str) -> str:
+    """A config error about a list setting, with how to write a list on the command line."""
+    m = re.match(r"config (\w+)\.(\w+) = .*: expected tuple$", message)
+    if m is None:
+        return message
+    example = '["01","02"]' if m.group(2).endswith("speakers") else '["a","b"]'
+    return (f"{m.group(1)}.{m.group(2)} is a list of strings; write it in TOML, e.g. "
+            f"--set {m.group(1)}.{m.group(2)}={example} ({message})")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -54,6 +54,54 @@ def test_unusable_representative_sets_are_refused(export_data, tmp_path, capsys)
     assert not (tmp_path / "out").exists()
 
 
+def test_out_that_is_a_file_is_refused_before_the_export_work(export_data, tmp_path, capsys):
+    """It used to fail with a traceback after a minute of export work."""
+    (tmp_path / "out").write_text("keep me")
+    rc, err = _run(capsys, export_data["ckpt"], "--out", tmp_path / "out", "--calib", export_data["calib"])
+    assert rc == 2 and f"--out {tmp_path / 'out'}: is a file, not a folder" in err
+    assert (tmp_path / "out").read_text() == "keep me"
+
+
+def test_read_only_out_is_refused_before_the_export_work(export_data, read_only_dir, eggemo_as_user):
+    run = eggemo_as_user("export", export_data["ckpt"], "--out", read_only_dir / "out",
+                         "--calib", export_data["calib"])
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert f"--out {read_only_dir / 'out'}: cannot write into {read_only_dir} (Permission denied)" in run.stderr
+    assert "export:" not in run.stdout                  # no work was started
+
+
+def _drop_a_key(c):
+    c["state_dict"].pop(next(iter(c["state_dict"])))
+
+
+def _nan_weight(c):
+    c["state_dict"][next(iter(c["state_dict"]))][0] = float("nan")
+
+
+@pytest.mark.parametrize("damage, words", [
+    (_drop_a_key, "its weights do not fit the bilstm_student model"),
+    (lambda c: c["model_config"].update(hidden=c["model_config"]["hidden"] + 1), "size mismatch"),
+    (_nan_weight, "hold NaN or infinite values"),
+    (lambda c: c.update(arch="bogus"), "arch 'bogus' is not a model this eggemo knows"),
+])
+def test_inconsistent_checkpoints_are_refused_clearly(export_data, tmp_path, capsys, damage, words):
+    """These used to crash with a RuntimeError, or blame a "weight copy or graph bug" (NaN), or call
+    an unknown arch "a student checkpoint"."""
+    import torch
+    ckpt = torch.load(export_data["ckpt"], weights_only=True)
+    damage(ckpt)
+    torch.save(ckpt, tmp_path / "bad.pt")
+    rc, err = _run(capsys, tmp_path / "bad.pt", "--out", tmp_path / "out", "--calib", export_data["calib"])
+    assert rc == 2 and f"{tmp_path / 'bad.pt'}: " in err and words in err
+    assert "graph bug" not in err and "a student checkpoint" not in err and not (tmp_path / "out").exists()
+
+
+def test_random_bytes_checkpoint_gets_no_weights_only_false_advice(export_data, tmp_path, capsys):
+    (tmp_path / "noise.pt").write_bytes(np.random.default_rng(0).bytes(4096))
+    rc, err = _run(capsys, tmp_path / "noise.pt", "--out", tmp_path / "out", "--calib", export_data["calib"])
+    assert rc == 2 and "not a readable eggemo checkpoint" in err and "weights_only" not in err
+
+
 def _convert(build) -> bytes:
     import tensorflow as tf
     import tf_keras as keras

@@ -52,3 +52,120 @@ def test_emotion_with_too_few_utterances_is_named(tiny, capsys):
     err = capsys.readouterr().err
     assert "too few utterances to split" in err and "'neutral' has 2 (train 1, val 0, test 1)" in err
     assert "anger" not in err and not (tiny / "run").exists()
+
+
+def test_out_onto_a_file_is_refused(tiny, capsys):
+    (tiny / "afile").write_text("keep me")
+    assert eggemo(train(tiny, features([0, 1, 2] * 10), "--out", str(tiny / "afile"))) == 2
+    assert f"--out {tiny / 'afile'}: is a file, not a folder" in capsys.readouterr().err
+    assert (tiny / "afile").read_text() == "keep me"
+
+
+def test_features_out_and_cache_in_a_read_only_folder_are_refused(tmp_path, read_only_dir, eggemo_as_user):
+    corpus = tmp_path / "corpus"
+    assert eggemo(["synth", "--out", str(corpus), "--utterances", "2", "--speakers", "1", "--quiet"]) == 0
+    for extra, option, path in ((["--out", read_only_dir / "f.npz"], "--out", read_only_dir / "f.npz"),
+                                (["--out", tmp_path / "f.npz", "--cache", read_only_dir / "c"], "--cache",
+                                 read_only_dir / "c")):
+        run = eggemo_as_user("features", "--corpus", corpus, "--quiet", *extra)
+        assert run.returncode != 0 and "Traceback" not in run.stderr
+        assert f"{option} {path}: cannot write into {read_only_dir}" in run.stderr
+    assert not (tmp_path / "f.npz").exists()
+
+
+def test_synth_out_read_only_is_refused_and_one_utterance_is_one(tmp_path, read_only_dir, eggemo_as_user, capsys):
+    run = eggemo_as_user("synth", "--out", read_only_dir / "c", "--utterances", "1", "--quiet")
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert f"--out {read_only_dir / 'c'}: cannot write into {read_only_dir}" in run.stderr
+    assert eggemo(["synth", "--out", str(tmp_path / "c"), "--utterances", "1", "--speakers", "1", "--quiet"]) == 0
+    assert "wrote 1 utterance of 1 speaker (emodb)" in capsys.readouterr().out
+
+
+def _student_checkpoint(path, damage=None):
+    import torch
+
+    from eggemo.train.checkpoint import make_checkpoint
+    from eggemo.train.models import build_model
+    mc = {"in_channels": 2, "hidden": 8, "layers": 1, "n_classes": 3, "feature_dim": 16}
+    ckpt = make_checkpoint(build_model("bilstm_student", **mc), arch="bilstm_student", model_config=mc,
+                           label_names=("anger", "sadness", "neutral"), feature_config={"T": 20}, train_config={},
+                           metrics={}, seed=0)
+    if damage is not None:
+        damage(ckpt)
+    torch.save(ckpt, path)
+    return path
+
+
+@pytest.mark.parametrize("damage, words", [
+    (lambda c: c["state_dict"].pop(next(iter(c["state_dict"]))), "Missing key(s)"),
+    (lambda c: c["model_config"].update(hidden=9), "size mismatch"),
+])
+def test_evaluate_refuses_inconsistent_checkpoints(tmp_path, capsys, damage, words):
+    """They used to crash with torch's RuntimeError."""
+    features([0, 1, 2] * 5).save(tmp_path / "fs.npz")
+    ckpt = _student_checkpoint(tmp_path / "bad.pt", damage)
+    assert eggemo(["evaluate", str(ckpt), "--features", str(tmp_path / "fs.npz"), "--split", "all",
+                   "--out", str(tmp_path / "ev")]) == 2
+    err = capsys.readouterr().err
+    assert f"{ckpt}: its weights do not fit the bilstm_student model" in err and words in err
+    assert "train it again" in err
+
+
+def test_evaluate_random_bytes_checkpoint_gets_no_weights_only_false_advice(tmp_path, capsys):
+    features([0, 1, 2] * 5).save(tmp_path / "fs.npz")
+    (tmp_path / "noise.pt").write_bytes(np.random.default_rng(1).bytes(4096))
+    assert eggemo(["evaluate", str(tmp_path / "noise.pt"), "--features", str(tmp_path / "fs.npz"),
+                   "--out", str(tmp_path / "ev")]) == 2
+    err = capsys.readouterr().err
+    assert "not a readable eggemo checkpoint" in err and "weights_only" not in err
+
+
+@pytest.mark.parametrize("content, words", [
+    (None, "not a complete FeatureSet"),                      # a cut .npz (BadZipFile)
+    (b"utt,label\nu1,anger\n", "not a FeatureSet .npz"),      # a text file
+])
+def test_train_features_that_are_no_feature_set(tiny, capsys, content, words):
+    path = tiny / "fs.npz"
+    features([0, 1, 2] * 10).save(path)
+    path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2] if content is None else content)
+    assert eggemo(["train", "student", "--features", str(path), "--config", str(tiny / "tiny.toml"),
+                   "--out", str(tiny / "run")]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and words in err and "allow_pickle" not in err and "Traceback" not in err
+
+
+def test_list_setting_written_as_a_word_gets_an_example(tiny, capsys):
+    assert eggemo(train(tiny, features([0, 1, 2] * 10), "--out", str(tiny / "run"), "--set", "data.split=speaker",
+                        "--set", "data.test_speakers=01")) == 2
+    assert 'write it in TOML, e.g. --set data.test_speakers=["01","02"]' in capsys.readouterr().err
+
+
+def test_skip_bad_on_train_points_to_features(tiny, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        eggemo(train(tiny, features([0, 1, 2] * 10), "--out", str(tiny / "run"), "--skip-bad"))
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --skip-bad" in err and "`eggemo features --corpus DIR --skip-bad" in err
+
+
+def test_ctrl_c_during_training_is_one_line_and_status_130(tmp_path):
+    """SIGINT used to print a KeyboardInterrupt traceback."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "tiny.toml").write_text(TINY.replace("max_epochs = 1", "max_epochs = 100000"))
+    features([0, 1, 2] * 100).save(tmp_path / "fs.npz")
+    proc = subprocess.Popen([sys.executable, "-m", "eggemo.cli", "train", "student", "--features",
+                             str(tmp_path / "fs.npz"), "--config", str(tmp_path / "tiny.toml"), "--out",
+                             str(tmp_path / "run"), "--no-tsne"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in proc.stdout:                                  # the split table: training starts next
+        if line.startswith("| total"):
+            break
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "eggemo train: interrupted" in err and "Traceback" not in err
