@@ -40,18 +40,36 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return (z / z.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
+def read_report(path: str | Path) -> dict:
+    """An export_report.json, or a clear error naming the file."""
+    path = Path(path)
+    try:
+        report = json.loads(path.read_text())
+        if not isinstance(report, dict) or not isinstance(report.get("label_names", []), list):
+            raise ValueError("not a report object with a label_names list")
+        return report
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not a readable export report ({exc}); export the student again with "
+                         f"`eggemo export CHECKPOINT --out DIR`, or remove the file") from None
+
+
 class StudentRuntime:
     """One .tflite student (int8 or float) in the ai-edge-litert interpreter, one utterance per call."""
 
     def __init__(self, model: str | Path | bytes, label_names: list[str] | tuple[str, ...] | None = None,
                  num_threads: int = 1) -> None:
+        name = "the model bytes"
         if isinstance(model, (str, Path)):
             path = Path(model)
             if not path.is_file():
                 raise FileNotFoundError(f"{path} not found; write it with `eggemo export CHECKPOINT --out DIR`")
-            model = path.read_bytes()
-        self._interp = Interpreter(model_content=bytes(model), num_threads=num_threads)
-        self._interp.allocate_tensors()
+            name, model = str(path), path.read_bytes()
+        try:
+            self._interp = Interpreter(model_content=bytes(model), num_threads=num_threads)
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ValueError(f"{name} is not a usable TFLite model ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+                             f"export it again with `eggemo export CHECKPOINT --out DIR`") from None
         inp = self._interp.get_input_details()
         out = self._interp.get_output_details()
         if len(inp) != 1 or len(out) != 1:
@@ -72,7 +90,7 @@ class StudentRuntime:
         """The int8 (or float) model of an `eggemo export` folder, with the label names of its report."""
         out_dir = Path(out_dir)
         report = out_dir / REPORT
-        labels = json.loads(report.read_text())["label_names"] if report.is_file() else None
+        labels = read_report(report)["label_names"] if report.is_file() else None
         return cls(out_dir / (INT8_MODEL if int8 else FLOAT_MODEL), labels, num_threads)
 
     def _check(self, f0: np.ndarray) -> np.ndarray:

@@ -342,7 +342,9 @@ class ModelInfo:
         report = path.parent / "export_report.json"
         if not report.is_file():
             return cls(path, None, None, "center", None, 10.0, 40.0, None)
-        r = json.loads(report.read_text())
+        from eggemo.export.runtime import read_report
+
+        r = read_report(report)
         fc = r.get("input", {}).get("feature_config", {}) or {}
         return cls(path, tuple(r.get("label_names") or ()) or None, int(r.get("input", {}).get("frames") or 0) or None,
                    str(fc.get("crop", "center")), fc.get("f0_norm"), float(fc.get("hop_ms", 10.0)),

@@ -59,3 +59,18 @@ def test_bad_feature_arrays_are_refused(exported):
 def test_missing_model_file_says_how_to_make_one(tmp_path):
     with pytest.raises(FileNotFoundError, match="eggemo export"):
         StudentRuntime(tmp_path / "student_int8.tflite")
+
+
+def test_corrupt_model_and_report_name_the_file(tmp_path):
+    from eggemo.export.runtime import StudentRuntime, read_report
+    from eggemo.host.pipeline import ModelInfo
+    bad = tmp_path / "student_int8.tflite"
+    bad.write_bytes(b"not a flatbuffer at all" * 10)
+    with pytest.raises(ValueError, match=str(bad)):
+        StudentRuntime(bad)
+    report = tmp_path / "export_report.json"
+    report.write_text("{cut")
+    with pytest.raises(ValueError, match="export_report.json"):
+        read_report(report)
+    with pytest.raises(ValueError, match="export_report.json"):
+        ModelInfo.from_model(tmp_path)
