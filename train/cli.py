@@ -4,7 +4,8 @@
     eggemo train student --corpus corpus/ --out runs/student --size edge
     eggemo train distill --corpus corpus/ --teacher runs/teacher/best.pt --out runs/cmed --size edge
 
-Settings come from a TOML config (--config, default configs/default.toml: the paper's) with
+Settings come from a TOML config (--config, default configs/eggemo.toml: eggemo's recipe; the
+paper's is configs/default.toml) with
 single values overridable by --set section.key=value. The split (train / validation / test) is
 drawn from data.split_seed; the test part is only scored once, after training, with the best
 checkpoint. Multi-process: `torchrun --nproc_per_node=N -m eggemo.cli train ...`.
@@ -33,7 +34,7 @@ MODES = ("teacher", "student", "distill")
 
 
 def default_config_path() -> Path:
-    return REPO_CONFIGS / "default.toml"
+    return REPO_CONFIGS / "eggemo.toml"
 
 
 def default_cache_dir() -> Path:
@@ -184,7 +185,8 @@ def add_common(p: argparse.ArgumentParser) -> None:
     src.add_argument("--corpus", help="corpus folder (EMO-DB layout, manifest.csv, or `eggemo synth` output)")
     src.add_argument("--features", help="a FeatureSet saved as .npz instead of a corpus")
     p.add_argument("--config", default=str(default_config_path()),
-                   help="TOML config (default: configs/default.toml, the paper's settings)")
+                   help="TOML config (default: configs/eggemo.toml, eggemo's recipe; configs/default.toml "
+                        "is the paper's)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one config value, e.g. --set optim.max_epochs=30 (repeatable)")
     p.add_argument("--seed", type=int, help="run.seed (model init and batch order)")
