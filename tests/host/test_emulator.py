@@ -96,3 +96,29 @@ def test_close_ends_qemu(tools, firmware_elf):
         in_own_group = os.getpgid(pid) == pid             # so a Ctrl-C reaches the host only
     assert not _running(pid)
     assert in_own_group
+
+
+def test_ctrl_c_while_monitor_emulate_boots_is_one_line_and_qemu_ends(tools, tmp_path):
+    """SIGINT early in `monitor --emulate` (QEMU starting, the link coming up) used to be able to
+    print a KeyboardInterrupt traceback; it must say 'interrupted', exit 130 and take QEMU along."""
+    proc = subprocess.Popen([sys.executable, "-m", "eggemo.cli", "monitor", "--emulate", str(WAV), "--plain"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    qemu: list[int] = []
+    try:
+        deadline = time.monotonic() + 90                   # the first run builds the firmware
+        while time.monotonic() < deadline and not qemu:
+            qemu = _qemu_children(proc.pid)
+            assert proc.poll() is None
+            time.sleep(0.02)
+        assert qemu, "monitor --emulate did not start QEMU"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130 and "eggemo monitor: interrupted" in err and "Traceback" not in err, err
+        assert _gone_within(qemu[0], 5.0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in qemu:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
