@@ -239,6 +239,15 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
     best_state: dict[str, torch.Tensor] = {}
     best_ckpt: dict[str, Any] = {}
     scores: list[float] = []                       # per epoch: higher is better (UA, or -val loss)
+
+    def keep_best(metrics: dict[str, Any]) -> dict[str, Any]:
+        """The checkpoint of the model as it is now, written to best.pt when there is an out_dir."""
+        ckpt = make_checkpoint(model, arch=arch, model_config=model_config, label_names=train_set.label_names,
+                               feature_config=feature_config or {}, train_config=train_config, metrics=metrics,
+                               seed=cfg.run.seed)
+        if out is not None:
+            save_checkpoint(ckpt, out / "best.pt")
+        return ckpt
     top: list[tuple[float, int, dict[str, torch.Tensor]]] = []   # the best `average_best` epochs
 
     for epoch in range(1, oc.max_epochs + 1):
@@ -310,13 +319,7 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
             best_score, best_ua, best_epoch, bad_epochs = score, val_ua, epoch, 0
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             if main_rank:
-                best_ckpt = make_checkpoint(
-                    model, arch=arch, model_config=model_config, label_names=train_set.label_names,
-                    feature_config=feature_config or {}, train_config=train_config,
-                    metrics={"best_epoch": epoch, "val_ua": val_ua, "val_wa": row["val_wa"]},
-                    seed=cfg.run.seed)
-                if out is not None:
-                    save_checkpoint(best_ckpt, out / "best.pt")
+                best_ckpt = keep_best({"best_epoch": epoch, "val_ua": val_ua, "val_wa": row["val_wa"]})
         else:
             bad_epochs += 1
         if out is not None:
@@ -338,13 +341,8 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
         val_logits, _ = predict(model, x_val, oc.batch_size * 4, device)
         best_ua = unweighted_accuracy(y_val, val_logits.argmax(1), n_classes)
         if main_rank:
-            best_ckpt = make_checkpoint(
-                model, arch=arch, model_config=model_config, label_names=train_set.label_names,
-                feature_config=feature_config or {}, train_config=train_config,
-                metrics={"best_epoch": best_epoch, "val_ua": best_ua,
-                         "averaged_epochs": sorted(t[1] for t in top)}, seed=cfg.run.seed)
-            if out is not None:
-                save_checkpoint(best_ckpt, out / "best.pt")
+            best_ckpt = keep_best({"best_epoch": best_epoch, "val_ua": best_ua,
+                                   "averaged_epochs": sorted(t[1] for t in top)})
     model.load_state_dict(best_state)
     model.eval()
     if own_group:
