@@ -38,6 +38,8 @@ static struct {
     int32_t chunk_len, chunk_pos;    /* undecoded bytes in rx_chunk */
     volatile uint32_t rx_bytes;      /* written by the RX interrupt */
     volatile uint32_t stall_left;    /* test hook: bytes until the main loop resumes */
+    volatile int32_t rx_paused;      /* the RX interrupt holds bytes back: the ring was full */
+    int32_t rx_flow;                 /* board_rx_flow_control(), read once */
     int32_t stalled;                 /* 1 while a STALL is in force (main loop's view) */
     /* this stream (reset by START) */
     uint32_t stream_pos;             /* samples analysed */
@@ -373,13 +375,29 @@ static void handle(const emo_proto_frame_t *f)
 
 /* ---- main loop ------------------------------------------------------------------- */
 
-void app_rx_byte(uint8_t b)
+int32_t app_rx_byte(uint8_t b)
 {
     app.rx_bytes++;
     if (app.stall_left > 0) {
         app.stall_left--;
     }
     emo_byte_ring_push(&rx_ring, b);
+    /* A STALL stands for a main loop blocked on a link without flow control: while one is
+     * in force the ring overflows and counts, so that path stays testable under QEMU. */
+    if (app.rx_flow && app.stall_left == 0 && emo_byte_ring_count(&rx_ring) > rx_ring.mask) {
+        app.rx_paused = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* After the main loop took bytes from the ring: let a paused RX interrupt go on. */
+static void rx_made_room(void)
+{
+    if (app.rx_paused && emo_byte_ring_count(&rx_ring) <= rx_ring.mask) {
+        app.rx_paused = 0;
+        board_rx_resume();
+    }
 }
 
 int32_t app_pending(void)
@@ -398,6 +416,7 @@ void app_init(void)
     emo_sample_ring_init(&sample_ring, sample_buf, EMO_APP_SAMPLE_RING);
     emo_proto_decoder_init(&decoder);
     app.mode = EMO_MODE_F0;
+    app.rx_flow = board_rx_flow_control();
     configure(EMO_APP_DEFAULT_FS);
     /* a leading delimiter ends whatever the host's decoder saw before */
     board_write((const uint8_t *)"\0", 1);
@@ -423,6 +442,7 @@ int32_t app_poll(void)
     if (app.chunk_pos >= app.chunk_len) {
         app.chunk_len = emo_byte_ring_pop(&rx_ring, rx_chunk, EMO_APP_RX_CHUNK);
         app.chunk_pos = 0;
+        rx_made_room();
         if (app.chunk_len == 0) {
             return 0;
         }

@@ -5,6 +5,8 @@
  * (or a REPLAY frame) -> app_samples() -> sample ring; app_poll() in the main
  * loop decodes commands, cuts the sample ring into hops, runs F0 through
  * csrc/emo_f0.c and sends frames (csrc/emo_proto.c). Every loss is counted.
+ * Where the link has flow control (QEMU), a full RX ring pauses reception
+ * instead of dropping bytes, so a host may send as fast as it likes.
  */
 #ifndef EMO_APP_H
 #define EMO_APP_H
@@ -29,8 +31,11 @@ int32_t app_poll(void);
  * masked, so that a byte arriving just before the sleep is not left waiting. */
 int32_t app_pending(void);
 
-/* From the USART RX interrupt: one received byte. */
-void app_rx_byte(uint8_t b);
+/* From the USART RX interrupt: one received byte. Returns 1 when the RX ring is
+ * full and the board has flow control (board_rx_flow_control()): the interrupt
+ * must then stop taking bytes, leaving the next one in the data register, until
+ * the main loop has made room and calls board_rx_resume(). Returns 0 otherwise. */
+int32_t app_rx_byte(uint8_t b);
 
 /* From the ADC DMA interrupt (or the replay path): n new samples. */
 void app_samples(const int16_t *x, int32_t n);

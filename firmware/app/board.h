@@ -30,6 +30,14 @@ uint32_t board_cost(uint64_t ticks);
 /* Send n bytes on the host link; returns when they are queued or sent. */
 void board_write(const uint8_t *data, int32_t n);
 
+/* 1 when the link can hold bytes back while the RX ring is full (QEMU's USART
+ * stops reading the socket while RXNE is set, as RTS/CTS would); 0 when a held
+ * byte would be overrun by the next, so a full ring drops and counts instead. */
+int32_t board_rx_flow_control(void);
+
+/* Take received bytes again after app_rx_byte() asked the interrupt to pause. */
+void board_rx_resume(void);
+
 /* 1 when samples come from the board's ADC, 0 when they come as REPLAY frames. */
 int32_t board_has_adc(void);
 

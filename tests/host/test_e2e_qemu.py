@@ -39,12 +39,6 @@ def offline_prediction(model_dir, egg: np.ndarray) -> tuple[str, np.ndarray]:
     return rt.label_names[int(np.argmax(probs))], raw
 
 
-@pytest.mark.xfail(reason="open regression found at the end of the session that made the CNN student and "
-                          "hardening changes: through QEMU the live int8 output differs from the offline one "
-                          "(same labels mostly, raw off by 1-20 LSB); the host path fed the same frames without "
-                          "QEMU matches exactly (checked), and the board's F0 stays bit-exact "
-                          "(tests/firmware/test_f0_stream.py). Reverting host/ to 5ea2417 did not fix it. "
-                          "See the closing note of issues 12/13", strict=False)
 @pytest.mark.parametrize("k, mode", [(HELD_OUT[0], P.MODE_BOTH), (HELD_OUT[1], P.MODE_F0),
                                      (HELD_OUT[2], P.MODE_RAW)], ids=["board-f0+raw", "board-f0", "host-f0"])
 def test_qemu_stream_gives_the_offline_prediction(firmware_elf, exported_model, corpus, k, mode, tmp_path):

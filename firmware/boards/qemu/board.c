@@ -52,6 +52,18 @@ void board_write(const uint8_t *data, int32_t n)
     cortexm_usart1_write(data, n);
 }
 
+/* QEMU's USART takes no byte from the socket while RXNE is set: holding one in DR is
+ * lossless flow control, and TCP pushes back on the host. */
+int32_t board_rx_flow_control(void)
+{
+    return 1;
+}
+
+void board_rx_resume(void)
+{
+    cortexm_usart1_rx_resume();
+}
+
 int32_t board_has_adc(void)
 {
     return 0;

@@ -107,6 +107,18 @@ void board_write(const uint8_t *data, int32_t n)
     cortexm_usart1_write(data, n);
 }
 
+/* TX/RX only, no RTS/CTS: a byte held in DR would be overrun by the next one, so a
+ * full RX ring drops bytes and counts them (rx_overflows) instead. */
+int32_t board_rx_flow_control(void)
+{
+    return 0;
+}
+
+void board_rx_resume(void)
+{
+    cortexm_usart1_rx_resume();
+}
+
 int32_t board_has_adc(void)
 {
     return 1;

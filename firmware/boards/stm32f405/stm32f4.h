@@ -14,6 +14,7 @@
 #define SYST_RVR REG32(0xE000E014u)     /* SysTick reload value */
 #define SYST_CVR REG32(0xE000E018u)     /* SysTick current value */
 #define NVIC_ISER(n) REG32(0xE000E100u + 4u * (n))
+#define NVIC_ICER(n) REG32(0xE000E180u + 4u * (n))
 #define NVIC_IPR8(irq) (*(volatile uint8_t *)(0xE000E400u + (irq)))
 #define SCB_CPACR REG32(0xE000ED88u)    /* coprocessor access (FPU: CP10, CP11) */
 #define SCB_VTOR REG32(0xE000ED08u)
@@ -96,5 +97,6 @@ void cortexm_idle(void);
 void cortexm_irq_enable(uint32_t irq, uint8_t priority);
 void cortexm_usart1_start(uint32_t brr);
 void cortexm_usart1_write(const uint8_t *data, int32_t n);
+void cortexm_usart1_rx_resume(void);
 
 #endif /* EMO_STM32F4_H */
