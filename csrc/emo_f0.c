@@ -208,8 +208,97 @@ static int32_t emo_f0_candidates(emo_f0_state_t *st, emo_f0_cand_t *cand)
     return count;
 }
 
+/* Voice quality of the frame w[0..n-1] whose period is about lag samples:
+ * vq = {contact quotient, jitter, shimmer}, zeros where there is no whole cycle.
+ * Closures are DEGG peaks (d[i] = w[i+1] - w[i], a strict rise then no rise,
+ * at least EMO_F0_CLOSURE_REL of the largest d) taken left to right; one within
+ * EMO_F0_CLOSURE_GAP periods of the previous closure replaces it if larger. */
+static void emo_f0_voice_quality(const float *w, int32_t n, float lag, float *vq)
+{
+    int32_t idx[EMO_F0_MAX_CYCLES];
+    float t[EMO_F0_MAX_CYCLES];
+    int32_t i, k, count = 0, n_valid = 0, n_pairs = 0, prev_valid = 0;
+    float dmax = 0.0f, thr, gap = EMO_F0_CLOSURE_GAP * lag;
+    float cq_sum = 0.0f, t_sum = 0.0f, a_sum = 0.0f, j_sum = 0.0f, s_sum = 0.0f;
+    float t_prev = 0.0f, a_prev = 0.0f;
+
+    vq[0] = 0.0f;
+    vq[1] = 0.0f;
+    vq[2] = 0.0f;
+    for (i = 0; i + 1 < n; i++) {
+        float d = w[i + 1] - w[i];
+        dmax = d > dmax ? d : dmax;
+    }
+    if (!(dmax > 0.0f)) {
+        return;
+    }
+    thr = EMO_F0_CLOSURE_REL * dmax;
+    for (i = 1; i + 2 < n; i++) {
+        float a = w[i] - w[i - 1], b = w[i + 1] - w[i], c = w[i + 2] - w[i + 1];
+        if (!(b > a && b >= c && b >= thr)) {
+            continue;
+        }
+        if (count > 0 && (float)(i - idx[count - 1]) < gap) {
+            int32_t j = idx[count - 1];
+            if (b > w[j + 1] - w[j]) {
+                idx[count - 1] = i;
+                t[count - 1] = (float)i + 0.5f * (a - c) / (a - 2.0f * b + c);
+            }
+            continue;
+        }
+        if (count == EMO_F0_MAX_CYCLES) {
+            break;
+        }
+        idx[count] = i;
+        t[count] = (float)i + 0.5f * (a - c) / (a - 2.0f * b + c);
+        count++;
+    }
+    for (k = 0; k + 1 < count; k++) {
+        float period = t[k + 1] - t[k], lo, hi, amp, level;
+        int32_t m = idx[k + 1] - idx[k], above = 0;
+        if (!(period >= EMO_F0_CYCLE_MIN * lag && period <= EMO_F0_CYCLE_MAX * lag)) {
+            prev_valid = 0;
+            continue;
+        }
+        lo = w[idx[k] + 1];
+        hi = lo;
+        for (i = idx[k] + 2; i <= idx[k + 1]; i++) {
+            lo = w[i] < lo ? w[i] : lo;
+            hi = w[i] > hi ? w[i] : hi;
+        }
+        amp = hi - lo;
+        if (!(amp > 0.0f)) {
+            prev_valid = 0;
+            continue;
+        }
+        level = lo + EMO_F0_CQ_LEVEL * amp;
+        for (i = idx[k] + 1; i <= idx[k + 1]; i++) {
+            above += w[i] > level;
+        }
+        cq_sum += (float)above / (float)m;
+        t_sum += period;
+        a_sum += amp;
+        n_valid++;
+        if (prev_valid) {
+            j_sum += period > t_prev ? period - t_prev : t_prev - period;
+            s_sum += amp > a_prev ? amp - a_prev : a_prev - amp;
+            n_pairs++;
+        }
+        t_prev = period;
+        a_prev = amp;
+        prev_valid = 1;
+    }
+    if (n_valid > 0) {
+        vq[0] = cq_sum / (float)n_valid;
+    }
+    if (n_pairs > 0) {
+        vq[1] = (j_sum / (float)n_pairs) / (t_sum / (float)n_valid);
+        vq[2] = (s_sum / (float)n_pairs) / (a_sum / (float)n_valid);
+    }
+}
+
 static void emo_f0_emit(emo_f0_frame_t *out, int32_t *n_out, uint32_t index, float f0,
-                        float periodicity, float energy_db, uint8_t voiced)
+                        float periodicity, float energy_db, uint8_t voiced, const float *vq)
 {
     emo_f0_frame_t *f = &out[(*n_out)++];
     f->index = index;
@@ -217,6 +306,9 @@ static void emo_f0_emit(emo_f0_frame_t *out, int32_t *n_out, uint32_t index, flo
     f->periodicity = periodicity;
     f->energy_db = energy_db;
     f->voiced = voiced;
+    f->cq = vq != NULL ? vq[0] : 0.0f;
+    f->jitter = vq != NULL ? vq[1] : 0.0f;
+    f->shimmer = vq != NULL ? vq[2] : 0.0f;
 }
 
 /* Ratio-based continuity cost of lag c against reference lag r. */
@@ -254,7 +346,7 @@ static void emo_f0_close_segment(emo_f0_state_t *st, emo_f0_frame_t *out, int32_
     if (len < st->p.min_voiced && !st->seg_continued) {
         for (j = 0; j < len; j++) {
             emo_f0_emit(out, n_out, st->seg_first + (uint32_t)j, 0.0f,
-                        st->seg_cand[j][0].strength, st->seg_energy[j], 0);
+                        st->seg_cand[j][0].strength, st->seg_energy[j], 0, NULL);
         }
         st->seg_len = 0;
         return;
@@ -300,7 +392,7 @@ static void emo_f0_close_segment(emo_f0_state_t *st, emo_f0_frame_t *out, int32_
         }
         f0 = win[h];
         emo_f0_emit(out, n_out, st->seg_first + (uint32_t)j, f0, st->track_pr[j],
-                    st->seg_energy[j], 1);
+                    st->seg_energy[j], 1, st->seg_vq[j]);
     }
     st->seg_len = 0;
 }
@@ -349,6 +441,7 @@ static void emo_f0_frame(emo_f0_state_t *st, emo_f0_frame_t *out, int32_t *n_out
         memcpy(st->seg_cand[s], cand, sizeof(cand));
         st->seg_ncand[s] = ncand;
         st->seg_energy[s] = energy_db;
+        emo_f0_voice_quality(st->work, n, cand[0].lag, st->seg_vq[s]);
         st->seg_len = s + 1;
         if (st->seg_len == EMO_F0_MAX_SEG) {
             emo_f0_close_segment(st, out, n_out);
@@ -357,7 +450,7 @@ static void emo_f0_frame(emo_f0_state_t *st, emo_f0_frame_t *out, int32_t *n_out
     } else {
         emo_f0_close_segment(st, out, n_out);
         st->seg_continued = 0;
-        emo_f0_emit(out, n_out, index, 0.0f, strength, energy_db, 0);
+        emo_f0_emit(out, n_out, index, 0.0f, strength, energy_db, 0, NULL);
     }
 }
 

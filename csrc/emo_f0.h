@@ -18,7 +18,14 @@
  *   5. voiced runs shorter than min_voiced frames are dropped; each voiced run
  *      (a "segment", at most EMO_F0_MAX_SEG frames) is corrected for octave
  *      jumps by a bidirectional search from its most periodic frame, then
- *      median-smoothed (median_len frames, truncated symmetrically at the ends).
+ *      median-smoothed (median_len frames, truncated symmetrically at the ends);
+ *   6. voice quality of each voiced frame, from the glottal cycles in it: the
+ *      closure instants are the peaks of the EGG's derivative (DEGG) at least
+ *      0.6 periods of the frame's best candidate apart; per cycle between two
+ *      closures, the contact quotient is the share of its samples above 35 %
+ *      of its peak-to-peak contact; the frame reports the mean contact
+ *      quotient, the jitter (mean |T_k - T_k-1| / mean T) and the shimmer
+ *      (mean |A_k - A_k-1| / mean A) of its cycles (see eggemo/f0/reference.py).
  *
  * Streaming and whole-signal results are identical: emo_f0_analyze() is the
  * streaming API run over the whole signal. Because the bidirectional pass needs
@@ -76,7 +83,17 @@ typedef struct {
     float periodicity;       /* normalised autocorrelation at the chosen period, 0..1 */
     float energy_db;         /* short-time log energy, dB re full scale */
     uint8_t voiced;          /* 1 voiced, 0 unvoiced */
+    float cq;                /* contact quotient, 0..1 (0 when unvoiced or no whole cycle) */
+    float jitter;            /* period jitter, ratio (0 when fewer than two cycles) */
+    float shimmer;           /* contact-amplitude shimmer, ratio (0 when fewer than two cycles) */
 } emo_f0_frame_t;
+
+#define EMO_F0_CQ_LEVEL 0.35f        /* contact threshold, share of a cycle's peak-to-peak */
+#define EMO_F0_CLOSURE_REL 0.4f      /* DEGG peaks below this share of the frame's largest are not closures */
+#define EMO_F0_CLOSURE_GAP 0.6f      /* closures at least this many periods apart */
+#define EMO_F0_CYCLE_MIN 0.5f        /* cycles outside [0.5, 1.5] periods are not counted */
+#define EMO_F0_CYCLE_MAX 1.5f
+#define EMO_F0_MAX_CYCLES 64         /* glottal cycles measured per frame */
 
 /* A candidate period of one frame. */
 typedef struct {
@@ -116,6 +133,7 @@ typedef struct {
     emo_f0_cand_t seg_cand[EMO_F0_MAX_SEG][EMO_F0_NCAND];
     int32_t seg_ncand[EMO_F0_MAX_SEG];
     float seg_energy[EMO_F0_MAX_SEG];
+    float seg_vq[EMO_F0_MAX_SEG][3]; /* cq, jitter, shimmer of each frame of the segment */
     /* scratch */
     float work[EMO_F0_MAX_FRAME];
     float prefix[EMO_F0_MAX_FRAME + 1];

@@ -33,16 +33,18 @@ def new_state():
 
 
 def frames_to_arrays(buf, n: int) -> tuple[np.ndarray, ...]:
-    """Columns (index, f0, voiced, periodicity, energy_db) of n emo_f0_frame_t."""
+    """Columns (index, f0, voiced, periodicity, energy_db, cq, jitter, shimmer) of n emo_f0_frame_t."""
     raw = np.frombuffer(ffi.buffer(buf, n * ffi.sizeof("emo_f0_frame_t")), dtype=FRAME_DTYPE)
     return (raw["index"].astype(np.int64), raw["f0_hz"].copy(), raw["voiced"].astype(bool),
-            raw["periodicity"].copy(), raw["energy_db"].copy())
+            raw["periodicity"].copy(), raw["energy_db"].copy(), raw["cq"].copy(), raw["jitter"].copy(),
+            raw["shimmer"].copy())
 
 
+_FIELDS = ("index", "f0_hz", "periodicity", "energy_db", "voiced", "cq", "jitter", "shimmer")
 FRAME_DTYPE = np.dtype({
-    "names": ["index", "f0_hz", "periodicity", "energy_db", "voiced"],
-    "formats": [np.uint32, np.float32, np.float32, np.float32, np.uint8],
-    "offsets": [ffi.offsetof("emo_f0_frame_t", f) for f in ("index", "f0_hz", "periodicity", "energy_db", "voiced")],
+    "names": list(_FIELDS),
+    "formats": [np.uint32, np.float32, np.float32, np.float32, np.uint8, np.float32, np.float32, np.float32],
+    "offsets": [ffi.offsetof("emo_f0_frame_t", f) for f in _FIELDS],
     "itemsize": ffi.sizeof("emo_f0_frame_t"),
 })
 
@@ -63,11 +65,12 @@ def f0_track(x: np.ndarray, fs: int, params: F0Params | None = None) -> F0Track:
                                 out, n_frames, n_out)
     if status != lib.EMO_OK:
         raise F0Error(status, "emo_f0_analyze")
-    index, f0, voiced, periodicity, energy = frames_to_arrays(out, n_out[0])
+    index, f0, voiced, periodicity, energy, cq, jitter, shimmer = frames_to_arrays(out, n_out[0])
     if not np.array_equal(index, np.arange(n_frames)):
         raise RuntimeError("emo_f0_analyze released frames out of order")  # a bug, never bad input
-    return F0Track(g.frame_times(n_frames), f0.astype(np.float64), voiced, periodicity.astype(np.float64),
-                   energy.astype(np.float64))
+    f64 = np.float64
+    return F0Track(g.frame_times(n_frames), f0.astype(f64), voiced, periodicity.astype(f64),
+                   energy.astype(f64), cq.astype(f64), jitter.astype(f64), shimmer.astype(f64))
 
 
 class F0Stream:
@@ -85,7 +88,7 @@ class F0Stream:
         self.hop_samples = lib.emo_f0_hop_samples(self._st)
 
     def push(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Feed any number of samples; returns (index, f0, voiced, periodicity, energy_db) of released frames."""
+        """Feed any number of samples; returns the columns of frames_to_arrays() of released frames."""
         sig = np.ascontiguousarray(as_signal(x), dtype=np.float32)
         parts = []
         for pos in range(0, len(sig), self.hop_samples):

@@ -70,6 +70,9 @@ class F0Track:
     voiced: np.ndarray       # bool
     periodicity: np.ndarray  # normalised autocorrelation at the chosen period
     energy_db: np.ndarray    # short-time log energy, dB re full scale
+    cq: np.ndarray           # EGG contact quotient of the frame's glottal cycles, 0..1; 0 unvoiced
+    jitter: np.ndarray       # period jitter (mean |T_k - T_k-1| / mean T); 0 unvoiced
+    shimmer: np.ndarray      # contact-amplitude shimmer (mean |A_k - A_k-1| / mean A); 0 unvoiced
 
     def __len__(self) -> int:
         return len(self.f0)

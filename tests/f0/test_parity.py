@@ -4,6 +4,16 @@ Contract: voicing decisions identical; F0 within 0.01 Hz on at least 99.9 % of
 frames. The C code is float32 and the reference float64, so a decision whose
 statistic lies within float32 rounding of its threshold may flip; such frames
 are counted and must stay rare (see docs/f0.md).
+
+Voice quality (cq, jitter, shimmer of each voiced frame): within 1e-4 absolute on
+at least 99.9 % of voiced frames. They are ratios of sums of float32 samples
+(~1e-6 apart in practice), but each rests on discrete decisions: a sample within
+rounding of its cycle's 35 % contact level counts in one CQ and not in the other
+(a step of 1/period, >= 0.003), and a DEGG peak within rounding of the closure
+threshold (40 % of the frame's largest) or of the 0.6-period gap can add, drop or
+move a closure, which changes all three. Such frames must stay rare. On every
+frame, of both: cq = jitter = shimmer = 0 where unvoiced; where voiced all three
+are finite, 0 <= cq <= 1, jitter >= 0, shimmer >= 0.
 """
 from __future__ import annotations
 
@@ -12,12 +22,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from eggemo.eggsynth import synth_egg
 from eggemo.f0 import F0Params, f0_track
 from eggemo.wavio import read_wav
 
 from .conftest import REAL_EGG, synthetic_set
 
 TOL_HZ = 0.01
+TOL_VQ = 1e-4
+VQ_FIELDS = ("cq", "jitter", "shimmer")
 
 
 def compare(x: np.ndarray, fs: int, params: F0Params | None = None):
@@ -36,6 +49,23 @@ def assert_parity(pairs) -> None:
     assert f0_off <= 0.001 * frames, f"{f0_off} of {frames} frames differ by more than {TOL_HZ} Hz"
     for c, r in pairs:
         np.testing.assert_allclose(c.energy_db, r.energy_db, atol=1e-3)
+        assert_voice_quality_valid(c)
+        assert_voice_quality_valid(r)
+    voiced = sum(int(np.sum(c.voiced)) for c, _ in pairs)
+    for name in VQ_FIELDS:
+        off = sum(int(np.sum(np.abs(getattr(c, name) - getattr(r, name))[c.voiced] > TOL_VQ)) for c, r in pairs)
+        assert off <= 0.001 * voiced, f"{name}: {off} of {voiced} voiced frames differ by more than {TOL_VQ}"
+
+
+def assert_voice_quality_valid(tr) -> None:
+    """Zero where unvoiced; finite, 0 <= cq <= 1 and jitter, shimmer >= 0 where voiced."""
+    for name in VQ_FIELDS:
+        v = getattr(tr, name)
+        assert v.shape == tr.f0.shape
+        assert np.all(v[~tr.voiced] == 0), f"{name} is not 0 on an unvoiced frame"
+        assert np.all(np.isfinite(v)), f"{name} is not finite"
+        assert np.all(v >= 0), f"{name} is negative"
+    assert np.all(tr.cq <= 1), "cq above 1"
 
 
 @pytest.mark.parametrize("fs", [8000, 16000, 44100])
@@ -77,6 +107,11 @@ signals = st.one_of(
     st.builds(lambda seed, n, f, gain: np.clip(gain * np.sin(2 * np.pi * f * np.arange(n) / 8000
                                                               + np.random.default_rng(seed).uniform(0, 6)), -1, 1),
               st.integers(0, 2**31), st.integers(800, 6000), st.floats(60, 450), st.floats(0.5, 20)),  # clipped tones
+    st.builds(lambda seed, n, f, oq, sq, jit, shim: synth_egg(np.full(n, f), 8000, oq=oq, sq=sq, jitter=jit,
+                                                              shimmer=shim, amplitude=0.4, drift=1.0,
+                                                              noise_snr_db=30, seed=seed).egg,
+              st.integers(0, 2**31), st.integers(800, 6000), st.floats(60, 450), st.floats(0.1, 0.9),
+              st.floats(0.5, 5), st.floats(0, 0.1), st.floats(0, 0.3)),               # EGG: voice quality
 )
 
 
