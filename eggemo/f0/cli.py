@@ -1,4 +1,4 @@
-"""`eggemo f0 FILE.wav`: F0 of an EGG recording as a table, a CSV and a plot."""
+"""`eggemo f0 FILE.wav`: F0 and voice quality of an EGG recording as a table, a CSV and a plot."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +10,15 @@ from . import BACKENDS, F0Params, F0Track, f0_track
 from .metrics import PitchErrors, align, load_praat_csv, pitch_errors
 
 
+CSV_COLUMNS = ("time_s", "f0_hz", "voiced", "periodicity", "energy_db", "cq", "jitter", "shimmer")
+
+
+def csv_table(track: F0Track) -> np.ndarray:
+    """The --csv rows, columns as CSV_COLUMNS."""
+    return np.column_stack([track.times, track.f0, track.voiced, track.periodicity, track.energy_db,
+                            track.cq, track.jitter, track.shimmer])
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("wav", type=Path, help="WAV file holding the EGG")
     p.add_argument("--channel", type=int, default=None,
@@ -18,7 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fmax", type=float, default=F0Params.fmax)
     p.add_argument("--backend", choices=BACKENDS, default="c")
     p.add_argument("--praat", type=Path, default=None, help="Praat reference CSV (time_s,f0_hz) to compare with")
-    p.add_argument("--csv", type=Path, default=None, help="write time_s,f0_hz,voiced,periodicity,energy_db")
+    p.add_argument("--csv", type=Path, default=None,
+                   help=f"write a CSV, one row per frame: {', '.join(CSV_COLUMNS)}; cq is the EGG contact "
+                        "quotient (0..1), jitter and shimmer are ratios (0.01 = 1 %%), all three 0 on unvoiced frames")
     p.add_argument("--plot", type=Path, default=None, help="write a PNG of the EGG and its F0")
     p.add_argument("--every", type=int, default=5, help="print every N-th frame (0: no table)")
 
@@ -32,14 +43,26 @@ def egg_channel(samples: np.ndarray, channel: int | None) -> np.ndarray:
 
 
 def print_table(track: F0Track, praat_f0: np.ndarray | None, every: int) -> None:
-    head = f"{'time s':>8} {'F0 Hz':>8} {'voiced':>6} {'period.':>7} {'dB':>7}" + (f" {'Praat Hz':>9}" if praat_f0 is not None else "")
+    head = (f"{'time s':>8} {'F0 Hz':>8} {'voiced':>6} {'period.':>7} {'dB':>7} {'CQ':>5} {'jitter':>7} {'shimmer':>7}"
+            + (f" {'Praat Hz':>9}" if praat_f0 is not None else ""))
     print(head)
     for i in range(0, len(track), max(every, 1)):
         line = (f"{track.times[i]:8.3f} {track.f0[i]:8.2f} {'yes' if track.voiced[i] else 'no':>6} "
-                f"{track.periodicity[i]:7.3f} {track.energy_db[i]:7.1f}")
+                f"{track.periodicity[i]:7.3f} {track.energy_db[i]:7.1f} {track.cq[i]:5.2f} "
+                f"{100 * track.jitter[i]:6.2f}% {100 * track.shimmer[i]:6.2f}%")
         if praat_f0 is not None:
             line += f" {praat_f0[i]:9.2f}" if np.isfinite(praat_f0[i]) else f" {'-':>9}"
         print(line)
+
+
+def summary(track: F0Track) -> str:
+    """Medians over the voiced frames: F0, contact quotient, jitter and shimmer."""
+    v = track.voiced
+    if not v.any():
+        return "median F0 0.0 Hz"
+    med = {name: float(np.median(getattr(track, name)[v])) for name in ("f0", "cq", "jitter", "shimmer")}
+    return (f"median F0 {med['f0']:.1f} Hz, CQ {med['cq']:.2f}, jitter {100 * med['jitter']:.2f} %, "
+            f"shimmer {100 * med['shimmer']:.2f} %")
 
 
 def plot(path: Path, egg: np.ndarray, fs: int, track: F0Track, praat: tuple[np.ndarray, np.ndarray] | None,
@@ -96,14 +119,13 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SystemExit(f"eggemo f0: {exc}")
     print(f"{args.wav.name}: {len(egg) / fs:.2f} s at {fs} Hz, {len(track)} frames, "
-          f"{int(track.voiced.sum())} voiced, median F0 {np.median(track.f0[track.voiced]) if track.voiced.any() else 0:.1f} Hz")
+          f"{int(track.voiced.sum())} voiced, {summary(track)}")
     if args.every:
         print_table(track, praat_on_ours, args.every)
     if errors is not None:
         print(f"against Praat ({errors.n_frames} frames, {errors.n_both} voiced in both): {errors.row()}")
     if args.csv:
-        np.savetxt(args.csv, np.column_stack([track.times, track.f0, track.voiced, track.periodicity, track.energy_db]),
-                   delimiter=",", header="time_s,f0_hz,voiced,periodicity,energy_db", comments="", fmt="%.6g")
+        np.savetxt(args.csv, csv_table(track), delimiter=",", header=",".join(CSV_COLUMNS), comments="", fmt="%.6g")
         print(f"wrote {args.csv}")
     if args.plot:
         plot(args.plot, egg, fs, track, load_praat_csv(args.praat) if args.praat else None, args.wav.name)

@@ -18,11 +18,32 @@ def test_f0_command_writes_csv_and_plot(tmp_path, capsys):
     assert rc == 0
     out = capsys.readouterr().out
     assert "against Praat" in out and "GPE  0.00 %" in out
+    assert "CQ" in out and "jitter" in out and "shimmer" in out        # summary line and table header
+    header = (tmp_path / "f0.csv").read_text().splitlines()[0]
+    assert header == "time_s,f0_hz,voiced,periodicity,energy_db,cq,jitter,shimmer"
     table = np.loadtxt(tmp_path / "f0.csv", delimiter=",", skiprows=1)
-    assert table.shape[1] == 5 and 120 <= len(table) <= 135
+    assert table.shape[1] == 8 and 120 <= len(table) <= 135
     voiced = table[:, 2] == 1
     assert 130 < np.median(table[voiced, 1]) < 180
+    cq, jitter, shimmer = table[:, 5], table[:, 6], table[:, 7]
+    assert np.all(table[~voiced, 5:] == 0)                              # voice quality only where voiced
+    assert 0.3 < np.median(cq[voiced]) < 0.6 and np.all((cq >= 0) & (cq <= 1))
+    assert 0 < np.median(jitter[voiced]) < 0.03 and 0 < np.median(shimmer[voiced]) < 0.05
     assert (tmp_path / "f0.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_f0_csv_voice_quality_is_the_tracks(tmp_path):
+    """The CSV's cq, jitter and shimmer columns are the C core's, to the CSV's 6 digits."""
+    from eggemo.f0 import f0_track
+    from eggemo.wavio import read_wav
+
+    wav = DATA / "M11_disyll_stereo.wav"
+    assert main(["f0", str(wav), "--csv", str(tmp_path / "f0.csv"), "--every", "0"]) == 0
+    table = np.loadtxt(tmp_path / "f0.csv", delimiter=",", skiprows=1)
+    fs, x = read_wav(wav)
+    track = f0_track(x[:, 1], fs)
+    for col, name in ((5, "cq"), (6, "jitter"), (7, "shimmer")):
+        np.testing.assert_allclose(table[:, col], getattr(track, name), rtol=1e-5, atol=1e-9, err_msg=name)
 
 
 def test_f0_command_bad_input_is_a_clear_message(tmp_path):
