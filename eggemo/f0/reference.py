@@ -1,7 +1,8 @@
 """F0 of an EGG signal: the NumPy reference and the specification of csrc/emo_f0.c.
 
 Written to be read, in float64. The C routine computes the same thing in float32,
-frame by frame; tests hold the two together (voicing identical, F0 within 0.01 Hz).
+frame by frame; tests hold the two together (voicing identical, F0 within 0.01 Hz,
+contact quotient, jitter and shimmer within 1e-4).
 
 Steps, for a signal x at rate fs (see ``F0Params`` for every knob):
 
@@ -36,7 +37,7 @@ Steps, for a signal x at rate fs (see ``F0Params`` for every knob):
    previous closure replacing it when larger, at most MAX_CYCLES; each closure is
    placed by a parabola through d. A cycle runs between two closures; it counts if
    its period T lies in [CYCLE_MIN, CYCLE_MAX] * L and its peak-to-peak contact A is
-   positive; its contact quotient is the share of its samples x[i_k+1 .. i_k+1]
+   positive; its contact quotient is the share of its samples x[i_k + 1 .. i_(k+1)]
    above min + CQ_LEVEL * A. The frame's CQ is the mean over its cycles, jitter
    mean |T_k - T_k-1| / mean T and shimmer mean |A_k - A_k-1| / mean A over
    consecutive counted cycles; each is 0 where it has no cycle (pair) to measure.
