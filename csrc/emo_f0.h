@@ -91,7 +91,8 @@ typedef struct {
 #define EMO_F0_CQ_LEVEL 0.35f        /* contact threshold, share of a cycle's peak-to-peak */
 #define EMO_F0_CLOSURE_REL 0.4f      /* DEGG peaks below this share of the frame's largest are not closures */
 #define EMO_F0_CLOSURE_GAP 0.6f      /* closures at least this many periods apart */
-#define EMO_F0_CYCLE_MIN 0.5f        /* cycles outside [0.5, 1.5] periods are not counted */
+#define EMO_F0_CYCLE_MIN 0.7f        /* cycles outside [0.7, 1.5] periods are not counted: a high-passed */
+                                     /* long contact recovers with a DEGG peak ~0.6 periods on */
 #define EMO_F0_CYCLE_MAX 1.5f
 #define EMO_F0_MAX_CYCLES 64         /* glottal cycles measured per frame */
 

@@ -53,7 +53,7 @@ ENERGY_EPS = 1e-12
 CQ_LEVEL = 0.35
 CLOSURE_REL = 0.4
 CLOSURE_GAP = 0.6
-CYCLE_MIN, CYCLE_MAX = 0.5, 1.5
+CYCLE_MIN, CYCLE_MAX = 0.7, 1.5   # 0.7: a high-passed long contact recovers with a DEGG peak ~0.6 periods on
 MAX_CYCLES = 64
 
 
