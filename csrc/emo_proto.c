@@ -323,6 +323,9 @@ emo_status_t emo_proto_pack_f0(const emo_f0_frame_t *frames, int32_t n, uint8_t 
         emo_put_f32(p + 8, frames[i].periodicity);
         emo_put_f32(p + 12, frames[i].energy_db);
         p[16] = frames[i].voiced;
+        emo_put_f32(p + 17, frames[i].cq);
+        emo_put_f32(p + 21, frames[i].jitter);
+        emo_put_f32(p + 25, frames[i].shimmer);
     }
     *n_out = n * EMO_PROTO_F0_RECORD;
     return EMO_OK;

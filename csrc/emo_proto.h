@@ -28,7 +28,7 @@
 extern "C" {
 #endif
 
-#define EMO_PROTO_VERSION 1          /* version byte of every frame */
+#define EMO_PROTO_VERSION 2          /* version byte of every frame (2: F0 records carry cq, jitter, shimmer) */
 #define EMO_PROTO_HEADER 4           /* version, type, seq (2) */
 #define EMO_PROTO_CRC_LEN 2          /* CRC-16, little-endian, after the payload */
 #define EMO_PROTO_MAX_PAYLOAD 1024   /* longest payload, bytes */
@@ -70,8 +70,10 @@ extern "C" {
 #define EMO_PROTO_STATUS_FIELDS 17   /* u32 fields of a STATUS payload */
 #define EMO_PROTO_STATUS_LEN 68      /* STATUS payload, bytes */
 #define EMO_PROTO_ACK_LEN 4          /* ACK payload, bytes */
-#define EMO_PROTO_F0_RECORD 17       /* index u32, f0 f32, periodicity f32, energy f32, voiced u8 */
-#define EMO_PROTO_F0_PER_FRAME 60    /* F0 records in one frame (60 * 17 <= 1024) */
+/* F0 record: index u32, f0 f32, periodicity f32, energy f32, voiced u8, cq f32, jitter f32,
+ * shimmer f32, packed (29 bytes, so the floats after voiced sit at odd offsets). */
+#define EMO_PROTO_F0_RECORD 29       /* bytes of one F0 record */
+#define EMO_PROTO_F0_PER_FRAME 35    /* F0 records in one frame (35 * 29 <= 1024) */
 #define EMO_PROTO_RAW_MAX 510        /* int16 samples in one RAW or REPLAY frame */
 
 /* HELLO payload (little-endian on the wire, in this order). */

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-VERSION = 1
+VERSION = 2  # 2: F0 records carry the contact quotient, jitter and shimmer (29 bytes instead of 17)
 HEADER_LEN = 4
 CRC_LEN = 2
 MAX_PAYLOAD = 1024
@@ -65,15 +65,16 @@ COST_INSTRUCTIONS = 1
 HELLO_LEN = 20
 STATUS_LEN = 68
 ACK_LEN = 4
-F0_RECORD_LEN = 17
-F0_PER_FRAME = 60
+F0_RECORD_LEN = 29
+F0_PER_FRAME = 35  # 35 * 29 = 1015 <= MAX_PAYLOAD
 RAW_MAX = 510  # int16 samples in one RAW or REPLAY frame
 
 # One F0 record on the wire, packed, little-endian.
 F0_DTYPE = np.dtype(
-    [("index", "<u4"), ("f0_hz", "<f4"), ("periodicity", "<f4"), ("energy_db", "<f4"), ("voiced", "u1")]
+    [("index", "<u4"), ("f0_hz", "<f4"), ("periodicity", "<f4"), ("energy_db", "<f4"), ("voiced", "u1"),
+     ("cq", "<f4"), ("jitter", "<f4"), ("shimmer", "<f4")]
 )
-assert F0_DTYPE.itemsize == F0_RECORD_LEN
+assert F0_DTYPE.itemsize == F0_RECORD_LEN and F0_PER_FRAME * F0_RECORD_LEN <= MAX_PAYLOAD
 
 
 class ProtocolError(ValueError):
@@ -86,6 +87,26 @@ class CrcError(ProtocolError):
 
 class FormatError(ProtocolError):
     """The frame is malformed: COBS, length or version."""
+
+
+class VersionError(FormatError):
+    """A frame whose CRC is right but whose version byte is not VERSION: the board runs firmware
+    of another protocol version than this host. It counts as a format error, like in C."""
+
+    def __init__(self, version: int) -> None:
+        self.version = version
+        super().__init__(version_advice(version))
+
+
+def version_advice(version: int) -> str:
+    """What to tell the user when the board speaks protocol `version` and this host VERSION."""
+    if version < VERSION:
+        todo = ("reflash the board with the firmware of this eggemo (make -C firmware BOARD=stm32f405, then "
+                "eggemo flash --board stm32f405 firmware/build-stm32f405/eggemo.elf)")
+    else:
+        todo = "update the host (this eggemo) to the release of the board's firmware"
+    return (f"the board speaks protocol version {version}, this host speaks {VERSION}, and the two cannot "
+            f"understand each other: {todo}")
 
 
 class PayloadError(ProtocolError):
@@ -183,7 +204,7 @@ def decode_frame(encoded: bytes) -> Frame:
         raise CrcError(f"CRC mismatch: computed 0x{crc16(body):04X}, frame says 0x{want:04X}")
     version, type_, seq = struct.unpack_from("<BBH", body)
     if version != VERSION:
-        raise FormatError(f"protocol version {version}, this host speaks {VERSION}")
+        raise VersionError(version)
     return Frame(type=type_, seq=seq, payload=bytes(body[HEADER_LEN:]), version=version)
 
 
@@ -229,6 +250,9 @@ class Decoder:
         self._pending = bytearray()
         self._overlong = False
         self._next_seq: int | None = None
+        # the version of the last frame with a right CRC but another protocol version (counted
+        # as a format error): the board runs another release's firmware
+        self.foreign_version: int | None = None
 
     def feed(self, data: bytes) -> list[Frame]:
         frames: list[Frame] = []
@@ -260,6 +284,10 @@ class Decoder:
             frame = decode_frame(chunk)
         except CrcError:
             self.stats.crc_errors += 1
+            return None
+        except VersionError as exc:
+            self.stats.format_errors += 1
+            self.foreign_version = exc.version
             return None
         except FormatError:
             self.stats.format_errors += 1
@@ -403,6 +431,12 @@ class F0Block:
         if bad.any():
             raise PayloadError(f"F0 frame with {int(bad.sum())} voiced record(s) whose F0 is not a positive "
                                f"finite number (e.g. {float(voiced_f0[bad][0])} Hz)")
+        for name, top in (("cq", 1.0), ("jitter", np.inf), ("shimmer", np.inf)):
+            v = records[name]
+            bad = ~(np.isfinite(v) & (v >= 0) & (v <= top))
+            if bad.any():
+                raise PayloadError(f"F0 frame with {int(bad.sum())} record(s) whose {name} is not a finite number "
+                                   f"in 0..{top:g} (e.g. {float(v[bad][0])})")
         return cls(records)
 
     def to_payload(self) -> bytes:

@@ -2,6 +2,8 @@
 over a real byte transport (pyserial loop://)."""
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pytest
 import serial
@@ -91,14 +93,22 @@ def test_payloads_round_trip():
     assert P.Ack.from_payload(a.to_payload()) == a and not a.ok
     rec = np.zeros(3, P.F0_DTYPE)
     rec["index"], rec["f0_hz"], rec["voiced"] = [5, 6, 7], [0.0, 101.5, 99.25], [0, 1, 1]
-    back = P.parse(P.Frame(P.MSG_F0, 0, P.pack_f0(rec))).records
+    rec["cq"], rec["jitter"], rec["shimmer"] = [0, 0.47, 0.52], [0, 0.011, 0.008], [0, 0.031, 0.052]
+    payload = P.pack_f0(rec)
+    assert len(payload) == 3 * P.F0_RECORD_LEN == 3 * 29
+    assert struct.unpack_from("<IfffBfff", payload, P.F0_RECORD_LEN) == (
+        6, np.float32(101.5), 0.0, 0.0, 1, np.float32(0.47), np.float32(0.011), np.float32(0.031))
+    back = P.parse(P.Frame(P.MSG_F0, 0, payload)).records
     assert back.tobytes() == rec.tobytes()
+    assert len(P.pack_f0(np.zeros(P.F0_PER_FRAME, P.F0_DTYPE))) <= P.MAX_PAYLOAD
+    with pytest.raises(ValueError, match="1..35"):
+        P.pack_f0(np.zeros(P.F0_PER_FRAME + 1, P.F0_DTYPE))
     blk = P.parse(P.Frame(P.MSG_RAW, 0, P.pack_samples(42, np.array([-32768, 0, 32767], np.int16))))
     assert blk.first == 42 and blk.samples.tolist() == [-32768, 0, 32767]
     with pytest.raises(P.FormatError, match="expected 20"):
         P.Hello.from_payload(b"\x00" * 19)
-    with pytest.raises(P.FormatError, match="not n\\*17"):
-        P.F0Block.from_payload(b"\x00" * 18)
+    with pytest.raises(P.FormatError, match="not n\\*29"):
+        P.F0Block.from_payload(b"\x00" * 30)
     with pytest.raises(TypeError, match="int16"):
         P.pack_samples(0, np.zeros(3))
     with pytest.raises(ValueError, match="MODE_RAW"):
@@ -121,6 +131,33 @@ def test_voiced_f0_that_is_not_positive_and_finite_is_a_payload_error(f0):
         P.parse(P.Frame(P.MSG_F0, 0, P.pack_f0(rec)))
     rec["voiced"] = [1, 0]                        # unvoiced: its F0 field is not used
     assert P.parse(P.Frame(P.MSG_F0, 0, P.pack_f0(rec))).records.tobytes() == rec.tobytes()
+
+
+@pytest.mark.parametrize("name, value", [("cq", float("nan")), ("cq", 1.5), ("cq", -0.1), ("jitter", float("inf")),
+                                         ("jitter", -0.01), ("shimmer", float("nan"))])
+def test_voice_quality_that_is_impossible_is_a_payload_error(name, value):
+    rec = np.zeros(2, P.F0_DTYPE)
+    rec["f0_hz"], rec["voiced"], rec["cq"] = [110.0, 0.0], [1, 0], [0.5, 0.0]
+    rec[name][1] = value
+    with pytest.raises(P.PayloadError, match=f"1 record\\(s\\) whose {name}"):
+        P.parse(P.Frame(P.MSG_F0, 0, P.pack_f0(rec)))
+
+
+def _frame_of_version(version: int, type_: int, seq: int, payload: bytes) -> bytes:
+    """A frame as a board of another protocol version sends it: right CRC, other version byte."""
+    body = struct.pack("<BBH", version, type_, seq) + payload
+    return P.cobs_encode(body + struct.pack("<H", P.crc16(body))) + b"\x00"
+
+
+@pytest.mark.parametrize("version, todo", [(1, "reflash the board"), (3, "update the host")])
+def test_a_frame_of_another_version_is_a_format_error_that_says_what_to_do(version, todo):
+    wire = _frame_of_version(version, P.MSG_HELLO, 0, bytes(P.HELLO_LEN))
+    with pytest.raises(P.VersionError, match=f"protocol version {version}, this host speaks 2") as exc:
+        P.decode_frame(wire[:-1])
+    assert todo in str(exc.value) and isinstance(exc.value, P.FormatError)
+    d = P.Decoder()
+    assert d.feed(wire + P.encode_frame(P.MSG_ACK, 1, bytes(4))) != []
+    assert d.stats.format_errors == 1 and d.stats.frames == 1 and d.foreign_version == version
 
 
 def test_replay_frames_split_a_signal():

@@ -2,6 +2,8 @@
 Python twin (eggemo.host.protocol) give the same bytes, frames and counters."""
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -58,6 +60,7 @@ _piece = st.one_of(
     st.tuples(st.just("flip"), st.binary(min_size=1, max_size=200), st.integers(0, 10_000), st.integers(0, 7)),
     st.tuples(st.just("cut"), st.binary(max_size=200), st.floats(0, 1)),
     st.tuples(st.just("long"), st.integers(1030, 3000)),
+    st.tuples(st.just("version"), st.integers(0, 255).filter(lambda v: v != P.VERSION), st.binary(max_size=100)),
 )
 
 
@@ -74,6 +77,9 @@ def _build(pieces) -> bytes:
             w = bytearray(P.encode_frame(0x85, seq, p[1]))
             w[p[2] % len(w)] ^= 1 << p[3]
             out += w
+        elif kind == "version":                                # a board of another protocol version
+            body = struct.pack("<BBH", p[1], 0x03, seq) + p[2]
+            out += P.cobs_encode(body + struct.pack("<H", P.crc16(body))) + b"\x00"
         elif kind == "cut":
             w = P.encode_frame(0x02, seq, p[1])
             out += w[: int(p[2] * (len(w) - 1))]
@@ -114,15 +120,21 @@ def test_payload_packers():
     rng = np.random.default_rng(1)
     rec = np.zeros(P.F0_PER_FRAME, P.F0_DTYPE)
     rec["index"] = rng.integers(0, 2**32, len(rec), dtype=np.uint64)
-    for f in ("f0_hz", "periodicity", "energy_db"):
+    floats = ("f0_hz", "periodicity", "energy_db", "cq", "jitter", "shimmer")
+    for f in floats:
         rec[f] = rng.standard_normal(len(rec)).astype(np.float32) * 100
     rec["voiced"] = rng.integers(0, 2, len(rec))
     cf = ffi.new("emo_f0_frame_t[]", len(rec))
     for i, r in enumerate(rec):
-        cf[i].index, cf[i].f0_hz, cf[i].periodicity, cf[i].energy_db, cf[i].voiced = (int(r[0]), float(r[1]),
-                                                                                     float(r[2]), float(r[3]), int(r[4]))
+        cf[i].index, cf[i].voiced = int(r["index"]), int(r["voiced"])
+        for f in floats:
+            setattr(cf[i], f, float(r[f]))
     assert lib.emo_proto_pack_f0(cf, len(rec), out, 1024, n) == lib.EMO_OK
+    assert n[0] == P.F0_PER_FRAME * P.F0_RECORD_LEN <= lib.EMO_PROTO_MAX_PAYLOAD
     assert bytes(ffi.buffer(out, n[0])) == P.pack_f0(rec)
+    back = np.frombuffer(bytes(ffi.buffer(out, n[0])), P.F0_DTYPE)
+    for f in floats:                                 # every field at its documented offset, bit for bit
+        assert back[f].tobytes() == rec[f].tobytes(), f
     assert lib.emo_proto_pack_f0(cf, P.F0_PER_FRAME + 1, out, 1024, n) == lib.EMO_ERR_PARAM
 
     x = rng.integers(-32768, 32768, P.RAW_MAX).astype(np.int16)
