@@ -105,7 +105,9 @@ def bench_latency(model: Path, corpus: dict, n_utts: int) -> list[tuple[str, flo
         st = F0Stream(FS)
         cols = [np.concatenate(c) for c in zip(st.push(corpus[k][1]), st.flush())]
         rec = np.zeros(len(cols[0]), P.F0_DTYPE)
-        rec["index"], rec["f0_hz"], rec["voiced"], rec["periodicity"], rec["energy_db"] = cols
+        for name, col in zip(("index", "f0_hz", "voiced", "periodicity", "energy_db", "cq", "jitter", "shimmer"),
+                             cols, strict=True):
+            rec[name] = col
         utts += seg.push(frames_from_records(rec)) + seg.end("stream_end")
     clf2 = Classifier.from_model(model)
     for u in utts * 3:

@@ -197,6 +197,8 @@ def _live(args: argparse.Namespace, classifier, seg: SegmenterConfig) -> int:
             pass
         except PortError as exc:
             return _fail(str(exc))
+        if monitor.error is not None:
+            return _fail(monitor.error)
         lat = monitor.state.latency_percentiles()
         print(f"eggemo monitor: {len(monitor.predictions)} predictions"
               + (f", utterance end -> screen p50 {lat[0]:.1f} ms, p95 {lat[1]:.1f} ms" if lat else "")

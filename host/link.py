@@ -33,6 +33,16 @@ class LinkDown:
     error: str                 # why ("" when closed on purpose)
 
 
+@dataclass(frozen=True)
+class VersionMismatch:
+    """The board's frames carry another protocol version (their CRC is right): it runs the
+    firmware of another release, and neither side can understand the other."""
+
+    t: float
+    version: int               # the board's
+    message: str               # what to do, for the user (protocol.version_advice)
+
+
 @dataclass
 class DecodeCounters:
     """The decoder's counters summed over every connection, and payload errors after decoding."""
@@ -58,6 +68,7 @@ class MessageProtocol(Protocol):
         self._decoder = P.Decoder()
         self._past = DecodeCounters()     # counters of decoders of earlier connections
         self._payload_errors = 0
+        self._version_told = False
 
     @property
     def counters(self) -> DecodeCounters:
@@ -74,11 +85,19 @@ class MessageProtocol(Protocol):
         for name in ("bytes", "frames", "crc_errors", "format_errors", "seq_gaps", "seq_lost"):
             setattr(self._past, name, getattr(self._past, name) + getattr(s, name))
         self._decoder = P.Decoder()
+        self._version_told = False
         self.link = link
         self.queue.put(LinkUp(time.perf_counter(), link.stats.connects))
 
     def data_received(self, data: bytes) -> None:
         frames = self._decoder.feed(data)
+        d = self._decoder
+        # Only before any valid frame: later, a foreign version byte is a damaged frame whose CRC
+        # matched by chance, counted as a format error like any other.
+        if d.foreign_version is not None and not self._version_told and d.stats.frames == 0:
+            self._version_told = True
+            self.queue.put(VersionMismatch(time.perf_counter(), d.foreign_version,
+                                           P.version_advice(d.foreign_version)))
         if not frames:
             return
         t = time.perf_counter()

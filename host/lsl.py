@@ -3,7 +3,8 @@ channel metadata (label, unit, type) that LabRecorder stores in its XDF files.
 
 Two streams, named after the source id so several monitors can run side by side:
 
-    eggemo-F0 (type "F0", 100 Hz): f0 (Hz), voiced (bool), periodicity, energy (dB)
+    eggemo-F0 (type "F0", 100 Hz): f0 (Hz), voiced (bool), periodicity, energy (dB), cq (contact
+                                   quotient), jitter, shimmer (ratios; the last three 0 unvoiced)
     eggemo-emotion (type "Emotion", irregular): one probability channel per class label
 
 F0 samples are time-stamped at their frame centre; a voiced segment's frames reach the host
@@ -13,8 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-F0_CHANNELS = (("f0", "Hz", "F0"), ("voiced", "bool", "Voicing"), ("periodicity", "normalized",
-                                                                   "Periodicity"), ("energy", "dB", "Energy"))
+F0_CHANNELS = (("f0", "Hz", "F0"), ("voiced", "bool", "Voicing"), ("periodicity", "normalized", "Periodicity"),
+               ("energy", "dB", "Energy"), ("cq", "ratio", "ContactQuotient"), ("jitter", "ratio", "Jitter"),
+               ("shimmer", "ratio", "Shimmer"))
 
 
 def _require_pylsl():
@@ -59,14 +61,15 @@ class LslOutlets:
         self.clock_offset: float | None = None
 
     def push_f0(self, stream_times_s: np.ndarray, f0_hz: np.ndarray, voiced: np.ndarray,
-                periodicity: np.ndarray, energy_db: np.ndarray) -> None:
+                periodicity: np.ndarray, energy_db: np.ndarray, cq: np.ndarray, jitter: np.ndarray,
+                shimmer: np.ndarray) -> None:
         if len(f0_hz) == 0:
             return
         now = self._pylsl.local_clock()
         t = np.asarray(stream_times_s, np.float64)
         if self.clock_offset is None:        # the newest frame is about now
             self.clock_offset = now - float(t[-1])
-        chunk = np.stack([f0_hz, voiced, periodicity, energy_db], axis=1).astype(np.float32)
+        chunk = np.stack([f0_hz, voiced, periodicity, energy_db, cq, jitter, shimmer], axis=1).astype(np.float32)
         self.f0.push_chunk(chunk.tolist(), (t + self.clock_offset).tolist())
 
     def push_prediction(self, probs: np.ndarray) -> None:

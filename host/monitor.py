@@ -19,8 +19,9 @@ import numpy as np
 from . import protocol as P
 from .display import MonitorState
 from .emulator import Feeder
-from .link import Arrival, LinkDown, LinkUp, MessageProtocol
-from .pipeline import Classifier, Frames, HostF0, Pipeline, Prediction, SegmenterConfig, frames_from_records
+from .link import Arrival, LinkDown, LinkUp, MessageProtocol, VersionMismatch
+from .pipeline import (FRAME_COLUMNS, Classifier, Frames, HostF0, Pipeline, Prediction, SegmenterConfig,
+                       frames_from_records)
 from .record import Recorder
 from .transport import SerialLink
 
@@ -41,6 +42,7 @@ class MonitorOptions:
     feed_speed: float = 1.0            # x real time; 0 = as fast as the link takes it
     stop_at_end: bool = False          # after the feed: STOP, and return once the board's final STATUS is in
     duration: float | None = None      # return after this many seconds
+    hello_hint_s: float = 3.0          # say what may be wrong when a connected board stays silent this long
 
 
 class Monitor:
@@ -68,6 +70,7 @@ class Monitor:
         self.streaming = False
         self.samples_lost = 0                    # RAW samples missing (gaps in their indices)
         self.finished = threading.Event()
+        self.error: str | None = None            # why the monitor gave up (a board of another protocol version)
         self._encoder = P.Encoder()
         self._send_lock = threading.Lock()
         self._pending: dict[int, tuple[int, float]] = {}   # seq -> (command, time sent)
@@ -78,6 +81,7 @@ class Monitor:
         self._host_f0: HostF0 | None = None
         self._feeder: Feeder | None = None
         self._down_since: float | None = None
+        self._up_since: float | None = None      # when the link came up, until the board says anything
         self._stop = threading.Event()
         self._closing = False
 
@@ -120,6 +124,8 @@ class Monitor:
                     self._handle(item)
                 self._flush()
                 now = time.perf_counter()
+                if self._up_since is not None and now - self._up_since >= self.options.hello_hint_s:
+                    self._silent_board(now - self._up_since)
                 if self.link.connected and self.hello is not None and now >= next_status:
                     next_status = now + self.options.status_every_s
                     self._status_t = now
@@ -180,6 +186,7 @@ class Monitor:
             self._message(item.message, item.t)
         elif isinstance(item, LinkUp):
             self.state.connected = True
+            self._up_since = item.t
             self._record("link", state="up", connects=item.connects)
             if self._down_since is not None:
                 gap = item.t - self._down_since
@@ -192,6 +199,7 @@ class Monitor:
             self.send(P.CMD_GET_HELLO)           # a board that did not reset says nothing by itself
         elif isinstance(item, LinkDown):
             self.state.connected = False
+            self._up_since = None
             self._down_since = item.t
             self._record("link", state="down", error=item.error)
             if item.error or not self._closing:
@@ -207,8 +215,25 @@ class Monitor:
             self.state.streaming = False
             if not self.options.reconnect:
                 self._stop.set()
+        elif isinstance(item, VersionMismatch):
+            # the board drops every command of this host too: nothing can work until one side is updated
+            self._record("version_mismatch", board=item.version, host=P.VERSION, message=item.message)
+            self._event(item.message)
+            self.error = item.message
+            self._stop.set()
+
+    def _silent_board(self, waited: float) -> None:
+        # A board of another protocol version drops this host's GET_HELLO as a format error and
+        # answers nothing; one that never sends (a HELLO missed at boot) cannot be told apart.
+        self._up_since = None                    # said once per connection
+        self._record("silent", seconds=round(waited, 3))
+        self._event(f"no answer from the board {waited:.0f} s after connecting (it ignored GET_HELLO). Is it "
+                    f"running? Firmware of another protocol version than this host's ({P.VERSION}) drops the "
+                    f"host's commands without a word: then reflash it with this eggemo's firmware (make -C "
+                    f"firmware BOARD=stm32f405, then eggemo flash), or use the host of the board's release")
 
     def _message(self, msg: object, t: float) -> None:
+        self._up_since = None                    # the board speaks
         if isinstance(msg, P.F0Block):
             self._frames(frames_from_records(msg.records), "board", t)
         elif isinstance(msg, P.SampleBlock):
@@ -307,12 +332,11 @@ class Monitor:
     def _frames(self, frames: Frames, source: str, t: float) -> None:
         if len(frames) == 0:
             return
-        self._record("f0", source=source, index=frames.index, f0_hz=frames.f0_hz, voiced=frames.voiced,
-                     periodicity=frames.periodicity, energy_db=frames.energy_db)
+        self._record("f0", source=source, **{c: getattr(frames, c) for c in FRAME_COLUMNS})
         self.state.add_f0(frames.index, frames.f0_hz)
         if self.lsl is not None and self.hello is not None:
             self.lsl.push_f0(self.hello.f0_time(frames.index), frames.f0_hz, frames.voiced, frames.periodicity,
-                             frames.energy_db)
+                             frames.energy_db, frames.cq, frames.jitter, frames.shimmer)
         self._show(self.pipeline.f0(frames), t)
 
     def _end(self, reason: str, t: float) -> None:

@@ -39,22 +39,32 @@ class Frames:
     voiced: np.ndarray       # bool
     periodicity: np.ndarray  # float32
     energy_db: np.ndarray    # float32
+    cq: np.ndarray           # float32, EGG contact quotient 0..1; 0 where unvoiced
+    jitter: np.ndarray       # float32, period jitter ratio; 0 where unvoiced
+    shimmer: np.ndarray      # float32, contact-amplitude shimmer ratio; 0 where unvoiced
 
     def __len__(self) -> int:
         return len(self.index)
 
 
+# The columns of Frames, in order; all but index are float32 or bool per frame.
+FRAME_COLUMNS = ("index", "f0_hz", "voiced", "periodicity", "energy_db", "cq", "jitter", "shimmer")
+VQ_COLUMNS = ("cq", "jitter", "shimmer")    # the F0 core's voice quality (protocol version 2)
+
+
 def frames_from_records(rec: np.ndarray) -> Frames:
     """Frames from the board's F0 records (a structured array of protocol.F0_DTYPE)."""
     voiced = rec["voiced"].astype(bool)
-    return Frames(rec["index"].astype(np.int64), np.where(voiced, rec["f0_hz"], 0.0).astype(np.float32), voiced,
-                  rec["periodicity"].astype(np.float32), rec["energy_db"].astype(np.float32))
+    f32 = np.float32
+    return Frames(rec["index"].astype(np.int64), np.where(voiced, rec["f0_hz"], 0.0).astype(f32), voiced,
+                  rec["periodicity"].astype(f32), rec["energy_db"].astype(f32), rec["cq"].astype(f32),
+                  rec["jitter"].astype(f32), rec["shimmer"].astype(f32))
 
 
 def frames_to_records(frames: Frames) -> np.ndarray:
     rec = np.zeros(len(frames), P.F0_DTYPE)
-    rec["index"], rec["f0_hz"], rec["voiced"] = frames.index, frames.f0_hz, frames.voiced
-    rec["periodicity"], rec["energy_db"] = frames.periodicity, frames.energy_db
+    for name in FRAME_COLUMNS:
+        rec[name] = getattr(frames, name)
     return rec
 
 
@@ -104,23 +114,25 @@ class HostF0:
         return self._frames(self._stream.flush()) if self._stream is not None else empty_frames()
 
     def _frames(self, cols: tuple[np.ndarray, ...]) -> Frames:
-        index, f0, voiced, periodicity, energy = cols
+        # the columns of eggemo.f0.binding.frames_to_arrays, the board's record fields
+        index, f0, voiced, periodicity, energy, cq, jitter, shimmer = cols
         voiced = np.asarray(voiced, bool)
-        return Frames(np.asarray(index, np.int64) + self._offset, np.where(voiced, f0, 0.0).astype(np.float32),
-                      voiced, np.asarray(periodicity, np.float32), np.asarray(energy, np.float32))
+        f32 = np.float32
+        return Frames(np.asarray(index, np.int64) + self._offset, np.where(voiced, f0, 0.0).astype(f32),
+                      voiced, np.asarray(periodicity, f32), np.asarray(energy, f32), np.asarray(cq, f32),
+                      np.asarray(jitter, f32), np.asarray(shimmer, f32))
 
 
 def empty_frames() -> Frames:
-    return Frames(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, bool), np.zeros(0, np.float32),
-                  np.zeros(0, np.float32))
+    return Frames(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, bool),
+                  *(np.zeros(0, np.float32) for _ in FRAME_COLUMNS[3:]))
 
 
 def concat_frames(parts: list[Frames]) -> Frames:
     parts = [p for p in parts if len(p)]
     if not parts:
         return empty_frames()
-    return Frames(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                    ("index", "f0_hz", "voiced", "periodicity", "energy_db")))
+    return Frames(*(np.concatenate([getattr(p, f) for p in parts]) for f in FRAME_COLUMNS))
 
 
 # --- utterance segmentation ---------------------------------------------------------------
@@ -164,6 +176,9 @@ class Utterance:
     reason: str              # why it ended: hangover | max_length | stream_end | link_lost | gap | restart
     periodicity: np.ndarray | None = None   # float32, the F0 core's per frame (what the student may read)
     energy_db: np.ndarray | None = None     # float32
+    cq: np.ndarray | None = None            # float32, contact quotient (0 unvoiced)
+    jitter: np.ndarray | None = None        # float32
+    shimmer: np.ndarray | None = None       # float32
 
     def __len__(self) -> int:
         return len(self.f0_hz)
@@ -187,9 +202,9 @@ class Segmenter:
         self._tail = min(config.frames(config.tail_ms), self._hang)
         self._min_voiced = max(1, config.frames(config.min_voiced_ms))
         self._max = max(1, config.frames(config.max_ms))
-        # one tuple per frame: (index, f0_hz, voiced, periodicity, energy_db)
-        self._pre: deque[tuple[int, float, bool, float, float]] = deque(maxlen=config.frames(config.preroll_ms))
-        self._cur: list[tuple[int, float, bool, float, float]] | None = None
+        # one tuple per frame: (index, f0_hz, voiced, periodicity, energy_db, cq, jitter, shimmer)
+        self._pre: deque[tuple] = deque(maxlen=config.frames(config.preroll_ms))
+        self._cur: list[tuple] | None = None
         self._last_voiced = -1     # position in _cur
         self._n_voiced = 0
         self._next: int | None = None
@@ -201,8 +216,7 @@ class Segmenter:
 
     def push(self, frames: Frames) -> list[Utterance]:
         out: list[Utterance] = []
-        for idx, f0, v, pr, en in zip(frames.index.tolist(), frames.f0_hz.tolist(), frames.voiced.tolist(),
-                                      frames.periodicity.tolist(), frames.energy_db.tolist()):
+        for idx, f0, v, *rest in zip(*(getattr(frames, c).tolist() for c in FRAME_COLUMNS)):
             if self._next is not None and idx != self._next:
                 out += self.end("restart" if idx < self._next else "gap")
             self._next = idx + 1
@@ -211,14 +225,14 @@ class Segmenter:
                     self._cur = list(self._pre)
                     self._pre.clear()
                     self._n_voiced = 0
-                self._cur.append((idx, f0, True, pr, en))
+                self._cur.append((idx, f0, True, *rest))
                 self._last_voiced = len(self._cur) - 1
                 self._n_voiced += 1
             elif self._cur is None:
-                self._pre.append((idx, f0, False, pr, en))
+                self._pre.append((idx, f0, False, *rest))
                 continue
             else:
-                self._cur.append((idx, f0, False, pr, en))
+                self._cur.append((idx, f0, False, *rest))
                 if len(self._cur) - 1 - self._last_voiced >= self._hang:
                     out += self._close("hangover", self._last_voiced + 1 + self._tail)
                     continue
@@ -243,7 +257,7 @@ class Segmenter:
             return []
         cols = list(zip(*keep))
         return [Utterance(keep[0][0], np.array(cols[1], np.float32), np.array(cols[2], bool), reason,
-                          np.array(cols[3], np.float32), np.array(cols[4], np.float32))]
+                          *(np.array(c, np.float32) for c in cols[3:]))]
 
 
 # --- normalisation and inference ----------------------------------------------------------
@@ -416,7 +430,7 @@ class Classifier:
 
     def features(self, utt: Utterance, stats: F0Stats) -> np.ndarray:
         return student_input(utt.f0_hz, utt.voiced, stats, self.T, self.crop, self.inputs,
-                             utt.periodicity, utt.energy_db)
+                             utt.periodicity, utt.energy_db, cq=utt.cq, jitter=utt.jitter, shimmer=utt.shimmer)
 
     def predict(self, utt: Utterance) -> Prediction:
         t0 = time.perf_counter()

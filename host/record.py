@@ -16,11 +16,15 @@ later. Lines of session.jsonl have a "type" and "t" (seconds since the session b
     gap         {"wav_sample", "seconds"}             a disconnection: the WAV jumps here
     hello       the board's HELLO fields
     start       {"fs", "mode"}                        a stream began (F0 indices restart at 0)
-    f0          {"source": "board" | "host", "index", "f0_hz", "voiced", "periodicity", "energy_db"}
+    f0          {"source": "board" | "host", "index", "f0_hz", "voiced", "periodicity", "energy_db",
+                 "cq", "jitter", "shimmer"}   (the last three since protocol version 2; older
+                                              recordings lack them and replay with zeros)
     raw         {"first", "n", "wav_sample"}          a RAW block and where it is in egg.wav
     prediction  Prediction.as_dict() plus "latency_ms"
     end         {"reason"}                            the stream ended (stream_end, link_lost, ...)
     status      the board's STATUS counters
+    version_mismatch {"board", "host", "message"}  the board speaks another protocol version: stopped
+    silent      {"seconds"}                           the board has not answered since the link came up
     stats       the host's link counters (periodically and at the end)
 """
 from __future__ import annotations

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .pipeline import Classifier, Frames, Pipeline, Prediction, SegmenterConfig
+from .pipeline import FRAME_COLUMNS, VQ_COLUMNS, Classifier, Frames, Pipeline, Prediction, SegmenterConfig
 from .record import JSONL_NAME, Recording, read_recording
 
 
@@ -35,12 +35,15 @@ class ReplayResult:
 
 
 def frames_from_event(e: dict) -> Frames:
-    """The Frames of an "f0" line; ValueError when its columns are not equally long 1-D lists."""
-    f = Frames(np.asarray(e["index"], np.int64), np.asarray(e["f0_hz"], np.float32),
-               np.asarray(e["voiced"], bool), np.asarray(e["periodicity"], np.float32),
-               np.asarray(e["energy_db"], np.float32))
-    cols = (f.index, f.f0_hz, f.voiced, f.periodicity, f.energy_db)
-    if any(c.ndim != 1 or len(c) != len(f.index) for c in cols):
+    """The Frames of an "f0" line; ValueError when its columns are not equally long 1-D lists.
+
+    cq, jitter and shimmer came with protocol version 2: a recording made before has none, and
+    replays with zeros there (what the F0 core reports on frames without a measured cycle)."""
+    index = np.asarray(e["index"], np.int64)
+    vq = [np.asarray(e[c], np.float32) if c in e else np.zeros(index.shape, np.float32) for c in VQ_COLUMNS]
+    f = Frames(index, np.asarray(e["f0_hz"], np.float32), np.asarray(e["voiced"], bool),
+               np.asarray(e["periodicity"], np.float32), np.asarray(e["energy_db"], np.float32), *vq)
+    if any(getattr(f, c).ndim != 1 or len(getattr(f, c)) != len(f.index) for c in FRAME_COLUMNS):
         raise ValueError("its columns are not lists of one length")
     return f
 

@@ -78,8 +78,23 @@ def exported_model(tmp_path_factory, corpus) -> Path:
     return export_test_student(tmp_path_factory.mktemp("host_model"), corpus)
 
 
-def export_test_student(root: Path, corpus: dict) -> Path:
-    """Export the random-weight edge student calibrated on the corpus contours into root/export."""
+def offline_student_input(egg: np.ndarray, inputs: tuple[str, ...], T: int = 300) -> np.ndarray:
+    """offline_features() for a student reading `inputs` (eggemo.train.features.STUDENT_INPUTS):
+    every per-frame column of the F0 core on the whole file, per-utterance normalisation."""
+    from eggemo.f0 import f0_track
+    from eggemo.train.features import F0Stats, FeatureConfig, student_input
+
+    fc = FeatureConfig(f0_norm="utterance", T=T, student_inputs=inputs)
+    tr = f0_track(egg, FS, fc.f0_params())
+    f0 = np.where(tr.voiced, tr.f0, 0.0).astype(np.float32)
+    return student_input(f0, tr.voiced, F0Stats.from_frames(f0, tr.voiced, tr.energy_db), T, fc.crop, inputs,
+                         tr.periodicity, tr.energy_db, cq=tr.cq, jitter=tr.jitter, shimmer=tr.shimmer)
+
+
+def export_test_student(root: Path, corpus: dict, inputs: tuple[str, ...] | None = None, hidden: int = 64,
+                        layers: int = 2) -> Path:
+    """Export the random-weight edge student calibrated on the corpus contours into root/export;
+    with `inputs`, a student that reads those channels (its export report lists them)."""
     import torch
 
     from eggemo.cli import main
@@ -91,18 +106,24 @@ def export_test_student(root: Path, corpus: dict) -> Path:
 
     labels = LABELS["emodb"]
     for name, ks in (("calib", CALIB), ("val", VAL)):
-        f0 = np.stack([offline_features(corpus[k][1]) for k in ks])
+        if inputs is None:
+            f0 = np.stack([offline_features(corpus[k][1]) for k in ks])
+        else:
+            f0 = np.stack([offline_student_input(corpus[k][1], inputs) for k in ks])
         y = np.array([labels.index(corpus[k][0]) for k in ks], np.int64)
+        extra = {} if inputs is None else {"f0_channels": inputs}
         FeatureSet(np.zeros((len(ks), 1, 300), np.float32), f0, y, labels, np.array(["s"] * len(ks)),
-                   np.array([f"u{k}" for k in ks])).save(root / f"{name}.npz")
-    cfg = {"in_channels": 2, "hidden": 64, "layers": 2, "n_classes": len(labels), "feature_dim": 512}
+                   np.array([f"u{k}" for k in ks]), **extra).save(root / f"{name}.npz")
+    cfg = {"in_channels": f0.shape[2], "hidden": hidden, "layers": layers, "n_classes": len(labels),
+           "feature_dim": 512}
     torch.manual_seed(0)
     model = build_model("bilstm_student", **cfg).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.uniform_(-0.3, 0.3)
     ckpt = make_checkpoint(model, arch="bilstm_student", model_config=cfg, label_names=labels,
-                           feature_config=dataclasses.asdict(FeatureConfig(f0_norm="utterance")), train_config={},
+                           feature_config=dataclasses.asdict(FeatureConfig(f0_norm="utterance", **(
+                               {} if inputs is None else {"student_inputs": inputs}))), train_config={},
                            metrics={}, seed=0)
     save_checkpoint(ckpt, root / "student.pt")
     out = root / "export"

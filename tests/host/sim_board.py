@@ -120,10 +120,11 @@ class SimBoard:
     def _emit_f0(self, cols) -> None:
         if cols is None or len(cols[0]) == 0:
             return
-        index, f0, voiced, periodicity, energy = cols
-        rec = np.zeros(len(index), P.F0_DTYPE)
-        rec["index"], rec["f0_hz"], rec["voiced"] = index, f0, voiced
-        rec["periodicity"], rec["energy_db"] = periodicity, energy
+        # the columns of eggemo.f0.binding.frames_to_arrays: every field of emo_f0_frame_t
+        rec = np.zeros(len(cols[0]), P.F0_DTYPE)
+        for name, col in zip(("index", "f0_hz", "voiced", "periodicity", "energy_db", "cq", "jitter", "shimmer"),
+                             cols, strict=True):
+            rec[name] = col
         for i in range(0, len(rec), P.F0_PER_FRAME):
             self._send(P.MSG_F0, P.pack_f0(rec[i:i + P.F0_PER_FRAME]))
 

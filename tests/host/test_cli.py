@@ -60,10 +60,11 @@ def test_monitor_on_loop_records_a_session(tmp_path, capsys):
     assert rec.of_type("config") and rec.of_type("stats")
 
 
-def _recorded_session(folder, corpus, model) -> int:
-    """A recording as the monitor writes it: the F0 of two utterances, the pipeline's predictions."""
+def _recorded_session(folder, corpus, model, drop: tuple[str, ...] = ()) -> int:
+    """A recording as the monitor writes it: the F0 of two utterances, the pipeline's predictions;
+    the "f0" lines without the columns in `drop` (as an older monitor wrote them)."""
     from eggemo.host import protocol as P
-    from eggemo.host.pipeline import Classifier, HostF0, Pipeline
+    from eggemo.host.pipeline import FRAME_COLUMNS, Classifier, HostF0, Pipeline
     from eggemo.host.record import Recorder
 
     rec = Recorder(folder, {"port": "loop://"})
@@ -75,10 +76,8 @@ def _recorded_session(folder, corpus, model) -> int:
     frames = host_f0.push(P.SampleBlock(0, egg))
     n = 0
     for start in range(0, len(frames), 50):
-        part = type(frames)(*(getattr(frames, f)[start:start + 50] for f in
-                              ("index", "f0_hz", "voiced", "periodicity", "energy_db")))
-        rec.write("f0", source="host", index=part.index, f0_hz=part.f0_hz, voiced=part.voiced,
-                  periodicity=part.periodicity, energy_db=part.energy_db)
+        part = type(frames)(*(getattr(frames, f)[start:start + 50] for f in FRAME_COLUMNS))
+        rec.write("f0", source="host", **{f: getattr(part, f) for f in FRAME_COLUMNS if f not in drop})
         for pred in pipe.f0(part):
             rec.write("prediction", **pred.as_dict())
             n += 1
@@ -111,3 +110,21 @@ def test_replay_reports_cut_and_corrupt_lines(tmp_path, capsys, corpus, exported
     assert f"line {f0 + 2}: an 'f0' line that cannot be replayed (KeyError" in err
     assert "Traceback" not in err
 
+
+
+def test_replay_of_a_recording_from_before_voice_quality_takes_zeros(tmp_path, capsys, corpus, exported_model):
+    """Recordings made before protocol version 2 have "f0" lines without cq, jitter and shimmer:
+    they replay (those columns are 0, as on frames without a measured cycle), line for line."""
+    from eggemo.host.record import read_recording
+    from eggemo.host.replay import frames_from_event
+
+    n = _recorded_session(tmp_path / "old", corpus, exported_model, drop=("cq", "jitter", "shimmer"))
+    rec = read_recording(tmp_path / "old")
+    lines = rec.of_type("f0")
+    assert lines and not any(k in e for e in lines for k in ("cq", "jitter", "shimmer"))
+    f = frames_from_event(lines[0])
+    assert len(f) == len(lines[0]["index"]) and not (f.cq.any() or f.jitter.any() or f.shimmer.any())
+    assert main(["monitor", "--replay", str(tmp_path / "old"), "--model", str(exported_model)]) == 0
+    out, err = capsys.readouterr()
+    assert f"replayed {n} predictions; the recording has {n}, {n} identical" in out
+    assert "could not be replayed" not in err

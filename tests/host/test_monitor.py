@@ -1,13 +1,18 @@
 """The monitor on frames that pass the CRC but carry impossible values, over a real socket."""
 from __future__ import annotations
 
+import io
 import socket
+import struct
 import threading
+import time
 
 import numpy as np
 import pytest
 
+from eggemo.cli import main
 from eggemo.host import protocol as P
+from eggemo.host.display import PlainDisplay
 from eggemo.host.monitor import Monitor, MonitorOptions
 from eggemo.host.record import Recorder, read_recording
 
@@ -28,6 +33,13 @@ def f0_records(first: int, f0_hz: list[float]) -> bytes:
     return rec.tobytes()
 
 
+def voiced_at_zero_hz() -> bytes:
+    """Three unvoiced records of 0 Hz, the last one's voiced byte (offset 16) set."""
+    b = bytearray(f0_records(0, [0.0] * 3))
+    b[2 * P.F0_RECORD_LEN + 16] = 1
+    return bytes(b)
+
+
 class OneShotBoard:
     """A TCP server that answers the monitor's first command with the given frames and keeps the line open."""
 
@@ -44,7 +56,7 @@ class OneShotBoard:
         conn, _ = self.server.accept()
         conn.recv(64)                        # the monitor's GET_HELLO: it is reading now (pyserial's
         enc = P.Encoder()                    # socket:// drops what arrives while it opens)
-        conn.sendall(b"".join(enc.encode(t, p) for t, p in self.frames))
+        conn.sendall(b"".join(enc.encode(t, p) if isinstance(t, int) else t for t, p in self.frames))
         self.sent.set()
         self.conn = conn                     # kept open: the monitor's duration ends the session
 
@@ -57,7 +69,7 @@ class OneShotBoard:
 def test_impossible_payload_values_are_counted_and_skipped_and_the_session_goes_on(tmp_path):
     """HELLO fs = 0 used to crash the monitor (ZeroDivisionError), an F0 of +inf ended the session,
     and NaN, negative or zero voiced F0 reached the predictions uncounted."""
-    good = [0.0] * 5 + [120.0] * 30 + [0.0] * 5
+    good = [0.0] * 5 + [120.0] * 25 + [0.0] * 5                    # 35 records: one F0 frame
     board = OneShotBoard([
         (P.MSG_HELLO, hello(0)),
         (P.MSG_HELLO, hello(16000, hop=0)),
@@ -65,7 +77,7 @@ def test_impossible_payload_values_are_counted_and_skipped_and_the_session_goes_
         (P.MSG_F0, f0_records(0, [0.0, float("inf"), 0.0])),
         (P.MSG_F0, f0_records(0, [float("nan")])),
         (P.MSG_F0, f0_records(0, [110.0, -110.0])),
-        (P.MSG_F0, f0_records(0, [0.0] * 3)[:-1] + b"\x01"),        # voiced, 0 Hz
+        (P.MSG_F0, voiced_at_zero_hz()),                            # voiced, 0 Hz
         (P.MSG_F0, f0_records(0, good)),
     ])
     mon = Monitor(board.url, None, MonitorOptions(duration=1.5, status_every_s=10.0),
@@ -81,3 +93,60 @@ def test_impossible_payload_values_are_counted_and_skipped_and_the_session_goes_
     assert [e["fs"] for e in rec.of_type("hello")] == [16000]
     (f0,) = rec.of_type("f0")                                       # only the good frame reached the pipeline
     assert f0["f0_hz"] == good and rec.of_type("stats")[0]["payload_errors"] == 6
+
+
+def frame_of_version(version: int, type_: int, seq: int, payload: bytes) -> bytes:
+    """A frame as firmware of another protocol version sends it: right CRC, other version byte."""
+    body = struct.pack("<BBH", version, type_, seq) + payload
+    return P.cobs_encode(body + struct.pack("<H", P.crc16(body))) + b"\x00"
+
+
+def test_a_board_of_the_old_protocol_version_stops_the_monitor_with_what_to_do(tmp_path, capsys):
+    """Version 1 firmware (17-byte F0 records) and this host would misread each other's frames:
+    the monitor stops at once and says to reflash the board, instead of waiting forever with
+    the frames counted as format errors."""
+    old_hello = frame_of_version(1, P.MSG_HELLO, 0, hello(16000))
+    old_f0 = frame_of_version(1, P.MSG_F0, 1, bytes(17 * 4))
+    board = OneShotBoard([(old_hello, None), (old_f0, None)])
+    mon = Monitor(board.url, None, MonitorOptions(duration=20.0, status_every_s=10.0),
+                  recorder=Recorder(tmp_path / "rec"))
+    try:
+        t0 = time.perf_counter()
+        mon.run()
+        took = time.perf_counter() - t0
+    finally:
+        board.close()
+    assert took < 10.0                                              # not the 20 s duration
+    assert mon.error is not None and "protocol version 1, this host speaks 2" in mon.error
+    assert "reflash the board" in mon.error and "eggemo flash" in mon.error
+    assert mon.hello is None and mon.protocol.counters.format_errors >= 1
+    (line,) = read_recording(tmp_path / "rec").of_type("version_mismatch")
+    assert (line["board"], line["host"]) == (1, 2) and line["message"] == mon.error
+
+
+def test_monitor_cli_exits_2_on_a_board_of_another_protocol_version(capsys):
+    board = OneShotBoard([(frame_of_version(3, P.MSG_HELLO, 0, hello(16000)), None)])
+    try:
+        rc = main(["monitor", "--port", board.url, "--duration", "20", "--plain", "--no-reconnect"])
+    finally:
+        board.close()
+    err = capsys.readouterr().err
+    assert rc == 2 and "eggemo monitor: the board speaks protocol version 3, this host speaks 2" in err
+    assert "update the host" in err and "Traceback" not in err
+
+
+def test_a_silent_board_gets_a_hint_once(tmp_path):
+    """A board of the old protocol version that booted before the host listened says nothing (it drops
+    the host's GET_HELLO): after hello_hint_s the monitor says what may be wrong, once, and goes on."""
+    board = OneShotBoard([])
+    out = io.StringIO()
+    mon = Monitor(board.url, None, MonitorOptions(duration=2.0, status_every_s=10.0, hello_hint_s=0.5),
+                  recorder=Recorder(tmp_path / "rec"), display=PlainDisplay(out, stats_every_s=0))
+    try:
+        mon.run()
+    finally:
+        board.close()
+    text = out.getvalue()
+    assert text.count("no answer from the board") == 1 and "reflash it" in text
+    assert mon.error is None                                        # a hint, not a verdict
+    assert len(read_recording(tmp_path / "rec").of_type("silent")) == 1

@@ -8,7 +8,7 @@ import pytest
 
 from eggemo.f0 import f0_track
 from eggemo.host import protocol as P
-from eggemo.host.pipeline import (F0Normaliser, Frames, HostF0, ModelInfo, Segmenter, SegmenterConfig,
+from eggemo.host.pipeline import (FRAME_COLUMNS, F0Normaliser, Frames, HostF0, ModelInfo, Segmenter, SegmenterConfig,
                                   choose_normaliser, concat_frames, frames_from_records, frames_to_records,
                                   read_norm_file)
 from eggemo.train.features import F0Stats
@@ -22,7 +22,7 @@ def frames(pattern: str, first: int = 0, f0: float = 150.0) -> Frames:
     v = np.array([c == "v" for c in pattern], bool)
     n = len(v)
     return Frames(np.arange(first, first + n, dtype=np.int64), np.where(v, f0, 0.0).astype(np.float32), v,
-                  np.zeros(n, np.float32), np.zeros(n, np.float32))
+                  *(np.zeros(n, np.float32) for _ in range(5)))
 
 
 SEG = SegmenterConfig(hangover_ms=50, preroll_ms=30, tail_ms=20, min_voiced_ms=30, max_ms=200)
@@ -112,10 +112,24 @@ def test_norm_file_and_model_choice(tmp_path):
 
 def test_records_round_trip():
     f = frames("..vvv.")
+    rng = np.random.default_rng(3)
+    f = Frames(f.index, f.f0_hz, f.voiced, *(rng.uniform(0, 1, len(f)).astype(np.float32) for _ in range(5)))
     rec = frames_to_records(f)
     back = frames_from_records(np.frombuffer(P.pack_f0(rec), P.F0_DTYPE))
-    for name in ("index", "f0_hz", "voiced"):
-        np.testing.assert_array_equal(getattr(back, name), getattr(f, name))
+    for name in FRAME_COLUMNS:
+        np.testing.assert_array_equal(getattr(back, name), getattr(f, name), err_msg=name)
+
+
+def test_segmenter_carries_every_column_into_the_utterance():
+    """The student may read periodicity, energy, cq, jitter and shimmer: the utterance holds each
+    frame's own values, preroll and tail included."""
+    f = frames("...." + "vvvvvv" + "......", first=10)
+    k = np.arange(len(f), dtype=np.float32)
+    f = Frames(f.index, f.f0_hz, f.voiced, k + 0.5, k - 60, 0.01 * k, 0.001 * k, 0.002 * k)
+    (u,) = Segmenter(SEG).push(f)
+    sel = (f.index >= u.first) & (f.index <= u.last)
+    for name in ("periodicity", "energy_db", "cq", "jitter", "shimmer"):
+        np.testing.assert_array_equal(getattr(u, name), getattr(f, name)[sel], err_msg=name)
 
 
 def test_host_f0_equals_the_whole_signal_and_marks_gaps():
@@ -126,6 +140,9 @@ def test_host_f0_equals_the_whole_signal_and_marks_gaps():
     ref = f0_track(x, FS)
     np.testing.assert_array_equal(got.index, np.arange(len(ref)))
     np.testing.assert_array_equal(got.f0_hz, np.where(ref.voiced, ref.f0, 0).astype(np.float32))
+    for name in ("cq", "jitter", "shimmer"):            # the host's F0 path carries the voice quality too
+        np.testing.assert_array_equal(getattr(got, name), getattr(ref, name).astype(np.float32), err_msg=name)
+    assert np.mean(got.cq[got.voiced] > 0) > 0.9
     # lost samples: counted, and the frame indices jump past them
     host = HostF0(FS)
     a = host.push(P.SampleBlock(0, x[:8000]))
