@@ -13,10 +13,11 @@
 
 #define EMO_APP_RX_CHUNK 64          /* bytes taken from the RX ring per decode step */
 #define EMO_APP_REPLAY_CHUNK 32      /* samples unpacked per push into the sample ring */
+#define EMO_APP_F0_CHUNK 32          /* samples converted to float per emo_f0_push() (any n works) */
 
 /* Large state first: all static, nothing on the heap. */
-static emo_f0_state_t f0_state;                  /* ~30 KB */
-static emo_f0_frame_t f0_out[EMO_F0_OUT_MAX];    /* frames one push may release */
+static emo_f0_state_t f0_state;                  /* ~34 KB */
+static emo_f0_frame_t f0_out[EMO_F0_OUT_MAX];    /* frames one push may release: a whole segment (8 KB) */
 static emo_proto_decoder_t decoder;
 static uint8_t tx_buf[EMO_PROTO_MAX_ENCODED];
 static uint8_t payload[EMO_PROTO_MAX_PAYLOAD];
@@ -25,7 +26,7 @@ static int16_t sample_buf[EMO_APP_SAMPLE_RING];
 static emo_byte_ring_t rx_ring;
 static emo_sample_ring_t sample_ring;
 static int16_t hop_raw[EMO_APP_MAX_HOP];
-static float hop_x[EMO_APP_MAX_HOP];
+static float f0_in[EMO_APP_F0_CHUNK];           /* a hop in float goes to F0 a chunk at a time */
 static uint8_t rx_chunk[EMO_APP_RX_CHUNK];
 
 static struct {
@@ -142,20 +143,29 @@ static void send_f0(const emo_f0_frame_t *frames, int32_t n)
 static void process_block(int32_t n)
 {
     if (app.mode & EMO_MODE_F0) {
-        int32_t i, got = 0;
-        uint64_t t0;
+        /* The F0 core takes any number of samples per push with the same result, so the hop
+         * goes in chunks: a float copy of the whole hop would cost 4 bytes per sample. Each
+         * chunk's released frames are sent before the next push reuses f0_out; the cost
+         * counts the pushes only, as for one push of the whole hop. */
+        int32_t i, j, k, got;
+        uint64_t ticks = 0, t0;
         uint32_t cost;
-        for (i = 0; i < n; i++) {
-            hop_x[i] = (float)hop_raw[i] * (1.0f / 32768.0f);
+        for (i = 0; i < n; i += k) {
+            k = n - i < EMO_APP_F0_CHUNK ? n - i : EMO_APP_F0_CHUNK;
+            for (j = 0; j < k; j++) {
+                f0_in[j] = (float)hop_raw[i + j] * (1.0f / 32768.0f);
+            }
+            got = 0;
+            t0 = board_ticks();
+            emo_f0_push(&f0_state, f0_in, k, f0_out, &got);
+            ticks += board_ticks() - t0;
+            send_f0(f0_out, got);
         }
-        t0 = board_ticks();
-        emo_f0_push(&f0_state, hop_x, n, f0_out, &got);
-        cost = board_cost(board_ticks() - t0);
+        cost = board_cost(ticks);
         app.hops++;
         app.cost_last = cost;
         app.cost_max = cost > app.cost_max ? cost : app.cost_max;
         app.cost_sum += cost;
-        send_f0(f0_out, got);
     }
     if (app.mode & EMO_MODE_RAW) {
         int32_t len;
