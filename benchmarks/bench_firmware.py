@@ -29,7 +29,7 @@ from tests.firmware.test_f0_stream import real_egg, reference_f0, synthetic_egg 
 
 CPU_HZ = 168_000_000
 HOP_BUDGET = CPU_HZ // 100 // 5          # 20 % of a 168 MHz core per 10 ms hop = 336,000
-FLASH_BUDGET, RAM_BUDGET = 64 * 1024, 48 * 1024
+FLASH_BUDGET, RAM_BUDGET = 64 * 1024, 56 * 1024   # firmware/Makefile (RAM: 48 KiB before the voice quality)
 
 
 def sizes(elf: Path) -> tuple[int, int]:

@@ -37,6 +37,7 @@ def test_built_image_is_valid(chip_build):
     assert CHIP.ram_base < info.initial_sp <= CHIP.ram_base + CHIP.ram_size
     assert 0 < info.flash_bytes <= CHIP.flash_size and 0 < info.ram_bytes <= CHIP.ram_size
     assert "BOARD=stm32f405" in make_output and "flash" in make_output  # the size report
+    assert "OVER" not in make_output, make_output                      # within the flash and RAM budgets
 
 
 def test_broken_images_are_refused(chip_build, tmp_path):
