@@ -1,5 +1,7 @@
 """EGG streamed into the emulated board: its F0 frames equal the C routine run on the host
-(eggemo._emo, the same csrc/emo_f0.c) bit for bit, and RAW frames echo the input."""
+(eggemo._emo, the same csrc/emo_f0.c) bit for bit in every field of the record (F0, periodicity,
+energy, voicing, and the voice quality: contact quotient, jitter, shimmer), and RAW frames echo
+the input."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -52,15 +54,19 @@ def reference_f0(x: np.ndarray, fs: int = FS) -> np.ndarray:
     assert status == lib.EMO_OK, ffi.string(lib.emo_status_str(status))
     rec = np.zeros(n_out[0], P.F0_DTYPE)
     for i in range(n_out[0]):
-        f = out[i]
-        rec[i] = (f.index, f.f0_hz, f.periodicity, f.energy_db, f.voiced)
+        rec[i] = tuple(getattr(out[i], name) for name in P.F0_DTYPE.names)   # every field of the record
     return rec
+
+
+FLOAT_FIELDS = ("f0_hz", "periodicity", "energy_db", "cq", "jitter", "shimmer")
 
 
 def assert_bit_equal(board: np.ndarray, ref: np.ndarray) -> None:
     assert len(board) == len(ref), f"board sent {len(board)} F0 frames, reference has {len(ref)}"
     np.testing.assert_array_equal(board["index"], np.arange(len(ref)))  # in order, each once
-    for name in ("f0_hz", "periodicity", "energy_db"):
+    assert P.F0_DTYPE.names == ("index", "f0_hz", "periodicity", "energy_db", "voiced", "cq", "jitter",
+                                "shimmer")     # a field added to the record must be compared here
+    for name in FLOAT_FIELDS:
         b, r = board[name].view(np.uint32), ref[name].view(np.uint32)
         bad = np.flatnonzero(b != r)
         assert bad.size == 0, (f"{name} differs in {bad.size} frames, first at {bad[0]}: "
@@ -72,9 +78,14 @@ def assert_bit_equal(board: np.ndarray, ref: np.ndarray) -> None:
 def test_real_egg_f0_is_bit_exact(board, name):
     x = real_egg(name)
     ref = reference_f0(x)
-    assert ref["voiced"].sum() > 20  # the recordings are mostly voiced: the test has teeth
+    voiced = ref["voiced"] != 0
+    assert voiced.sum() > 20  # the recordings are mostly voiced: the test has teeth
+    # the voice quality too: measured on most voiced frames, never on unvoiced ones
+    for vq in ("cq", "jitter", "shimmer"):
+        assert np.count_nonzero(ref[vq][voiced]) > voiced.sum() // 2, vq
+        assert not ref[vq][~voiced].any(), vq
     res = board.stream(x, mode=P.MODE_F0)
-    assert_bit_equal(res.f0, ref)
+    assert_bit_equal(res.f0, ref)       # cq, jitter and shimmer included, bit for bit
     s = res.status
     assert (s.samples_in, s.samples_lost, s.samples_dropped) == (len(x), 0, 0)
     assert (s.crc_errors, s.format_errors, s.seq_lost, s.rx_overflows, s.cmd_rejected) == (0, 0, 0, 0, 0)
