@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #define EMO_APP_FW_MAJOR 0
-#define EMO_APP_FW_MINOR 1
+#define EMO_APP_FW_MINOR 2        /* 0.2: protocol version 2 (F0 records with cq, jitter, shimmer) */
 #define EMO_APP_FW_PATCH 0
 #define EMO_APP_RX_RING 1024       /* bytes, a power of two */
 #ifndef EMO_APP_SAMPLE_RING
