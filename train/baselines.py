@@ -63,6 +63,25 @@ def statistics(fs: FeatureSet) -> dict[str, np.ndarray]:
     return {"f0": f0, "spectral": spec, "spectral+f0": np.concatenate([spec, f0], axis=1)}
 
 
+def frame_statistics(fs: FeatureSet) -> np.ndarray:
+    """The 14 F0 statistics and, for every other channel the student reads (energy, periodicity,
+    the EGG's contact quotient, jitter, shimmer, deltas), its mean, sd, 5th and 95th percentile
+    over the voiced frames: the floor for a student that reads more than F0."""
+    pair = np.stack([fs.channel("log_f0"), fs.channel("voiced")], axis=2)
+    cols = [np.stack([f0_statistics(x) for x in pair])]
+    v = fs.channel("voiced") > 0.5
+    for name in fs.f0_channels:
+        if name in ("log_f0", "voiced"):
+            continue
+        x = fs.channel(name)
+        rows = []
+        for xi, vi in zip(x, v):
+            z = xi[vi] if vi.sum() > 1 else np.zeros(2, np.float32)
+            rows.append([z.mean(), z.std(), np.percentile(z, 5), np.percentile(z, 95)])
+        cols.append(np.array(rows))
+    return np.concatenate(cols, axis=1)
+
+
 def _predict(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline

@@ -183,16 +183,24 @@ FLOORS = (("f0", "floor: logistic regression on F0 statistics"),
           ("spectral", "floor: logistic regression on band statistics"))
 
 
-def floor_rows(ctx: Ctx) -> dict[str, list[dict[str, Any]]]:
+FRAMES_FLOOR = ("frames", "floor: logistic regression on statistics of every frame channel")
+
+
+def floor_rows(ctx: Ctx, frames: bool = False) -> dict[str, list[dict[str, Any]]]:
     """The two simple baselines on the very splits of every seed: fit on the training and
-    validation parts (what the deep model learns from), score on the test part."""
-    from .baselines import fit_score, statistics
+    validation parts (what the deep model learns from), score on the test part. frames: also a
+    regression on statistics of every channel the student reads (baselines.frame_statistics)."""
+    from .baselines import fit_score, frame_statistics, statistics
     from .cli import make_splits
 
     stats = statistics(ctx.fs)
+    floors = FLOORS
+    if frames and len(ctx.fs.f0_channels) > 2:
+        stats["frames"] = frame_statistics(ctx.fs)
+        floors = FLOORS + (FRAMES_FLOOR,)
     k = len(ctx.fs.label_names)
     out: dict[str, list[dict[str, Any]]] = {}
-    for key, label in FLOORS:
+    for key, label in floors:
         res = []
         for seed in ctx.seeds:
             sp = make_splits(ctx.fs, ctx.seed_cfg(seed))
@@ -287,7 +295,7 @@ def recipes(ctx: Ctx) -> None:
     regression, teacher vs the band-statistics regression, distillation vs the student alone."""
     from .config import load_config
 
-    floors = floor_rows(ctx)
+    floors = floor_rows(ctx, frames=True)
     data, run = to_dict(ctx.cfg)["data"], to_dict(ctx.cfg)["run"]
     paper = replace(load_config(ctx.args.paper_config, ctx.args.paper_set), data=data, run=run)
     paper_inputs = ["log_f0", "voiced"]
@@ -327,6 +335,7 @@ def recipes(ctx: Ctx) -> None:
                          f"{src}, tau {d['tau']:g}, alpha {d['alpha']:g})", rows[tag + "_distill"],
                     vs_student=rows[tag + "_student"], role=f"{tag}_distill")
     for what, a, b in (("eggemo student - LR on F0 statistics", "eggemo_student", "f0"),
+                       ("eggemo student - LR on frame-channel statistics", "eggemo_student", "frames"),
                        ("eggemo teacher - LR on band statistics", "eggemo_teacher", "spectral"),
                        ("eggemo distillation - eggemo student alone", "eggemo_distill", "eggemo_student"),
                        ("eggemo student - paper's edge student", "eggemo_student", "paper_student"),
@@ -393,7 +402,7 @@ def noise(ctx: Ctx) -> None:
                 r = evaluate(model, ck["arch"], test)
                 scores[role].append({"ua": r.ua, "wa": r.wa, "epochs_run": summary["epochs_run"]})
         for role, res in scores.items():
-            name = dict(FLOORS).get(role.removeprefix("floor_"), role) if role.startswith("floor_") else role
+            name = dict(FLOORS + (FRAMES_FLOOR,)).get(role.removeprefix("floor_"), role) if role.startswith("floor_") else role
             add_row(ctx, f"{name} @ {label}", res, role=role, snr_db=snr, f0_max_abs_change=f0_change)
 
 

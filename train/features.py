@@ -50,7 +50,8 @@ import numpy as np
 
 from .featureset import FeatureSet
 
-FEATURE_VERSION = 2        # bump when a change below alters cached arrays (2: periodicity, energy)
+FEATURE_VERSION = 4        # bump when a change here or in the F0 core alters cached arrays (2: periodicity,
+                           # energy; 3: cq, jitter, shimmer; 4: cycles of at least 0.7 periods)
 SIGMA_FLOOR = 0.05         # ln units (about 0.9 semitone)
 ENERGY_SIGMA_FLOOR = 1.0   # dB
 F0_CLIP = 6.0
@@ -65,7 +66,15 @@ F0_NORMS = ("speaker", "utterance", "global")
 #   energy        (energy_db - e_mu) / e_sigma, every frame, clipped to +-F0_CLIP
 #                 (e_mu, e_sigma: mean and sd of the voiced frames' energy in the same group)
 #   delta_energy  energy[i] - energy[i-1]
-STUDENT_INPUTS = ("log_f0", "voiced", "delta_log_f0", "periodicity", "energy", "delta_energy")
+#   cq            the EGG contact quotient: (cq - 0.5) * 4 on voiced frames with a measured cycle, else 0
+#   jitter        ln(jitter / 0.02) on voiced frames with two measured cycles, else 0, clipped to +-F0_CLIP
+#   shimmer       ln(shimmer / 0.05) likewise
+# (cq, jitter, shimmer: the F0 core's voice quality per frame, see eggemo/f0/reference.py; under
+# the speech-F0 proxy they are computed on the speech waveform and mean little.)
+STUDENT_INPUTS = ("log_f0", "voiced", "delta_log_f0", "periodicity", "energy", "delta_energy",
+                  "cq", "jitter", "shimmer")
+VQ_INPUTS = ("cq", "jitter", "shimmer")
+VQ_REF = {"jitter": 0.02, "shimmer": 0.05}
 PAPER_INPUTS = ("log_f0", "voiced")
 
 
@@ -237,10 +246,14 @@ def _pad_value(channel: str) -> float:
 
 def student_input(f0_hz: np.ndarray, voiced: np.ndarray, stats: F0Stats, T: int = 300,
                   crop: str = "center", inputs: Sequence[str] = PAPER_INPUTS,
-                  periodicity: np.ndarray | None = None, energy_db: np.ndarray | None = None) -> np.ndarray:
+                  periodicity: np.ndarray | None = None, energy_db: np.ndarray | None = None, *,
+                  cq: np.ndarray | None = None, jitter: np.ndarray | None = None,
+                  shimmer: np.ndarray | None = None) -> np.ndarray:
     """The student's (T, len(inputs)) float32 input from the F0 core's frames (see STUDENT_INPUTS).
 
-    periodicity and energy_db are needed only when `inputs` name a channel built from them."""
+    periodicity, energy_db, cq, jitter and shimmer are needed only when `inputs` name a channel
+    built from them."""
+    vq = {"cq": cq, "jitter": jitter, "shimmer": shimmer}
     v = (np.asarray(voiced, dtype=bool) & (np.asarray(f0_hz) > 0))
     lf = normalise_f0(f0_hz, voiced, stats)
     cols: list[np.ndarray] = []
@@ -265,6 +278,16 @@ def student_input(f0_hz: np.ndarray, voiced: np.ndarray, stats: F0Stats, T: int 
                 e = np.nan_to_num(np.asarray(energy_db, np.float64), nan=-200.0)
                 energy = np.clip((e - stats.e_mu) / stats.e_sigma, -F0_CLIP, F0_CLIP).astype(np.float32)
             col = energy if name == "energy" else np.concatenate([[0.0], np.diff(energy)]).astype(np.float32)
+        elif name in VQ_INPUTS:
+            if vq[name] is None:
+                raise ValueError(f"the {name!r} input needs the F0 core's {name} per frame")
+            q = np.nan_to_num(np.asarray(vq[name], np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+            have = v & (q > 0)
+            col = np.zeros(len(q), np.float32)
+            if name == "cq":
+                col[have] = np.clip((q[have] - 0.5) * 4.0, -F0_CLIP, F0_CLIP)
+            else:
+                col[have] = np.clip(np.log(q[have] / VQ_REF[name]), -F0_CLIP, F0_CLIP)
         else:
             raise ValueError(f"unknown student input {name!r}; choose from {STUDENT_INPUTS}")
         cols.append(np.asarray(col, np.float32))
@@ -288,6 +311,17 @@ class UtteranceFeatures:
     voiced: np.ndarray   # (L,) bool
     periodicity: np.ndarray  # (L,) float32, the F0 core's normalised autocorrelation
     energy_db: np.ndarray    # (L,) float32, the F0 core's frame energy, dB re full scale
+    cq: np.ndarray           # (L,) float32, the F0 core's contact quotient (0 unvoiced)
+    jitter: np.ndarray       # (L,) float32
+    shimmer: np.ndarray      # (L,) float32
+
+    def record_columns(self) -> dict:
+        """The per-frame columns student_input() reads besides f0 and voicing."""
+        return {"periodicity": self.periodicity, "energy_db": self.energy_db, "cq": self.cq,
+                "jitter": self.jitter, "shimmer": self.shimmer}
+
+
+CACHED = ("logmel", "f0_hz", "voiced", "periodicity", "energy_db", "cq", "jitter", "shimmer")
 
 
 def compute_utterance(speech: np.ndarray, f0_signal: np.ndarray, config: FeatureConfig) -> UtteranceFeatures:
@@ -297,8 +331,10 @@ def compute_utterance(speech: np.ndarray, f0_signal: np.ndarray, config: Feature
     track = f0_track(np.asarray(f0_signal, dtype=np.float32), config.fs, config.f0_params())
     lm = log_mel(speech, config, n_frames=len(track))
     f0 = np.where(track.voiced, track.f0, 0.0).astype(np.float32)
-    return UtteranceFeatures(lm, f0, track.voiced.astype(bool), track.periodicity.astype(np.float32),
-                             track.energy_db.astype(np.float32))
+    f32 = np.float32
+    return UtteranceFeatures(lm, f0, track.voiced.astype(bool), track.periodicity.astype(f32),
+                             track.energy_db.astype(f32), track.cq.astype(f32), track.jitter.astype(f32),
+                             track.shimmer.astype(f32))
 
 
 def _utterance_key(item, config: FeatureConfig, noise) -> str:
@@ -324,8 +360,7 @@ def utterance_features(item, config: FeatureConfig, *, cache=None, noise=None) -
     if cache is not None:
         hit = cache.get(key)
         if hit is not None:
-            return UtteranceFeatures(hit["logmel"], hit["f0_hz"], hit["voiced"].astype(bool),
-                                     hit["periodicity"], hit["energy_db"])
+            return UtteranceFeatures(**{k: (hit[k].astype(bool) if k == "voiced" else hit[k]) for k in CACHED})
     speech, f0_signal = read_item(item, config.fs)
     if noise is not None:
         noisy = add_noise(speech, config.fs, noise, item.utt_id)
@@ -333,8 +368,7 @@ def utterance_features(item, config: FeatureConfig, *, cache=None, noise=None) -
         speech = noisy
     feats = compute_utterance(speech, f0_signal, config)
     if cache is not None:
-        cache.put(key, {"logmel": feats.logmel, "f0_hz": feats.f0_hz, "voiced": feats.voiced,
-                        "periodicity": feats.periodicity, "energy_db": feats.energy_db})
+        cache.put(key, {k: getattr(feats, k) for k in CACHED})
     return feats
 
 
@@ -371,8 +405,9 @@ def assemble(feats: Sequence[UtteranceFeatures], labels: Sequence[str], speakers
     pad = float(np.log(config.log_floor))
     for i, (f, s) in enumerate(zip(feats, stats)):
         logmel[i] = fit_length(f.logmel, T, config.crop, pad, axis=1)
+        cols = f.record_columns()
         f0[i] = student_input(f.f0_hz, f.voiced, s, T, config.crop, config.student_inputs,
-                              f.periodicity, f.energy_db)
+                              cols.pop("periodicity"), cols.pop("energy_db"), **cols)
     return FeatureSet(logmel, f0, np.array([lookup[l] for l in labels], dtype=np.int64), label_names,
                       np.asarray(speakers).astype(str), np.asarray(utt_ids).astype(str),
                       f0_channels=tuple(config.student_inputs))

@@ -49,7 +49,11 @@ def test_student_input_channels_follow_their_definitions():
     energy = np.array([-20, -10, -50, -30, -60], np.float32)
     per = np.array([0.9, 0.8, 0.1, 0.95, 0.2], np.float32)
     st = F0Stats(float(np.log(110)), 0.1, 3, e_mu=-20.0, e_sigma=10.0)
-    x = student_input(f0, voiced, st, T=7, inputs=STUDENT_INPUTS, periodicity=per, energy_db=energy)
+    cq = np.array([0.5, 0.6, 0.0, 0.25, 0.0], np.float32)
+    jit = np.array([0.02, 0.0, 0.0, 0.04, 0.0], np.float32)       # 0: fewer than two cycles measured
+    shim = np.array([0.05, 0.1, 0.3, 0.025, 0.0], np.float32)     # frame 2 is unvoiced: ignored
+    x = student_input(f0, voiced, st, T=7, inputs=STUDENT_INPUTS, periodicity=per, energy_db=energy,
+                      cq=cq, jitter=jit, shimmer=shim)
     ch = {c: x[:, i] for i, c in enumerate(STUDENT_INPUTS)}
     lf = (np.log(np.array([100, 110, 121])) - np.log(110)) / 0.1
     np.testing.assert_allclose(ch["log_f0"][[0, 1, 3]], lf, rtol=1e-5)
@@ -59,6 +63,10 @@ def test_student_input_channels_follow_their_definitions():
     np.testing.assert_allclose(ch["periodicity"][:5], per)
     np.testing.assert_allclose(ch["energy"][:5], [0, 1, -3, -1, -4])
     np.testing.assert_allclose(ch["delta_energy"][:5], [0, 1, -4, 2, -3])
+    # the EGG's voice quality: only where measured on a voiced frame
+    np.testing.assert_allclose(ch["cq"][:5], [0, 0.4, 0, -1, 0], atol=1e-6)
+    np.testing.assert_allclose(ch["jitter"][:5], [0, 0, 0, np.log(2), 0], atol=1e-6)
+    np.testing.assert_allclose(ch["shimmer"][:5], [0, np.log(2), 0, np.log(0.5), 0], atol=1e-6)
     # padding frames are unvoiced silence: energy at its floor, everything else 0
     assert ch["energy"][5:].tolist() == [-F0_CLIP] * 2
     assert all(ch[c][5:].tolist() == [0, 0] for c in STUDENT_INPUTS if c != "energy")
@@ -70,6 +78,8 @@ def test_paper_input_is_unchanged_and_extra_channels_need_their_frames():
     assert x.shape == (4, 2)
     with pytest.raises(ValueError, match="energy_db"):
         student_input(f0, f0 > 0, F0Stats(4.7, 0.2, 2), T=4, inputs=("log_f0", "energy"))
+    with pytest.raises(ValueError, match="cq"):
+        student_input(f0, f0 > 0, F0Stats(4.7, 0.2, 2), T=4, inputs=("log_f0", "cq"))
     with pytest.raises(ValueError, match="distinct channels"):
         FeatureConfig(student_inputs=("log_f0", "loudness"))
 
@@ -262,3 +272,14 @@ def test_reuse_key_ignores_the_augmentations_a_run_never_applies():
         assert _reuse_key(a) == _reuse_key(b)
         b["config"]["augment"][relevant] = 7
         assert _reuse_key(a) != _reuse_key(b)
+
+
+def test_frame_statistics_floor_reads_every_channel_over_voiced_frames():
+    from eggemo.train.baselines import F0_STAT_NAMES, frame_statistics
+
+    X = frame_statistics(TRAIN)
+    assert X.shape == (len(TRAIN), len(F0_STAT_NAMES) + 4)      # log_f0/voiced -> 14, energy -> 4
+    i = 0
+    v = TRAIN.channel("voiced")[i] > 0.5
+    e = TRAIN.channel("energy")[i][v]
+    np.testing.assert_allclose(X[i, -4:], [e.mean(), e.std(), np.percentile(e, 5), np.percentile(e, 95)], rtol=1e-5)
