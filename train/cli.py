@@ -59,13 +59,19 @@ def load_features(cfg: Config, *, corpus: str | Path | None = None, features: st
         fs = FeatureSet.load(path)
         return fs, {"source": str(path), "T": int(fs.f0.shape[1]), "n_mels": int(fs.logmel.shape[1])}
     from .data import load_corpus, resolve_label_set
-    from .features import FeatureConfig, extract_features
+    from .features import VQ_INPUTS, FeatureConfig, extract_features
     try:
         fcfg = FeatureConfig(**cfg.features)
     except TypeError as exc:
         valid = [f.name for f in dataclasses.fields(FeatureConfig)]
         raise ValueError(f"config [features]: {exc}; valid keys: {valid}") from None
     label_set = resolve_label_set(cfg.data.label_set or None)
+    vq = [c for c in fcfg.student_inputs if c in VQ_INPUTS]
+    if cfg.data.f0_source == "speech" and vq:
+        print(f"note: the student reads {', '.join(vq)}, the EGG's voice quality, but F0 comes from the speech "
+              f"(the proxy): they will be measured on the speech waveform, where they mean little (on RAVDESS "
+              f"validation they cost 1.7 points); leave them out with --set 'features.student_inputs=[...]'",
+              file=sys.stderr)
     items = load_corpus(corpus, kind=cfg.data.corpus_kind, f0_source=cfg.data.f0_source, label_set=label_set)
     cache = Path(cfg.data.cache_dir) if cfg.data.cache_dir else default_cache_dir()
     fs = extract_features(items, fcfg, cache_dir=cache, label_names=label_set, noise=noise, progress=progress)
