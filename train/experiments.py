@@ -305,10 +305,12 @@ def recipes(ctx: Ctx) -> None:
     fc_p = {**ctx.fc, "student_inputs": paper_inputs}
     parts = set(ctx.args.parts)
     rows: dict[str, list[dict[str, Any]]] = {}
-    recipes_run = (("paper", paper, fs_p, fc_p),) if "paper" in parts else ()
+    paper_want = ({"teacher", "student", "distill"} if "paper" in parts else
+                  {"student"} if "paper-student" in parts else set())
+    recipes_run = (("paper", paper, fs_p, fc_p),) if paper_want else ()
     for tag, cfg, fs, fc in recipes_run + (("eggemo", ctx.cfg, None, None),):
         who = "paper's recipe" if tag == "paper" else "eggemo recipe"
-        want = {"teacher", "student", "distill"} if tag == "paper" else parts
+        want = paper_want if tag == "paper" else parts
         teachers = []
         if "teacher" in want or ("distill" in want and cfg.distill.source == "teacher"):
             tname = f"{tag}_teacher_{cfg.teacher.arch}_w{cfg.teacher.width}"
@@ -538,10 +540,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="stratified 80/20 per seed (default), or held-out speakers: --folds groups of speakers, "
                         "each the test part once (the seeds are then the fold numbers)")
     p.add_argument("--folds", type=int, default=5, help="--protocol speakers: number of speaker groups")
-    p.add_argument("--parts", nargs="+", choices=("paper", "teacher", "student", "distill"),
+    p.add_argument("--parts", nargs="+", choices=("paper", "paper-student", "teacher", "student", "distill"),
                    default=["paper", "teacher", "student", "distill"],
                    help="recipes: which rows to train (the floors are always scored); 'paper' is the whole "
-                        "paper recipe, the others are the config's recipe")
+                        "paper recipe, 'paper-student' its edge student alone (no teacher: the cheap paper row), "
+                        "the others are the config's recipe")
     p.add_argument("--paper-config", default=str(REPO_CONFIGS / "default.toml"),
                    help="recipes: the paper's recipe (default configs/default.toml)")
     p.add_argument("--paper-set", action="append", default=[], metavar="SECTION.KEY=VALUE",
