@@ -173,3 +173,8 @@ def test_recipes_sets_both_recipes_beside_the_floors_with_paired_intervals(setup
     assert [r["role"] for r in spk["rows"]] == ["floor_f0", "floor_spectral", "eggemo_student"]
     assert len(spk["rows"][2]["ua"]) == 3
     assert "held-out speakers, 3 folds: [['s0', 's3'], ['s1', 's4'], ['s2']]" in (d / "spk" / "recipes.md").read_text()
+    # the paper's edge student alone, without its teacher
+    assert eggemo(["experiment", "recipes", "--features", str(d / "toy30.npz"), "--config", str(toy_cfg), "--seeds", "0",
+                   "--paper-config", str(d / "tiny.toml"), "--parts", "paper-student", "--out", str(d / "ps")]) == 0
+    ps = json.loads((d / "ps" / "recipes.json").read_text())
+    assert [r["role"] for r in ps["rows"]] == ["floor_f0", "floor_spectral", "paper_student"]
