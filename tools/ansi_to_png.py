@@ -69,6 +69,12 @@ def colour256(n: int) -> tuple:
     return v, v, v
 
 
+# SGR codes that set or clear attributes: code -> the Style fields it sets
+SGR_ATTRIBUTES = {1: {"bold": True}, 2: {"dim": True}, 3: {"italic": True}, 4: {"underline": True},
+                  7: {"reverse": True}, 22: {"bold": False, "dim": False}, 23: {"italic": False},
+                  24: {"underline": False}, 27: {"reverse": False}, 39: {"fg": None}, 49: {"bg": None}}
+
+
 def apply_sgr(style: Style, params: str) -> Style:
     codes = [int(p) if p.isdigit() else 0 for p in params.replace(":", ";").split(";")] if params else [0]
     i = 0
@@ -76,24 +82,8 @@ def apply_sgr(style: Style, params: str) -> Style:
         c = codes[i]
         if c == 0:
             style = Style()
-        elif c == 1:
-            style = replace(style, bold=True)
-        elif c == 2:
-            style = replace(style, dim=True)
-        elif c == 3:
-            style = replace(style, italic=True)
-        elif c == 4:
-            style = replace(style, underline=True)
-        elif c == 7:
-            style = replace(style, reverse=True)
-        elif c == 22:
-            style = replace(style, bold=False, dim=False)
-        elif c == 23:
-            style = replace(style, italic=False)
-        elif c == 24:
-            style = replace(style, underline=False)
-        elif c == 27:
-            style = replace(style, reverse=False)
+        elif c in SGR_ATTRIBUTES:
+            style = replace(style, **SGR_ATTRIBUTES[c])
         elif 30 <= c <= 37:
             style = replace(style, fg=PALETTE16[c - 30])
         elif 90 <= c <= 97:
@@ -102,10 +92,6 @@ def apply_sgr(style: Style, params: str) -> Style:
             style = replace(style, bg=PALETTE16[c - 40])
         elif 100 <= c <= 107:
             style = replace(style, bg=PALETTE16[c - 100 + 8])
-        elif c == 39:
-            style = replace(style, fg=None)
-        elif c == 49:
-            style = replace(style, bg=None)
         elif c in (38, 48) and i + 1 < len(codes):
             colour = None
             if codes[i + 1] == 5 and i + 2 < len(codes):
