@@ -72,6 +72,17 @@ def test_steady_tone_has_no_jitter_or_shimmer(f0_hz):
     assert voiced(track, "shimmer").mean() < 0.008 and voiced(track, "shimmer").max() < 0.015
 
 
+def assert_follows(name: str, synth: tuple, tracks: list, floor: float, other: str, other_max: float) -> None:
+    """The median of measure `name` rises with the synthesised values `synth` (the first 0), reads
+    under `floor` at 0 and 0.75-1.3 times the value otherwise; the other measure stays < other_max."""
+    got = np.array([np.median(voiced(t, name)) for t in tracks])
+    assert np.all(np.diff(got) > 0), got
+    assert got[0] < floor
+    ratio = got[1:] / np.array(synth[1:])
+    assert np.all((ratio > 0.75) & (ratio < 1.3)), ratio
+    assert all(np.median(voiced(t, other)) < other_max for t in tracks)
+
+
 @pytest.mark.parametrize("f0_hz", [120, 200])
 @pytest.mark.parametrize("seed", [7, 8])
 def test_jitter_follows_the_synthesised_jitter(f0_hz, seed):
@@ -79,13 +90,7 @@ def test_jitter_follows_the_synthesised_jitter(f0_hz, seed):
     1.13, because the DEGG peak sits a fraction of each cycle after the closing instant and so shares
     part of the next cycle's change. Shimmer stays small (<= 0.006 measured)."""
     synth = (0.0, 0.01, 0.03)
-    tracks = [steady(f0_hz, seed=seed, jitter=j) for j in synth]
-    jit = np.array([np.median(voiced(t, "jitter")) for t in tracks])
-    assert np.all(np.diff(jit) > 0), jit
-    assert jit[0] < 0.001
-    ratio = jit[1:] / np.array(synth[1:])
-    assert np.all((ratio > 0.75) & (ratio < 1.3)), ratio
-    assert all(np.median(voiced(t, "shimmer")) < 0.01 for t in tracks)
+    assert_follows("jitter", synth, [steady(f0_hz, seed=seed, jitter=j) for j in synth], 0.001, "shimmer", 0.01)
 
 
 @pytest.mark.parametrize("f0_hz", [120, 200])
@@ -94,13 +99,7 @@ def test_shimmer_follows_the_synthesised_shimmer(f0_hz, seed):
     """Median over frames rises with the synthesised shimmer: 0.90-1.18 times it (measured). Jitter
     stays at its floor (<= 0.0001 measured)."""
     synth = (0.0, 0.05, 0.15)
-    tracks = [steady(f0_hz, seed=seed, shimmer=s) for s in synth]
-    shim = np.array([np.median(voiced(t, "shimmer")) for t in tracks])
-    assert np.all(np.diff(shim) > 0), shim
-    assert shim[0] < 0.008
-    ratio = shim[1:] / np.array(synth[1:])
-    assert np.all((ratio > 0.75) & (ratio < 1.3)), ratio
-    assert all(np.median(voiced(t, "jitter")) < 0.001 for t in tracks)
+    assert_follows("shimmer", synth, [steady(f0_hz, seed=seed, shimmer=s) for s in synth], 0.008, "jitter", 0.001)
 
 
 def test_no_spurious_jitter_at_low_f0_and_long_contact():
