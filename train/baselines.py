@@ -63,12 +63,15 @@ def statistics(fs: FeatureSet) -> dict[str, np.ndarray]:
     return {"f0": f0, "spectral": spec, "spectral+f0": np.concatenate([spec, f0], axis=1)}
 
 
-def frame_statistics(fs: FeatureSet) -> np.ndarray:
+def frame_statistics(fs: FeatureSet, f0: np.ndarray | None = None) -> np.ndarray:
     """The 14 F0 statistics and, for every other channel the student reads (energy, periodicity,
     the EGG's contact quotient, jitter, shimmer, deltas), its mean, sd, 5th and 95th percentile
-    over the voiced frames: the floor for a student that reads more than F0."""
-    pair = np.stack([fs.channel("log_f0"), fs.channel("voiced")], axis=2)
-    cols = [np.stack([f0_statistics(x) for x in pair])]
+    over the voiced frames: the floor for a student that reads more than F0. f0: the F0 statistics
+    when already computed (statistics(fs)["f0"])."""
+    if f0 is None:
+        pair = np.stack([fs.channel("log_f0"), fs.channel("voiced")], axis=2)
+        f0 = np.stack([f0_statistics(x) for x in pair])
+    cols = [f0]
     v = fs.channel("voiced") > 0.5
     for name in fs.f0_channels:
         if name in ("log_f0", "voiced"):

@@ -196,7 +196,7 @@ def floor_rows(ctx: Ctx, frames: bool = False) -> dict[str, list[dict[str, Any]]
     stats = statistics(ctx.fs)
     floors = FLOORS
     if frames and len(ctx.fs.f0_channels) > 2:
-        stats["frames"] = frame_statistics(ctx.fs)
+        stats["frames"] = frame_statistics(ctx.fs, stats["f0"])
         floors = FLOORS + (FRAMES_FLOOR,)
     k = len(ctx.fs.label_names)
     out: dict[str, list[dict[str, Any]]] = {}

@@ -405,9 +405,7 @@ def assemble(feats: Sequence[UtteranceFeatures], labels: Sequence[str], speakers
     pad = float(np.log(config.log_floor))
     for i, (f, s) in enumerate(zip(feats, stats)):
         logmel[i] = fit_length(f.logmel, T, config.crop, pad, axis=1)
-        cols = f.record_columns()
-        f0[i] = student_input(f.f0_hz, f.voiced, s, T, config.crop, config.student_inputs,
-                              cols.pop("periodicity"), cols.pop("energy_db"), **cols)
+        f0[i] = student_input(f.f0_hz, f.voiced, s, T, config.crop, config.student_inputs, **f.record_columns())
     return FeatureSet(logmel, f0, np.array([lookup[l] for l in labels], dtype=np.int64), label_names,
                       np.asarray(speakers).astype(str), np.asarray(utt_ids).astype(str),
                       f0_channels=tuple(config.student_inputs))

@@ -283,3 +283,6 @@ def test_frame_statistics_floor_reads_every_channel_over_voiced_frames():
     v = TRAIN.channel("voiced")[i] > 0.5
     e = TRAIN.channel("energy")[i][v]
     np.testing.assert_allclose(X[i, -4:], [e.mean(), e.std(), np.percentile(e, 5), np.percentile(e, 95)], rtol=1e-5)
+    from eggemo.train.baselines import statistics
+
+    np.testing.assert_array_equal(frame_statistics(TRAIN, statistics(TRAIN)["f0"]), X)   # reused F0 part
