@@ -247,7 +247,7 @@ emo_status_t emo_proto_pack_hello(const emo_proto_hello_t *h, uint8_t *out, int3
     out[12] = h->mode;
     out[13] = h->streaming;
     out[14] = h->cost_unit;
-    out[15] = h->reserved;
+    out[15] = h->flags;
     emo_put_u32(out + 16, h->cpu_hz);
     *n_out = EMO_PROTO_HELLO_LEN;
     return EMO_OK;

@@ -66,6 +66,11 @@ extern "C" {
 #define EMO_COST_CYCLES 0            /* CPU clock cycles (SysTick on the chip) */
 #define EMO_COST_INSTRUCTIONS 1      /* instructions (QEMU -icount shift=0) */
 
+/* HELLO flags. */
+/* bit 0: the board's clock did not come up as designed (crystal or PLL never ready); it runs on
+ * its fallback clock */
+#define EMO_HELLO_FLAG_CLOCK_FALLBACK 1
+
 #define EMO_PROTO_HELLO_LEN 20       /* HELLO payload, bytes */
 #define EMO_PROTO_STATUS_FIELDS 17   /* u32 fields of a STATUS payload */
 #define EMO_PROTO_STATUS_LEN 68      /* STATUS payload, bytes */
@@ -86,7 +91,7 @@ typedef struct {
     uint8_t mode;                /* EMO_MODE_* mask */
     uint8_t streaming;           /* 1 between START and STOP */
     uint8_t cost_unit;           /* EMO_COST_* */
-    uint8_t reserved;            /* 0 */
+    uint8_t flags;               /* EMO_HELLO_FLAG_* bits */
     uint32_t cpu_hz;             /* core clock, Hz */
 } emo_proto_hello_t;
 

@@ -13,8 +13,8 @@ from cffi import FFI
 
 ROOT = Path(__file__).resolve().parent.parent
 CSRC = ROOT / "csrc"
-# Public headers, in dependency order. Each has a matching .c file.
-HEADERS = ["emo_common.h", "emo_f0.h", "emo_proto.h"]
+# Public headers, in dependency order (those not written yet are skipped). Each has a matching .c file.
+HEADERS = ["emo_common.h", "emo_f0.h", "emo_proto.h", "emo_seg.h", "emo_feat.h", "emo_nn.h"]
 # -fno-wrapv undoes the -fwrapv in Python's own CFLAGS, which halves the autocorrelation speed.
 CFLAGS = ["-O2", "-fno-wrapv", "-std=c99", "-ffp-contract=off", "-fno-math-errno", "-Wall", "-Wextra"]
 

@@ -63,6 +63,7 @@ COST_CYCLES = 0
 COST_INSTRUCTIONS = 1
 
 HELLO_LEN = 20
+HELLO_FLAG_CLOCK_FALLBACK = 0x01   # HELLO flags bit 0: the board runs on its fallback clock
 STATUS_LEN = 68
 ACK_LEN = 4
 F0_RECORD_LEN = 29
@@ -320,6 +321,11 @@ class Hello:
     streaming: bool
     cost_unit: int          # COST_CYCLES or COST_INSTRUCTIONS
     cpu_hz: int
+    flags: int = 0          # HELLO_FLAG_* bits
+
+    @property
+    def clock_fallback(self) -> bool:
+        return bool(self.flags & HELLO_FLAG_CLOCK_FALLBACK)
 
     @property
     def board_name(self) -> str:
@@ -332,15 +338,15 @@ class Hello:
     @classmethod
     def from_payload(cls, payload: bytes) -> "Hello":
         _need(payload, HELLO_LEN, "HELLO")
-        ma, mi, pa, board, fs, hop, frame, mode, streaming, cost, _, cpu = _HELLO.unpack(payload)
+        ma, mi, pa, board, fs, hop, frame, mode, streaming, cost, flags, cpu = _HELLO.unpack(payload)
         if not FS_MIN <= fs <= FS_MAX or hop == 0 or frame == 0:
             raise PayloadError(f"HELLO with fs {fs} Hz, F0 hop {hop} and frame {frame} samples: need fs in "
                                f"{FS_MIN}..{FS_MAX} and a hop and frame of at least one sample")
-        return cls((ma, mi, pa), board, fs, hop, frame, mode, bool(streaming), cost, cpu)
+        return cls((ma, mi, pa), board, fs, hop, frame, mode, bool(streaming), cost, cpu, flags)
 
     def to_payload(self) -> bytes:
         return _HELLO.pack(*self.fw_version, self.board, self.fs, self.f0_hop_samples,
-                           self.f0_frame_samples, self.mode, int(self.streaming), self.cost_unit, 0,
+                           self.f0_frame_samples, self.mode, int(self.streaming), self.cost_unit, self.flags,
                            self.cpu_hz)
 
 

@@ -86,6 +86,7 @@ static void send_hello(void)
     h.streaming = (uint8_t)app.streaming;
     h.cost_unit = board_cost_unit();
     h.cpu_hz = board_cpu_hz();
+    h.flags = board_flags();
     emo_proto_pack_hello(&h, payload, (int32_t)sizeof(payload), &n);
     send_frame(EMO_MSG_HELLO, payload, n);
 }

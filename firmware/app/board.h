@@ -18,6 +18,9 @@ void board_init(void);
 uint8_t board_id(void);
 uint8_t board_cost_unit(void);
 
+/* EMO_HELLO_FLAG_* bits the board reports in HELLO (clock fallback). */
+uint8_t board_flags(void);
+
 /* Core clock, Hz. */
 uint32_t board_cpu_hz(void);
 

@@ -104,7 +104,7 @@ def test_payload_packers():
     h = P.Hello((1, 2, 3), P.BOARD_STM32F405, 8000, 80, 320, P.MODE_RAW, False, P.COST_CYCLES, 168_000_000)
     ch = ffi.new("emo_proto_hello_t *", dict(fw_major=1, fw_minor=2, fw_patch=3, board=1, fs=8000,
                                              f0_hop_samples=80, f0_frame_samples=320, mode=1, streaming=0,
-                                             cost_unit=0, reserved=0, cpu_hz=168_000_000))
+                                             cost_unit=0, flags=0, cpu_hz=168_000_000))
     out, n = ffi.new("uint8_t[]", 1024), ffi.new("int32_t *")
     assert lib.emo_proto_pack_hello(ch, out, 1024, n) == lib.EMO_OK
     assert bytes(ffi.buffer(out, n[0])) == h.to_payload()

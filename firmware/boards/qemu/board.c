@@ -31,6 +31,11 @@ uint8_t board_cost_unit(void)
     return EMO_COST_INSTRUCTIONS;
 }
 
+uint8_t board_flags(void)
+{
+    return 0;                  /* QEMU's clock tree has nothing to wait for */
+}
+
 uint32_t board_cpu_hz(void)
 {
     return QEMU_CPU_HZ;

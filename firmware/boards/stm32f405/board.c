@@ -87,6 +87,11 @@ uint8_t board_cost_unit(void)
     return EMO_COST_CYCLES;
 }
 
+uint8_t board_flags(void)
+{
+    return 0;
+}
+
 uint32_t board_cpu_hz(void)
 {
     return CPU_HZ;
