@@ -1,10 +1,17 @@
 /*
- * STM32F405 wearable: 168 MHz from an 8 MHz crystal (16 MHz HSI if the
- * crystal does not start), USART1 at 921600 Bd on PA9/PA10, EGG front end
- * on PA0 = ADC1 channel 0, sampled on TIM2's update at fs with DMA2 stream 0
- * in double-buffer mode: one buffer fills while the interrupt hands the other
- * (one 10 ms hop) to the application. An independent watchdog (about 1 s)
- * resets the chip if the main loop stops.
+ * STM32F405 wearable: 168 MHz from an 8 MHz crystal, USART1 at 921600 Bd on
+ * PA9/PA10, EGG front end on PA0 = ADC1 channel 0, sampled on TIM2's update at
+ * fs with DMA2 stream 0 in double-buffer mode: one buffer fills while the
+ * interrupt hands the other (one 10 ms hop) to the application. An independent
+ * watchdog (about 1 s) resets the chip if the main loop stops.
+ *
+ * Every wait on a hardware flag is bounded. A crystal that does not start
+ * gives the PLL the 16 MHz HSI instead; a PLL that does not lock, flash wait
+ * states that do not take, or a clock switch that does not happen leave the
+ * core on the HSI. Either way HELLO reports EMO_HELLO_FLAG_CLOCK_FALLBACK, and
+ * the USART divisor, the sampling timer and board_cpu_hz() follow the clocks
+ * the RCC reports afterwards. QEMU's netduinoplus2 has no RCC model (reads 0,
+ * writes ignored): there the image runs this fallback, on "HSI 16 MHz".
  */
 #include "board.h"
 
@@ -12,35 +19,100 @@
 #include "emo_proto.h"
 #include "stm32f4.h"
 
-#define CPU_HZ 168000000u
-#define APB1_TIMER_HZ 84000000u       /* APB1 = 42 MHz, timers run at twice that */
-#define USART1_BRR_921600 0x5Bu       /* 84 MHz / (16 * 5.6875) = 923 kBd, +0.16 % */
-#define HSE_TIMEOUT 100000u
+#define HSE_HZ 8000000u
+#define HSI_HZ 16000000u
+#define LINK_BAUD 921600u
+#define FLASH_WAIT_STATES 5u          /* 168 MHz at 2.7-3.6 V (RM0090 table 10) */
+/* Polls of a flag before giving up. A poll (a peripheral load, compare, branch, count) takes
+ * at least 4 cycles, so 100 000 last >= 25 ms on the 16 MHz HSI the chip starts on: well over
+ * a crystal's start-up (about 2 ms) and the PLL's lock (about 0.1 ms). */
+#define FLAG_POLLS 100000u
 
 static uint16_t adc_buf[2][EMO_APP_MAX_HOP]; /* DMA targets; converted to int16 in place */
 static int32_t adc_hop;
+static uint8_t clock_flags;                  /* EMO_HELLO_FLAG_CLOCK_FALLBACK when not on HSE + PLL */
+static uint32_t hclk_hz, pclk2_hz, tim_apb1_hz; /* as the RCC reports them after clocks_init() */
+
+/* 1 once (*reg & mask) == want, 0 after FLAG_POLLS polls without. */
+static int32_t wait_flag(volatile uint32_t *reg, uint32_t mask, uint32_t want)
+{
+    uint32_t i;
+    for (i = 0; i < FLAG_POLLS; i++) {
+        if ((*reg & mask) == want) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* HSE 8 MHz (or HSI 16 MHz) -> PLL 168 MHz; AHB 168, APB1 42, APB2 84 MHz. Returns 0 when
+ * all of it came up, 1 when the core was left on a fallback clock. */
+static int32_t clocks_switch(void)
+{
+    uint32_t hse, fallback = 0;
+
+    RCC_CR |= RCC_CR_HSEON;
+    hse = (uint32_t)wait_flag(&RCC_CR, RCC_CR_HSERDY, RCC_CR_HSERDY);
+    if (!hse) {
+        RCC_CR &= ~RCC_CR_HSEON;
+        fallback = 1;
+    }
+    /* PLL input 1 MHz (HSE / 8 or HSI / 16) * 336 / 2 = 168 MHz core, / 7 = 48 MHz for USB */
+    RCC_PLLCFGR = (hse ? 8u : 16u) | (336u << 6) | (0u << 16) | (hse ? RCC_PLLCFGR_SRC_HSE : 0u) |
+                  (7u << 24);
+    RCC_CR |= RCC_CR_PLLON;
+    if (!wait_flag(&RCC_CR, RCC_CR_PLLRDY, RCC_CR_PLLRDY)) {
+        RCC_CR &= ~RCC_CR_PLLON;
+        return 1; /* on the HSI */
+    }
+    /* the wait states must be in force before the clock rises (RM0090 3.5.1) */
+    FLASH_ACR = FLASH_WAIT_STATES | (1u << 8) | (1u << 9) | (1u << 10); /* prefetch, caches */
+    if ((FLASH_ACR & FLASH_ACR_LATENCY_MASK) != FLASH_WAIT_STATES) {
+        return 1;
+    }
+    RCC_CFGR = (RCC_CFGR & ~RCC_CFGR_PRE_MASK) | (5u << 10) | (4u << 13); /* APB1 /4, APB2 /2 */
+    RCC_CFGR = (RCC_CFGR & ~RCC_CFGR_SW_MASK) | RCC_CFGR_SW_PLL;
+    if (!wait_flag(&RCC_CFGR, RCC_CFGR_SWS_MASK, RCC_CFGR_SWS_PLL)) {
+        RCC_CFGR &= ~(RCC_CFGR_SW_MASK | RCC_CFGR_PRE_MASK); /* back to the HSI, buses undivided */
+        return 1;
+    }
+    return (int32_t)fallback;
+}
+
+/* The system clock as the RCC reports it: the source the switch shows, through the PLL's
+ * dividers where that is the source. */
+static uint32_t sysclk_hz(void)
+{
+    uint32_t pll = RCC_PLLCFGR, m = pll & 0x3Fu, n = (pll >> 6) & 0x1FFu;
+    uint32_t p = 2u * (((pll >> 16) & 3u) + 1u);
+
+    switch (RCC_CFGR & RCC_CFGR_SWS_MASK) {
+    case 1u << 2:
+        return HSE_HZ;
+    case RCC_CFGR_SWS_PLL:
+        if (m >= 2u) {
+            return ((pll & RCC_PLLCFGR_SRC_HSE) ? HSE_HZ : HSI_HZ) / m * n / p;
+        }
+        return HSI_HZ; /* not a configuration the PLL runs with */
+    default:
+        return HSI_HZ;
+    }
+}
 
 static void clocks_init(void)
 {
-    uint32_t i, use_hse = 0, pllm = 16u; /* HSI 16 MHz / 16 = 1 MHz into the PLL */
+    static const uint8_t ahb_shift[8] = {1, 2, 3, 4, 6, 7, 8, 9}; /* HPRE 1000..1111 */
+    uint32_t cfgr, hpre, ppre1, ppre2;
 
-    RCC_CR |= 1u << 16; /* HSEON */
-    for (i = 0; i < HSE_TIMEOUT; i++) {
-        if (RCC_CR & (1u << 17)) { /* HSERDY */
-            use_hse = 1;
-            pllm = 8u; /* 8 MHz / 8 */
-            break;
-        }
-    }
-    /* 1 MHz * 336 / 2 = 168 MHz core, / 7 = 48 MHz for USB */
-    RCC_PLLCFGR = pllm | (336u << 6) | (0u << 16) | (use_hse << 22) | (7u << 24);
-    RCC_CR |= 1u << 24; /* PLLON */
-    while ((RCC_CR & (1u << 25)) == 0u) {
-    }
-    FLASH_ACR = 5u | (1u << 8) | (1u << 9) | (1u << 10); /* 5 wait states, prefetch, caches */
-    RCC_CFGR = (5u << 10) | (4u << 13) | 2u;              /* APB1 /4, APB2 /2, SYSCLK = PLL */
-    while (((RCC_CFGR >> 2) & 3u) != 2u) {
-    }
+    clock_flags = clocks_switch() ? EMO_HELLO_FLAG_CLOCK_FALLBACK : 0u;
+    cfgr = RCC_CFGR;
+    hpre = (cfgr >> 4) & 0xFu;
+    ppre1 = (cfgr >> 10) & 7u;
+    ppre2 = (cfgr >> 13) & 7u;
+    hclk_hz = sysclk_hz() >> ((hpre & 8u) ? ahb_shift[hpre & 7u] : 0u);
+    pclk2_hz = hclk_hz >> ((ppre2 & 4u) ? (ppre2 & 3u) + 1u : 0u);
+    /* APB1 timers run at twice the bus clock when the bus is divided */
+    tim_apb1_hz = (ppre1 & 4u) ? 2u * (hclk_hz >> ((ppre1 & 3u) + 1u)) : hclk_hz;
 }
 
 static void pins_init(void)
@@ -70,8 +142,10 @@ void board_init(void)
     clocks_init();
     pins_init();
     cortexm_systick_start();
-    cortexm_usart1_start(USART1_BRR_921600);
-    ADC_CCR = (ADC_CCR & ~(3u << 16)) | (1u << 16); /* ADC clock 84 MHz / 4 = 21 MHz */
+    /* 16x oversampling: BRR = APB2 / baud in 1/16 steps. 84 MHz: 0x5B, 923 077 Bd (+0.16 %);
+     * 16 MHz HSI: 0x11, 941 176 Bd (+2.1 %, near the limit of what a receiver takes) */
+    cortexm_usart1_start((pclk2_hz + LINK_BAUD / 2u) / LINK_BAUD);
+    ADC_CCR = (ADC_CCR & ~(3u << 16)) | (1u << 16); /* ADC clock APB2 / 4: 21 MHz, 4 MHz on the HSI */
     cortexm_irq_enable(DMA2_STREAM0_IRQN, 0x20u);   /* above the USART: samples first */
     watchdog_init();
     __asm volatile("cpsie i" ::: "memory");
@@ -89,12 +163,12 @@ uint8_t board_cost_unit(void)
 
 uint8_t board_flags(void)
 {
-    return 0;
+    return clock_flags;
 }
 
 uint32_t board_cpu_hz(void)
 {
-    return CPU_HZ;
+    return hclk_hz; /* SysTick counts the processor clock */
 }
 
 uint64_t board_ticks(void)
@@ -129,14 +203,17 @@ int32_t board_has_adc(void)
     return 1;
 }
 
-static void sampling_stop(void)
+/* 0 when the DMA stream would not stop (its registers cannot be changed while it runs). */
+static int32_t sampling_stop(void)
 {
     TIM2_CR1 = 0;
     ADC1_CR2 = 0;
     DMA2_S0CR &= ~1u;
-    while (DMA2_S0CR & 1u) {
+    if (!wait_flag(&DMA2_S0CR, 1u, 0u)) { /* EN clears after the current transfer */
+        return 0;
     }
     DMA2_LIFCR = 0x3Du; /* all stream 0 flags */
+    return 1;
 }
 
 emo_status_t board_sampling(int32_t on, int32_t fs)
@@ -144,7 +221,9 @@ emo_status_t board_sampling(int32_t on, int32_t fs)
     if (fs != 8000 && fs != 16000) {
         return EMO_ERR_RATE;
     }
-    sampling_stop();
+    if (!sampling_stop()) {
+        return EMO_ERR_STATE;
+    }
     if (!on) {
         return EMO_OK;
     }
@@ -166,7 +245,7 @@ emo_status_t board_sampling(int32_t on, int32_t fs)
     ADC1_CR2 = (1u << 28) | (6u << 24) | (1u << 9) | (1u << 8) | 1u; /* rising TIM2_TRGO, DDS, DMA, ADON */
     /* TIM2: update at fs, TRGO on update */
     TIM2_PSC = 0;
-    TIM2_ARR = APB1_TIMER_HZ / (uint32_t)fs - 1u;
+    TIM2_ARR = tim_apb1_hz / (uint32_t)fs - 1u; /* 5249 at 16 kHz; exact on 84 and 16 MHz */
     TIM2_CR2 = 2u << 4;
     TIM2_EGR = 1u;
     TIM2_CR1 = 1u;

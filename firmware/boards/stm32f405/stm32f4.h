@@ -28,9 +28,20 @@
 #define RCC_APB1ENR REG32(RCC_BASE + 0x40u)
 #define RCC_APB2ENR REG32(RCC_BASE + 0x44u)
 #define RCC_CSR REG32(RCC_BASE + 0x74u)
+#define RCC_CR_HSEON (1u << 16)
+#define RCC_CR_HSERDY (1u << 17)
+#define RCC_CR_PLLON (1u << 24)
+#define RCC_CR_PLLRDY (1u << 25)
+#define RCC_PLLCFGR_SRC_HSE (1u << 22)
+#define RCC_CFGR_SW_MASK (3u << 0)
+#define RCC_CFGR_SW_PLL (2u << 0)
+#define RCC_CFGR_SWS_MASK (3u << 2)
+#define RCC_CFGR_SWS_PLL (2u << 2)
+#define RCC_CFGR_PRE_MASK ((0xFu << 4) | (7u << 10) | (7u << 13)) /* HPRE, PPRE1, PPRE2 */
 
 /* Flash interface */
 #define FLASH_ACR REG32(0x40023C00u)
+#define FLASH_ACR_LATENCY_MASK 7u
 
 /* GPIOA */
 #define GPIOA_BASE 0x40020000u
