@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "emo_seg.h"
+
 /* CRC-16/CCITT-FALSE, four bits at a time: entry i is the CRC register after
  * shifting the nibble i through polynomial 0x1021 (32 bytes of flash, about
  * a dozen instructions per byte on the M4). */
@@ -351,6 +353,89 @@ emo_status_t emo_proto_pack_samples(uint32_t first, const int16_t *x, int32_t n,
         emo_put_u16(out + 4 + 2 * i, (uint16_t)x[i]);
     }
     *n_out = 4 + 2 * n;
+    return EMO_OK;
+}
+
+static uint32_t emo_get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static float emo_get_f32(const uint8_t *p)
+{
+    union { float f; uint32_t u; } c;
+    c.u = emo_get_u32(p);
+    return c.f;
+}
+
+/* The ranges of emo_proto_emotion_t, which pack and unpack share. x - x is 0 only when finite. */
+static int32_t emo_emotion_ok(const emo_proto_emotion_t *e)
+{
+    return e->n_classes >= 1 && e->n_classes <= EMO_PROTO_EMOTION_CLASSES && e->label < e->n_classes &&
+           e->reason >= EMO_SEG_HANGOVER && e->reason <= EMO_SEG_RESTART && e->last >= e->first &&
+           e->n_voiced >= 1 && (uint64_t)e->n_voiced <= (uint64_t)e->last - e->first + 1u &&
+           e->mu - e->mu == 0.0f && e->sigma > 0.0f && e->sigma - e->sigma == 0.0f;
+}
+
+emo_status_t emo_proto_pack_emotion(const emo_proto_emotion_t *e, uint8_t *out, int32_t cap,
+                                    int32_t *n_out)
+{
+    int32_t i;
+
+    if (e == NULL || out == NULL || n_out == NULL) {
+        return EMO_ERR_NULL;
+    }
+    *n_out = 0;
+    if (!emo_emotion_ok(e)) {
+        return EMO_ERR_PARAM;
+    }
+    if (cap < EMO_PROTO_EMOTION_HEAD + e->n_classes) {
+        return EMO_ERR_CAPACITY;
+    }
+    emo_put_u32(out, e->first);
+    emo_put_u32(out + 4, e->last);
+    emo_put_u16(out + 8, e->n_voiced);
+    out[10] = e->reason;
+    out[11] = e->label;
+    emo_put_u32(out + 12, e->model_id);
+    emo_put_u32(out + 16, e->cost);
+    emo_put_f32(out + 20, e->mu);
+    emo_put_f32(out + 24, e->sigma);
+    out[28] = e->n_classes;
+    for (i = 0; i < e->n_classes; i++) {
+        out[EMO_PROTO_EMOTION_HEAD + i] = (uint8_t)e->scores[i];
+    }
+    *n_out = EMO_PROTO_EMOTION_HEAD + e->n_classes;
+    return EMO_OK;
+}
+
+emo_status_t emo_proto_unpack_emotion(const uint8_t *payload, int32_t len, emo_proto_emotion_t *e)
+{
+    int32_t i;
+
+    if (payload == NULL || e == NULL) {
+        return EMO_ERR_NULL;
+    }
+    if (len < EMO_PROTO_EMOTION_HEAD || len != EMO_PROTO_EMOTION_HEAD + payload[28]) {
+        return EMO_ERR_FORMAT;
+    }
+    memset(e, 0, sizeof(*e));
+    e->first = emo_get_u32(payload);
+    e->last = emo_get_u32(payload + 4);
+    e->n_voiced = (uint16_t)(payload[8] | (payload[9] << 8));
+    e->reason = payload[10];
+    e->label = payload[11];
+    e->model_id = emo_get_u32(payload + 12);
+    e->cost = emo_get_u32(payload + 16);
+    e->mu = emo_get_f32(payload + 20);
+    e->sigma = emo_get_f32(payload + 24);
+    e->n_classes = payload[28];
+    if (!emo_emotion_ok(e)) {
+        return EMO_ERR_FORMAT;
+    }
+    for (i = 0; i < e->n_classes; i++) {
+        e->scores[i] = (int8_t)payload[EMO_PROTO_EMOTION_HEAD + i];
+    }
     return EMO_OK;
 }
 

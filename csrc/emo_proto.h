@@ -43,6 +43,7 @@ extern "C" {
 #define EMO_MSG_F0 3                 /* 1..EMO_PROTO_F0_PER_FRAME records of EMO_PROTO_F0_RECORD bytes */
 #define EMO_MSG_STATUS 4             /* emo_proto_status_t, EMO_PROTO_STATUS_LEN bytes */
 #define EMO_MSG_ACK 5                /* command type u8, command seq u16, status i8 */
+#define EMO_MSG_EMOTION 6            /* emo_proto_emotion_t, EMO_PROTO_EMOTION_HEAD + n_classes bytes */
 /* Frame types, host -> board (0x80..0xFF). */
 #define EMO_CMD_START 129            /* 0x81, no payload: start a new stream */
 #define EMO_CMD_STOP 130             /* 0x82, no payload: stop, flush F0, send status */
@@ -70,6 +71,7 @@ extern "C" {
 /* bit 0: the board's clock did not come up as designed (crystal or PLL never ready); it runs on
  * its fallback clock */
 #define EMO_HELLO_FLAG_CLOCK_FALLBACK 1
+#define EMO_HELLO_FLAG_MODEL 2      /* bit 1: the board runs the student and sends EMOTION frames */
 
 #define EMO_PROTO_HELLO_LEN 20       /* HELLO payload, bytes */
 #define EMO_PROTO_STATUS_FIELDS 17   /* u32 fields of a STATUS payload */
@@ -80,6 +82,9 @@ extern "C" {
 #define EMO_PROTO_F0_RECORD 29       /* bytes of one F0 record */
 #define EMO_PROTO_F0_PER_FRAME 35    /* F0 records in one frame (35 * 29 <= 1024) */
 #define EMO_PROTO_RAW_MAX 510        /* int16 samples in one RAW or REPLAY frame */
+#define EMO_PROTO_EMOTION_HEAD 29    /* EMOTION payload before its n_classes int8 scores, bytes */
+#define EMO_PROTO_EMOTION_CLASSES 16 /* most classes (scores) in one EMOTION */
+#define EMO_PROTO_EMOTION_MAX 45     /* longest EMOTION payload (29 + 16), bytes */
 
 /* HELLO payload (little-endian on the wire, in this order). */
 typedef struct {
@@ -115,6 +120,24 @@ typedef struct {
     uint32_t tx_frames;          /* frames sent since reset */
     uint32_t f0_sent;            /* F0 records sent this stream */
 } emo_proto_status_t;
+
+/*
+ * EMOTION payload: one classified utterance (little-endian on the wire, packed, in this order;
+ * the scores follow n_classes). An utterance has at least one frame and one voiced frame.
+ */
+typedef struct {
+    uint32_t first;              /* index of the utterance's first F0 frame */
+    uint32_t last;               /* index of its last F0 frame, >= first */
+    uint16_t n_voiced;           /* its voiced frames, 1 .. last - first + 1 */
+    uint8_t reason;              /* why it ended: emo_seg_reason_t, EMO_SEG_HANGOVER..EMO_SEG_RESTART */
+    uint8_t label;               /* argmax class index, < n_classes */
+    uint32_t model_id;           /* bytes 0..3 of the SHA-256 of the model's .tflite, as a u32 LE */
+    uint32_t cost;               /* features + inference cost, in the HELLO cost_unit */
+    float mu;                    /* mean of ln F0 the utterance was normalised with, finite */
+    float sigma;                 /* its standard deviation, finite and > 0 */
+    uint8_t n_classes;           /* 1..EMO_PROTO_EMOTION_CLASSES */
+    int8_t scores[EMO_PROTO_EMOTION_CLASSES]; /* the model's int8 output, n_classes of them */
+} emo_proto_emotion_t;
 
 /* A decoded frame. payload points into the decoder and stays valid until the
  * next emo_proto_feed() call on it. */
@@ -194,6 +217,15 @@ emo_status_t emo_proto_pack_f0(const emo_f0_frame_t *frames, int32_t n, uint8_t 
 /* RAW or REPLAY payload: first sample index, then n (0..EMO_PROTO_RAW_MAX) int16 samples. */
 emo_status_t emo_proto_pack_samples(uint32_t first, const int16_t *x, int32_t n, uint8_t *out,
                                     int32_t cap, int32_t *n_out);
+
+/* EMOTION payload into out[0..EMO_PROTO_EMOTION_HEAD + e->n_classes - 1]. Errors: EMO_ERR_NULL,
+ * EMO_ERR_PARAM (a field outside its range in emo_proto_emotion_t), EMO_ERR_CAPACITY. */
+emo_status_t emo_proto_pack_emotion(const emo_proto_emotion_t *e, uint8_t *out, int32_t cap,
+                                    int32_t *n_out);
+
+/* Read an EMOTION payload into e. Errors: EMO_ERR_NULL, EMO_ERR_FORMAT (a length other than
+ * EMO_PROTO_EMOTION_HEAD + n_classes, or a field outside its range). */
+emo_status_t emo_proto_unpack_emotion(const uint8_t *payload, int32_t len, emo_proto_emotion_t *e);
 
 /*
  * Read a RAW or REPLAY payload: *first and *n samples into x (cap samples).

@@ -5,7 +5,7 @@ and the parity tests hold the two byte-identical. Bytes in, frames out::
 
     decoder = Decoder()
     for frame in decoder.feed(chunk):          # any chunking, garbage allowed
-        msg = parse(frame)                     # Hello | RawBlock | F0Block | Status | Ack
+        msg = parse(frame)                     # Hello | RawBlock | F0Block | Status | Ack | Emotion
     wire = Encoder().encode(CMD_START)         # host -> board command, COBS + 0x00
 
 A frame is ``version:u8 | type:u8 | seq:u16 | payload | crc:u16`` (little-endian),
@@ -40,6 +40,7 @@ MSG_RAW = 0x02
 MSG_F0 = 0x03
 MSG_STATUS = 0x04
 MSG_ACK = 0x05
+MSG_EMOTION = 0x06
 # Frame types, host -> board.
 CMD_START = 0x81
 CMD_STOP = 0x82
@@ -64,11 +65,24 @@ COST_INSTRUCTIONS = 1
 
 HELLO_LEN = 20
 HELLO_FLAG_CLOCK_FALLBACK = 0x01   # HELLO flags bit 0: the board runs on its fallback clock
+HELLO_FLAG_MODEL = 0x02            # bit 1: the board runs the student and sends EMOTION frames
 STATUS_LEN = 68
 ACK_LEN = 4
 F0_RECORD_LEN = 29
 F0_PER_FRAME = 35  # 35 * 29 = 1015 <= MAX_PAYLOAD
 RAW_MAX = 510  # int16 samples in one RAW or REPLAY frame
+EMOTION_HEAD = 29      # EMOTION payload before its n_classes int8 scores
+EMOTION_CLASSES = 16   # most classes in one EMOTION
+
+# Why an utterance ended: the EMOTION reason byte, the codes of csrc/emo_seg.h (emo_seg_reason_t), and
+# the names the host's Segmenter (eggemo.host.pipeline) gives them. Its "link_lost" never comes from a board.
+REASON_HANGOVER = 1
+REASON_MAX_LENGTH = 2
+REASON_STREAM_END = 3
+REASON_GAP = 4
+REASON_RESTART = 5
+REASON_NAMES = {REASON_HANGOVER: "hangover", REASON_MAX_LENGTH: "max_length", REASON_STREAM_END: "stream_end",
+                REASON_GAP: "gap", REASON_RESTART: "restart"}
 
 # One F0 record on the wire, packed, little-endian.
 F0_DTYPE = np.dtype(
@@ -328,6 +342,11 @@ class Hello:
         return bool(self.flags & HELLO_FLAG_CLOCK_FALLBACK)
 
     @property
+    def has_model(self) -> bool:
+        """The board classifies utterances itself (EMOTION frames)."""
+        return bool(self.flags & HELLO_FLAG_MODEL)
+
+    @property
     def board_name(self) -> str:
         return BOARD_NAMES.get(self.board, f"unknown board {self.board}")
 
@@ -449,7 +468,75 @@ class F0Block:
         return np.ascontiguousarray(self.records, dtype=F0_DTYPE).tobytes()
 
 
-Message = Hello | Status | Ack | SampleBlock | F0Block
+_EMOTION = struct.Struct("<IIHBBIIffB")
+assert _EMOTION.size == EMOTION_HEAD
+
+
+@dataclass(frozen=True)
+class Emotion:
+    """One utterance the board segmented and classified itself (EMOTION, board -> host)."""
+
+    first: int                # index of the utterance's first F0 frame
+    last: int                 # index of its last F0 frame
+    n_voiced: int             # its voiced frames
+    reason: int               # why it ended: REASON_* (REASON_NAMES)
+    label: int                # argmax class index
+    model_id: int             # bytes 0..3 of the SHA-256 of the model's .tflite, as a little-endian u32
+    cost: int                 # features + inference cost, in Hello.cost_unit
+    mu: float                 # mean of ln F0 the utterance was normalised with
+    sigma: float              # its standard deviation
+    scores: tuple[int, ...]   # the model's int8 output, one per class
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.scores)
+
+    @property
+    def reason_name(self) -> str:
+        return REASON_NAMES.get(self.reason, f"unknown reason {self.reason}")
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> "Emotion":
+        n = len(payload)
+        if n < EMOTION_HEAD or n != EMOTION_HEAD + payload[EMOTION_HEAD - 1]:
+            have = f"n_classes {payload[EMOTION_HEAD - 1]}" if n >= EMOTION_HEAD else "no n_classes byte"
+            raise PayloadError(f"EMOTION payload of {n} bytes with {have}: need exactly {EMOTION_HEAD} + n_classes "
+                               f"bytes")
+        first, last, n_voiced, reason, label, model_id, cost, mu, sigma, n_classes = _EMOTION.unpack_from(payload)
+        e = cls(first, last, n_voiced, reason, label, model_id, cost, mu, sigma,
+                tuple(struct.unpack_from(f"<{n_classes}b", payload, EMOTION_HEAD)))
+        problem = e.problem()
+        if problem:
+            raise PayloadError(f"EMOTION payload with {problem}")
+        return e
+
+    def problem(self) -> str:
+        """What is impossible in this utterance's fields ("" when nothing): the ranges of
+        emo_proto_emotion_t, which the board's packer refuses to send."""
+        if not 1 <= self.n_classes <= EMOTION_CLASSES:
+            return f"{self.n_classes} classes, not 1..{EMOTION_CLASSES}"
+        if not 0 <= self.label < self.n_classes:
+            return f"label {self.label} outside its {self.n_classes} classes"
+        if self.reason not in REASON_NAMES:
+            return f"reason {self.reason}, not one of {sorted(REASON_NAMES)}"
+        if self.last < self.first:
+            return f"last frame {self.last} before its first {self.first}"
+        if not 1 <= self.n_voiced <= self.last - self.first + 1:
+            return f"{self.n_voiced} voiced frames in {self.last - self.first + 1}: need 1 .. all of them"
+        if not (np.isfinite(self.mu) and np.isfinite(self.sigma) and self.sigma > 0):
+            return f"ln-F0 statistics mu {self.mu}, sigma {self.sigma}: need finite, and sigma > 0"
+        return ""
+
+    def to_payload(self) -> bytes:
+        problem = self.problem()
+        if problem:
+            raise ValueError(f"cannot send an EMOTION with {problem}")
+        return (_EMOTION.pack(self.first, self.last, self.n_voiced, self.reason, self.label, self.model_id,
+                              self.cost, self.mu, self.sigma, self.n_classes)
+                + struct.pack(f"<{self.n_classes}b", *self.scores))
+
+
+Message = Hello | Status | Ack | SampleBlock | F0Block | Emotion
 
 _PARSERS = {
     MSG_HELLO: Hello.from_payload,
@@ -457,6 +544,7 @@ _PARSERS = {
     MSG_ACK: Ack.from_payload,
     MSG_RAW: SampleBlock.from_payload,
     MSG_F0: F0Block.from_payload,
+    MSG_EMOTION: Emotion.from_payload,
     CMD_REPLAY: SampleBlock.from_payload,
 }
 

@@ -16,7 +16,7 @@ from eggemo.host.link import Arrival, MessageProtocol
 from .proto_drivers import c_decode, py_decode, split
 
 payloads = st.binary(min_size=0, max_size=300)
-frame_types = st.sampled_from([P.MSG_F0, P.MSG_RAW, P.MSG_STATUS, P.MSG_ACK, 0x42])
+frame_types = st.sampled_from([P.MSG_F0, P.MSG_RAW, P.MSG_STATUS, P.MSG_ACK, P.MSG_EMOTION, 0x42])
 
 
 def both(stream: bytes, cuts: list[int]) -> list[list[P.Frame]]:
@@ -102,3 +102,31 @@ def test_a_truncated_frame_before_a_reconnect_costs_nothing():
     got = [i.message for i in list(proto.queue.queue) if isinstance(i, Arrival)]
     assert got == [P.Ack(P.CMD_STOP, 1, 0)]
     assert proto.counters.frames == 1 and proto.counters.format_errors == 0
+
+
+# EMOTION payloads near the real thing: the right length for their n_classes byte, or one off
+_emotion_like = st.one_of(
+    st.binary(max_size=60),
+    st.tuples(st.binary(min_size=28, max_size=28), st.integers(0, 20), st.integers(-1, 1), st.binary(min_size=21,
+                                                                                                   max_size=21))
+    .map(lambda t: t[0] + bytes([t[1]]) + t[3][: max(0, t[1] + t[2])]),
+)
+
+
+@given(_emotion_like)
+@settings(max_examples=400, deadline=None, derandomize=True)
+def test_an_emotion_payload_parses_or_is_a_payload_error(payload):
+    """Whatever an EMOTION frame carries, parse() returns an Emotion or raises PayloadError, and
+    the monitor's protocol object counts it as a payload error instead of stopping."""
+    try:
+        e = P.parse(P.Frame(P.MSG_EMOTION, 0, payload))
+    except P.PayloadError:
+        bad = True
+    else:
+        bad = False
+        assert isinstance(e, P.Emotion) and e.to_payload() == payload
+    proto = MessageProtocol(queue.Queue())
+    proto.data_received(P.encode_frame(P.MSG_EMOTION, 0, payload))
+    assert proto.counters.frames == 1 and proto.counters.payload_errors == int(bad)
+    arrivals = [i.message for i in list(proto.queue.queue) if isinstance(i, Arrival)]
+    assert arrivals == ([] if bad else [e])

@@ -181,3 +181,53 @@ def test_over_a_serial_transport():
     samples = np.concatenate([P.parse(f).samples for f in got])
     assert np.array_equal(samples, np.arange(5000, dtype=np.int16) * 7)
     assert dec.stats.frames == len(sent) and dec.stats.crc_errors == dec.stats.format_errors == 0
+
+
+# --- EMOTION ---------------------------------------------------------------------------------
+
+EMO = P.Emotion(first=1200, last=1450, n_voiced=180, reason=P.REASON_HANGOVER, label=2, model_id=0x1A2B3C4D,
+                cost=2_345_678, mu=4.75, sigma=0.1875, scores=(-128, 17, 127, 0, -3))
+
+
+def test_emotion_layout_and_round_trip():
+    payload = EMO.to_payload()
+    assert len(payload) == P.EMOTION_HEAD + 5 == 34
+    assert struct.unpack_from("<IIHBBIIffB", payload) == (1200, 1450, 180, 1, 2, 0x1A2B3C4D, 2_345_678, 4.75,
+                                                          0.1875, 5)
+    assert payload[12:16] == bytes([0x4D, 0x3C, 0x2B, 0x1A])      # model_id: SHA-256 bytes 0..3 as they come
+    assert payload[29:] == bytes([0x80, 17, 127, 0, 0xFD])         # int8 scores
+    back = P.parse(P.Frame(P.MSG_EMOTION, 9, payload))
+    assert back == EMO and back.n_classes == 5 and back.reason_name == "hangover"
+    one = P.Emotion(0, 0, 1, P.REASON_STREAM_END, 0, 0, 0, 0.0, 2.0**-20, (5,))
+    assert P.Emotion.from_payload(one.to_payload()) == one
+    top = P.Emotion(0, 2**32 - 1, 65535, P.REASON_RESTART, 15, 2**32 - 1, 2**32 - 1, -1.5, 3.0,
+                    tuple(range(-8, 8)))
+    assert len(top.to_payload()) == P.EMOTION_HEAD + P.EMOTION_CLASSES
+    assert P.Emotion.from_payload(top.to_payload()) == top
+
+
+@pytest.mark.parametrize("n", [0, 1, 28, 29, 33, 35, 60])
+def test_emotion_of_the_wrong_length_is_a_payload_error(n):
+    good = EMO.to_payload()                                        # n_classes 5: 34 bytes
+    payload = (good + bytes(60))[:n]
+    with pytest.raises(P.PayloadError, match=f"EMOTION payload of {n} bytes.*need exactly 29 \\+ n_classes"):
+        P.parse(P.Frame(P.MSG_EMOTION, 0, payload))
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(scores=()), "0 classes"), (dict(scores=(0,) * 17), "17 classes"), (dict(label=5), "label 5 outside"),
+    (dict(reason=0), "reason 0"), (dict(reason=6), "reason 6"), (dict(last=1199), "before its first"),
+    (dict(n_voiced=0), "0 voiced frames"), (dict(n_voiced=252), "252 voiced frames in 251"),
+    (dict(mu=float("nan")), "mu nan"), (dict(sigma=0.0), "sigma 0.0"), (dict(sigma=-0.5), "sigma -0.5"),
+    (dict(sigma=float("inf")), "sigma inf"),
+])
+def test_emotion_with_impossible_values_is_a_payload_error(change, match):
+    bad = P.Emotion(**{**EMO.__dict__, **change})
+    with pytest.raises(ValueError, match=f"cannot send an EMOTION with .*{match}"):
+        bad.to_payload()
+    # the same fields on the wire, packed by hand
+    payload = (struct.pack("<IIHBBIIffB", bad.first, bad.last, bad.n_voiced, bad.reason, bad.label, bad.model_id,
+                           bad.cost, bad.mu, bad.sigma, len(bad.scores)) + struct.pack(f"<{len(bad.scores)}b",
+                                                                                       *bad.scores))
+    with pytest.raises(P.PayloadError, match=f"EMOTION payload with .*{match}"):
+        P.parse(P.Frame(P.MSG_EMOTION, 0, payload))

@@ -2,6 +2,7 @@
 Python twin (eggemo.host.protocol) give the same bytes, frames and counters."""
 from __future__ import annotations
 
+import math
 import struct
 
 import numpy as np
@@ -30,13 +31,18 @@ def test_constants_match():
         assert getattr(P, name) == getattr(lib, c_name), name
     assert P.F0_RECORD_LEN == lib.EMO_PROTO_F0_RECORD and P.CRC_INIT == lib.EMO_PROTO_CRC_INIT
     assert P.CRC_POLY == lib.EMO_PROTO_CRC_POLY
-    for name in ("HELLO", "RAW", "F0", "STATUS", "ACK"):
+    for name in ("HELLO", "RAW", "F0", "STATUS", "ACK", "EMOTION"):
         assert getattr(P, f"MSG_{name}") == getattr(lib, f"EMO_MSG_{name}")
     for name in ("START", "STOP", "SET_MODE", "SET_RATE", "REPLAY", "GET_STATUS", "GET_HELLO", "EXIT", "STALL"):
         assert getattr(P, f"CMD_{name}") == getattr(lib, f"EMO_CMD_{name}")
     assert (P.MODE_RAW, P.MODE_F0) == (lib.EMO_MODE_RAW, lib.EMO_MODE_F0)
     assert (P.BOARD_STM32F405, P.BOARD_QEMU) == (lib.EMO_BOARD_STM32F405, lib.EMO_BOARD_QEMU)
     assert (P.COST_CYCLES, P.COST_INSTRUCTIONS) == (lib.EMO_COST_CYCLES, lib.EMO_COST_INSTRUCTIONS)
+    assert (P.EMOTION_HEAD, P.EMOTION_CLASSES) == (lib.EMO_PROTO_EMOTION_HEAD, lib.EMO_PROTO_EMOTION_CLASSES)
+    assert lib.EMO_PROTO_EMOTION_MAX == P.EMOTION_HEAD + P.EMOTION_CLASSES
+    for name in ("HANGOVER", "MAX_LENGTH", "STREAM_END", "GAP", "RESTART"):   # the segmenter's codes
+        assert getattr(P, f"REASON_{name}") == getattr(lib, f"EMO_SEG_{name}")
+        assert P.REASON_NAMES[getattr(P, f"REASON_{name}")] == name.lower()
 
 
 @given(st.binary(max_size=2000), st.integers(0, 0xFFFF))
@@ -154,3 +160,121 @@ def test_c_rejects_bad_arguments():
     assert lib.emo_proto_encode(1, 0, bytes(10), 10, out, 17, n) == lib.EMO_ERR_CAPACITY
     assert lib.emo_proto_encode(1, 0, bytes(10), 10, ffi.NULL, 2000, n) == lib.EMO_ERR_NULL
     assert lib.emo_proto_decoder_init(ffi.NULL) == lib.EMO_ERR_NULL
+
+
+# --- EMOTION ---------------------------------------------------------------------------------
+
+EMOTION_FIELDS = ("first", "last", "n_voiced", "reason", "label", "model_id", "cost", "mu", "sigma")
+
+
+def c_emotion(e: P.Emotion):
+    ce = ffi.new("emo_proto_emotion_t *", {f: getattr(e, f) for f in EMOTION_FIELDS})
+    ce.n_classes = len(e.scores) & 0xFF
+    for i, v in enumerate(e.scores[:P.EMOTION_CLASSES]):
+        ce.scores[i] = v
+    return ce
+
+
+def c_pack_emotion(e: P.Emotion) -> tuple[int, bytes]:
+    out, n = ffi.new("uint8_t[]", 64), ffi.new("int32_t *")
+    rc = lib.emo_proto_pack_emotion(c_emotion(e), out, 64, n)
+    return rc, bytes(ffi.buffer(out, n[0]))
+
+
+def c_unpack_emotion(payload: bytes) -> P.Emotion | None:
+    ce = ffi.new("emo_proto_emotion_t *")
+    rc = lib.emo_proto_unpack_emotion(payload, len(payload), ce)
+    if rc != lib.EMO_OK:
+        assert rc == lib.EMO_ERR_FORMAT
+        return None
+    return P.Emotion(*(getattr(ce, f) for f in EMOTION_FIELDS), tuple(ce.scores[i] for i in range(ce.n_classes)))
+
+
+def py_unpack_emotion(payload: bytes) -> P.Emotion | None:
+    try:
+        return P.Emotion.from_payload(payload)
+    except P.PayloadError:
+        return None
+
+
+f32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def emotions(draw) -> P.Emotion:
+    """Valid EMOTIONs, f32 statistics (what the wire carries), at and inside every range."""
+    first = draw(st.integers(0, 2**32 - 1))
+    last = draw(st.integers(first, min(2**32 - 1, first + draw(st.sampled_from([0, 1000, 2**32])))))
+    n = draw(st.integers(1, P.EMOTION_CLASSES))
+    return P.Emotion(first, last, draw(st.integers(1, min(65535, last - first + 1))),
+                     draw(st.sampled_from(sorted(P.REASON_NAMES))), draw(st.integers(0, n - 1)),
+                     draw(st.integers(0, 2**32 - 1)), draw(st.integers(0, 2**32 - 1)), draw(f32),
+                     draw(f32.filter(lambda x: x > 0)), tuple(draw(st.lists(st.integers(-128, 127), min_size=n,
+                                                                             max_size=n))))
+
+
+@given(emotions())
+@settings(max_examples=300, deadline=None, derandomize=True)
+def test_emotion_pack_and_unpack(e):
+    rc, payload = c_pack_emotion(e)
+    assert rc == lib.EMO_OK and payload == e.to_payload()
+    assert len(payload) == P.EMOTION_HEAD + e.n_classes <= lib.EMO_PROTO_EMOTION_MAX
+    assert c_unpack_emotion(payload) == py_unpack_emotion(payload) == e
+
+
+# one field out of its range (or a whole Emotion of random values): both packers refuse the same
+_bad_field = st.one_of(
+    st.tuples(st.just("scores"), st.sampled_from([(), (0,) * 17])),
+    st.tuples(st.just("label"), st.integers(0, 255)),
+    st.tuples(st.just("reason"), st.integers(0, 255)),
+    st.tuples(st.just("last"), st.integers(0, 2**32 - 1)),
+    st.tuples(st.just("n_voiced"), st.integers(0, 65535)),
+    st.tuples(st.just("mu"), st.sampled_from([math.nan, math.inf, -math.inf, 0.0])),
+    st.tuples(st.just("sigma"), st.sampled_from([math.nan, math.inf, 0.0, -0.0, -1.0, 2.0**-149])),
+    st.tuples(st.just("edge"), st.sampled_from(["label", "last", "n_voiced"])),
+)
+
+
+def _edge(e: P.Emotion, name: str) -> dict:
+    """The field just past its range: a label of n_classes, last one before first, one voiced
+    frame more than the utterance has."""
+    return {"label": dict(label=e.n_classes), "last": dict(last=e.first - 1),
+            "n_voiced": dict(n_voiced=e.last - e.first + 2)}[name]
+
+
+@given(emotions(), _bad_field)
+@settings(max_examples=300, deadline=None, derandomize=True)
+def test_emotion_packers_refuse_the_same(e, bad):
+    change = _edge(e, bad[1]) if bad[0] == "edge" else {bad[0]: bad[1]}
+    if not all(0 <= v < 2 ** (16 if k == "n_voiced" else 32) for k, v in change.items() if k != "scores" and
+               not isinstance(v, float)):
+        return                                      # a field that the struct cannot hold
+    e = P.Emotion(**{**e.__dict__, **change})
+    rc, payload = c_pack_emotion(e)
+    try:
+        want = e.to_payload()
+    except ValueError:
+        assert rc == lib.EMO_ERR_PARAM
+    else:
+        assert rc == lib.EMO_OK and payload == want
+
+
+def _mutate(payload: bytes, how: int, at: int, value: int) -> bytes:
+    b = bytearray(payload)
+    if how == 0 and b:
+        b[at % len(b)] = value                      # one byte changed
+    elif how == 1:
+        b = b[: at % (len(b) + 1)]                  # cut short
+    elif how == 2:
+        b.insert(at % (len(b) + 1), value)          # one byte more
+    elif how == 3:
+        b[28:29] = bytes([value % 20])              # another n_classes
+    return bytes(b)
+
+
+@given(st.one_of(st.binary(max_size=60),
+                 st.tuples(emotions(), st.integers(0, 3), st.integers(0, 100), st.integers(0, 255))
+                 .map(lambda t: _mutate(t[0].to_payload(), *t[1:]))))
+@settings(max_examples=500, deadline=None, derandomize=True)
+def test_emotion_unpack_accepts_and_refuses_the_same(payload):
+    assert c_unpack_emotion(payload) == py_unpack_emotion(payload)
