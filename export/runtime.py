@@ -24,9 +24,14 @@ REPORT = "export_report.json"
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype = np.dtype(np.int8)) -> np.ndarray:
-    """Affine quantisation round(x / scale) + zero_point, saturated to dtype."""
+    """Affine quantisation round(x / scale) + zero_point, saturated to dtype, as TFLite's reference
+    QUANTIZE kernel (and TF Lite Micro's) computes it: x / scale in float32, rounded half away from
+    zero. csrc/emo_feat.c emo_feat_quantize, which the board and the host's int8 classifier use, is
+    the same bit for bit."""
     info = np.iinfo(dtype)
-    q = np.round(np.asarray(x, np.float64) / scale) + zero_point
+    v = np.asarray(x, np.float32) / np.float32(scale)
+    t = np.trunc(v)
+    q = np.where(np.abs(v - t) >= 0.5, t + np.sign(v), t).astype(np.float64) + zero_point
     return np.clip(q, info.min, info.max).astype(dtype)
 
 

@@ -8,9 +8,12 @@ and the replay of a recording drive exactly the same code:
     for utt in seg.push(frames_from_records(f0_block.records)):
         pred = clf.predict(utt)
 
-The student's input is built by ``eggemo.train.features.student_input`` (numpy only), the function
-feature extraction used in training, from the channels the export report names, so the model sees
-what it was trained on.
+The student's input is built from the channels the export report names, so the model sees what it
+was trained on. For a float model, by ``eggemo.train.features.student_input`` (numpy only), the
+function feature extraction used in training. For the int8 model, by the C core (csrc/emo_feat.c
+through the cffi binding), normalisation statistics and quantisation included: the code the board
+runs its own int8 student on, so the host and the board feed the model the same bytes. The C input
+equals student_input's to one float32 ulp (tests/train/test_feat_c_parity.py).
 """
 from __future__ import annotations
 
@@ -311,6 +314,108 @@ class F0Normaliser:
         return F0Stats(mu, max(sigma, SIGMA_FLOOR), self._n, e_mu, max(e_sigma, ENERGY_SIGMA_FLOOR))
 
 
+# --- the student's input in the C core (csrc/emo_feat.h), as the board builds it -------------
+
+_NORM_CODES = {"utterance": "EMO_FEAT_NORM_UTTERANCE", "session": "EMO_FEAT_NORM_SESSION",
+               "fixed": "EMO_FEAT_NORM_FIXED"}
+_CROP_CODES = {"center": "EMO_FEAT_CROP_CENTER", "start": "EMO_FEAT_CROP_START", "end": "EMO_FEAT_CROP_END"}
+# emo_f0_frame_t's fields (csrc/emo_f0.h) and the Utterance column each is filled from
+_FRAME_FIELDS = (("f0_hz", np.float32, "f0_hz"), ("voiced", np.uint8, "voiced"),
+                 ("periodicity", np.float32, "periodicity"), ("energy_db", np.float32, "energy_db"),
+                 ("cq", np.float32, "cq"), ("jitter", np.float32, "jitter"), ("shimmer", np.float32, "shimmer"))
+
+
+def _native():
+    from eggemo._emo import ffi, lib
+
+    return ffi, lib
+
+
+def _native_check(status: int, what: str) -> None:
+    if status != 0:
+        ffi, lib = _native()
+        raise ValueError(f"{what}: {ffi.string(lib.emo_status_str(status)).decode()} (status {status})")
+
+
+def native_frames(utt: Utterance):
+    """The utterance as the C core's emo_f0_frame_t array (what the board's F0 core releases). A
+    column the utterance lacks (None) is 0, which gives the statistics and channels of its absence."""
+    ffi, _ = _native()
+    n = len(utt)
+    buf = ffi.new("emo_f0_frame_t[]", max(n, 1))
+    names = ["index"] + [f for f, _, _ in _FRAME_FIELDS]
+    dt = np.dtype({"names": names, "formats": [np.uint32] + [t for _, t, _ in _FRAME_FIELDS],
+                   "offsets": [ffi.offsetof("emo_f0_frame_t", f) for f in names],
+                   "itemsize": ffi.sizeof("emo_f0_frame_t")})
+    rec = np.frombuffer(ffi.buffer(buf), dt)[:n]
+    rec["index"] = utt.first + np.arange(n)
+    for field_, _, col in _FRAME_FIELDS:
+        v = getattr(utt, col)
+        if v is not None:
+            rec[field_] = v
+    return buf
+
+
+def _stats_to_c(stats: F0Stats) -> dict:
+    return {"mu": stats.mu, "sigma": stats.sigma, "n": stats.n, "e_mu": stats.e_mu, "e_sigma": stats.e_sigma}
+
+
+def native_student_input(utt: Utterance, stats: F0Stats, T: int, crop: str = "center",
+                         inputs: tuple[str, ...] = PAPER_INPUTS) -> np.ndarray:
+    """student_input() of the utterance by the C core (emo_feat_build): (T, len(inputs)) float32."""
+    ffi, lib = _native()
+    unknown = [c for c in inputs if not hasattr(lib, "EMO_FEAT_" + c.upper())]
+    if unknown or crop not in _CROP_CODES:
+        raise ValueError(f"the C core has no student input {unknown} or crop {crop!r}")
+    out = np.zeros((T, len(inputs)), np.float32)
+    chans = ffi.new("int32_t[]", [getattr(lib, "EMO_FEAT_" + c.upper()) for c in inputs])
+    st = ffi.new("emo_feat_stats_t *", _stats_to_c(stats))
+    _native_check(lib.emo_feat_build(native_frames(utt), len(utt), st, chans, len(inputs), T,
+                                     getattr(lib, _CROP_CODES[crop]), ffi.from_buffer("float[]", out), out.size),
+                  "emo_feat_build")
+    return out
+
+
+def native_quantize(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """The model's int8 input from float features x by the C core (emo_feat_quantize)."""
+    ffi, lib = _native()
+    x = np.ascontiguousarray(x, np.float32)
+    q = np.zeros(x.shape, np.int8)
+    status = lib.emo_feat_quantize(ffi.from_buffer("float[]", x), x.size, float(scale), int(zero_point),
+                                   ffi.from_buffer("int8_t[]", q))
+    if status == lib.EMO_ERR_NONFINITE:
+        raise ValueError("the F0 features contain NaN or inf; unvoiced frames must be 0, not NaN")
+    _native_check(status, "emo_feat_quantize")
+    return q
+
+
+class NativeNormaliser(F0Normaliser):
+    """F0Normaliser in the C core: its statistics, and a session's running sums, are the board's
+    (emo_feat_norm_t). Same modes, same statistics as F0Normaliser to 1e-12 relative."""
+
+    def __init__(self, mode: str, fixed: F0Stats | None = None) -> None:
+        super().__init__(mode, fixed)
+        ffi, lib = _native()
+        self._st = ffi.new("emo_feat_norm_t *")
+        fx = ffi.NULL if fixed is None else ffi.new("emo_feat_stats_t *", _stats_to_c(fixed))
+        _native_check(lib.emo_feat_norm_init(self._st, getattr(lib, _NORM_CODES[mode]), fx),
+                      f"normaliser statistics {fixed}")
+
+    @classmethod
+    def like(cls, norm: F0Normaliser) -> "NativeNormaliser":
+        """A C normaliser with norm's mode, statistics and session sums so far."""
+        out = cls(norm.mode, norm.fixed)
+        for name in ("n", "sum", "sumsq", "esum", "esumsq"):
+            setattr(out._st, name, getattr(norm, "_" + name))
+        return out
+
+    def stats_for(self, utt: Utterance) -> F0Stats:
+        ffi, lib = _native()
+        out = ffi.new("emo_feat_stats_t *")
+        _native_check(lib.emo_feat_norm_stats(self._st, native_frames(utt), len(utt), out), "emo_feat_norm_stats")
+        return F0Stats(out.mu, out.sigma, int(out.n), out.e_mu, out.e_sigma)
+
+
 def read_norm_file(path: str | Path) -> F0Stats:
     """F0 statistics from JSON: {"mu": mean of ln F0, "sigma": its std} (optionally "n", and
     "e_mu", "e_sigma": mean and sd of the voiced frames' energy in dB, for a model reading energy)."""
@@ -401,12 +506,18 @@ class Prediction:
 
 
 class Classifier:
-    """An exported student in the TFLite runtime, fed exactly the training features."""
+    """An exported student in the TFLite runtime, fed exactly the training features.
+
+    An int8 model's input is built, normalisation statistics included, and quantised by the C core,
+    as the board builds it (`native`); a float model's by numpy's student_input."""
 
     def __init__(self, runtime, normaliser: F0Normaliser, crop: str = "center",
                  info: ModelInfo | None = None) -> None:
         self.runtime = runtime
         self.info = info
+        self.native = bool(runtime.quantized)
+        if self.native and not isinstance(normaliser, NativeNormaliser):
+            normaliser = NativeNormaliser.like(normaliser)
         self.normaliser = normaliser
         self.crop = crop
         self.T = runtime.input_shape[0]
@@ -429,14 +540,23 @@ class Classifier:
         return cls(rt, choose_normaliser(info, norm), info.crop, info)
 
     def features(self, utt: Utterance, stats: F0Stats) -> np.ndarray:
+        """The float (T, C) input the model's input is quantised from (the C core's for int8)."""
+        if self.native:
+            return native_student_input(utt, stats, self.T, self.crop, self.inputs)
         return student_input(utt.f0_hz, utt.voiced, stats, self.T, self.crop, self.inputs,
                              utt.periodicity, utt.energy_db, cq=utt.cq, jitter=utt.jitter, shimmer=utt.shimmer)
+
+    def model_input(self, x: np.ndarray) -> np.ndarray:
+        """The tensor the model gets for features x: the int8 bytes the board would quantise."""
+        if self.native:
+            return native_quantize(x, self.runtime.input_scale, self.runtime.input_zero_point)
+        return self.runtime.quantize_input(x)
 
     def predict(self, utt: Utterance) -> Prediction:
         t0 = time.perf_counter()
         stats = self.normaliser.stats_for(utt)
         x = self.features(utt, stats)
-        raw = self.runtime.run_raw(self.runtime.quantize_input(x))
+        raw = self.runtime.run_raw(self.model_input(x))
         if self.runtime.quantized:
             from eggemo.export.runtime import dequantize, softmax
 
