@@ -44,7 +44,7 @@ def cdef_from_header(text: str) -> str:
 
 
 def headers() -> list[Path]:
-    return [CSRC / h for h in HEADERS if (CSRC / h).exists()]
+    return [CSRC / h for h in HEADERS if (CSRC / h).exists() and (CSRC / h).with_suffix(".c").exists()]
 
 
 ffibuilder = FFI()

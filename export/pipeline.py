@@ -225,6 +225,10 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
                          drop, arena, tflm, leak, timings, model)
         cgen.write(int8_buf, cgen.facts_from_report(report), tmp, C_NAME, INT8_MODEL)
         report["c_source"] = {"files": [f"{C_NAME}.h", f"{C_NAME}.c"], "symbol": C_NAME, "align_bytes": cgen.ALIGN}
+        t0 = time.perf_counter()
+        report["c_inference"] = _c_inference(int8_buf, int8_rt, val_x, report["label_names"],
+                                             report.get("input", {}).get("feature_config"), tmp, lstm, log)
+        tick("c_inference_s", t0)
         report["timings_s"]["total_s"] = round(time.perf_counter() - t_start, 2)
         from .report import render_markdown
         (tmp / REPORT).write_text(json.dumps(report, indent=2) + "\n")
@@ -232,8 +236,42 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
         out_dir.mkdir(exist_ok=True)
         for f in sorted(tmp.iterdir()):
             os.replace(f, out_dir / f.name)
-    log(f"  wrote {out_dir}/: {ONNX_FILE}, {FLOAT_MODEL}, {INT8_MODEL}, {C_NAME}.c/.h, {REPORT}, {REPORT_MD}")
+    log(f"  wrote {out_dir}/: {ONNX_FILE}, {FLOAT_MODEL}, {INT8_MODEL}, {C_NAME}.c/.h, emo_model.c/.h, {REPORT}, {REPORT_MD}")
     return report
+
+
+def _c_inference(int8_buf: bytes, int8_rt: StudentRuntime, val_x: np.ndarray, label_names, feature_config,
+                 tmp: Path, lstm: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    """Write the int8 graph as C (emo_model.c/.h, export/cmodel.py) and check it, compiled for this
+    machine, against ai-edge-litert's reference kernels on every validation utterance."""
+    from . import cmodel
+
+    if lstm:
+        return {"available": False, "reason": "the C inference implements the CNN student's ops; a BiLSTM "
+                                              "student runs in TFLite Micro (emo_model_data.c) only"}
+    try:
+        prog = cmodel.write_program(int8_buf, tmp, tuple(label_names), INT8_MODEL, feature_config)
+    except cmodel.LoweringError as exc:
+        raise ExportError(f"the int8 model cannot be written as C: {exc}") from None
+    with tempfile.TemporaryDirectory(prefix=".cmodel-") as build_dir:
+        c = cmodel.CModel(tmp, build_dir)
+        diffs, same_argmax = [], 0
+        for x in val_x:
+            q = int8_rt.quantize_input(x)
+            ref, got = int8_rt.run_raw(q).astype(np.int32), c.run(q).astype(np.int32)
+            diffs.append(int(np.abs(ref - got).max()))
+            same_argmax += int(np.argmax(ref) == np.argmax(got))
+    identical = sum(d == 0 for d in diffs)
+    log(f"  C inference: scratch {prog.scratch_bytes} B, weights {prog.weight_bytes} B; vs ai-edge-litert on "
+        f"{len(diffs)} utterances: {identical} identical, max {max(diffs, default=0)} LSB")
+    if identical != len(diffs):
+        raise ExportError(f"the generated C inference differs from ai-edge-litert on {len(diffs) - identical} of "
+                          f"{len(diffs)} validation utterances (max {max(diffs)} LSB): the board would not run "
+                          f"the model that was verified; nothing was written")
+    return {"available": True, "files": [f"{cmodel.NAME}.h", f"{cmodel.NAME}.c"], "scratch_bytes": prog.scratch_bytes,
+            "weight_bytes": prog.weight_bytes, "model_id": prog.model_id, "ops": prog.op_counts,
+            "parity": {"utterances": len(diffs), "identical": identical, "max_lsb": max(diffs, default=0),
+                       "argmax_agreement": same_argmax / max(len(diffs), 1)}}
 
 
 def _report(ckpt_path, ckpt, shape, size, data, n_calib, n_val, tmp, onnx_diff, keras_diff, float_diff,

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 INT8_MODEL = "student_int8.tflite"
 FLOAT_MODEL = "student_float.tflite"
@@ -70,7 +70,11 @@ class StudentRuntime:
                 raise FileNotFoundError(f"{path} not found; write it with `eggemo export CHECKPOINT --out DIR`")
             name, model = str(path), path.read_bytes()
         try:
-            self._interp = Interpreter(model_content=bytes(model), num_threads=num_threads)
+            # TFLite's reference kernels: the integer arithmetic TFLite Micro and the board's C inference
+            # (csrc/emo_nn.c) use. The default XNNPACK delegate requantises its own way (up to a few
+            # LSB apart on int8 students), so the host's scores would not be the board's.
+            self._interp = Interpreter(model_content=bytes(model), num_threads=num_threads,
+                                       experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
             self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ValueError(f"{name} is not a usable TFLite model ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "

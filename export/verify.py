@@ -124,7 +124,7 @@ def compare_tflm(model: bytes, f0: np.ndarray, arena_size: int) -> dict[str, Any
       Downstream, those differences travel on through the network as well.
     """
     import ai_edge_litert.schema_py_generated as schema
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
     from tflite_micro import runtime as tflm
 
     from .tflite_check import read_model
@@ -136,7 +136,8 @@ def compare_tflm(model: bytes, f0: np.ndarray, arena_size: int) -> dict[str, Any
     deployed = _tflm_interpreter(model, arena_size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # "preserve_all_tensors is for debugging": that is the use here
-        lite = Interpreter(model_content=bytes(model), experimental_preserve_all_tensors=True)
+        lite = Interpreter(model_content=bytes(model), experimental_preserve_all_tensors=True,
+                           experimental_op_resolver_type=OpResolverType.BUILTIN_REF)   # as StudentRuntime
     lite.allocate_tensors()
     inp, out = lite.get_input_details()[0], lite.get_output_details()[0]
     rt = StudentRuntime(model)

@@ -95,8 +95,8 @@ def cnn_exported(cnn_data) -> dict:
 def test_cnn_export_writes_everything_and_describes_the_student(cnn_exported):
     out, r = cnn_exported["out"], cnn_exported["report"]
     assert {p.name for p in out.iterdir()} == {"student.onnx", "student_float.tflite", "student_int8.tflite",
-                                               "emo_model_data.c", "emo_model_data.h", "export_report.json",
-                                               "export_report.md"}
+                                               "emo_model_data.c", "emo_model_data.h", "emo_model.c",
+                                               "emo_model.h", "export_report.json", "export_report.md"}
     c = r["checkpoint"]
     assert c["arch"] == "cnn_student"
     shape = dict(c["shape"])
@@ -308,3 +308,98 @@ def test_pyramid_order_maps_keras_entries_to_torch_entries():
     order = keras_order(s)
     # mean block 0..2 unchanged; pyramid Keras (p, w) -> torch w * 2 + p; moments unchanged
     assert order.tolist() == [0, 1, 2, 3, 5, 7, 4, 6, 8] + list(range(9, 15))
+
+
+# ------------------------------------------------------------- the C inference (csrc/emo_nn.c)
+
+def _litert_reference(path):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    it = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    it.allocate_tensors()
+    i, o = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
+
+    def run(q: np.ndarray) -> np.ndarray:
+        it.set_tensor(i, q[None])
+        it.invoke()
+        return it.get_tensor(o)[0].copy()
+    return run
+
+
+def _c_parity_inputs(rt: StudentRuntime, val_x: np.ndarray) -> list[np.ndarray]:
+    """Quantised utterances: the validation set, 200 fresh contours, and int8 extremes."""
+    fresh, _ = cnn_contours(200, seed=7)
+    qs = [rt.quantize_input(x) for x in np.concatenate([val_x, fresh])]
+    rng = np.random.default_rng(3)
+    shape = qs[0].shape
+    qs += [np.full(shape, -128, np.int8), np.full(shape, 127, np.int8), np.zeros(shape, np.int8)]
+    qs += [rng.integers(-128, 128, shape).astype(np.int8) for _ in range(20)]
+    return qs
+
+
+@pytest.mark.parametrize("which", ["cnn_exported", "recipe_exported"])
+def test_c_inference_is_bit_exact_with_litert(which, request, cnn_data, tmp_path):
+    """The generated C (emo_model.c + csrc/emo_nn.c, compiled here through cffi) and its NumPy
+    reference give ai-edge-litert's reference-kernel int8 scores exactly, on >= 200 utterances."""
+    from eggemo.export import cmodel
+    out = request.getfixturevalue(which)["out"]
+    rt = StudentRuntime(out / "student_int8.tflite")
+    prog = cmodel.lower((out / "student_int8.tflite").read_bytes())
+    c = cmodel.CModel(out, tmp_path)
+    litert = _litert_reference(out / "student_int8.tflite")
+    qs = _c_parity_inputs(rt, cnn_data["val_x"])
+    assert len(qs) >= 200
+    differ = 0
+    for q in qs:
+        ref = litert(q)
+        got, numpy_ref = c.run(q), cmodel.run_reference(prog, q)
+        np.testing.assert_array_equal(numpy_ref, ref)
+        differ += int(np.any(got != ref))
+        assert int(np.argmax(got)) == int(np.argmax(ref))
+    assert differ == 0, f"C scores differ from litert's on {differ} of {len(qs)} utterances"
+    # the host runtime runs the same reference kernels (the default XNNPACK delegate rounds its own way)
+    assert all(np.array_equal(rt.run_raw(q), litert(q)) for q in qs[:20])
+
+
+def test_export_writes_and_checks_the_c_inference(recipe_exported):
+    out, report = recipe_exported["out"], recipe_exported["report"]
+    ci = report["c_inference"]
+    assert ci["available"] and (out / "emo_model.c").is_file() and (out / "emo_model.h").is_file()
+    assert ci["parity"]["identical"] == ci["parity"]["utterances"] > 0 and ci["parity"]["max_lsb"] == 0
+    header = (out / "emo_model.h").read_text()
+    assert f"#define EMO_MODEL_SCRATCH_BYTES {ci['scratch_bytes']} " in header
+    assert "model SHA-256" in header and "PAD x2" in header
+    # the scratch plan shares bytes between tensors whose lifetimes do not meet: less than the sum
+    from eggemo.export import cmodel
+    prog = cmodel.lower((out / "student_int8.tflite").read_bytes())
+    assert 0 < prog.scratch_bytes < sum(v for k, v in prog.sizes.items() if k != prog.output)
+
+
+def test_requantisation_twins_agree_with_the_c_core():
+    """emo_nn_requant / _once (C) against their NumPy twins, edge values included."""
+    from eggemo._emo import lib
+    from eggemo.export.cmodel import quantize_multiplier, requant, requant_once
+    rng = np.random.default_rng(0)
+    xs = np.concatenate([rng.integers(-2**31, 2**31, 400), [0, 1, -1, 2**31 - 1, -2**31, 12345, -12345]])
+    for real in [1e-6, 3.7e-4, 0.0123, 0.5, 0.99999, 1.0, 1.5, 7.25]:
+        m, s = quantize_multiplier(real)
+        assert m == 0 or 2**30 <= m < 2**31
+        assert abs(m * 2.0 ** (s - 31) - real) <= real * 2**-30
+        small = np.clip(xs, -2**24, 2**24) if s > 0 else xs
+        want = requant(small, m, s)
+        assert [lib.emo_nn_requant(int(x), m, s) for x in small] == want.tolist()
+        if s <= 0:
+            acc = np.clip(xs, -2**26, 2**26)
+            assert [lib.emo_nn_requant_once(int(x), m, s) for x in acc] == requant_once(acc, m, s).tolist()
+
+
+def test_lowering_refuses_what_it_does_not_implement(exported, tmp_path, capsys):
+    """A BiLSTM student (UNIDIRECTIONAL_SEQUENCE_LSTM) is named, not miscompiled; the CLI says so."""
+    from eggemo.export import cmodel
+    with pytest.raises(cmodel.LoweringError, match="UNIDIRECTIONAL_SEQUENCE_LSTM"):
+        cmodel.lower((exported["out"] / "student_int8.tflite").read_bytes())
+    with pytest.raises(cmodel.LoweringError, match="not a TFLite flatbuffer"):
+        cmodel.lower(b"garbage bytes, not a model")
+    assert cmodel.main([str(exported["out"]), "--out", str(tmp_path / "c")]) == 2
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in capsys.readouterr().err
+    assert cmodel.main([str(tmp_path / "nothing"), "--out", str(tmp_path / "c")]) == 2
+    assert "eggemo export" in capsys.readouterr().err

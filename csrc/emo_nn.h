@@ -1,0 +1,119 @@
+/*
+ * emo_nn: int8 inference kernels for the edge student, with TFLite's integer arithmetic.
+ *
+ * The exported student (export/keras_cnn.py) is a fixed graph of a handful of int8 ops:
+ * CONV_2D with a (k x 1) kernel (a 1-D convolution over frames), PAD, MEAN, REDUCE_MAX,
+ * MUL, QUANTIZE, CONCATENATION, FULLY_CONNECTED and RESHAPE. export/cmodel.py reads the
+ * .tflite and writes that graph as plain C (emo_model.c): constant weights and
+ * quantisation parameters, and one call per op into the kernels below. No interpreter, no
+ * arena allocator, no malloc: the generated code places every tensor in one caller-owned
+ * scratch buffer whose size is a macro of the generated header.
+ *
+ * Arithmetic (TFLite's int8 scheme; docs/inference.md): a real value is
+ * scale * (q - zero_point). A real multiplier M = in_scale * w_scale / out_scale is held as
+ * a Q31 mantissa and a power-of-two exponent (emo_nn_quantize_multiplier in Python:
+ * export/cmodel.py), and applied to an int32 accumulator by emo_nn_requant(): a saturating
+ * rounding doubling high multiply, then a rounding right shift (round half away from zero
+ * in the first step, half up in the second), as TFLite's reference kernels do
+ * ("double rounding"; measured bit-exact against ai-edge-litert's reference kernels).
+ *
+ * Layout: every activation is channels-last, a (len x ch) int8 array, frames outer.
+ * Weights of a convolution are (ch_out x kernel x ch_in), of a fully connected layer
+ * (n_out x n_in), as in the .tflite file.
+ */
+#ifndef EMO_NN_H
+#define EMO_NN_H
+
+#include <stdint.h>
+#include "emo_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EMO_NN_ALIGN 4               /* byte alignment of every tensor in the scratch buffer */
+
+/* x * M with M = mult * 2^(shift - 31), rounded as TFLite does (mult in [2^30, 2^31) or 0;
+ * shift in -31..30; shift > 0 shifts left first). */
+int32_t emo_nn_requant(int32_t x, int32_t mult, int32_t shift);
+
+/* The same product rounded once: (x * mult + 2^(30 - shift)) >> (31 - shift), in 64 bits.
+ * ai-edge-litert's reference FULLY_CONNECTED with per-channel weights rounds this way
+ * (measured: the double-rounded form differs by 1 on 3 % of its outputs). */
+int32_t emo_nn_requant_once(int32_t x, int32_t mult, int32_t shift);
+
+/* A 1-D convolution over frames (CONV_2D with a k x 1 kernel, fused ReLU as act_min).
+ * out[t][o] = clamp(out_zp + requant(bias[o] + sum_k sum_i (in[t*stride + k - pad_before][i]
+ * - in_zp) * w[o][k][i], mult[o], shift[o]), act_min, act_max); frames outside 0..len_in-1
+ * are skipped (a PAD with the input's zero point, or SAME padding, is the same). */
+typedef struct {
+    int32_t len_in, ch_in;       /* input frames and channels */
+    int32_t len_out, ch_out;     /* output frames and channels */
+    int32_t kernel, stride, pad_before;
+    int32_t in_zp, out_zp;
+    int32_t act_min, act_max;    /* output clamp (ReLU: out_zp .. 127) */
+    const int8_t *weights;       /* ch_out * kernel * ch_in */
+    const int32_t *bias;         /* ch_out */
+    const int32_t *mult;         /* ch_out, per-channel requantisation */
+    const int32_t *shift;        /* ch_out */
+} emo_nn_conv_t;
+
+emo_status_t emo_nn_conv(const emo_nn_conv_t *p, const int8_t *in, int8_t *out);
+
+/* A reduction over the middle axis of an (outer x len x inner) array to (outer x inner). */
+typedef struct {
+    int32_t outer, len, inner;
+    int32_t in_zp, out_zp;
+    int32_t mult, shift;         /* MEAN: in_scale / out_scale with 1 / len folded in (cmodel.py) */
+} emo_nn_reduce_t;
+
+/* MEAN: out = clamp(out_zp + requant(sum(in) - len * in_zp, mult, shift)). */
+emo_status_t emo_nn_mean(const emo_nn_reduce_t *p, const int8_t *in, int8_t *out);
+
+/* REDUCE_MAX: the largest input (input and output share their quantisation). */
+emo_status_t emo_nn_reduce_max(const emo_nn_reduce_t *p, const int8_t *in, int8_t *out);
+
+/* MUL of two int8 arrays viewed as (rows x cols), each operand with its own strides so one
+ * can broadcast (stride 0): out[r][c] = clamp(out_zp + requant((a - a_zp) * (b - b_zp))). */
+typedef struct {
+    int32_t rows, cols;
+    int32_t a_row, a_col;        /* element strides of a */
+    int32_t b_row, b_col;        /* element strides of b */
+    int32_t a_zp, b_zp, out_zp;
+    int32_t mult, shift;         /* a_scale * b_scale / out_scale */
+    int32_t act_min, act_max;
+} emo_nn_mul_t;
+
+emo_status_t emo_nn_mul(const emo_nn_mul_t *p, const int8_t *a, const int8_t *b, int8_t *out);
+
+/* QUANTIZE int8 -> int8: out = clamp(out_zp + requant(in - in_zp, mult, shift)). */
+typedef struct {
+    int32_t n;
+    int32_t in_zp, out_zp;
+    int32_t mult, shift;         /* in_scale / out_scale */
+} emo_nn_requantize_t;
+
+emo_status_t emo_nn_requantize(const emo_nn_requantize_t *p, const int8_t *in, int8_t *out);
+
+/* FULLY_CONNECTED: out[o] = clamp(out_zp + requant_once(bias[o] + sum_i (in[i] - in_zp) * w[o][i],
+ * mult[o], shift[o]), act_min, act_max). */
+typedef struct {
+    int32_t n_in, n_out;
+    int32_t in_zp, out_zp;
+    int32_t act_min, act_max;
+    const int8_t *weights;       /* n_out * n_in */
+    const int32_t *bias;         /* n_out */
+    const int32_t *mult;         /* n_out */
+    const int32_t *shift;        /* n_out */
+} emo_nn_fc_t;
+
+emo_status_t emo_nn_fc(const emo_nn_fc_t *p, const int8_t *in, int8_t *out);
+
+/* Index of the largest of n int8 scores (the first on a tie), or -1 when n < 1. */
+int32_t emo_nn_argmax(const int8_t *x, int32_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EMO_NN_H */

@@ -1,0 +1,659 @@
+"""The int8 student as plain C: the .tflite graph lowered to calls into csrc/emo_nn.c.
+
+`eggemo export` writes emo_model.c / emo_model.h beside student_int8.tflite, and the firmware
+build regenerates them from the .tflite (`make -C firmware MODEL=DIR`), so the .tflite stays the
+source of truth and the generated C is never committed. No interpreter and no arena allocator
+run on the board: the generator resolves every shape, quantisation parameter and buffer offset
+here, and the C is one call per op.
+
+    lower(tflite bytes)  -> Program (ops with integer parameters; the NumPy reference runs it)
+    render(Program)      -> (emo_model.h, emo_model.c)
+    build(dir)           -> a cffi module of the generated C + csrc/emo_nn.c, for parity tests
+
+Quantisation facts (TFLite's int8 scheme, checked op by op against ai-edge-litert's reference
+kernels, docs/inference.md): a real multiplier M becomes a Q31 mantissa and an exponent
+(frexp, mantissa rounded half away from zero); CONV_2D and FULLY_CONNECTED use one per output
+channel, M = in_scale * w_scale[c] / out_scale in double; every op rounds the product twice
+(a rounding doubling high multiply, then a rounding shift) except FULLY_CONNECTED, which rounds
+once in 64 bits; MEAN folds 1/len into its multiplier
+by shifting the mantissa left by floor(log2 len) (at most 32, at most 31 + shift) and dividing by
+len with truncation; PAD pads with the zero point, which a convolution that skips frames outside
+the input reproduces exactly, so PAD is folded into the convolution that reads it.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+
+ROOT = Path(__file__).resolve().parent.parent
+CSRC = ROOT / "csrc"
+NAME = "emo_model"
+ALIGN = 4
+
+_OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+_INT8, _INT32 = schema.TensorType.INT8, schema.TensorType.INT32
+_ACT_NONE, _ACT_RELU = 0, 1
+
+
+class LoweringError(ValueError):
+    """The .tflite holds something the C inference does not implement; the message says what."""
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """(mult, shift) with real = mult * 2^(shift - 31), mult in [2^30, 2^31) (or 0)."""
+    if real <= 0.0:
+        if real == 0.0:
+            return 0, 0
+        raise LoweringError(f"negative requantisation multiplier {real}")
+    mant, exp = math.frexp(real)
+    q = math.floor(mant * (1 << 31) + 0.5)
+    if q == 1 << 31:
+        q //= 2
+        exp += 1
+    if exp < -31:
+        return 0, 0
+    if exp > 30:
+        raise LoweringError(f"requantisation multiplier {real} is too large for TFLite's int8 arithmetic")
+    return int(q), int(exp)
+
+
+def mean_multiplier(real: float, n: int) -> tuple[int, int]:
+    """MEAN's multiplier for in_scale / out_scale with 1 / n folded in, as TFLite computes it."""
+    mult, shift = quantize_multiplier(real)
+    s = min(n.bit_length() - 1, 32, 31 + shift)
+    return int((mult << s) // n), shift - s
+
+
+def requant(x: np.ndarray, mult: int | np.ndarray, shift: int | np.ndarray) -> np.ndarray:
+    """NumPy twin of emo_nn_requant (int64 arithmetic, exact)."""
+    x = np.asarray(x, np.int64)
+    mult = np.asarray(mult, np.int64)
+    shift = np.asarray(shift, np.int64)
+    x = np.clip(x * (np.int64(1) << np.maximum(shift, 0)), -2**31, 2**31 - 1)
+    ab = x * mult
+    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    num = ab + nudge
+    hi = np.where(num >= 0, num // (1 << 31), -((-num) // (1 << 31)))
+    hi = np.where((x == -2**31) & (mult == -2**31), 2**31 - 1, hi)
+    e = np.maximum(-shift, 0)
+    mask = (np.int64(1) << e) - 1
+    rem = hi & mask
+    threshold = (mask >> 1) + (hi < 0)
+    return (hi >> e) + (rem > threshold)
+
+
+def requant_once(x: np.ndarray, mult: int | np.ndarray, shift: int | np.ndarray) -> np.ndarray:
+    """NumPy twin of emo_nn_requant_once (FULLY_CONNECTED's single rounding)."""
+    total = np.maximum(31 - np.asarray(shift, np.int64), 1)
+    r = (np.asarray(x, np.int64) * np.asarray(mult, np.int64) + (np.int64(1) << (total - 1))) >> total
+    return np.clip(r, -2**31, 2**31 - 1)
+
+
+# --- the lowered program ---------------------------------------------------------------
+
+@dataclass
+class Op:
+    kind: str                      # conv | mean | max | mul | requantize | concat | fc
+    inputs: list[int]              # tensor ids (a constant operand is a tensor id too)
+    output: int
+    params: dict = field(default_factory=dict)
+    consts: dict = field(default_factory=dict)   # name -> np.ndarray
+
+
+@dataclass
+class Program:
+    ops: list[Op]
+    sizes: dict[int, int]          # tensor id -> bytes (int8 elements)
+    consts: dict[int, np.ndarray]  # constant int8 operands (MUL's ramp)
+    input: int
+    output: int
+    frames: int
+    channels: int
+    n_classes: int
+    input_scale: float
+    input_zero_point: int
+    output_scale: float
+    output_zero_point: int
+    model_sha256: str
+    op_counts: dict[str, int]
+    offsets: dict[int, int] = field(default_factory=dict)   # activation tensor -> scratch offset
+    scratch_bytes: int = 0
+
+    @property
+    def model_id(self) -> int:
+        """The first four bytes of the model's SHA-256, as a little-endian u32 (EMOTION frames)."""
+        return int.from_bytes(bytes.fromhex(self.model_sha256[:8]), "little")
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(int(a.nbytes) for op in self.ops for a in op.consts.values()) + \
+            sum(int(a.nbytes) for a in self.consts.values())
+
+
+def _act_range(fused: int, zp: int, what: str) -> tuple[int, int]:
+    if fused == _ACT_NONE:
+        return -128, 127
+    if fused == _ACT_RELU:
+        return max(-128, zp), 127
+    raise LoweringError(f"{what} has fused activation {fused}; the C inference takes none or RELU")
+
+
+def lower(buf: bytes) -> Program:
+    """Read an int8 .tflite (the CNN student's op set) into a Program; LoweringError otherwise."""
+    if len(buf) < 8 or buf[4:8] != b"TFL3":
+        raise LoweringError("not a TFLite flatbuffer (no TFL3 identifier)")
+    model = schema.ModelT.InitFromPackedBuf(bytearray(buf), 0)
+    if len(model.subgraphs) != 1:
+        raise LoweringError(f"{len(model.subgraphs)} subgraphs; the C inference takes one")
+    sg = model.subgraphs[0]
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
+    T = sg.tensors
+
+    def shape(i: int) -> tuple[int, ...]:
+        return tuple(int(d) for d in (T[i].shape if T[i].shape is not None else ()))
+
+    def qp(i: int) -> tuple[np.ndarray, np.ndarray]:
+        q = T[i].quantization
+        if q is None or q.scale is None or len(q.scale) == 0:
+            raise LoweringError(f"tensor {i} ({T[i].name!r}) has no quantisation parameters")
+        return np.asarray(q.scale, np.float64), np.asarray(q.zeroPoint, np.int64)
+
+    def sq(i: int) -> tuple[float, int]:
+        s, z = qp(i)
+        return float(s[0]), int(z[0])
+
+    def const(i: int) -> np.ndarray | None:
+        data = model.buffers[T[i].buffer].data if T[i].buffer < len(model.buffers) else None
+        if data is None or len(data) == 0:
+            return None
+        dt = {_INT8: np.int8, _INT32: np.int32}.get(T[i].type)
+        if dt is None:
+            raise LoweringError(f"constant tensor {i} has type {T[i].type}; the C inference takes int8/int32")
+        return np.frombuffer(bytes(data), dt).reshape(shape(i)).copy()
+
+    (inp,), (outp,) = list(sg.inputs), list(sg.outputs)
+    for i, what in ((inp, "input"), (outp, "output")):
+        if T[i].type != _INT8:
+            raise LoweringError(f"the model's {what} is not int8; export the full-int8 student")
+    in_shape = shape(inp)
+    if len(in_shape) != 3 or in_shape[0] != 1:
+        raise LoweringError(f"input shape {in_shape}; the C inference takes (1, frames, channels)")
+    alias: dict[int, int] = {}        # RESHAPE output -> its input's tensor
+    pads: dict[int, tuple[int, int]] = {}   # PAD output -> (source tensor, frames before)
+    ops: list[Op] = []
+    consts: dict[int, np.ndarray] = {}
+    counts: dict[str, int] = {}
+
+    def src(i: int) -> int:
+        while i in alias:
+            i = alias[i]
+        return i
+
+    for op in sg.operators or []:
+        name = _OP_NAMES.get(codes[op.opcodeIndex], str(codes[op.opcodeIndex]))
+        counts[name] = counts.get(name, 0) + 1
+        ins, out = [int(i) for i in op.inputs], int(op.outputs[0])
+        opt = op.builtinOptions
+        if name == "RESHAPE":
+            alias[out] = ins[0]
+        elif name == "PAD":
+            p = const(ins[1])
+            s_in, s_out = sq(ins[0]), sq(out)
+            if p is None or s_in != s_out or len(shape(ins[0])) != 4 or np.any(np.delete(p, 1, axis=0)):
+                raise LoweringError("PAD other than zero-point padding of the frame axis of a (1, T, 1, C) tensor")
+            pads[out] = (ins[0], int(p[1, 0]))
+        elif name == "CONV_2D":
+            x, w_id, b_id = ins[0], ins[1], ins[2]
+            pad_before = 0
+            if x in pads:
+                x, pad_before = pads.pop(x)
+            xs, ys, w, b = shape(x), shape(out), const(w_id), const(b_id)
+            if w is None or b is None:
+                raise LoweringError("CONV_2D with non-constant weights or bias")
+            if len(xs) != 4 or xs[2] != 1 or w.shape[2] != 1 or opt.strideW not in (0, 1) \
+                    or opt.dilationHFactor != 1 or opt.dilationWFactor != 1:
+                raise LoweringError(f"CONV_2D on {xs} with kernel {w.shape}: the C inference takes (k x 1) "
+                                    f"kernels over a (1, T, 1, C) input, no dilation")
+            K, stride, L, Lout = w.shape[1], int(opt.strideH), xs[1], ys[1]
+            if opt.padding == schema.Padding.SAME:
+                pad_before += max((Lout - 1) * stride + K - L, 0) // 2
+            (si, zi), (so, zo) = sq(x), sq(out)
+            ws, _ = qp(w_id)
+            ws = np.broadcast_to(ws, (w.shape[0],))
+            mq = [quantize_multiplier(si * float(s) / so) for s in ws]
+            lo, hi = _act_range(opt.fusedActivationFunction, zo, "CONV_2D")
+            ops.append(Op("conv", [src(x)], out,
+                          dict(len_in=L, ch_in=xs[3], len_out=Lout, ch_out=ys[3], kernel=K, stride=stride,
+                               pad_before=pad_before, in_zp=zi, out_zp=zo, act_min=lo, act_max=hi),
+                          dict(weights=w[:, :, 0, :].astype(np.int8), bias=b.astype(np.int32),
+                               mult=np.array([m for m, _ in mq], np.int32),
+                               shift=np.array([s for _, s in mq], np.int32))))
+        elif name in ("MEAN", "REDUCE_MAX"):
+            xs = shape(ins[0])
+            axes = sorted({int(a) % len(xs) for a in np.atleast_1d(const(ins[1]))})
+            if axes != list(range(axes[0], axes[-1] + 1)):
+                raise LoweringError(f"{name} over axes {axes}, not contiguous")
+            outer = int(np.prod(xs[:axes[0]]))
+            n = int(np.prod([xs[a] for a in axes]))
+            inner = int(np.prod(xs[axes[-1] + 1:]))
+            (si, zi), (so, zo) = sq(ins[0]), sq(out)
+            p = dict(outer=outer, len=n, inner=inner, in_zp=zi, out_zp=zo, mult=0, shift=0)
+            if name == "MEAN":
+                if si == so and zi == zo:
+                    raise LoweringError("MEAN with identical input and output quantisation (TFLite's plain "
+                                        "integer mean) is not implemented")
+                p["mult"], p["shift"] = mean_multiplier(si / so, n)
+            elif (si, zi) != (so, zo):
+                raise LoweringError("REDUCE_MAX that changes quantisation")
+            ops.append(Op("mean" if name == "MEAN" else "max", [src(ins[0])], out, p))
+        elif name == "MUL":
+            a, b_ = ins
+            ys = shape(out)
+            rows, cols = int(np.prod(ys[:-1])), ys[-1]
+
+            def strides(i: int) -> tuple[int, int]:
+                s = (1,) * (len(ys) - len(shape(i))) + shape(i)
+                r = int(np.prod(s[:-1]))
+                if r not in (rows, 1) or s[-1] not in (cols, 1):
+                    raise LoweringError(f"MUL broadcast of {shape(i)} to {ys} is not implemented")
+                return (s[-1] if r == rows else 0), (1 if s[-1] == cols else 0)
+
+            (s1, z1), (s2, z2), (so, zo) = sq(a), sq(b_), sq(out)
+            for i in (a, b_):
+                c = const(i)
+                if c is not None:
+                    consts[i] = c.astype(np.int8).reshape(-1)
+            m, s = quantize_multiplier(s1 * s2 / so)
+            lo, hi = _act_range(opt.fusedActivationFunction if opt is not None else 0, zo, "MUL")
+            (ar, ac), (br, bc) = strides(a), strides(b_)
+            ops.append(Op("mul", [src(a), src(b_)], out,
+                          dict(rows=rows, cols=cols, a_row=ar, a_col=ac, b_row=br, b_col=bc, a_zp=z1, b_zp=z2,
+                               out_zp=zo, mult=m, shift=s, act_min=lo, act_max=hi)))
+        elif name == "QUANTIZE":
+            if T[ins[0]].type != _INT8:
+                raise LoweringError("QUANTIZE from a non-int8 tensor (a float input?)")
+            (si, zi), (so, zo) = sq(ins[0]), sq(out)
+            m, s = quantize_multiplier(si / so)
+            ops.append(Op("requantize", [src(ins[0])], out,
+                          dict(n=int(np.prod(shape(out))), in_zp=zi, out_zp=zo, mult=m, shift=s)))
+        elif name == "CONCATENATION":
+            ys = shape(out)
+            if int(opt.axis) % len(ys) != len(ys) - 1 or int(np.prod(ys[:-1])) != 1:
+                raise LoweringError("CONCATENATION other than along the last axis of a vector")
+            if any(sq(i) != sq(out) for i in ins):
+                raise LoweringError("CONCATENATION of differently quantised inputs")
+            ops.append(Op("concat", [src(i) for i in ins], out,
+                          dict(sizes=[int(np.prod(shape(i))) for i in ins])))
+        elif name == "FULLY_CONNECTED":
+            x, w_id, b_id = ins[0], ins[1], ins[2]
+            w, b = const(w_id), const(b_id) if b_id >= 0 else None
+            if w is None:
+                raise LoweringError("FULLY_CONNECTED with non-constant weights")
+            n_out, n_in = w.shape
+            b = np.zeros(n_out, np.int32) if b is None else b
+            (si, zi), (so, zo) = sq(x), sq(out)
+            ws, _ = qp(w_id)
+            ws = np.broadcast_to(ws, (n_out,))
+            mq = [quantize_multiplier(si * float(s) / so) for s in ws]
+            lo, hi = _act_range(opt.fusedActivationFunction, zo, "FULLY_CONNECTED")
+            ops.append(Op("fc", [src(x)], out, dict(n_in=n_in, n_out=n_out, in_zp=zi, out_zp=zo, act_min=lo,
+                                                    act_max=hi),
+                          dict(weights=w.astype(np.int8), bias=b.astype(np.int32),
+                               mult=np.array([m for m, _ in mq], np.int32),
+                               shift=np.array([s for _, s in mq], np.int32))))
+        else:
+            raise LoweringError(f"op {name} is not implemented by the C inference (csrc/emo_nn.c); it takes "
+                                f"CONV_2D, PAD, MEAN, REDUCE_MAX, MUL, QUANTIZE, CONCATENATION, FULLY_CONNECTED, "
+                                f"RESHAPE")
+    if pads:
+        raise LoweringError("a PAD whose output no convolution reads")
+    out_id = src(outp)
+    if not ops or ops[-1].output != out_id:
+        raise LoweringError("the model's output is not written by its last op")
+    sizes = {op.output: int(np.prod(shape(op.output))) for op in ops}
+    (isc, izp), (osc, ozp) = sq(inp), sq(outp)
+    prog = Program(ops, sizes, consts, inp, out_id, in_shape[1], in_shape[2], int(np.prod(shape(outp))),
+                   isc, izp, osc, ozp, hashlib.sha256(buf).hexdigest(), counts)
+    plan(prog)
+    return prog
+
+
+def plan(prog: Program) -> None:
+    """Place every intermediate tensor in one scratch buffer: first fit, largest first, two
+    tensors share bytes only when their lifetimes (producing op .. last reading op) do not meet."""
+    live: dict[int, tuple[int, int]] = {}
+    for k, op in enumerate(prog.ops):
+        live[op.output] = (k, k)
+        for i in op.inputs:
+            if i in live:
+                live[i] = (live[i][0], k)
+    placed: list[tuple[int, int, int]] = []      # (offset, end, tensor)
+    offsets = {}
+    for t in sorted((t for t in live if t != prog.output), key=lambda t: (-prog.sizes[t], t)):
+        a, b = live[t]
+        size = -(-prog.sizes[t] // ALIGN) * ALIGN
+        clashes = sorted((o, e) for o, e, u in placed if not (live[u][1] < a or b < live[u][0]))
+        off = 0
+        for o, e in clashes:
+            if off + size <= o:
+                break
+            off = max(off, e)
+        offsets[t] = off
+        placed.append((off, off + size, t))
+    prog.offsets = offsets
+    prog.scratch_bytes = max((e for _, e, _ in placed), default=0)
+
+
+# --- the NumPy reference ---------------------------------------------------------------
+
+def run_reference(prog: Program, x: np.ndarray) -> np.ndarray:
+    """The Program in NumPy (the specification the C follows): int8 (frames, channels) -> int8 scores."""
+    x = np.asarray(x)
+    if x.dtype != np.int8 or x.shape != (prog.frames, prog.channels):
+        raise ValueError(f"input must be int8 of shape ({prog.frames}, {prog.channels}), got {x.dtype} {x.shape}")
+    vals: dict[int, np.ndarray] = {prog.input: x.reshape(-1).astype(np.int64)}
+    vals.update({k: v.astype(np.int64) for k, v in prog.consts.items()})
+    for op in prog.ops:
+        vals[op.output] = eval_op(op, vals)
+    return vals[prog.output].astype(np.int8)
+
+
+def eval_op(op: Op, vals: dict[int, np.ndarray]) -> np.ndarray:
+    """One op of a Program in NumPy; vals maps tensor ids to flat int64 arrays."""
+    p, c = op.params, op.consts
+    if op.kind == "conv":
+        a = vals[op.inputs[0]].reshape(p["len_in"], p["ch_in"]) - p["in_zp"]
+        w = c["weights"].astype(np.int64)
+        acc = np.tile(c["bias"].astype(np.int64), (p["len_out"], 1))
+        for k in range(p["kernel"]):
+            src = np.arange(p["len_out"]) * p["stride"] + k - p["pad_before"]
+            ok = (src >= 0) & (src < p["len_in"])
+            acc[ok] += a[src[ok]] @ w[:, k, :].T
+        y = requant(acc, c["mult"][None, :], c["shift"][None, :]) + p["out_zp"]
+        return np.clip(y, p["act_min"], p["act_max"]).reshape(-1)
+    if op.kind in ("mean", "max"):
+        a = vals[op.inputs[0]].reshape(p["outer"], p["len"], p["inner"])
+        if op.kind == "max":
+            return a.max(axis=1).reshape(-1)
+        s = a.sum(axis=1) - p["len"] * p["in_zp"]
+        return np.clip(requant(s, p["mult"], p["shift"]) + p["out_zp"], -128, 127).reshape(-1)
+    if op.kind == "mul":
+        r, cc = np.meshgrid(np.arange(p["rows"]), np.arange(p["cols"]), indexing="ij")
+        a = vals[op.inputs[0]][r * p["a_row"] + cc * p["a_col"]] - p["a_zp"]
+        b = vals[op.inputs[1]][r * p["b_row"] + cc * p["b_col"]] - p["b_zp"]
+        y = requant(a * b, p["mult"], p["shift"]) + p["out_zp"]
+        return np.clip(y, p["act_min"], p["act_max"]).reshape(-1)
+    if op.kind == "requantize":
+        y = requant(vals[op.inputs[0]] - p["in_zp"], p["mult"], p["shift"]) + p["out_zp"]
+        return np.clip(y, -128, 127)
+    if op.kind == "concat":
+        return np.concatenate([vals[i] for i in op.inputs])
+    if op.kind == "fc":
+        acc = c["weights"].astype(np.int64) @ (vals[op.inputs[0]] - p["in_zp"]) + c["bias"]
+        y = requant_once(acc, c["mult"], c["shift"]) + p["out_zp"]
+        return np.clip(y, p["act_min"], p["act_max"])
+    raise ValueError(f"unknown op kind {op.kind!r}")
+
+
+# --- C -------------------------------------------------------------------------------------
+
+def _array(ctype: str, name: str, a: np.ndarray) -> str:
+    flat = np.asarray(a).reshape(-1)
+    rows = [", ".join(str(int(v)) for v in flat[i:i + 24]) for i in range(0, len(flat), 24)]
+    return f"static const {ctype} {name}[{len(flat)}] = {{\n    " + ",\n    ".join(rows) + "\n};\n"
+
+
+def _c_float(x: float) -> str:
+    return f"{float(np.float32(x))!r}f"
+
+
+# What the board needs besides the graph: how to build the input (csrc/emo_feat.h's codes).
+CROPS = {"center": 0, "start": 1, "end": 2}
+NORMS = {"utterance": 0, "session": 1}
+
+
+def board_features(feature_config: dict | None, channels: int) -> dict:
+    """The student input the board builds: channel codes (features.STUDENT_INPUTS order, which is
+    emo_feat_channel_t's), crop and normalisation (the host's choose_normaliser without --norm:
+    "utterance" stays, speaker statistics become the session's)."""
+    from eggemo.train.features import PAPER_INPUTS, STUDENT_INPUTS
+    fc = feature_config or {}
+    names = tuple(fc.get("student_inputs") or PAPER_INPUTS)
+    if len(names) != channels:
+        raise LoweringError(f"the report names {len(names)} input channels ({list(names)}) but the model reads "
+                            f"{channels}: the model and its report come from different exports")
+    unknown = [n for n in names if n not in STUDENT_INPUTS]
+    if unknown:
+        raise LoweringError(f"input channel(s) {unknown} are not ones the board computes ({list(STUDENT_INPUTS)})")
+    crop = str(fc.get("crop", "center"))
+    if crop not in CROPS:
+        raise LoweringError(f"crop {crop!r}: the board crops {list(CROPS)}")
+    norm = "utterance" if fc.get("f0_norm") == "utterance" else "session"
+    return {"channels": [STUDENT_INPUTS.index(n) for n in names], "names": list(names), "crop": crop, "norm": norm}
+
+
+def render(prog: Program, label_names: tuple[str, ...], source: str = "student_int8.tflite",
+           feature_config: dict | None = None) -> tuple[str, str]:
+    """(emo_model.h, emo_model.c) for a lowered Program."""
+    feat = board_features(feature_config, prog.channels)
+    if len(label_names) != prog.n_classes:
+        raise ValueError(f"{len(label_names)} label names for a model with {prog.n_classes} outputs")
+    for s in label_names:
+        if not s.isascii() or any(ch in s for ch in '"\\\n'):
+            raise ValueError(f"label {s!r}: use plain ASCII names without quotes or backslashes")
+    M = NAME.upper()
+    note = (f"/* Generated by eggemo export (export/cmodel.py) from {source}; do not edit.\n"
+            f" * model SHA-256: {prog.model_sha256}\n"
+            f" * ops: {', '.join(f'{k} x{v}' for k, v in prog.op_counts.items())} */\n")
+    header = (
+        f"{note}#ifndef {M}_H\n#define {M}_H\n\n#include <stdint.h>\n#include \"emo_common.h\"\n\n"
+        f"#define {M}_FRAMES {prog.frames}            /* frames per utterance the model reads */\n"
+        f"#define {M}_CHANNELS {prog.channels}           /* input channels per frame */\n"
+        f"#define {M}_INPUT_LEN {prog.frames * prog.channels}        /* int8 input bytes, frames outer */\n"
+        f"#define {M}_N_CLASSES {prog.n_classes}          /* int8 scores out */\n"
+        f"#define {M}_SCRATCH_BYTES {prog.scratch_bytes}   /* caller-owned scratch, {ALIGN}-byte aligned */\n"
+        f"#define {M}_WEIGHT_BYTES {prog.weight_bytes}   /* constant weights, biases and requantisation */\n"
+        f"#define {M}_INPUT_ZERO_POINT {prog.input_zero_point}\n"
+        f"#define {M}_OUTPUT_ZERO_POINT {prog.output_zero_point}\n"
+        f"#define {M}_ID {prog.model_id}u       /* first 4 bytes of the .tflite's SHA-256, little-endian */\n\n"
+        f"/* int8 input = round(x / input_scale) + INPUT_ZERO_POINT, saturated */\n"
+        f"extern const float {NAME}_input_scale;\n"
+        f"/* float logit = (int8 score - OUTPUT_ZERO_POINT) * output_scale */\n"
+        f"extern const float {NAME}_output_scale;\n"
+        f"extern const char *const {NAME}_labels[{prog.n_classes}];\n\n"
+        f"/* The input the board builds (csrc/emo_feat.h codes): {', '.join(feat['names'])};\n"
+        f" * crop {feat['crop']}, normalisation {feat['norm']} */\n"
+        f"#define {M}_CROP {CROPS[feat['crop']]}\n"
+        f"#define {M}_NORM {NORMS[feat['norm']]}\n"
+        f"extern const int32_t {NAME}_channels[{prog.channels}];\n\n"
+        f"/* One utterance: input ({M}_INPUT_LEN int8), scores ({M}_N_CLASSES int8), scratch\n"
+        f" * ({M}_SCRATCH_BYTES bytes, {ALIGN}-byte aligned). Bit-exact with TFLite's int8 kernels. */\n"
+        f"emo_status_t {NAME}_run(const int8_t *input, int8_t *scores, uint8_t *scratch);\n\n"
+        f"#endif /* {M}_H */\n")
+
+    def buf(t: int) -> str:
+        if t == prog.input:
+            return "input"
+        if t == prog.output:
+            return "scores"
+        if t in prog.consts:
+            return f"c{t}"
+        return f"(int8_t *)(scratch + {prog.offsets[t]})"
+
+    decls, calls = [], []
+    for t, a in prog.consts.items():
+        decls.append(_array("int8_t", f"c{t}", a))
+    for k, op in enumerate(prog.ops):
+        p = op.params
+        for cname, a in op.consts.items():
+            decls.append(_array("int8_t" if a.dtype == np.int8 else "int32_t", f"op{k}_{cname}", a))
+        if op.kind == "conv":
+            fields = ", ".join(f".{f} = {p[f]}" for f in ("len_in", "ch_in", "len_out", "ch_out", "kernel",
+                                                         "stride", "pad_before", "in_zp", "out_zp", "act_min",
+                                                         "act_max"))
+            decls.append(f"static const emo_nn_conv_t op{k} = {{{fields}, .weights = op{k}_weights, "
+                         f".bias = op{k}_bias, .mult = op{k}_mult, .shift = op{k}_shift}};\n")
+            calls.append(f"emo_nn_conv(&op{k}, {buf(op.inputs[0])}, {buf(op.output)})")
+        elif op.kind in ("mean", "max"):
+            fields = ", ".join(f".{f} = {p[f]}" for f in ("outer", "len", "inner", "in_zp", "out_zp", "mult", "shift"))
+            decls.append(f"static const emo_nn_reduce_t op{k} = {{{fields}}};\n")
+            fn = "emo_nn_mean" if op.kind == "mean" else "emo_nn_reduce_max"
+            calls.append(f"{fn}(&op{k}, {buf(op.inputs[0])}, {buf(op.output)})")
+        if op.kind == "mul":
+            fields = ", ".join(f".{f} = {p[f]}" for f in ("rows", "cols", "a_row", "a_col", "b_row", "b_col", "a_zp",
+                                                         "b_zp", "out_zp", "mult", "shift", "act_min", "act_max"))
+            decls.append(f"static const emo_nn_mul_t op{k} = {{{fields}}};\n")
+            calls.append(f"emo_nn_mul(&op{k}, {buf(op.inputs[0])}, {buf(op.inputs[1])}, {buf(op.output)})")
+        if op.kind == "requantize":
+            fields = ", ".join(f".{f} = {p[f]}" for f in ("n", "in_zp", "out_zp", "mult", "shift"))
+            decls.append(f"static const emo_nn_requantize_t op{k} = {{{fields}}};\n")
+            calls.append(f"emo_nn_requantize(&op{k}, {buf(op.inputs[0])}, {buf(op.output)})")
+        if op.kind == "concat":
+            off = 0
+            parts = []
+            for i, n in zip(op.inputs, p["sizes"]):
+                parts.append(f"memcpy({buf(op.output)} + {off}, {buf(i)}, {n});")
+                off += n
+            calls.append("\n    ".join(parts))
+            continue
+        if op.kind == "fc":
+            fields = ", ".join(f".{f} = {p[f]}" for f in ("n_in", "n_out", "in_zp", "out_zp", "act_min", "act_max"))
+            decls.append(f"static const emo_nn_fc_t op{k} = {{{fields}, .weights = op{k}_weights, "
+                         f".bias = op{k}_bias, .mult = op{k}_mult, .shift = op{k}_shift}};\n")
+            calls.append(f"emo_nn_fc(&op{k}, {buf(op.inputs[0])}, {buf(op.output)})")
+    labels = ", ".join(f'"{s}"' for s in label_names)
+    body = [f'{note}#include "{NAME}.h"\n\n#include <string.h>\n\n#include "emo_nn.h"\n\n',
+            f"const float {NAME}_input_scale = {_c_float(prog.input_scale)};\n",
+            f"const float {NAME}_output_scale = {_c_float(prog.output_scale)};\n",
+            f"const char *const {NAME}_labels[{prog.n_classes}] = {{{labels}}};\n",
+            f"const int32_t {NAME}_channels[{prog.channels}] = {{{', '.join(map(str, feat['channels']))}}};\n\n",
+            *decls,
+            f"\nemo_status_t {NAME}_run(const int8_t *input, int8_t *scores, uint8_t *scratch)\n{{\n"
+            f"    emo_status_t s = EMO_OK;\n"
+            f"    if (input == NULL || scores == NULL || scratch == NULL)\n        return EMO_ERR_NULL;\n"
+            f"    if (((uintptr_t)scratch & {ALIGN - 1}u) != 0)\n        return EMO_ERR_PARAM;\n"]
+    for call in calls:
+        if call.startswith("memcpy"):
+            body.append(f"    {call}\n")
+        else:
+            body.append(f"    if ((s = {call}) != EMO_OK)\n        return s;\n")
+    body.append("    return s;\n}\n")
+    return header, "".join(body)
+
+
+def write(tflite: str | Path, out_dir: str | Path, label_names: tuple[str, ...] | None = None,
+          feature_config: dict | None = None) -> Program:
+    """Lower the file `tflite` and write emo_model.h / emo_model.c into out_dir; returns the Program."""
+    tflite = Path(tflite)
+    return write_program(tflite.read_bytes(), out_dir, label_names, tflite.name, feature_config)
+
+
+def write_program(buf: bytes, out_dir: str | Path, label_names: tuple[str, ...] | None = None,
+                  source: str = "student_int8.tflite", feature_config: dict | None = None) -> Program:
+    """Lower the .tflite bytes and write emo_model.h / emo_model.c into out_dir; returns the Program."""
+    out_dir = Path(out_dir)
+    prog = lower(buf)
+    labels = tuple(label_names) if label_names else tuple(f"class{i}" for i in range(prog.n_classes))
+    header, body = render(prog, labels, source, feature_config)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{NAME}.h").write_text(header)
+    (out_dir / f"{NAME}.c").write_text(body)
+    return prog
+
+
+# --- a cffi build of the generated C, for parity tests and the host ------------------------
+
+def build(c_dir: str | Path, tmp_dir: str | Path):
+    """Compile c_dir/emo_model.c with csrc/emo_nn.c into a cffi module (in tmp_dir); returns (ffi, lib)."""
+    from cffi import FFI
+
+    from eggemo._cbuild import CFLAGS, cdef_from_header
+
+    c_dir, tmp_dir = Path(c_dir).resolve(), Path(tmp_dir).resolve()
+    text = (c_dir / f"{NAME}.h").read_text()
+    digest = hashlib.sha256(text.encode() + (c_dir / f"{NAME}.c").read_bytes()).hexdigest()[:12]
+    modname = f"_emo_model_{digest}"
+    if modname in sys.modules:
+        mod = sys.modules[modname]
+        return mod.ffi, mod.lib
+    ffi = FFI()
+    ffi.cdef(cdef_from_header((CSRC / "emo_common.h").read_text()) + "\n" + cdef_from_header(text))
+    ffi.set_source(modname, f'#include "{NAME}.h"',
+                   sources=[str(c_dir / f"{NAME}.c"), str(CSRC / "emo_nn.c"), str(CSRC / "emo_common.c")],
+                   include_dirs=[str(c_dir), str(CSRC)], extra_compile_args=CFLAGS)
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    so = ffi.compile(tmpdir=str(tmp_dir), verbose=False)
+    spec = importlib.util.spec_from_file_location(modname, so)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    sys.modules[modname] = mod
+    return mod.ffi, mod.lib
+
+
+class CModel:
+    """The generated C inference, callable from Python (the board's arithmetic on the host)."""
+
+    def __init__(self, c_dir: str | Path, tmp_dir: str | Path) -> None:
+        self.ffi, self.lib = build(c_dir, tmp_dir)
+        self.frames, self.channels = self.lib.EMO_MODEL_FRAMES, self.lib.EMO_MODEL_CHANNELS
+        self.n_classes = self.lib.EMO_MODEL_N_CLASSES
+        self._scratch = np.zeros(max(self.lib.EMO_MODEL_SCRATCH_BYTES, 1) + ALIGN, np.uint8)
+        start = (-self._scratch.ctypes.data) % ALIGN
+        self._scratch_view = self._scratch[start:]
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, np.int8)
+        if x.shape != (self.frames, self.channels):
+            raise ValueError(f"input must be int8 ({self.frames}, {self.channels}), got {x.shape}")
+        out = np.zeros(self.n_classes, np.int8)
+        s = self.lib.emo_model_run(self.ffi.from_buffer("int8_t[]", x), self.ffi.from_buffer("int8_t[]", out),
+                                   self.ffi.from_buffer("uint8_t[]", self._scratch_view))
+        if s != 0:
+            raise RuntimeError(f"emo_model_run failed with status {s}")
+        return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write emo_model.c / emo_model.h from an export folder's student_int8.tflite (the firmware build)."""
+    import argparse
+    import json
+
+    p = argparse.ArgumentParser(prog="python -m eggemo.export.cmodel", description=main.__doc__)
+    p.add_argument("export_dir", type=Path, help="folder written by `eggemo export`")
+    p.add_argument("--out", type=Path, required=True, help="folder for emo_model.c/.h")
+    a = p.parse_args(argv)
+    model, report = a.export_dir / "student_int8.tflite", a.export_dir / "export_report.json"
+    if not model.is_file():
+        print(f"error: {model} not found; run `eggemo export CHECKPOINT --out {a.export_dir}` first", file=sys.stderr)
+        return 2
+    labels, fc = None, None
+    if report.is_file():
+        try:
+            r = json.loads(report.read_text())
+            labels = tuple(r["label_names"])
+            fc = r.get("input", {}).get("feature_config")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            print(f"error: {report} is not a readable export report; export again", file=sys.stderr)
+            return 2
+    try:
+        prog = write(model, a.out, labels, fc)
+    except LoweringError as exc:
+        print(f"error: {model}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot write {a.out}: {exc.strerror or exc}; choose a writable --out", file=sys.stderr)
+        return 2
+    print(f"wrote {a.out / (NAME + '.c')} and {a.out / (NAME + '.h')}: scratch {prog.scratch_bytes} B, "
+          f"weights {prog.weight_bytes} B, model id {prog.model_id:#010x}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
