@@ -40,12 +40,14 @@ def missing_tools() -> list[str]:
     return [t for t in TOOLS if shutil.which(t) is None]
 
 
-def build_firmware(build_dir: str | Path | None = None, board: str = "qemu") -> Path:
-    """make -C firmware BOARD=board [BUILD=build_dir]; returns the ELF. make rebuilds only what changed."""
-    return make_firmware(build_dir, board)[0]
+def build_firmware(build_dir: str | Path | None = None, board: str = "qemu", model: str | Path | None = None) -> Path:
+    """make -C firmware BOARD=board [BUILD=build_dir] [MODEL=model]; returns the ELF. make rebuilds
+    only what changed. With `model` (an `eggemo export` folder) the board classifies utterances itself."""
+    return make_firmware(build_dir, board, model)[0]
 
 
-def make_firmware(build_dir: str | Path | None = None, board: str = "qemu") -> tuple[Path, str]:
+def make_firmware(build_dir: str | Path | None = None, board: str = "qemu",
+                  model: str | Path | None = None) -> tuple[Path, str]:
     """As build_firmware, and also returns make's output (the firmware tests read the size report)."""
     missing = missing_tools()
     if missing:
@@ -57,10 +59,12 @@ def make_firmware(build_dir: str | Path | None = None, board: str = "qemu") -> t
     cmd = ["make", "-C", str(fw), f"BOARD={board}"]
     if build_dir is not None:
         cmd.append(f"BUILD={Path(build_dir).resolve()}")
+    if model is not None:
+        cmd += [f"MODEL={Path(model).resolve()}", f"PYTHON={sys.executable}"]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         raise RuntimeError(f"firmware build failed ({' '.join(cmd)}):\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
-    out = Path(build_dir).resolve() if build_dir is not None else fw / f"build-{board}"
+    out = Path(build_dir).resolve() if build_dir is not None else fw / f"build-{board}{'-model' if model else ''}"
     return out / "eggemo.elf", res.stdout
 
 

@@ -10,6 +10,9 @@
 #include "emo_f0.h"
 #include "emo_proto.h"
 #include "ring.h"
+#ifdef EMO_APP_MODEL
+#include "emotion.h"
+#endif
 
 #define EMO_APP_RX_CHUNK 64          /* bytes taken from the RX ring per decode step */
 #define EMO_APP_REPLAY_CHUNK 32      /* samples unpacked per push into the sample ring */
@@ -70,6 +73,11 @@ static void send_frame(uint8_t type, const uint8_t *data, int32_t len)
     board_write(tx_buf, n);
 }
 
+void app_send(uint8_t type, const uint8_t *data, int32_t len)
+{
+    send_frame(type, data, len);
+}
+
 static void send_hello(void)
 {
     emo_proto_hello_t h;
@@ -87,6 +95,9 @@ static void send_hello(void)
     h.cost_unit = board_cost_unit();
     h.cpu_hz = board_cpu_hz();
     h.flags = board_flags();
+#ifdef EMO_APP_MODEL
+    h.flags |= EMO_HELLO_FLAG_MODEL;
+#endif
     emo_proto_pack_hello(&h, payload, (int32_t)sizeof(payload), &n);
     send_frame(EMO_MSG_HELLO, payload, n);
 }
@@ -161,6 +172,9 @@ static void process_block(int32_t n)
             emo_f0_push(&f0_state, f0_in, k, f0_out, &got);
             ticks += board_ticks() - t0;
             send_f0(f0_out, got);
+#ifdef EMO_APP_MODEL
+            emotion_frames(f0_out, got);
+#endif
         }
         cost = board_cost(ticks);
         app.hops++;
@@ -242,6 +256,9 @@ static emo_status_t cmd_start(void)
     app.cost_max = 0;
     app.cost_sum = 0;
     app.f0_sent = 0;
+#ifdef EMO_APP_MODEL
+    emotion_start();
+#endif
     s = board_sampling(1, app.fs);
     if (s == EMO_OK) {
         app.streaming = 1;
@@ -262,6 +279,10 @@ static emo_status_t cmd_stop(void)
         int32_t got = 0;
         emo_f0_flush(&f0_state, f0_out, &got);
         send_f0(f0_out, got);
+#ifdef EMO_APP_MODEL
+        emotion_frames(f0_out, got);
+        emotion_stop();
+#endif
     }
     return EMO_OK;
 }

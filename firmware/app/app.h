@@ -39,6 +39,9 @@ int32_t app_pending(void);
  * the main loop has made room and calls board_rx_resume(). Returns 0 otherwise. */
 int32_t app_rx_byte(uint8_t b);
 
+/* Send one frame to the host (protocol sequence numbers and counters included). */
+void app_send(uint8_t type, const uint8_t *data, int32_t len);
+
 /* From the ADC DMA interrupt (or the replay path): n new samples. */
 void app_samples(const int16_t *x, int32_t n);
 

@@ -31,6 +31,7 @@ class StreamResult:
     status: P.Status               # the STATUS sent after STOP
     acks: list[P.Ack] = field(default_factory=list)
     seconds: float = 0.0           # wall time from first REPLAY to the final STATUS
+    emotions: list = field(default_factory=list)   # P.Emotion frames (a firmware built with a model)
 
 
 class QemuBoard:
@@ -126,10 +127,12 @@ class QemuBoard:
         wire = b"".join(self.encoder.encode(P.CMD_REPLAY, p) for p in P.replay_frames(samples, 0, block))
         self.ser.write(wire)
         stop_seq = self.send(P.CMD_STOP)
-        f0, raw, acks = [], [], []
+        f0, raw, acks, emotions = [], [], [], []
         while True:
             msg = self.get(self.timeout + len(samples) / 16000.0)
-            if isinstance(msg, P.F0Block):
+            if isinstance(msg, P.Emotion):
+                emotions.append(msg)
+            elif isinstance(msg, P.F0Block):
                 f0.append(msg.records)
             elif isinstance(msg, P.SampleBlock):
                 raw.append(msg)
@@ -141,7 +144,7 @@ class QemuBoard:
         raw_samples = (np.concatenate([b.samples for b in sorted(raw, key=lambda b: b.first)])
                        if raw else np.zeros(0, np.int16))
         return StreamResult(np.concatenate(f0) if f0 else np.zeros(0, P.F0_DTYPE), raw_samples,
-                            msg, acks, seconds)
+                            msg, acks, seconds, emotions)
 
     # --- shutdown -------------------------------------------------------------------
 

@@ -91,10 +91,17 @@ def offline_student_input(egg: np.ndarray, inputs: tuple[str, ...], T: int = 300
                          tr.periodicity, tr.energy_db, cq=tr.cq, jitter=tr.jitter, shimmer=tr.shimmer)
 
 
+# A small student of the recipe's CNN shape (configs/eggemo.toml: time pyramid, input moments,
+# hidden layer), for the board's own inference (tests/firmware/test_board_model.py).
+SMALL_CNN = {"width": 16, "layers": 3, "kernel": 5, "strides_at": [1, 2], "pooling": "meanmax", "pyramid": 3,
+             "input_moments": True, "head": 24, "feature_dim": 64, "dropout": 0.0}
+
+
 def export_test_student(root: Path, corpus: dict, inputs: tuple[str, ...] | None = None, hidden: int = 64,
-                        layers: int = 2) -> Path:
+                        layers: int = 2, arch: str = "bilstm_student", f0_norm: str = "utterance") -> Path:
     """Export the random-weight edge student calibrated on the corpus contours into root/export;
-    with `inputs`, a student that reads those channels (its export report lists them)."""
+    with `inputs`, a student that reads those channels (its export report lists them); with
+    arch "cnn_student", SMALL_CNN (hidden and layers unused)."""
     import torch
 
     from eggemo.cli import main
@@ -116,13 +123,15 @@ def export_test_student(root: Path, corpus: dict, inputs: tuple[str, ...] | None
                    np.array([f"u{k}" for k in ks]), **extra).save(root / f"{name}.npz")
     cfg = {"in_channels": f0.shape[2], "hidden": hidden, "layers": layers, "n_classes": len(labels),
            "feature_dim": 512}
+    if arch == "cnn_student":
+        cfg = {"in_channels": f0.shape[2], "n_classes": len(labels), **SMALL_CNN}
     torch.manual_seed(0)
-    model = build_model("bilstm_student", **cfg).eval()
+    model = build_model(arch, **cfg).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.uniform_(-0.3, 0.3)
-    ckpt = make_checkpoint(model, arch="bilstm_student", model_config=cfg, label_names=labels,
-                           feature_config=dataclasses.asdict(FeatureConfig(f0_norm="utterance", **(
+    ckpt = make_checkpoint(model, arch=arch, model_config=cfg, label_names=labels,
+                           feature_config=dataclasses.asdict(FeatureConfig(f0_norm=f0_norm, **(
                                {} if inputs is None else {"student_inputs": inputs}))), train_config={},
                            metrics={}, seed=0)
     save_checkpoint(ckpt, root / "student.pt")

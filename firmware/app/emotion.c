@@ -1,0 +1,94 @@
+/* The board's own classifier: segmenter -> features -> int8 student -> EMOTION (emotion.h). */
+#include "emotion.h"
+
+#include <string.h>
+
+#include "app.h"
+#include "board.h"
+#include "emo_feat.h"
+#include "emo_model.h"
+#include "emo_nn.h"
+#include "emo_proto.h"
+#include "emo_seg.h"
+
+#define FEAT_FLOATS (EMO_MODEL_FRAMES * EMO_MODEL_CHANNELS)
+#define WORK_BYTES (EMO_MODEL_SCRATCH_BYTES > 4 * FEAT_FLOATS ? EMO_MODEL_SCRATCH_BYTES : 4 * FEAT_FLOATS)
+
+/* The float features are built in the model's scratch before the model runs: one buffer. */
+static union {
+    float features[WORK_BYTES / 4 + 1];
+    uint8_t scratch[WORK_BYTES + 4];
+} work;
+static emo_seg_state_t seg;                       /* ~32 KB: the longest utterance */
+static emo_feat_norm_t norm;
+static int8_t input[EMO_MODEL_INPUT_LEN];
+static uint32_t classified;
+
+static void classify(const emo_seg_utt_t *u)
+{
+    emo_feat_stats_t st;
+    emo_proto_emotion_t e;
+    uint8_t payload[EMO_PROTO_EMOTION_MAX];
+    int32_t len;
+    uint64_t t0 = board_ticks();
+
+    memset(&e, 0, sizeof(e));
+    if (emo_feat_norm_stats(&norm, u->frames, u->n, &st) != EMO_OK ||
+        emo_feat_build(u->frames, u->n, &st, emo_model_channels, EMO_MODEL_CHANNELS, EMO_MODEL_FRAMES,
+                       EMO_MODEL_CROP, work.features, FEAT_FLOATS) != EMO_OK ||
+        emo_feat_quantize(work.features, FEAT_FLOATS, emo_model_input_scale, EMO_MODEL_INPUT_ZERO_POINT,
+                          input) != EMO_OK ||
+        emo_model_run(input, e.scores, work.scratch) != EMO_OK) {
+        return; /* only a programming error gets here: every size is fixed at build time */
+    }
+    e.cost = board_cost(board_ticks() - t0);
+    e.first = u->first;
+    e.last = u->first + (uint32_t)u->n - 1u;
+    e.n_voiced = (uint16_t)(u->n_voiced > 65535 ? 65535 : u->n_voiced);
+    e.reason = (uint8_t)u->reason;
+    e.label = (uint8_t)emo_nn_argmax(e.scores, EMO_MODEL_N_CLASSES);
+    e.model_id = EMO_MODEL_ID;
+    e.mu = (float)st.mu;
+    e.sigma = (float)st.sigma;
+    e.n_classes = EMO_MODEL_N_CLASSES;
+    if (emo_proto_pack_emotion(&e, payload, (int32_t)sizeof(payload), &len) == EMO_OK) {
+        app_send(EMO_MSG_EMOTION, payload, len);
+        classified++;
+    }
+}
+
+void emotion_start(void)
+{
+    emo_seg_ms_t ms;
+    emo_seg_config_t c;
+    emo_seg_default_ms(&ms);
+    emo_seg_config_from_ms(&c, &ms);
+    emo_seg_init(&seg, &c);
+    emo_feat_norm_init(&norm, EMO_MODEL_NORM, NULL);
+    classified = 0;
+}
+
+void emotion_frames(const emo_f0_frame_t *frames, int32_t n)
+{
+    int32_t i, got;
+    emo_seg_utt_t u;
+    for (i = 0; i < n; i++) {
+        if (emo_seg_push(&seg, &frames[i], &u, &got) == EMO_OK && got) {
+            classify(&u);
+        }
+    }
+}
+
+void emotion_stop(void)
+{
+    int32_t got = 0;
+    emo_seg_utt_t u;
+    if (emo_seg_end(&seg, EMO_SEG_STREAM_END, &u, &got) == EMO_OK && got) {
+        classify(&u);
+    }
+}
+
+uint32_t emotion_classified(void)
+{
+    return classified;
+}
