@@ -4,11 +4,15 @@
 2. train the teacher (speech log-Mel) and distil the edge student (EGG frames), eggemo's recipe
    (configs/eggemo.toml);
 3. export the student to int8 TFLite and check it in TFLite Micro;
-4. build the firmware and boot it in QEMU (netduinoplus2 = STM32F405);
-5. stream held-out utterances' EGG through the emulated board; the live monitor segments the
-   board's F0 frames into utterances and classifies each with the int8 model;
-6. summarise: live accuracy against offline float and int8 accuracy on the same utterances,
-   the int8 drift, the firmware's instructions per hop, link statistics; plots in one folder.
+4. build the firmware with the exported student compiled in (a CNN student; a BiLSTM one runs
+   on the host only, and the firmware is built without it) and boot it in QEMU (netduinoplus2 =
+   STM32F405);
+5. stream held-out utterances' EGG through the emulated board; the board segments its F0 frames
+   and classifies each utterance itself (EMOTION frames), and the live monitor does the same on
+   the host from the board's F0 frames, with the same int8 model and normalisation;
+6. summarise: the board's and the host's live accuracy against offline float and int8 accuracy
+   on the same utterances, how often board and host agree (always, bit for bit), the int8 drift,
+   the firmware's instructions per hop and per inference, link statistics; plots in one folder.
 
 `--skip-train` reuses the last trained model in --out. `--utterances/--speakers/--stream` make
 it smaller (CI runs it so).
@@ -136,20 +140,35 @@ def match_predictions(preds, spans: list[tuple[int, int]], hop: int, frame: int)
     return out
 
 
-def stream_through_board(streamed: Streamed, export_dir: Path, speaker_stats, plain: bool, session: Path):
-    from .export.runtime import StudentRuntime
+def board_firmware(export_dir: Path, report: dict, build_dir: Path) -> tuple[Path, bool]:
+    """(ELF, whether the board carries the model): the QEMU firmware with the exported student
+    compiled in when the export wrote it as C (a CNN student), else the firmware without a model."""
+    from .host.emulator import build_firmware
+
+    c = report.get("c_inference") or {}
+    if c.get("available"):
+        elf = build_firmware(build_dir, "qemu", model=export_dir)
+        print(f"   firmware with the student compiled in (model id {c.get('model_id', 0):#010x}, "
+              f"{c.get('weight_bytes', 0):,} B of weights, {c.get('scratch_bytes', 0):,} B scratch): {elf}")
+        return elf, True
+    why = c.get("reason") or "the export report has no C inference"
+    elf = build_firmware()
+    print(f"   the board cannot run this student ({why}): firmware without a model, the host classifies "
+          f"alone: {elf}")
+    return elf, False
+
+
+def stream_through_board(streamed: Streamed, elf: Path, export_dir: Path, plain: bool, session: Path):
     from .host import protocol as P
     from .host.cli import _display
-    from .host.emulator import Emulator, build_firmware
+    from .host.emulator import Emulator
     from .host.monitor import Monitor, MonitorOptions
-    from .host.pipeline import Classifier, F0Normaliser, ModelInfo
+    from .host.pipeline import Classifier
     from .host.record import Recorder
 
-    elf = build_firmware()
-    print(f"   firmware: {elf}")
-    info = ModelInfo.from_model(export_dir)      # the channels the student reads, from its export report
-    classifier = Classifier(StudentRuntime.from_export_dir(export_dir), F0Normaliser("fixed", speaker_stats),
-                            info.crop, info)
+    # the board's normalisation (export/cmodel.board_features): what `eggemo monitor --model` uses too,
+    # so that the host's predictions and the board's are of the same inputs
+    classifier = Classifier.from_model(export_dir)
     with Emulator(elf) as emu:
         print(f"   QEMU netduinoplus2 up at {emu.url}; streaming {len(streamed.pcm) / FS:.1f} s of EGG "
               f"({len(streamed.rows)} utterances)")
@@ -246,24 +265,18 @@ def main(args: argparse.Namespace) -> int:
     report = export_student(ckpt_path, export_dir, from_featureset(fs, ckpt["train_config"], str(corpus)),
                             log=lambda m: print(f"   {m}"))
 
-    step(4, "build the firmware and boot it in QEMU")
+    step(4, "build the firmware with the student and boot it in QEMU")
+    elf, on_board = board_firmware(export_dir, report, out / "firmware")
     step(5, "stream held-out utterances through the emulated board, live monitor on")
     items = load_corpus(corpus)
     streamed, speaker = held_out_stream(fs, ckpt, items, args.stream)
-    from .train.data import read_item
-    from .train.features import F0Stats
-    from .f0 import f0_track
-
-    spk_items = [it for it in items if it.speaker == speaker]
-    tracks = [f0_track(read_item(it, FS)[1], FS) for it in spk_items]
-    stats = F0Stats.from_frames([t.f0 for t in tracks], [t.voiced for t in tracks], [t.energy_db for t in tracks])
     session = out / "session"
     if session.exists():
         shutil.rmtree(session)
-    mon, wall = stream_through_board(streamed, export_dir, stats, args.plain, session)
+    mon, wall = stream_through_board(streamed, elf, export_dir, args.plain, session)
 
     step(6, "summary")
-    summary = summarise(mon, streamed, fs, model, export_dir, report, speaker, wall)
+    summary = summarise(mon, streamed, fs, model, export_dir, report, speaker, wall, on_board)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     plot_f0_tracks(plots / "f0_tracks.png", session, mon, streamed, fs)
     print(f"\n   plots: {plots}/  summary: {out / 'summary.json'}  "
@@ -271,7 +284,8 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def summarise(mon, streamed: Streamed, fs, model, export_dir: Path, report: dict, speaker: str, wall: float) -> dict:
+def summarise(mon, streamed: Streamed, fs, model, export_dir: Path, report: dict, speaker: str, wall: float,
+              on_board: bool = False) -> dict:
     import torch
 
     from .export.runtime import StudentRuntime
@@ -286,16 +300,29 @@ def summarise(mon, streamed: Streamed, fs, model, export_dir: Path, report: dict
     hop, frame = board_geometry()
     live = match_predictions(mon.predictions, streamed.spans, hop, frame)
     live_pred = np.array([names.index(lbl) if lbl is not None else -1 for lbl in live])
+    board = match_predictions(mon.board_predictions, streamed.spans, hop, frame)   # the board's own
+    board_pred = np.array([names.index(lbl) if lbl in names else -1 for lbl in board])
+    ms = mon.summary()
     status = mon.board_status
     link = mon.link_counters()
     acc = lambda p: float(np.mean(p == y))  # noqa: E731
     s = {
         "speaker": speaker, "utterances": int(len(y)),
-        "accuracy": {"offline_float": acc(float_pred), "offline_int8": acc(int8_pred), "live_board_int8": acc(live_pred)},
+        "accuracy": {"offline_float": acc(float_pred), "offline_int8": acc(int8_pred), "live_host_int8": acc(live_pred),
+                     "board_int8": acc(board_pred) if on_board else None},
         "int8_vs_float_agreement": float(np.mean(int8_pred == float_pred)),
         "live_vs_offline_int8_agreement": float(np.mean(live_pred == int8_pred)),
         "utterances_without_live_prediction": int(np.sum(live_pred < 0)),
         "live_predictions": len(mon.predictions),
+        "board": {"model": on_board, "why_not": None if on_board else (report.get("c_inference") or {}).get(
+                      "reason", "the export report has no C inference"),
+                  "model_id": (report.get("c_inference") or {}).get("model_id") if on_board else None,
+                  "runs_the_exported_model": ms.get("board_runs_the_model"),
+                  "predictions": ms["board_predictions"],
+                  "labels": board,                  # the board's label of each streamed utterance
+                  "utterances_without_board_prediction": int(np.sum(board_pred < 0)) if on_board else None,
+                  "agreement_with_host": ms.get("agreement"),
+                  "cost_per_inference": ms.get("board_cost")},
         "export": {"int8_bytes": report["int8"]["size_bytes"], "tflm_arena_bytes": report["tflm"].get("arena_bytes")},
         "firmware": {} if status is None else {"hops": status.hops, "hop_cost_mean": status.hop_cost_mean,
                                                 "hop_cost_max": status.hop_cost_max,
@@ -307,13 +334,24 @@ def summarise(mon, streamed: Streamed, fs, model, export_dir: Path, report: dict
     }
     print(f"   speaker {speaker}, {len(y)} held-out utterances streamed ({s['stream_seconds']:.0f} s of EGG "
           f"in {wall:.0f} s through QEMU)")
-    print("   | utterance | truth | float | int8 | live (board) |")
+    print("   | utterance | truth | float | int8 | live (host) | live (board) |")
     for i, r in enumerate(streamed.rows):
         print(f"   | {fs.utt_ids[r]} | {names[y[i]]} | {names[float_pred[i]]} | {names[int8_pred[i]]} | "
-              f"{live[i] or '-'} |")
+              f"{live[i] or '-'} | {board[i] or '-'} |")
     a = s["accuracy"]
     print(f"   accuracy: offline float {a['offline_float']:.2f}, offline int8 {a['offline_int8']:.2f}, "
-          f"live through the board {a['live_board_int8']:.2f}")
+          f"live on the host {a['live_host_int8']:.2f}"
+          + (f", on the board {a['board_int8']:.2f}" if on_board else " (the board carries no model)"))
+    b = s["board"]
+    if on_board:
+        g = b["agreement_with_host"]
+        print(f"   board vs host, per utterance: {g['identical']} of {g['paired'] + g['unpaired']} identical "
+              f"(label and int8 scores), {g['disagreements']} disagree, {g['unpaired']} unpaired"
+              + ("" if b["runs_the_exported_model"] else "; the board ran another model than the export"))
+        c = b["cost_per_inference"]
+        if c:
+            print(f"   board inference (features + int8 student): {c['mean']:,.0f} mean / {c['max']:,} max "
+                  f"{c['unit']} per utterance")
     print(f"   int8 drift: int8/float agreement {s['int8_vs_float_agreement']:.2f}; "
           f"live/offline-int8 agreement {s['live_vs_offline_int8_agreement']:.2f}")
     if status is not None:

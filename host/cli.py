@@ -141,8 +141,25 @@ def _replay(args: argparse.Namespace, classifier) -> int:
     note = " (the last line was cut: the recorder was killed)" if res.recording.truncated_line else ""
     print(f"replayed {len(res.predictions)} predictions; the recording has {len(res.recorded)}, "
           f"{ok} identical{note}")
+    if res.board:
+        print(f"the board's own predictions: {len(res.board)}; {_agreement_line(res.agreement.summary())} "
+              f"(replayed host predictions vs the board's)")
+        from .monitor import model_id_of
+
+        ids = {b.emotion.model_id for b in res.board}
+        mine = model_id_of(classifier.info.path) if classifier.info is not None else None
+        if mine is not None and ids != {mine}:
+            print(f"eggemo monitor: warning: the board ran another model (id "
+                  f"{', '.join(f'{i:#010x}' for i in sorted(ids))}) than --model (id {mine:#010x}); "
+                  f"disagreements are expected", file=sys.stderr)
     _report_problems(res.recording.problems)
     return 0
+
+
+def _agreement_line(a: dict) -> str:
+    return (f"board vs host: {a['paired']} paired, {a['identical']} identical, {a['disagreements']} disagree "
+            f"({a['other_label']} in label), {a['unpaired']} unpaired ({a['board_only']} board only, "
+            f"{a['host_only']} host only)")
 
 
 def _report_problems(problems: list[str]) -> None:
@@ -200,7 +217,17 @@ def _live(args: argparse.Namespace, classifier, seg: SegmenterConfig) -> int:
         if monitor.error is not None:
             return _fail(monitor.error)
         lat = monitor.state.latency_percentiles()
-        print(f"eggemo monitor: {len(monitor.predictions)} predictions"
+        s = monitor.summary()
+        board = ""
+        if s["board_predictions"]:
+            c = s["board_cost"]
+            board = (f", {s['board_predictions']} from the board ({c['mean']:,.0f} mean / {c['max']:,} max "
+                     f"{c['unit']} per inference)")
+            if "agreement" in s:
+                board += f"; {_agreement_line(s['agreement'])}"
+                if not s["board_runs_the_model"]:
+                    board += " -- the board runs another model than --model"
+        print(f"eggemo monitor: {len(monitor.predictions)} predictions{board}"
               + (f", utterance end -> screen p50 {lat[0]:.1f} ms, p95 {lat[1]:.1f} ms" if lat else "")
               + f"; link {monitor.link_counters()}", file=sys.stderr)
         return 0

@@ -47,6 +47,17 @@ class MonitorState:
     rtt_ms: float | None = None
     events: deque = field(default_factory=lambda: deque(maxlen=4))
     note: str = ""                  # e.g. "no model: F0 only"
+    # the board's own prediction (EMOTION, firmware built with a model)
+    board_predictions: int = 0
+    board_label: str = ""           # a class name, or "class k" without the model's label names
+    board_scores: tuple[int, ...] = ()                  # its int8 scores
+    board_probs: np.ndarray | None = None               # when the board runs the host's model
+    board_cost: int = 0             # features + inference, in cost_unit
+    cost_unit: str = ""             # "instructions" (QEMU) or "cycles" (hardware)
+    board_utterance_s: float = 0.0
+    # board vs host, per utterance (monitor.Agreement): counts and the latest comparison
+    agreement: dict[str, int] = field(default_factory=dict)
+    comparison: tuple | None = None  # (outcome, board label, host label, first, last)
 
     def add_f0(self, index: np.ndarray, f0_hz: np.ndarray) -> None:
         self.f0_index.extend(np.asarray(index).tolist())
@@ -190,6 +201,50 @@ def plain_prediction(state: MonitorState) -> str:
     return f"prediction {state.predictions}: {state.label} ({state.last_utterance_s:.2f} s) {probs}"
 
 
+def board_text(state: MonitorState) -> str:
+    """The board's latest prediction after its label: scores or probabilities, and its cost."""
+    if state.board_probs is not None and len(state.label_names) == len(state.board_probs):
+        scores = " ".join(f"{n}={p:.2f}" for n, p in zip(state.label_names, state.board_probs))
+    else:
+        scores = "scores " + " ".join(str(v) for v in state.board_scores)
+    return (f"({state.board_utterance_s:.2f} s, #{state.board_predictions}) {scores}; "
+            f"{state.board_cost:,} {state.cost_unit} per inference")
+
+
+OUTCOME_TEXT = {"identical": "identical", "same_label": "same label, other scores", "other_label": "DIFFERENT LABEL",
+                "board_only": "board only (the host segmented otherwise)",
+                "host_only": "host only (the board segmented otherwise)"}
+
+
+def comparison_text(state: MonitorState) -> str:
+    """The latest board/host comparison: 'frames 0..151: board anger, host anger: identical'."""
+    if state.comparison is None:
+        return ""
+    outcome, board, host, first, last = state.comparison
+    who = ", ".join(x for x in (f"board {board}" if board else "", f"host {host}" if host else "") if x)
+    return f"frames {first}..{last}: {who}: {OUTCOME_TEXT.get(outcome, outcome)}"
+
+
+def agreement_text(state: MonitorState) -> str:
+    """'board vs host: 5 identical, 0 disagree, 1 unpaired' (empty before any comparison)."""
+    a = state.agreement
+    if not a:
+        return ""
+    differ = (f"{a.get('disagreements', 0)} disagree ({a.get('other_label', 0)} in label)"
+              if a.get("disagreements") else "0 disagree")
+    unpaired = a.get("unpaired", 0)
+    return (f"board vs host: {a.get('identical', 0)} identical, {differ}, {unpaired} unpaired"
+            + (f" ({a.get('board_only', 0)} board only, {a.get('host_only', 0)} host only)" if unpaired else ""))
+
+
+def plain_board_prediction(state: MonitorState) -> str:
+    return f"board prediction {state.board_predictions}: {state.board_label} {board_text(state)}"
+
+
+def plain_comparison(state: MonitorState) -> str:
+    return f"  {comparison_text(state)}  [{agreement_text(state)}]"
+
+
 def plain_stats(state: MonitorState) -> str:
     return "link: " + "; ".join(f"{k} {v}" for k, v in link_rows(state))
 
@@ -228,8 +283,20 @@ def render(state: MonitorState, width: int = 100):
         latest.append(f"  ({state.last_utterance_s:.2f} s utterance, #{state.predictions})")
         if state.history:
             latest.append("   recent: " + " ".join(state.history), style="dim")
-    else:
+    elif not state.board_label:
         latest.append(state.note or "speak: a prediction follows each utterance", style="dim")
+    lines = [emo, latest]
+    if state.board_label:
+        board = Text()
+        board.append("board ", style="bold")
+        board.append(state.board_label, style="bold magenta")
+        board.append(f"  {board_text(state)}")
+        lines.append(board)
+    if state.agreement:
+        bad = state.agreement.get("disagreements", 0) or state.agreement.get("unpaired", 0)
+        lines.append(Text(agreement_text(state), style="bold red" if bad else "green"))
+        if state.comparison is not None:
+            lines.append(Text("latest: " + comparison_text(state), style="dim"))
 
     f0_panel = f0_view(state, max(20, width - 4 - F0_MARGIN - 1))    # panel borders, Hz scale, axis line
 
@@ -239,7 +306,7 @@ def render(state: MonitorState, width: int = 100):
     for k, v in link_rows(state):
         stats.add_row(k, v)
 
-    parts = [head, Panel(Group(emo, latest), title="emotion", title_align="left"),
+    parts = [head, Panel(Group(*lines), title="emotion", title_align="left"),
              Panel(f0_panel, title="F0", title_align="left"),
              Panel(stats, title="link", title_align="left")]
     if state.events:
@@ -304,6 +371,12 @@ class LiveDisplay:
     def prediction(self, state: MonitorState) -> None:
         self.update(state, now=True)
 
+    def board_prediction(self, state: MonitorState) -> None:
+        self.update(state, now=True)
+
+    def comparison(self, state: MonitorState) -> None:
+        self.update(state, now=True)
+
 
 class PlainDisplay:
     """One line per prediction and link event, a stats line every `stats_every_s`."""
@@ -330,6 +403,12 @@ class PlainDisplay:
 
     def prediction(self, state: MonitorState) -> None:
         self._print(plain_prediction(state))
+
+    def board_prediction(self, state: MonitorState) -> None:
+        self._print(plain_board_prediction(state))
+
+    def comparison(self, state: MonitorState) -> None:
+        self._print(plain_comparison(state))
 
     def _print(self, line: str) -> None:
         self.out.write(line + "\n")

@@ -1,5 +1,10 @@
 """The live monitor: link events and board messages -> pipeline -> recording, display, LSL.
 
+A board whose firmware carries the student (HELLO flag bit 1) also sends its own prediction of
+each utterance it segmented (EMOTION). The monitor keeps them (``board_predictions``) and, with a
+model of its own, pairs each with the host's prediction of the same frames (``Agreement``): the
+two run the same segmenter, features and int8 model, so they should be identical.
+
 One thread (the caller's) handles everything in arrival order; the serial reader thread only
 decodes and queues (link.MessageProtocol), and a Feeder thread streams EGG into a board that
 has no ADC (the emulator). Every input of the pipeline is written to the recording before it
@@ -8,10 +13,12 @@ is used ("f0" and "end" lines), so a replay drives the pipeline through the same
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +33,7 @@ from .record import Recorder
 from .transport import SerialLink
 
 MODE_NAMES = {P.MODE_F0: "f0", P.MODE_RAW: "raw", P.MODE_BOTH: "both"}
+COST_UNITS = {P.COST_CYCLES: "cycles", P.COST_INSTRUCTIONS: "instructions"}
 COMMAND_NAMES = {P.CMD_START: "START", P.CMD_STOP: "STOP", P.CMD_SET_MODE: "SET_MODE", P.CMD_SET_RATE: "SET_RATE",
                  P.CMD_REPLAY: "REPLAY", P.CMD_GET_STATUS: "GET_STATUS", P.CMD_GET_HELLO: "GET_HELLO"}
 
@@ -43,6 +51,145 @@ class MonitorOptions:
     stop_at_end: bool = False          # after the feed: STOP, and return once the board's final STATUS is in
     duration: float | None = None      # return after this many seconds
     hello_hint_s: float = 3.0          # say what may be wrong when a connected board stays silent this long
+
+
+def model_id_of(path: str | Path) -> int:
+    """The id a board reports for the model built from this .tflite (Emotion.model_id): the
+    first 4 bytes of the file's SHA-256 as a little-endian u32."""
+    return int.from_bytes(hashlib.sha256(Path(path).read_bytes()).digest()[:4], "little")
+
+
+@dataclass(frozen=True)
+class BoardPrediction:
+    """One EMOTION frame: an utterance the board segmented and classified itself."""
+
+    emotion: P.Emotion
+    label: str                             # the class name from --model's labels, else "class k"
+    probs: np.ndarray | None = field(default=None, repr=False)   # softmax of the dequantised scores,
+    #                                        when the board runs --model's model
+    cost_unit: str = "instructions"        # of emotion.cost (the HELLO's cost unit)
+
+    @property
+    def first(self) -> int:
+        return self.emotion.first
+
+    @property
+    def last(self) -> int:
+        return self.emotion.last
+
+    @property
+    def scores(self) -> tuple[int, ...]:
+        return self.emotion.scores
+
+    def as_dict(self) -> dict:
+        return {**dataclasses.asdict(self.emotion), "scores": list(self.emotion.scores),
+                "reason_name": self.emotion.reason_name, "label_name": self.label, "cost_unit": self.cost_unit,
+                "probs": None if self.probs is None else [float(p) for p in self.probs]}
+
+
+def board_prediction(e: P.Emotion, label_names: tuple[str, ...] = (), runtime=None, cost_unit: str = "instructions"
+                     ) -> BoardPrediction:
+    """The board's prediction with the host model's label names (when they are as many as its
+    classes) and, given that model's int8 runtime (pass it only when the board runs that model),
+    the probabilities the host would show for the same scores."""
+    label = label_names[e.label] if len(label_names) == e.n_classes else f"class {e.label}"
+    probs = None
+    if runtime is not None and runtime.quantized and len(runtime.label_names) == e.n_classes:
+        from eggemo.export.runtime import dequantize, softmax
+
+        probs = softmax(dequantize(np.asarray(e.scores), runtime.output_scale, runtime.output_zero_point))
+    return BoardPrediction(e, label, probs, cost_unit)
+
+
+# How a board prediction and a host prediction of the same utterance compare (Agreement.counts).
+IDENTICAL = "identical"              # same label, same int8 scores
+SAME_LABEL = "same_label"            # same label, other scores
+OTHER_LABEL = "other_label"
+BOARD_ONLY = "board_only"            # the host segmented these frames otherwise (or not at all)
+HOST_ONLY = "host_only"              # the board segmented these frames otherwise (or not at all)
+OUTCOMES = (IDENTICAL, SAME_LABEL, OTHER_LABEL, BOARD_ONLY, HOST_ONLY)
+
+
+@dataclass(frozen=True)
+class Pair:
+    outcome: str
+    board: BoardPrediction | None
+    host: Prediction | None
+
+    @property
+    def first(self) -> int:
+        return (self.board or self.host).first
+
+    @property
+    def last(self) -> int:
+        return (self.board or self.host).last
+
+
+def compare(b: BoardPrediction, p: Prediction) -> str:
+    if b.label != p.label:
+        return OTHER_LABEL
+    raw = np.asarray(p.raw)
+    same = raw.dtype.kind == "i" and raw.tolist() == list(b.scores)
+    return IDENTICAL if same else SAME_LABEL
+
+
+class Agreement:
+    """Pairs board and host predictions of the same utterance (the same first and last frame
+    index), in whichever order they arrive. One that cannot have a partner any more -- the other
+    side has classified frames after it, or the stream ended -- is counted unpaired. No I/O."""
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(OUTCOMES, 0)
+        self.pairs: list[Pair] = []
+        self._board: list[BoardPrediction] = []
+        self._host: list[Prediction] = []
+
+    def board(self, b: BoardPrediction) -> list[Pair]:
+        return self._add(b, self._board, self._host, lambda h: Pair(compare(b, h), b, h), HOST_ONLY)
+
+    def host(self, p: Prediction) -> list[Pair]:
+        return self._add(p, self._host, self._board, lambda b: Pair(compare(b, p), b, p), BOARD_ONLY)
+
+    def end(self) -> list[Pair]:
+        """The stream ended (frame indices restart with the next one): what waits is unpaired."""
+        out = [Pair(BOARD_ONLY, b, None) for b in self._board] + [Pair(HOST_ONLY, None, h) for h in self._host]
+        self._board.clear()
+        self._host.clear()
+        return self._count(sorted(out, key=lambda q: q.first))
+
+    def _add(self, x, mine: list, theirs: list, pair_with, lonely: str) -> list[Pair]:
+        out = []
+        for y in list(theirs):
+            if (y.first, y.last) == (x.first, x.last):
+                theirs.remove(y)
+                out.append(pair_with(y))
+                x = None
+                break
+            if y.last < x.first:             # this side is past it: its partner never comes
+                theirs.remove(y)
+                out.append(Pair(lonely, *((None, y) if lonely == HOST_ONLY else (y, None))))
+        if x is not None:
+            mine.append(x)
+        return self._count(sorted(out, key=lambda q: q.first))
+
+    def _count(self, pairs: list[Pair]) -> list[Pair]:
+        for q in pairs:
+            self.counts[q.outcome] += 1
+        self.pairs += pairs
+        return pairs
+
+    @property
+    def disagreements(self) -> int:
+        """Pairs whose scores differ (the label too, or not)."""
+        return self.counts[SAME_LABEL] + self.counts[OTHER_LABEL]
+
+    @property
+    def unpaired(self) -> int:
+        return self.counts[BOARD_ONLY] + self.counts[HOST_ONLY]
+
+    def summary(self) -> dict[str, int]:
+        return {**self.counts, "paired": self.counts[IDENTICAL] + self.disagreements,
+                "disagreements": self.disagreements, "unpaired": self.unpaired}
 
 
 class Monitor:
@@ -64,6 +211,10 @@ class Monitor:
         self.link = SerialLink(url, self.protocol, reconnect=options.reconnect, open_timeout=options.open_timeout)
         self.pipeline = Pipeline(classifier, options.seg)
         self.predictions: list[Prediction] = []
+        self.board_predictions: list[BoardPrediction] = []      # the board's own (EMOTION frames)
+        self.agreement = Agreement()             # board vs host, per utterance (with a classifier)
+        self.model_id = model_id_of(classifier.info.path) if getattr(classifier, "info", None) else None
+        self.board_model_ids: set[int] = set()   # the ids the board's EMOTION frames carried
         self.latencies_ms: list[float] = []
         self.board_status: P.Status | None = None
         self.hello: P.Hello | None = None
@@ -166,7 +317,9 @@ class Monitor:
         self._end("monitor_stopped", time.perf_counter())
         self.state.link = self.link_counters()
         if self.recorder is not None:
-            self.recorder.write("stats", **self.state.link, predictions=len(self.predictions))
+            self.recorder.write("stats", **self.state.link, predictions=len(self.predictions),
+                                board_predictions=len(self.board_predictions),
+                                agreement=self.agreement.summary() if self.classifier is not None else None)
             self.recorder.close()
         if self.lsl is not None:
             self.lsl.close()
@@ -238,6 +391,8 @@ class Monitor:
             self._frames(frames_from_records(msg.records), "board", t)
         elif isinstance(msg, P.SampleBlock):
             self._raw(msg, t)
+        elif isinstance(msg, P.Emotion):
+            self._emotion(msg)
         elif isinstance(msg, P.Hello):
             self._hello(msg, t)
         elif isinstance(msg, P.Ack):
@@ -256,9 +411,12 @@ class Monitor:
         self.hello = h
         self._record("hello", fw_version=list(h.fw_version), board=h.board_name, fs=h.fs,
                      f0_hop_samples=h.f0_hop_samples, f0_frame_samples=h.f0_frame_samples, mode=h.mode,
-                     streaming=h.streaming, cpu_hz=h.cpu_hz)
+                     streaming=h.streaming, cpu_hz=h.cpu_hz, cost_unit=h.cost_unit, flags=h.flags)
         self.state.board = (f"{h.board_name} fw {'.'.join(map(str, h.fw_version))}, {h.fs} Hz, "
-                            f"F0 hop {1000 * h.f0_hop_samples / h.fs:.0f} ms")
+                            f"F0 hop {1000 * h.f0_hop_samples / h.fs:.0f} ms"
+                            + (", classifies on board" if h.has_model else ""))
+        if h.has_model and self.classifier is None:
+            self.state.note = "no --model: the board's own predictions, F0 and link"
         self._check_geometry(h)
         if restarted:
             self._end("restart", t)
@@ -343,6 +501,66 @@ class Monitor:
         # recorded even with nothing open: it also resets the segmenter's preroll, which replay must see
         self._record("end", reason=reason)
         self._show(self.pipeline.end(reason), t)
+        self._compared(self.agreement.end())     # frame indices restart: what waits has no partner
+
+    def _emotion(self, e: P.Emotion) -> None:
+        """The board's own prediction of an utterance (firmware built with a model)."""
+        if e.model_id not in self.board_model_ids:
+            self.board_model_ids.add(e.model_id)
+            if self.model_id is not None and e.model_id != self.model_id:
+                path = self.classifier.info.path
+                self._record("model_mismatch", board=e.model_id, host=self.model_id, model=str(path))
+                self._event(f"warning: the board runs another model (id {e.model_id:#010x}) than --model "
+                            f"{path.name} (id {self.model_id:#010x}); both predictions are shown, and they will "
+                            f"disagree. To compare the same model, build the firmware with MODEL={path.parent} "
+                            f"(make -C firmware BOARD=... MODEL=DIR)")
+        same_model = self.model_id is not None and e.model_id == self.model_id
+        unit = COST_UNITS.get(self.hello.cost_unit, "cost units") if self.hello is not None else "cost units"
+        b = board_prediction(e, self.state.label_names, self.classifier.runtime if same_model else None, unit)
+        self.board_predictions.append(b)
+        self._record("emotion", **b.as_dict())
+        st = self.state
+        st.board_label, st.board_scores, st.board_probs = b.label, tuple(e.scores), b.probs
+        st.board_cost, st.cost_unit = e.cost, unit
+        st.board_predictions += 1
+        st.board_utterance_s = (e.last - e.first + 1) * self.options.seg.hop_ms / 1000.0
+        if self.classifier is None:              # the board's are the only predictions: mark them
+            st.history.append(b.label)
+            st.mark_utterance(e.first, e.last, b.label)
+        show = getattr(self.display, "board_prediction", None)
+        if show is not None:
+            show(st)
+        if self.classifier is not None:
+            self._compared(self.agreement.board(b))
+
+    def _compared(self, pairs: list[Pair]) -> None:
+        if self.classifier is None or not pairs:
+            return
+        st = self.state
+        st.agreement = self.agreement.summary()
+        for q in pairs:
+            st.comparison = (q.outcome, q.board.label if q.board else "", q.host.label if q.host else "",
+                             q.first, q.last)
+            self._record("compare", outcome=q.outcome, first=q.first, last=q.last,
+                         board=None if q.board is None else q.board.label,
+                         host=None if q.host is None else q.host.label)
+            show = getattr(self.display, "comparison", None)
+            if show is not None:
+                show(st)
+
+    def summary(self) -> dict[str, Any]:
+        """What the run gave: host and board predictions, and (with a model) how they agree."""
+        costs = [b.emotion.cost for b in self.board_predictions]
+        out: dict[str, Any] = {"predictions": len(self.predictions), "board_predictions": len(self.board_predictions)}
+        if costs:
+            out["board_cost"] = {"mean": float(np.mean(costs)), "max": int(max(costs)),
+                                 "unit": self.board_predictions[-1].cost_unit}
+            out["board_model_ids"] = sorted(self.board_model_ids)
+        if self.classifier is not None:
+            out["agreement"] = self.agreement.summary()
+            out["board_runs_the_model"] = (None if not self.board_model_ids
+                                           else self.board_model_ids == {self.model_id})
+        return out
 
     def _show(self, preds: list[Prediction], t_arrival: float) -> None:
         for p in preds:
@@ -362,3 +580,4 @@ class Monitor:
                 self.recorder.flush()
             if self.lsl is not None:
                 self.lsl.push_prediction(p.probs)
+            self._compared(self.agreement.host(p))

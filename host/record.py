@@ -14,18 +14,30 @@ later. Lines of session.jsonl have a "type" and "t" (seconds since the session b
     config      {"segmenter", "mode", "norm", "norm_fixed"}   what the pipeline was set up with
     link        {"state": "up" | "down", "error"}     the port came or went
     gap         {"wav_sample", "seconds"}             a disconnection: the WAV jumps here
-    hello       the board's HELLO fields
+    hello       the board's HELLO fields ("cost_unit" and "flags" since the board's own model;
+                older recordings lack them)
     start       {"fs", "mode"}                        a stream began (F0 indices restart at 0)
     f0          {"source": "board" | "host", "index", "f0_hz", "voiced", "periodicity", "energy_db",
                  "cq", "jitter", "shimmer"}   (the last three since protocol version 2; older
                                               recordings lack them and replay with zeros)
     raw         {"first", "n", "wav_sample"}          a RAW block and where it is in egg.wav
     prediction  Prediction.as_dict() plus "latency_ms"
+    emotion     the board's own prediction (a firmware built with a model): the EMOTION frame's
+                fields ("first", "last", "n_voiced", "reason", "label", "model_id", "cost", "mu",
+                "sigma", "scores") plus "reason_name", "label_name", "cost_unit", "probs"
+    compare     {"outcome", "first", "last", "board", "host"}   a board prediction beside the host's
+                of the same frames (monitor.OUTCOMES), or one without a partner
+    model_mismatch {"board", "host", "model"}      the board's model id is not --model's
     end         {"reason"}                            the stream ended (stream_end, link_lost, ...)
     status      the board's STATUS counters
     version_mismatch {"board", "host", "message"}  the board speaks another protocol version: stopped
     silent      {"seconds"}                           the board has not answered since the link came up
-    stats       the host's link counters (periodically and at the end)
+    stats       the host's link counters (periodically and at the end); at the end also
+                "predictions", "board_predictions" and "agreement" (Agreement.summary(), null
+                without a model)
+
+Readers take the types they know and pass over the others, so a recording made before a type
+existed reads the same, and one made after reads in an older eggemo.
 """
 from __future__ import annotations
 

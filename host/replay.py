@@ -3,9 +3,12 @@
 The recording holds every pipeline input in order ("f0" frames and "end" events), so the
 same Segmenter, normaliser and model reproduce the live predictions exactly, as fast as
 the CPU runs them. A recording cut by a killed process replays up to its last complete line.
+The board's own predictions ("emotion" lines, a firmware built with a model) are compared with
+the replayed ones as the live monitor compared them (monitor.Agreement).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +23,8 @@ class ReplayResult:
     recording: Recording
     predictions: list[Prediction]
     recorded: list[dict]                 # the "prediction" lines of the recording
+    board: list = dataclasses.field(default_factory=list)   # monitor.BoardPrediction of each "emotion" line
+    agreement: object = None             # monitor.Agreement of the board's vs the replayed predictions
 
     def matches(self) -> list[bool]:
         """Per prediction: same utterance frames, same label, same raw model output."""
@@ -62,15 +67,26 @@ def segmenter_config(rec: Recording) -> SegmenterConfig:
 def replay(folder: str | Path, classifier: Classifier | None, seg: SegmenterConfig | None = None,
            on_prediction=None) -> ReplayResult:
     """Drive a fresh pipeline with the recording's inputs; returns its predictions and the recorded ones."""
+    from . import protocol as P
+    from .monitor import Agreement, board_prediction, model_id_of
+
     rec = read_recording(folder)
     pipe = Pipeline(classifier, seg or segmenter_config(rec))
     preds: list[Prediction] = []
+    board = []
+    agree = Agreement()
+    names = tuple(classifier.label_names) if classifier is not None else ()
+    info = getattr(classifier, "info", None)
+    model_id = model_id_of(info.path) if info is not None else None
+    fields = [f.name for f in dataclasses.fields(P.Emotion)]
 
     def take(ps: list[Prediction]) -> None:
         for p in ps:
             preds.append(p)
             if on_prediction is not None:
                 on_prediction(p)
+            if classifier is not None:
+                agree.host(p)
 
     for line, e in zip(rec.lines, rec.events):
         kind = e.get("type")
@@ -79,6 +95,11 @@ def replay(folder: str | Path, classifier: Classifier | None, seg: SegmenterConf
                 frames = frames_from_event(e)
             elif kind == "end":
                 reason = str(e["reason"])
+            elif kind == "emotion":
+                emo = P.Emotion(**{**{k: e[k] for k in fields}, "scores": tuple(int(v) for v in e["scores"])})
+                problem = emo.problem()
+                if problem:
+                    raise ValueError(problem)
         except (KeyError, TypeError, ValueError) as exc:
             rec.problems.append(f"{JSONL_NAME} line {line}: an {kind!r} line that cannot be replayed "
                                 f"({type(exc).__name__}: {exc}); skipped")
@@ -87,4 +108,12 @@ def replay(folder: str | Path, classifier: Classifier | None, seg: SegmenterConf
             take(pipe.f0(frames))
         elif kind == "end":
             take(pipe.end(reason))
-    return ReplayResult(rec, preds, rec.of_type("prediction"))
+            agree.end()
+        elif kind == "emotion":
+            b = board_prediction(emo, names, classifier.runtime if emo.model_id == model_id else None,
+                                 str(e.get("cost_unit", "instructions")))
+            board.append(b)
+            if classifier is not None:
+                agree.board(b)
+    agree.end()
+    return ReplayResult(rec, preds, rec.of_type("prediction"), board, agree if classifier is not None else None)

@@ -1,6 +1,7 @@
 """`eggemo demo` as an integration test, on a smaller corpus: every part of the system in one run
-(corpus, teacher, distilled student, int8 export checked in TFLite Micro, firmware under QEMU,
-live monitor) must work together."""
+(corpus, teacher, distilled student, int8 export checked in TFLite Micro, firmware with the
+student compiled in under QEMU, live monitor) must work together, and the board's own predictions
+must be the host's."""
 from __future__ import annotations
 
 import json
@@ -31,6 +32,16 @@ def test_demo_end_to_end_small(tmp_path, capsys):
     assert 0 < s["firmware"]["hop_cost_mean"] <= s["firmware"]["hop_cost_max"] < 336000
     for acc in s["accuracy"].values():
         assert 0.0 <= acc <= 1.0
+    # the recipe's CNN student runs on the board too: its own predictions, the host's bit for bit
+    b = s["board"]
+    assert b["model"] is True and b["runs_the_exported_model"] is True
+    assert b["utterances_without_board_prediction"] == 0 and b["predictions"] == s["live_predictions"]
+    g = b["agreement_with_host"]
+    assert g["identical"] == g["paired"] == b["predictions"] and g["disagreements"] == g["unpaired"] == 0
+    assert s["accuracy"]["board_int8"] == s["accuracy"]["live_host_int8"]
+    assert b["cost_per_inference"]["unit"] == "instructions" and b["cost_per_inference"]["max"] > 0
+    assert f"board vs host, per utterance: {g['identical']} of {g['identical']} identical" in text
+    assert "| live (host) | live (board) |" in text
     assert (out / "export" / "student_int8.tflite").is_file()
     assert {p.name for p in (out / "plots").glob("*.png")} >= {"f0_tracks.png", "student_test_confusion.png", "student_test_tsne.png", "teacher_test_confusion.png"}
 
