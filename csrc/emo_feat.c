@@ -367,7 +367,8 @@ emo_status_t emo_feat_build(const emo_f0_frame_t *frames, int32_t n_frames, cons
                             const int32_t *channels, int32_t n_channels, int32_t T, int32_t crop,
                             float *out, int32_t out_len)
 {
-    int32_t c, t, start = 0, rows;
+    int32_t c, t, start = 0, rows, need_f0 = 0, need_e = 0;
+    float prev_lf = 0.0f, prev_e = 0.0f;
 
     if (stats == NULL || channels == NULL || out == NULL || (frames == NULL && n_frames > 0)) {
         return EMO_ERR_NULL;
@@ -388,10 +389,44 @@ emo_status_t emo_feat_build(const emo_f0_frame_t *frames, int32_t n_frames, cons
         start = crop == EMO_FEAT_CROP_START ? 0 : (crop == EMO_FEAT_CROP_END ? n_frames - T : (n_frames - T) / 2);
     }
     rows = n_frames < T ? n_frames : T;
+    for (c = 0; c < n_channels; c++) {
+        need_f0 |= channels[c] == EMO_FEAT_LOG_F0 || channels[c] == EMO_FEAT_DELTA_LOG_F0;
+        need_e |= channels[c] == EMO_FEAT_ENERGY || channels[c] == EMO_FEAT_DELTA_ENERGY;
+    }
+    /* Each frame's normalised log-F0 and energy are computed once and kept for the next frame's
+     * delta (the same function on the same frame: the same bits as computing it twice). */
+    if (rows > 0 && start > 0) {
+        prev_lf = need_f0 ? emo_feat_log_f0(&frames[start - 1], stats) : 0.0f;
+        prev_e = need_e ? emo_feat_energy(&frames[start - 1], stats) : 0.0f;
+    }
     for (t = 0; t < rows; t++) {
+        int32_t i = start + t;
+        const emo_f0_frame_t *fr = &frames[i];
+        float lf = need_f0 ? emo_feat_log_f0(fr, stats) : 0.0f;
+        float e = need_e ? emo_feat_energy(fr, stats) : 0.0f;
         for (c = 0; c < n_channels; c++) {
-            out[t * n_channels + c] = emo_feat_value(frames, start + t, stats, channels[c]);
+            float v;
+            switch (channels[c]) {
+            case EMO_FEAT_LOG_F0:
+                v = lf;
+                break;
+            case EMO_FEAT_DELTA_LOG_F0:
+                v = (i == 0 || !emo_feat_is_voiced(fr) || !emo_feat_is_voiced(fr - 1)) ? 0.0f : lf - prev_lf;
+                break;
+            case EMO_FEAT_ENERGY:
+                v = e;
+                break;
+            case EMO_FEAT_DELTA_ENERGY:
+                v = i == 0 ? 0.0f : e - prev_e;
+                break;
+            default:
+                v = emo_feat_value(frames, i, stats, channels[c]);
+                break;
+            }
+            out[t * n_channels + c] = v;
         }
+        prev_lf = lf;
+        prev_e = e;
     }
     for (t = rows; t < T; t++) {        /* padding: silence, unvoiced */
         for (c = 0; c < n_channels; c++) {

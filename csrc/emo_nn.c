@@ -2,6 +2,7 @@
 #include "emo_nn.h"
 
 #include <stddef.h>
+#include <string.h>
 
 static int32_t clamp(int32_t x, int32_t lo, int32_t hi)
 {
@@ -53,32 +54,160 @@ int32_t emo_nn_requant_once(int32_t x, int32_t mult, int32_t shift)
     return r > INT32_MAX ? INT32_MAX : (r < INT32_MIN ? INT32_MIN : (int32_t)r);
 }
 
+/* The window of one output frame, widened to int16 with the zero point taken off (0 outside the
+ * input), in the order the weights are stored (emo_nn.h): each group of four values x0..x3 as
+ * x0, x2, x1, x3, so that on a Cortex-M4 one word holds (x0, x2) and the next (x1, x3), the
+ * pairs a dual 16-bit multiply-accumulate (SMLAD) takes; the last n % 4 values plain. */
+static union {
+    int16_t v[EMO_NN_MAX_WINDOW];
+    uint32_t words[EMO_NN_MAX_WINDOW / 2];
+} win;
+
+static void widen_window_any(const emo_nn_conv_t *p, const int8_t *in, int32_t start, int32_t n)
+{
+    static const int8_t slot[4] = {0, 2, 1, 3};   /* where value r of a group goes */
+    int32_t k, i, j = 0, n4 = n & ~3;
+    for (k = 0; k < p->kernel; k++) {
+        int32_t src = start + k;
+        const int8_t *x = in + (size_t)src * (size_t)p->ch_in;
+        int32_t inside = src >= 0 && src < p->len_in;
+        for (i = 0; i < p->ch_in; i++, j++) {
+            int16_t v = inside ? (int16_t)((int32_t)x[i] - p->in_zp) : 0;
+            win.v[j < n4 ? (j & ~3) + slot[j & 3] : j] = v;
+        }
+    }
+}
+
+#if defined(__ARM_FEATURE_SIMD32)
+#include <arm_acle.h>
+
+/* bytes 1 and 3 of w as two int16 lanes (SXTB16 with its free rotation) */
+static inline uint32_t odd_bytes(uint32_t w)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(w));
+    return r;
+}
+
+/* A window wholly inside the input is kernel * ch_in consecutive bytes: four at a time, widened
+ * and offset with two SXTB16 and two SSUB16 (x - zp lies in -255..255: no lane saturates). */
+static void widen_window(const emo_nn_conv_t *p, const int8_t *in, int32_t start, int32_t n)
+{
+    const int8_t *x = in + (size_t)start * (size_t)p->ch_in;
+    uint32_t zp2 = ((uint32_t)(uint16_t)(int16_t)p->in_zp << 16) | (uint16_t)(int16_t)p->in_zp;
+    int32_t j, n4 = n & ~3;
+    if (start < 0 || start + p->kernel > p->len_in) {
+        widen_window_any(p, in, start, n);
+        return;
+    }
+    for (j = 0; j < n4; j += 4) {
+        uint32_t w;
+        memcpy(&w, x + j, 4);
+        win.words[j / 2] = __ssub16(__sxtb16(w), zp2);
+        win.words[j / 2 + 1] = __ssub16(odd_bytes(w), zp2);
+    }
+    for (; j < n; j++)
+        win.v[j] = (int16_t)((int32_t)x[j] - p->in_zp);
+}
+
+/* Two words in one instruction (LDRD takes any two registers and a word-aligned address on
+ * the M4; the compiler cannot prove the alignment, so it would issue two LDRs). */
+static inline void load2(const uint32_t *p, uint32_t *a, uint32_t *b)
+{
+    uint32_t lo, hi;
+    __asm__("ldrd %0, %1, %2" : "=r"(lo), "=r"(hi) : "m"(*(const struct { uint32_t w[2]; } *)(const void *)p));
+    *a = lo;
+    *b = hi;
+}
+
+/* Four output channels against the window: per group of four values, one word pair of the
+ * window and four of the weights (all int16 pairs), eight SMLADs. */
+static void dot4(const int16_t *w, int32_t n, int32_t *acc)
+{
+    const uint32_t *x = win.words;
+    const uint32_t *x_end = x + (n >> 2) * 2;
+    const uint32_t *wp = (const uint32_t *)(const void *)w;
+    int32_t i, c, n4 = n & ~3, a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    while (x < x_end) {
+        uint32_t xa, xb, u0, u1, u2, u3, u4, u5, u6, u7;
+        load2(x, &xa, &xb);
+        load2(wp, &u0, &u1);
+        load2(wp + 2, &u2, &u3);
+        load2(wp + 4, &u4, &u5);
+        load2(wp + 6, &u6, &u7);
+        x += 2;
+        wp += 8;
+        a0 = __smlad(u1, xb, __smlad(u0, xa, a0));
+        a1 = __smlad(u3, xb, __smlad(u2, xa, a1));
+        a2 = __smlad(u5, xb, __smlad(u4, xa, a2));
+        a3 = __smlad(u7, xb, __smlad(u6, xa, a3));
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+    w = (const int16_t *)(const void *)wp;
+    for (c = 0; c < 4; c++, w += n - n4)          /* the tail: each channel's last n - n4 weights */
+        for (i = n4; i < n; i++)
+            acc[c] += (int32_t)w[i - n4] * (int32_t)win.v[i];
+}
+#else
+static void widen_window(const emo_nn_conv_t *p, const int8_t *in, int32_t start, int32_t n)
+{
+    widen_window_any(p, in, start, n);
+}
+
+static void dot4(const int16_t *w, int32_t n, int32_t *acc)
+{
+    int32_t i, c, n4 = n & ~3;
+    for (i = 0; i < n4; i += 4, w += 16)
+        for (c = 0; c < 4; c++)
+            acc[c] += w[4 * c] * win.v[i] + w[4 * c + 1] * win.v[i + 1] + w[4 * c + 2] * win.v[i + 2]
+                      + w[4 * c + 3] * win.v[i + 3];
+    for (c = 0; c < 4; c++, w += n - n4)
+        for (i = n4; i < n; i++)
+            acc[c] += (int32_t)w[i - n4] * (int32_t)win.v[i];
+}
+#endif
+
+/* A channel beyond the last whole group of four: a row of n weights in window order. */
+static int32_t dot1(const int16_t *w, int32_t n, int32_t acc)
+{
+    int32_t i;
+    for (i = 0; i < n; i++)
+        acc += (int32_t)w[i] * (int32_t)win.v[i];
+    return acc;
+}
+
+static int8_t conv_out(const emo_nn_conv_t *p, int32_t o, int32_t acc)
+{
+    acc = emo_nn_requant(acc, p->mult[o], p->shift[o]) + p->out_zp;
+    return (int8_t)clamp(acc, p->act_min, p->act_max);
+}
+
 emo_status_t emo_nn_conv(const emo_nn_conv_t *p, const int8_t *in, int8_t *out)
 {
-    int32_t t, o, k, i;
+    int32_t t, o, n;
     if (p == NULL || in == NULL || out == NULL || p->weights == NULL || p->bias == NULL || p->mult == NULL
         || p->shift == NULL)
         return EMO_ERR_NULL;
     if (p->len_in < 1 || p->ch_in < 1 || p->len_out < 1 || p->ch_out < 1 || p->kernel < 1 || p->stride < 1
         || p->pad_before < 0)
         return EMO_ERR_PARAM;
+    n = p->kernel * p->ch_in;
+    if (n > EMO_NN_MAX_WINDOW || ((uintptr_t)p->weights & 3u) != 0)
+        return EMO_ERR_PARAM;
     for (t = 0; t < p->len_out; t++) {
-        int32_t start = t * p->stride - p->pad_before;
-        int32_t k0 = start < 0 ? -start : 0;
-        int32_t k1 = p->len_in - start < p->kernel ? p->len_in - start : p->kernel;
         int8_t *dst = out + (size_t)t * (size_t)p->ch_out;
-        for (o = 0; o < p->ch_out; o++) {
-            const int8_t *w = p->weights + (size_t)o * (size_t)(p->kernel * p->ch_in);
-            int32_t acc = p->bias[o];
-            for (k = k0; k < k1; k++) {
-                const int8_t *x = in + (size_t)(start + k) * (size_t)p->ch_in;
-                const int8_t *wk = w + (size_t)k * (size_t)p->ch_in;
-                for (i = 0; i < p->ch_in; i++)
-                    acc += ((int32_t)x[i] - p->in_zp) * (int32_t)wk[i];
-            }
-            acc = emo_nn_requant(acc, p->mult[o], p->shift[o]) + p->out_zp;
-            dst[o] = (int8_t)clamp(acc, p->act_min, p->act_max);
+        widen_window(p, in, t * p->stride - p->pad_before, n);
+        for (o = 0; o + 4 <= p->ch_out; o += 4) {
+            int32_t a[4] = {p->bias[o], p->bias[o + 1], p->bias[o + 2], p->bias[o + 3]}, c;
+            dot4(p->weights + (size_t)o * (size_t)n, n, a);   /* block o / 4 starts at o * n */
+            for (c = 0; c < 4; c++)
+                dst[o + c] = conv_out(p, o + c, a[c]);
         }
+        for (; o < p->ch_out; o++)
+            dst[o] = conv_out(p, o, dot1(p->weights + (size_t)o * (size_t)n, n, p->bias[o]));
     }
     return EMO_OK;
 }

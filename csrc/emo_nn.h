@@ -32,6 +32,7 @@ extern "C" {
 #endif
 
 #define EMO_NN_ALIGN 4               /* byte alignment of every tensor in the scratch buffer */
+#define EMO_NN_MAX_WINDOW 1024       /* longest convolution window, kernel * ch_in values */
 
 /* x * M with M = mult * 2^(shift - 31), rounded as TFLite does (mult in [2^30, 2^31) or 0;
  * shift in -31..30; shift > 0 shifts left first). */
@@ -52,12 +53,26 @@ typedef struct {
     int32_t kernel, stride, pad_before;
     int32_t in_zp, out_zp;
     int32_t act_min, act_max;    /* output clamp (ReLU: out_zp .. 127) */
-    const int8_t *weights;       /* ch_out * kernel * ch_in */
+    const int16_t *weights;      /* ch_out * kernel * ch_in int8 values held as int16, blocked (below) */
     const int32_t *bias;         /* ch_out */
     const int32_t *mult;         /* ch_out, per-channel requantisation */
     const int32_t *shift;        /* ch_out */
 } emo_nn_conv_t;
 
+/* Weights of a convolution: row o holds the n = kernel * ch_in weights of output channel o in
+ * (k, i) order, each group of four j = 4g .. 4g+3 (g < n / 4) stored as j = 4g, 4g+2, 4g+1, 4g+3
+ * (the window's order: a Cortex-M4 multiplies two int16 pairs per instruction), the last n % 4
+ * plain. The int8 weights are stored widened to int16 (twice the flash, none of the widening in
+ * the inner loop) and blocked: each group of four output channels o = 4b .. 4b+3 (from element
+ * 4b * n) holds, per g, the four values of row 4b, then 4b+1, 4b+2, 4b+3; then each of the four
+ * rows' last n % 4. Channels beyond the last whole group follow as rows. Word-aligned.
+ * export/cmodel.py packs them (pack_conv_weights).
+ *
+ * Frames are channels-last, so the window of output frame t is kernel * ch_in consecutive input
+ * values: it is widened once to int16 with the zero point taken off (0 outside the input) and
+ * reused by every output channel. Integer arithmetic throughout: every path gives the same
+ * bits. EMO_ERR_PARAM if kernel * ch_in exceeds EMO_NN_MAX_WINDOW or the weights are not
+ * word-aligned. */
 emo_status_t emo_nn_conv(const emo_nn_conv_t *p, const int8_t *in, int8_t *out);
 
 /* A reduction over the middle axis of an (outer x len x inner) array to (outer x inner). */

@@ -96,6 +96,23 @@ def requant_once(x: np.ndarray, mult: int | np.ndarray, shift: int | np.ndarray)
     return np.clip(r, -2**31, 2**31 - 1)
 
 
+def pack_conv_weights(w: np.ndarray) -> np.ndarray:
+    """(ch_out, kernel, ch_in) int8 weights as emo_nn's blocked int16 layout (csrc/emo_nn.h)."""
+    ch_out = w.shape[0]
+    rows = w.reshape(ch_out, -1).astype(np.int16)
+    n = rows.shape[1]
+    n4, ch4 = n & ~3, ch_out & ~3
+    order = np.concatenate([np.arange(n4).reshape(-1, 4)[:, [0, 2, 1, 3]].reshape(-1), np.arange(n4, n)])
+    rows = rows[:, order]                                   # each group of four as j0, j2, j1, j3
+    parts = []
+    for b in range(0, ch4, 4):
+        block = rows[b:b + 4]
+        parts.append(block[:, :n4].reshape(4, n4 // 4, 4).transpose(1, 0, 2).reshape(-1))
+        parts.append(block[:, n4:].reshape(-1))
+    parts.append(rows[ch4:].reshape(-1))
+    return np.concatenate(parts).astype(np.int16)
+
+
 # --- the lowered program ---------------------------------------------------------------
 
 @dataclass
@@ -133,7 +150,10 @@ class Program:
 
     @property
     def weight_bytes(self) -> int:
-        return sum(int(a.nbytes) for op in self.ops for a in op.consts.values()) + \
+        """Constant bytes of the generated C: convolution weights widened to int16 (emo_nn.h), the
+        rest as in the .tflite."""
+        return sum(int(a.nbytes) * (2 if op.kind == "conv" and name == "weights" else 1)
+                   for op in self.ops for name, a in op.consts.items()) + \
             sum(int(a.nbytes) for a in self.consts.values())
 
 
@@ -404,10 +424,11 @@ def eval_op(op: Op, vals: dict[int, np.ndarray]) -> np.ndarray:
 
 # --- C -------------------------------------------------------------------------------------
 
-def _array(ctype: str, name: str, a: np.ndarray) -> str:
+def _array(ctype: str, name: str, a: np.ndarray, align: int = 0) -> str:
     flat = np.asarray(a).reshape(-1)
     rows = [", ".join(str(int(v)) for v in flat[i:i + 24]) for i in range(0, len(flat), 24)]
-    return f"static const {ctype} {name}[{len(flat)}] = {{\n    " + ",\n    ".join(rows) + "\n};\n"
+    aligned = f" __attribute__((aligned({align})))" if align else ""
+    return f"static const {ctype} {name}[{len(flat)}]{aligned} = {{\n    " + ",\n    ".join(rows) + "\n};\n"
 
 
 def _c_float(x: float) -> str:
@@ -493,12 +514,14 @@ def render(prog: Program, label_names: tuple[str, ...], source: str = "student_i
     for k, op in enumerate(prog.ops):
         p = op.params
         for cname, a in op.consts.items():
-            decls.append(_array("int8_t" if a.dtype == np.int8 else "int32_t", f"op{k}_{cname}", a))
+            if not (op.kind == "conv" and cname == "weights"):      # written packed below
+                decls.append(_array("int8_t" if a.dtype == np.int8 else "int32_t", f"op{k}_{cname}", a))
         if op.kind == "conv":
             fields = ", ".join(f".{f} = {p[f]}" for f in ("len_in", "ch_in", "len_out", "ch_out", "kernel",
                                                          "stride", "pad_before", "in_zp", "out_zp", "act_min",
                                                          "act_max"))
-            decls.append(f"static const emo_nn_conv_t op{k} = {{{fields}, .weights = op{k}_weights, "
+            decls.append(_array("int16_t", f"op{k}_packed", pack_conv_weights(op.consts["weights"]), align=4))
+            decls.append(f"static const emo_nn_conv_t op{k} = {{{fields}, .weights = op{k}_packed, "
                          f".bias = op{k}_bias, .mult = op{k}_mult, .shift = op{k}_shift}};\n")
             calls.append(f"emo_nn_conv(&op{k}, {buf(op.inputs[0])}, {buf(op.output)})")
         elif op.kind in ("mean", "max"):
@@ -550,8 +573,16 @@ def render(prog: Program, label_names: tuple[str, ...], source: str = "student_i
 
 def write(tflite: str | Path, out_dir: str | Path, label_names: tuple[str, ...] | None = None,
           feature_config: dict | None = None) -> Program:
-    """Lower the file `tflite` and write emo_model.h / emo_model.c into out_dir; returns the Program."""
+    """Lower the file `tflite` and write emo_model.h / emo_model.c into out_dir; returns the Program.
+    Label names and the feature config default to those of the export report beside the model."""
+    import json
+
     tflite = Path(tflite)
+    report = tflite.parent / "export_report.json"
+    if report.is_file() and (label_names is None or feature_config is None):
+        r = json.loads(report.read_text())
+        label_names = label_names or tuple(r.get("label_names") or ()) or None
+        feature_config = feature_config or r.get("input", {}).get("feature_config")
     return write_program(tflite.read_bytes(), out_dir, label_names, tflite.name, feature_config)
 
 
