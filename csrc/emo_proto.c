@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "emo_feat.h"
 #include "emo_seg.h"
 
 /* CRC-16/CCITT-FALSE, four bits at a time: entry i is the CRC register after
@@ -229,6 +230,14 @@ static void emo_put_f32(uint8_t *p, float v)
     emo_put_u32(p, c.u);
 }
 
+static void emo_put_f64(uint8_t *p, double v)
+{
+    union { double d; uint64_t u; } c;
+    c.d = v;
+    emo_put_u32(p, (uint32_t)(c.u & 0xffffffffu));
+    emo_put_u32(p + 4, (uint32_t)(c.u >> 32));
+}
+
 emo_status_t emo_proto_pack_hello(const emo_proto_hello_t *h, uint8_t *out, int32_t cap,
                                   int32_t *n_out)
 {
@@ -435,6 +444,82 @@ emo_status_t emo_proto_unpack_emotion(const uint8_t *payload, int32_t len, emo_p
     }
     for (i = 0; i < e->n_classes; i++) {
         e->scores[i] = (int8_t)payload[EMO_PROTO_EMOTION_HEAD + i];
+    }
+    return EMO_OK;
+}
+
+static double emo_get_f64(const uint8_t *p)
+{
+    union { double d; uint64_t u; } c;
+    c.u = (uint64_t)emo_get_u32(p) | ((uint64_t)emo_get_u32(p + 4) << 32);
+    return c.d;
+}
+
+static int32_t emo_norm_mode_ok(int32_t mode)
+{
+    return mode == EMO_FEAT_NORM_UTTERANCE || mode == EMO_FEAT_NORM_SESSION || mode == EMO_FEAT_NORM_FIXED;
+}
+
+/* Fixed statistics emo_feat_norm_init() takes: finite means, finite sigmas > 0. x - x is 0 only
+ * when x is finite, and every comparison with NaN is false. */
+static int32_t emo_norm_stats_ok(const emo_proto_set_norm_t *s)
+{
+    return s->mu - s->mu == 0.0 && s->e_mu - s->e_mu == 0.0 && s->sigma > 0.0 && s->sigma - s->sigma == 0.0 &&
+           s->e_sigma > 0.0 && s->e_sigma - s->e_sigma == 0.0;
+}
+
+emo_status_t emo_proto_pack_set_norm(const emo_proto_set_norm_t *s, uint8_t *out, int32_t cap,
+                                     int32_t *n_out)
+{
+    int32_t fixed;
+
+    if (s == NULL || out == NULL || n_out == NULL) {
+        return EMO_ERR_NULL;
+    }
+    *n_out = 0;
+    fixed = s->mode == EMO_FEAT_NORM_FIXED;
+    if (!emo_norm_mode_ok(s->mode) || (fixed && !emo_norm_stats_ok(s))) {
+        return EMO_ERR_PARAM;
+    }
+    if (cap < (fixed ? EMO_PROTO_SET_NORM_FIXED_LEN : EMO_PROTO_SET_NORM_LEN)) {
+        return EMO_ERR_CAPACITY;
+    }
+    out[0] = s->mode;
+    *n_out = EMO_PROTO_SET_NORM_LEN;
+    if (fixed) {
+        emo_put_f64(out + 1, s->mu);
+        emo_put_f64(out + 9, s->sigma);
+        emo_put_f64(out + 17, s->e_mu);
+        emo_put_f64(out + 25, s->e_sigma);
+        *n_out = EMO_PROTO_SET_NORM_FIXED_LEN;
+    }
+    return EMO_OK;
+}
+
+emo_status_t emo_proto_unpack_set_norm(const uint8_t *payload, int32_t len, emo_proto_set_norm_t *s)
+{
+    if (payload == NULL || s == NULL) {
+        return EMO_ERR_NULL;
+    }
+    memset(s, 0, sizeof(*s));
+    if (len != EMO_PROTO_SET_NORM_LEN && len != EMO_PROTO_SET_NORM_FIXED_LEN) {
+        return EMO_ERR_FORMAT;
+    }
+    if (!emo_norm_mode_ok(payload[0])) {
+        return EMO_ERR_PARAM;
+    }
+    if ((payload[0] == EMO_FEAT_NORM_FIXED) != (len == EMO_PROTO_SET_NORM_FIXED_LEN)) {
+        return EMO_ERR_FORMAT;
+    }
+    s->mode = payload[0];
+    if (s->mode == EMO_FEAT_NORM_FIXED) {
+        s->mu = emo_get_f64(payload + 1);
+        s->sigma = emo_get_f64(payload + 9);
+        s->e_mu = emo_get_f64(payload + 17);
+        s->e_sigma = emo_get_f64(payload + 25);
+        if (!emo_norm_stats_ok(s)) {
+            return EMO_ERR_PARAM;
+        }
     }
     return EMO_OK;
 }

@@ -54,6 +54,7 @@ extern "C" {
 #define EMO_CMD_GET_HELLO 135        /* 0x87, no payload: answered by a HELLO frame */
 #define EMO_CMD_EXIT 136             /* 0x88, exit code i32: semihosting exit (emulator) */
 #define EMO_CMD_STALL 137            /* 0x89, bytes u32: test hook, main loop stops reading */
+#define EMO_CMD_SET_NORM 138         /* 0x8A, emo_proto_set_norm_t: the model's normalisation statistics */
 
 /* Stream modes (bit mask of EMO_CMD_SET_MODE). */
 #define EMO_MODE_RAW 1
@@ -85,6 +86,8 @@ extern "C" {
 #define EMO_PROTO_EMOTION_HEAD 29    /* EMOTION payload before its n_classes int8 scores, bytes */
 #define EMO_PROTO_EMOTION_CLASSES 16 /* most classes (scores) in one EMOTION */
 #define EMO_PROTO_EMOTION_MAX 45     /* longest EMOTION payload (29 + 16), bytes */
+#define EMO_PROTO_SET_NORM_LEN 1     /* SET_NORM payload in utterance or session mode: the mode byte */
+#define EMO_PROTO_SET_NORM_FIXED_LEN 33  /* SET_NORM payload in fixed mode: mode, then 4 f64 */
 
 /* HELLO payload (little-endian on the wire, in this order). */
 typedef struct {
@@ -138,6 +141,21 @@ typedef struct {
     uint8_t n_classes;           /* 1..EMO_PROTO_EMOTION_CLASSES */
     int8_t scores[EMO_PROTO_EMOTION_CLASSES]; /* the model's int8 output, n_classes of them */
 } emo_proto_emotion_t;
+
+/*
+ * SET_NORM payload (host -> board): where the board's classifier takes the statistics each
+ * utterance is normalised with. mode is an emo_feat_norm_mode_t (csrc/emo_feat.h): 0 utterance,
+ * 1 session, 2 fixed. Fixed mode carries the statistics, little-endian IEEE-754 binary64 in this
+ * order after the mode byte (EMO_PROTO_SET_NORM_FIXED_LEN bytes); the other modes send the mode
+ * byte alone (EMO_PROTO_SET_NORM_LEN) and their four values are 0 here.
+ */
+typedef struct {
+    uint8_t mode;                /* emo_feat_norm_mode_t: 0 utterance, 1 session, 2 fixed */
+    double mu;                   /* fixed: mean of ln F0 (Hz) over voiced frames, finite */
+    double sigma;                /* fixed: its standard deviation, finite and > 0 */
+    double e_mu;                 /* fixed: mean energy_db of the same frames, finite */
+    double e_sigma;              /* fixed: its standard deviation, finite and > 0 */
+} emo_proto_set_norm_t;
 
 /* A decoded frame. payload points into the decoder and stays valid until the
  * next emo_proto_feed() call on it. */
@@ -226,6 +244,18 @@ emo_status_t emo_proto_pack_emotion(const emo_proto_emotion_t *e, uint8_t *out, 
 /* Read an EMOTION payload into e. Errors: EMO_ERR_NULL, EMO_ERR_FORMAT (a length other than
  * EMO_PROTO_EMOTION_HEAD + n_classes, or a field outside its range). */
 emo_status_t emo_proto_unpack_emotion(const uint8_t *payload, int32_t len, emo_proto_emotion_t *e);
+
+/* SET_NORM payload into out: 1 byte, or EMO_PROTO_SET_NORM_FIXED_LEN in fixed mode. Errors:
+ * EMO_ERR_NULL, EMO_ERR_PARAM (an unknown mode; fixed statistics not finite, or a sigma <= 0),
+ * EMO_ERR_CAPACITY. */
+emo_status_t emo_proto_pack_set_norm(const emo_proto_set_norm_t *s, uint8_t *out, int32_t cap,
+                                     int32_t *n_out);
+
+/* Read a SET_NORM payload into s, checked in this order: EMO_ERR_FORMAT (a length other than
+ * EMO_PROTO_SET_NORM_LEN or EMO_PROTO_SET_NORM_FIXED_LEN), EMO_ERR_PARAM (an unknown mode),
+ * EMO_ERR_FORMAT (the length of the other kind of mode), EMO_ERR_PARAM (fixed statistics not
+ * finite, or a sigma <= 0); EMO_ERR_NULL. */
+emo_status_t emo_proto_unpack_set_norm(const uint8_t *payload, int32_t len, emo_proto_set_norm_t *s);
 
 /*
  * Read a RAW or REPLAY payload: *first and *n samples into x (cap samples).

@@ -7,9 +7,11 @@
 4. build the firmware with the exported student compiled in (a CNN student; a BiLSTM one runs
    on the host only, and the firmware is built without it) and boot it in QEMU (netduinoplus2 =
    STM32F405);
-5. stream held-out utterances' EGG through the emulated board; the board segments its F0 frames
-   and classifies each utterance itself (EMOTION frames), and the live monitor does the same on
-   the host from the board's F0 frames, with the same int8 model and normalisation;
+5. stream held-out utterances' EGG of one speaker (a wearer is one speaker) through the emulated
+   board; the board segments its F0 frames and classifies each utterance itself (EMOTION frames),
+   and the live monitor does the same on the host from the board's F0 frames, with the same int8
+   model and normalisation: the speaker's fixed F0 statistics (what training used), which the
+   monitor gives the board with SET_NORM before it starts the stream;
 6. summarise: the board's and the host's live accuracy against offline float and int8 accuracy
    on the same utterances, how often board and host agree (always, bit for bit), the int8 drift,
    the firmware's instructions per hop and per inference, link statistics; plots in one folder.
@@ -20,6 +22,7 @@ it smaller (CI runs it so).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -158,17 +161,32 @@ def board_firmware(export_dir: Path, report: dict, build_dir: Path) -> tuple[Pat
     return elf, False
 
 
-def stream_through_board(streamed: Streamed, elf: Path, export_dir: Path, plain: bool, session: Path):
+def speaker_stats(items, speaker: str):
+    """The speaker's F0 statistics over all their utterances, label-free (training's f0_norm =
+    "speaker"), from the F0 core run on each utterance's EGG as the board runs it."""
+    from .f0 import f0_track
+    from .train.data import read_item
+    from .train.features import F0Stats
+
+    tracks = [f0_track(read_item(it, FS)[1], FS) for it in items if it.speaker == speaker]
+    return F0Stats.from_frames([t.f0 for t in tracks], [t.voiced for t in tracks], [t.energy_db for t in tracks])
+
+
+def stream_through_board(streamed: Streamed, elf: Path, export_dir: Path, stats, plain: bool, session: Path):
+    from .export.runtime import StudentRuntime
     from .host import protocol as P
     from .host.cli import _display
     from .host.emulator import Emulator
     from .host.monitor import Monitor, MonitorOptions
-    from .host.pipeline import Classifier
+    from .host.pipeline import Classifier, F0Normaliser, ModelInfo
     from .host.record import Recorder
 
-    # the board's normalisation (export/cmodel.board_features): what `eggemo monitor --model` uses too,
-    # so that the host's predictions and the board's are of the same inputs
-    classifier = Classifier.from_model(export_dir)
+    # The streamed speaker's fixed statistics, as training normalised them (session statistics mix in
+    # nothing else here, but are poor for the first utterances). The monitor gives them to a board that
+    # classifies itself (SET_NORM, before START): board and host normalise alike and agree bit for bit.
+    # The stream is one speaker's, so one setting covers it.
+    info = ModelInfo.from_model(export_dir)      # the channels the student reads, from its export report
+    classifier = Classifier(StudentRuntime.from_export_dir(export_dir), F0Normaliser("fixed", stats), info.crop, info)
     with Emulator(elf) as emu:
         print(f"   QEMU netduinoplus2 up at {emu.url}; streaming {len(streamed.pcm) / FS:.1f} s of EGG "
               f"({len(streamed.rows)} utterances)")
@@ -270,10 +288,13 @@ def main(args: argparse.Namespace) -> int:
     step(5, "stream held-out utterances through the emulated board, live monitor on")
     items = load_corpus(corpus)
     streamed, speaker = held_out_stream(fs, ckpt, items, args.stream)
+    stats = speaker_stats(items, speaker)
+    print(f"   speaker {speaker}'s F0 statistics over their {stats.n} voiced frames: mu {stats.mu:.4f}, "
+          f"sigma {stats.sigma:.4f} (ln Hz); host and board normalise with them")
     session = out / "session"
     if session.exists():
         shutil.rmtree(session)
-    mon, wall = stream_through_board(streamed, elf, export_dir, args.plain, session)
+    mon, wall = stream_through_board(streamed, elf, export_dir, stats, args.plain, session)
 
     step(6, "summary")
     summary = summarise(mon, streamed, fs, model, export_dir, report, speaker, wall, on_board)
@@ -306,10 +327,14 @@ def summarise(mon, streamed: Streamed, fs, model, export_dir: Path, report: dict
     status = mon.board_status
     link = mon.link_counters()
     acc = lambda p: float(np.mean(p == y))  # noqa: E731
+    norm = mon.classifier.normaliser
     s = {
         "speaker": speaker, "utterances": int(len(y)),
         "accuracy": {"offline_float": acc(float_pred), "offline_int8": acc(int8_pred), "live_host_int8": acc(live_pred),
                      "board_int8": acc(board_pred) if on_board else None},
+        "normalisation": {"mode": norm.mode, "of": f"speaker {speaker}",
+                          **(dataclasses.asdict(norm.fixed) if norm.fixed is not None else {}),
+                          "board_acknowledged": mon.board_norm is not None if on_board else None},
         "int8_vs_float_agreement": float(np.mean(int8_pred == float_pred)),
         "live_vs_offline_int8_agreement": float(np.mean(live_pred == int8_pred)),
         "utterances_without_live_prediction": int(np.sum(live_pred < 0)),
@@ -344,6 +369,10 @@ def summarise(mon, streamed: Streamed, fs, model, export_dir: Path, report: dict
           + (f", on the board {a['board_int8']:.2f}" if on_board else " (the board carries no model)"))
     b = s["board"]
     if on_board:
+        if norm.mode == "fixed":
+            print("   normalisation: the speaker's fixed F0 statistics on the host and, "
+                  + ("given with SET_NORM, on the board" if s["normalisation"]["board_acknowledged"]
+                     else "as the board refused SET_NORM, the model's own on the board"))
         g = b["agreement_with_host"]
         print(f"   board vs host, per utterance: {g['identical']} of {g['paired'] + g['unpaired']} identical "
               f"(label and int8 scores), {g['disagreements']} disagree, {g['unpaired']} unpaired"

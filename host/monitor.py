@@ -3,7 +3,9 @@
 A board whose firmware carries the student (HELLO flag bit 1) also sends its own prediction of
 each utterance it segmented (EMOTION). The monitor keeps them (``board_predictions``) and, with a
 model of its own, pairs each with the host's prediction of the same frames (``Agreement``): the
-two run the same segmenter, features and int8 model, so they should be identical.
+two run the same segmenter, features and int8 model, so they should be identical. When the host
+normalises with fixed statistics (--norm FILE.json) it gives them to the board (SET_NORM) before
+each START, so the two use the same statistics.
 
 One thread (the caller's) handles everything in arrival order; the serial reader thread only
 decodes and queues (link.MessageProtocol), and a Feeder thread streams EGG into a board that
@@ -35,7 +37,8 @@ from .transport import SerialLink
 MODE_NAMES = {P.MODE_F0: "f0", P.MODE_RAW: "raw", P.MODE_BOTH: "both"}
 COST_UNITS = {P.COST_CYCLES: "cycles", P.COST_INSTRUCTIONS: "instructions"}
 COMMAND_NAMES = {P.CMD_START: "START", P.CMD_STOP: "STOP", P.CMD_SET_MODE: "SET_MODE", P.CMD_SET_RATE: "SET_RATE",
-                 P.CMD_REPLAY: "REPLAY", P.CMD_GET_STATUS: "GET_STATUS", P.CMD_GET_HELLO: "GET_HELLO"}
+                 P.CMD_REPLAY: "REPLAY", P.CMD_GET_STATUS: "GET_STATUS", P.CMD_GET_HELLO: "GET_HELLO",
+                 P.CMD_SET_NORM: "SET_NORM"}
 
 
 @dataclass(frozen=True)
@@ -226,6 +229,8 @@ class Monitor:
         self._send_lock = threading.Lock()
         self._pending: dict[int, tuple[int, float]] = {}   # seq -> (command, time sent)
         self._starting = False
+        self._board_norm: P.SetNorm | None = None  # the last SET_NORM sent
+        self.board_norm: P.SetNorm | None = None   # the last one the board acknowledged
         self._stopping = False
         self._status_t: float | None = None
         self._raw_next: int | None = None
@@ -431,7 +436,25 @@ class Monitor:
         if self.options.fs is not None and self.options.fs != h.fs:
             self.send(P.CMD_SET_RATE, P.set_rate_payload(self.options.fs))
         self.send(P.CMD_SET_MODE, P.set_mode_payload(self.options.mode))
+        norm = self.board_norm_payload() if h.has_model else None
+        if norm is not None:
+            self._board_norm = P.SetNorm.from_payload(norm)
+            self.send(P.CMD_SET_NORM, norm)
         self.send(P.CMD_START)
+
+    def board_norm_payload(self) -> bytes | None:
+        """SET_NORM for a board that classifies itself: the host's fixed statistics (--norm FILE.json),
+        so that the board normalises each utterance as the host does; None when the host normalises
+        with its utterance's or session's own frames, which the board computes alike from the
+        model's export."""
+        norm = self.classifier.normaliser if self.classifier is not None else None
+        if norm is None or norm.mode != "fixed":
+            return None
+        try:
+            return P.set_norm_payload(norm.fixed)
+        except ValueError as exc:                # statistics the board would refuse: say so, stream anyway
+            self._event(f"the board keeps its model's own normalisation: {exc}")
+            return None
 
     def _check_geometry(self, h: P.Hello) -> None:
         info = getattr(self.classifier, "info", None)
@@ -447,7 +470,9 @@ class Monitor:
         name = COMMAND_NAMES.get(cmd, f"0x{cmd:02X}")
         if not a.ok:
             self._record("refused", command=name, status=a.status)
-            self._event(f"the board refused {name} (status {a.status})")
+            self._event(f"the board refused {name} (status {a.status})"
+                        + (": it normalises with its model's own statistics, so its predictions and the host's "
+                           "will differ" if cmd == P.CMD_SET_NORM else ""))
             if cmd == P.CMD_START:
                 self._starting = False
             return
@@ -463,6 +488,11 @@ class Monitor:
             if self.options.feed is not None and (self.hello is None or self.hello.board == P.BOARD_QEMU):
                 self._feeder = Feeder(self.options.feed, self.send, fs=fs, speed=self.options.feed_speed,
                                       on_done=self._feed_done).start()
+        elif cmd == P.CMD_SET_NORM and self._board_norm is not None:
+            n = self.board_norm = self._board_norm
+            self._record("board_norm", **dataclasses.asdict(n), mode_name=n.mode_name)
+            self._event(f"the board normalises with the host's {n.mode_name} statistics (mu {n.mu:.4f}, "
+                        f"sigma {n.sigma:.4f})")
         elif cmd == P.CMD_STOP:
             self.streaming = False
             self.state.streaming = False

@@ -51,6 +51,7 @@ CMD_GET_STATUS = 0x86
 CMD_GET_HELLO = 0x87
 CMD_EXIT = 0x88
 CMD_STALL = 0x89
+CMD_SET_NORM = 0x8A
 
 MODE_RAW = 1
 MODE_F0 = 2
@@ -73,6 +74,15 @@ F0_PER_FRAME = 35  # 35 * 29 = 1015 <= MAX_PAYLOAD
 RAW_MAX = 510  # int16 samples in one RAW or REPLAY frame
 EMOTION_HEAD = 29      # EMOTION payload before its n_classes int8 scores
 EMOTION_CLASSES = 16   # most classes in one EMOTION
+SET_NORM_LEN = 1          # SET_NORM payload in utterance or session mode: the mode byte
+SET_NORM_FIXED_LEN = 33   # in fixed mode: the mode byte, then mu, sigma, e_mu, e_sigma as f64
+
+# Where the board's classifier takes each utterance's normalisation statistics: the SET_NORM mode
+# byte, the codes of csrc/emo_feat.h (emo_feat_norm_mode_t), and the host's F0Normaliser mode names.
+NORM_UTTERANCE = 0
+NORM_SESSION = 1
+NORM_FIXED = 2
+NORM_NAMES = {NORM_UTTERANCE: "utterance", NORM_SESSION: "session", NORM_FIXED: "fixed"}
 
 # Why an utterance ended: the EMOTION reason byte, the codes of csrc/emo_seg.h (emo_seg_reason_t), and
 # the names the host's Segmenter (eggemo.host.pipeline) gives them. Its "link_lost" never comes from a board.
@@ -536,7 +546,67 @@ class Emotion:
                 + struct.pack(f"<{self.n_classes}b", *self.scores))
 
 
-Message = Hello | Status | Ack | SampleBlock | F0Block | Emotion
+_SET_NORM_STATS = struct.Struct("<dddd")
+assert 1 + _SET_NORM_STATS.size == SET_NORM_FIXED_LEN
+
+
+@dataclass(frozen=True)
+class SetNorm:
+    """SET_NORM (host -> board): where the board's classifier takes the statistics each utterance
+    is normalised with. A fixed mode carries them (F0Stats' mu, sigma, e_mu, e_sigma); the other
+    modes carry none (their four values are 0 here)."""
+
+    mode: int                 # NORM_UTTERANCE, NORM_SESSION or NORM_FIXED
+    mu: float = 0.0           # fixed: mean of ln F0 (Hz) over voiced frames
+    sigma: float = 0.0        # fixed: its standard deviation, > 0
+    e_mu: float = 0.0         # fixed: mean energy_db of the same frames
+    e_sigma: float = 0.0      # fixed: its standard deviation, > 0
+
+    @property
+    def mode_name(self) -> str:
+        return NORM_NAMES.get(self.mode, f"unknown mode {self.mode}")
+
+    def problem(self) -> str:
+        """What the board would refuse in this setting with EMO_ERR_PARAM ("" when nothing)."""
+        if self.mode not in NORM_NAMES:
+            return f"normalisation mode {self.mode}, not one of {sorted(NORM_NAMES)} ({', '.join(NORM_NAMES.values())})"
+        if self.mode != NORM_FIXED:
+            return ""
+        values = {"mu": self.mu, "sigma": self.sigma, "e_mu": self.e_mu, "e_sigma": self.e_sigma}
+        if not all(isinstance(v, (int, float, np.floating, np.integer)) and np.isfinite(v) for v in values.values()):
+            return f"fixed statistics {values}: each must be a finite number"
+        if not (self.sigma > 0 and self.e_sigma > 0):
+            return f"fixed statistics with sigma {self.sigma} and e_sigma {self.e_sigma}: both must be > 0"
+        return ""
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> "SetNorm":
+        n = len(payload)
+        if n not in (SET_NORM_LEN, SET_NORM_FIXED_LEN):
+            raise FormatError(f"SET_NORM payload of {n} bytes: need {SET_NORM_LEN} (utterance or session) or "
+                              f"{SET_NORM_FIXED_LEN} (fixed, with four f64 statistics)")
+        mode = payload[0]
+        if mode not in NORM_NAMES:
+            raise PayloadError(f"SET_NORM with {cls(mode).problem()}")
+        if (mode == NORM_FIXED) != (n == SET_NORM_FIXED_LEN):
+            want = SET_NORM_FIXED_LEN if mode == NORM_FIXED else SET_NORM_LEN
+            raise FormatError(f"SET_NORM payload of {n} bytes for mode {NORM_NAMES[mode]}: need {want}")
+        s = cls(mode, *_SET_NORM_STATS.unpack_from(payload, 1)) if mode == NORM_FIXED else cls(mode)
+        problem = s.problem()
+        if problem:
+            raise PayloadError(f"SET_NORM with {problem}")
+        return s
+
+    def to_payload(self) -> bytes:
+        problem = self.problem()
+        if problem:
+            raise ValueError(f"cannot send a SET_NORM with {problem}")
+        if self.mode != NORM_FIXED:
+            return bytes([self.mode])
+        return bytes([self.mode]) + _SET_NORM_STATS.pack(self.mu, self.sigma, self.e_mu, self.e_sigma)
+
+
+Message = Hello | Status | Ack | SampleBlock | F0Block | Emotion | SetNorm
 
 _PARSERS = {
     MSG_HELLO: Hello.from_payload,
@@ -546,6 +616,7 @@ _PARSERS = {
     MSG_F0: F0Block.from_payload,
     MSG_EMOTION: Emotion.from_payload,
     CMD_REPLAY: SampleBlock.from_payload,
+    CMD_SET_NORM: SetNorm.from_payload,
 }
 
 
@@ -584,6 +655,27 @@ def set_mode_payload(mode: int) -> bytes:
 
 def set_rate_payload(fs: int) -> bytes:
     return struct.pack("<I", fs)
+
+
+def set_norm_payload(stats=None, mode: int | None = None) -> bytes:
+    """SET_NORM payload. With stats (an F0Stats, or anything with mu, sigma, e_mu and e_sigma): fixed
+    mode with those statistics; without: mode NORM_UTTERANCE or NORM_SESSION. Raises ValueError for
+    what the board would refuse: an unknown mode, statistics that are not finite numbers or a sigma
+    or e_sigma <= 0."""
+    if stats is None:
+        if mode not in (NORM_UTTERANCE, NORM_SESSION):
+            raise ValueError(f"SET_NORM without statistics needs mode NORM_UTTERANCE ({NORM_UTTERANCE}) or "
+                             f"NORM_SESSION ({NORM_SESSION}), got {mode!r}; fixed mode takes statistics")
+        return SetNorm(mode).to_payload()
+    if mode not in (None, NORM_FIXED):
+        raise ValueError(f"SET_NORM with statistics is fixed mode ({NORM_FIXED}), not mode {mode!r}")
+    try:
+        values = [stats.mu, stats.sigma, getattr(stats, "e_mu", 0.0), getattr(stats, "e_sigma", 1.0)]
+    except AttributeError:
+        raise ValueError(f"SET_NORM statistics need mu and sigma (and e_mu, e_sigma), got {stats!r}") from None
+    if not all(isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) for v in values):
+        raise ValueError(f"SET_NORM statistics must be numbers, got mu, sigma, e_mu, e_sigma = {values}")
+    return SetNorm(NORM_FIXED, *(float(v) for v in values)).to_payload()
 
 
 def exit_payload(code: int) -> bytes:

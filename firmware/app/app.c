@@ -320,6 +320,35 @@ static emo_status_t cmd_replay(const emo_proto_frame_t *f)
     return EMO_OK;
 }
 
+/* Where the board's classifier takes its normalisation statistics, from the next START on. A
+ * malformed payload is refused as such in any state; a board without a model has no classifier. */
+static emo_status_t cmd_set_norm(const emo_proto_frame_t *f)
+{
+#ifdef EMO_APP_MODEL
+    emo_proto_set_norm_t n;
+    emo_feat_stats_t st;
+    emo_status_t s = emo_proto_unpack_set_norm(f->payload, f->len, &n);
+    if (s != EMO_OK) {
+        return s;
+    }
+    if (app.streaming) {
+        return EMO_ERR_STATE; /* one stream, one normalisation: the host stops first */
+    }
+    if (n.mode != EMO_FEAT_NORM_FIXED) {
+        return emotion_set_norm(n.mode, NULL);
+    }
+    memset(&st, 0, sizeof(st));
+    st.mu = n.mu;
+    st.sigma = n.sigma;
+    st.e_mu = n.e_mu;
+    st.e_sigma = n.e_sigma;
+    return emotion_set_norm(n.mode, &st);
+#else
+    (void)f;
+    return EMO_ERR_UNSUPPORTED;
+#endif
+}
+
 static void handle(const emo_proto_frame_t *f)
 {
     emo_status_t s;
@@ -383,6 +412,9 @@ static void handle(const emo_proto_frame_t *f)
         send_ack(f, s);
         return;
     }
+    case EMO_CMD_SET_NORM:
+        send_ack(f, cmd_set_norm(f));
+        return;
     case EMO_CMD_EXIT:
         if (f->len != 4) {
             send_ack(f, EMO_ERR_FORMAT);

@@ -21,6 +21,8 @@ static union {
 } work;
 static emo_seg_state_t seg;                       /* ~32 KB: the longest utterance */
 static emo_feat_norm_t norm;
+static int32_t norm_mode = EMO_MODEL_NORM;       /* what START sets norm up with (SET_NORM) */
+static emo_feat_stats_t norm_fixed;              /* its statistics in EMO_FEAT_NORM_FIXED */
 static int8_t input[EMO_MODEL_INPUT_LEN];
 static uint32_t classified;
 
@@ -57,6 +59,19 @@ static void classify(const emo_seg_utt_t *u)
     }
 }
 
+emo_status_t emotion_set_norm(int32_t mode, const emo_feat_stats_t *fixed)
+{
+    emo_feat_norm_t st;
+    emo_status_t s = emo_feat_norm_init(&st, mode, fixed); /* checks the mode and the statistics */
+    if (s == EMO_OK) {
+        norm_mode = mode;
+        if (fixed != NULL) {
+            norm_fixed = *fixed;
+        }
+    }
+    return s;
+}
+
 void emotion_start(void)
 {
     emo_seg_ms_t ms;
@@ -64,7 +79,8 @@ void emotion_start(void)
     emo_seg_default_ms(&ms);
     emo_seg_config_from_ms(&c, &ms);
     emo_seg_init(&seg, &c);
-    emo_feat_norm_init(&norm, EMO_MODEL_NORM, NULL);
+    /* fresh session sums; a fixed setting stays (it passed the same call in emotion_set_norm) */
+    emo_feat_norm_init(&norm, norm_mode, norm_mode == EMO_FEAT_NORM_FIXED ? &norm_fixed : NULL);
     classified = 0;
 }
 

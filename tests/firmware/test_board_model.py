@@ -6,16 +6,23 @@ as C by the firmware build and compiled in. Held-out utterances are streamed wit
 them; the board segments its own F0 frames, classifies each utterance and sends EMOTION frames.
 The host takes the board's F0 records, runs its own segmenter, features and int8 inference
 (ai-edge-litert, reference kernels) and must get the same utterances and the same int8 scores,
-bit for bit.
+bit for bit. The host can give the board other statistics (SET_NORM: a speaker's fixed ones);
+the board then normalises as a host classifier with those statistics, again bit for bit.
 """
 from __future__ import annotations
+
+import json
+import math
+import struct
 
 import numpy as np
 import pytest
 
+from eggemo._emo import lib
 from eggemo.host import protocol as P
 from eggemo.host.emulator import build_firmware
-from eggemo.host.pipeline import Classifier, Pipeline, SegmenterConfig, frames_from_records
+from eggemo.host.pipeline import Classifier, Pipeline, SegmenterConfig, frames_from_records, read_norm_file
+from eggemo.train.features import F0Stats
 
 from ..host.conftest import CALIB, HELD_OUT, VAL, export_test_student, synthetic_utterances
 from .conftest import _require_tools
@@ -83,3 +90,128 @@ def test_model_build_refuses_a_folder_without_a_model(tmp_path):
     _require_tools()
     with pytest.raises(RuntimeError, match="no student_int8.tflite"):
         build_firmware(tmp_path / "fw", "qemu", model=tmp_path)
+
+
+# --- SET_NORM: the host gives the board the statistics it normalises with ---------------------------
+
+# A speaker's statistics as `--norm FILE.json` carries them; not round numbers, so that a value cut
+# short anywhere between the JSON file and the board's doubles would show in the scores.
+FIXED = {"mu": 5.143217480931, "sigma": 0.23170000000000002, "e_mu": -23.713, "e_sigma": 7.931}
+STATS = F0Stats(FIXED["mu"], FIXED["sigma"], 0, FIXED["e_mu"], FIXED["e_sigma"])
+
+
+def host_predictions(export, frames: np.ndarray, norm: str | None):
+    clf = Classifier.from_model(export, norm=norm)
+    pipe = Pipeline(clf, SegmenterConfig())
+    return clf, pipe.f0(frames_from_records(frames)) + pipe.end("stream_end")
+
+
+def assert_same(board: list, host: list, clf) -> None:
+    assert [(e.first, e.last, e.reason_name) for e in board] == [(p.first, p.last, p.reason) for p in host]
+    for e, p in zip(board, host):
+        assert list(e.scores) == p.raw.tolist(), (e, p.as_dict())
+        assert e.label == int(np.argmax(p.raw)) and clf.label_names[e.label] == p.label
+
+
+def test_set_norm_fixed_statistics_give_the_hosts_predictions_bit_for_bit(board_model, corpus, tmp_path):
+    export, elf = board_model
+    norm = tmp_path / "speaker.json"
+    norm.write_text(json.dumps(FIXED))
+    stats = read_norm_file(norm)
+    keys = [*HELD_OUT, VAL[0]]
+    with QemuBoard(elf) as board:
+        assert board.command(P.CMD_SET_NORM, P.set_norm_payload(stats)).ok
+        res = board.stream(stream_of(corpus, keys))
+        # a new stream keeps the fixed setting (only session sums restart)
+        again = board.stream(stream_of(corpus, keys[:1]))
+        # and another mode replaces it
+        assert board.command(P.CMD_SET_NORM, P.set_norm_payload(None, P.NORM_UTTERANCE)).ok
+        utt = board.stream(stream_of(corpus, keys[1:2]))
+    clf, host = host_predictions(export, res.f0, str(norm))
+    assert clf.normaliser.mode == "fixed" and clf.normaliser.fixed == stats
+    assert len(res.emotions) >= len(keys) - 1, f"the board classified {len(res.emotions)} of {len(keys)} utterances"
+    assert_same(res.emotions, host, clf)
+    for e, p in zip(res.emotions, host):             # the fixed statistics, echoed in float32
+        assert (e.mu, e.sigma) == (np.float32(stats.mu), np.float32(stats.sigma)) == (np.float32(p.mu),
+                                                                                      np.float32(p.sigma))
+    # the session statistics would have given other inputs: the setting made the difference
+    _, session = host_predictions(export, res.f0, "session")
+    assert any(p.mu != s.mu for p, s in zip(host, session))
+
+    clf, host = host_predictions(export, again.f0, str(norm))
+    assert again.emotions and all(e.mu == np.float32(stats.mu) for e in again.emotions)
+    assert_same(again.emotions, host, clf)
+    clf, host = host_predictions(export, utt.f0, "utterance")
+    assert utt.emotions and all(e.mu != np.float32(stats.mu) for e in utt.emotions)
+    assert_same(utt.emotions, host, clf)
+    for e, p in zip(utt.emotions, host):
+        assert e.mu == pytest.approx(p.mu, abs=1e-6)
+
+
+def _raw_set_norm(mode: int, *values: float) -> bytes:
+    return bytes([mode]) + struct.pack(f"<{len(values)}d", *values)
+
+
+def test_set_norm_refusals(board_model, corpus):
+    export, elf = board_model
+    good = P.set_norm_payload(STATS)
+    bad_values = [_raw_set_norm(2, math.nan, 0.2, -20.0, 6.0), _raw_set_norm(2, 5.0, math.inf, -20.0, 6.0),
+                  _raw_set_norm(2, 5.0, 0.0, -20.0, 6.0), _raw_set_norm(2, 5.0, 0.2, -math.inf, 6.0),
+                  _raw_set_norm(2, 5.0, 0.2, -20.0, -6.0), _raw_set_norm(2, 5.0, 0.2, -20.0, 0.0),
+                  bytes([3]), bytes([255]), _raw_set_norm(3, 5.0, 0.2, -20.0, 6.0)]
+    bad_lengths = [b"", bytes(2), good[:-1], good + b"\x00", bytes([2]), _raw_set_norm(0, 5.0, 0.2, -20.0, 6.0),
+                   bytes([1, 0])]
+    with QemuBoard(elf) as board:
+        before = board.status().cmd_rejected
+        for payload in bad_values:
+            assert board.command(P.CMD_SET_NORM, payload).status == lib.EMO_ERR_PARAM, payload.hex()
+        for payload in bad_lengths:
+            assert board.command(P.CMD_SET_NORM, payload).status == lib.EMO_ERR_FORMAT, payload.hex()
+        # while streaming: refused, the stream goes on with the normalisation it started with
+        for cmd, payload in ((P.CMD_SET_MODE, P.set_mode_payload(P.MODE_F0)), (P.CMD_START, b"")):
+            assert board.command(cmd, payload).ok
+        assert board.command(P.CMD_SET_NORM, good).status == lib.EMO_ERR_STATE
+        assert board.command(P.CMD_STOP).ok
+        n_refused = len(bad_values) + len(bad_lengths) + 1
+        assert board.status().cmd_rejected == before + n_refused
+        # nothing refused changed the setting: the model's own (session) statistics
+        res = board.stream(stream_of(corpus, HELD_OUT[:1]))
+    clf, host = host_predictions(export, res.f0, None)
+    assert clf.normaliser.mode == "session" and res.emotions
+    assert_same(res.emotions, host, clf)
+    for e, p in zip(res.emotions, host):
+        assert e.mu == pytest.approx(p.mu, abs=1e-6)
+
+
+def test_firmware_without_a_model_refuses_set_norm(firmware_elf):
+    with QemuBoard(firmware_elf) as board:
+        assert not board.hello.has_model
+        for payload in (P.set_norm_payload(STATS), P.set_norm_payload(None, P.NORM_SESSION),
+                        b"", bytes([9])):
+            assert board.command(P.CMD_SET_NORM, payload).status == lib.EMO_ERR_UNSUPPORTED
+
+
+def test_monitor_gives_the_board_its_fixed_statistics(board_model, corpus, tmp_path):
+    """`eggemo monitor --model EXPORT --norm FILE.json` on a board that classifies: SET_NORM before START,
+    and the board's predictions are the host's, bit for bit."""
+    from eggemo.host.emulator import Emulator
+    from eggemo.host.monitor import IDENTICAL, Monitor, MonitorOptions
+
+    export, elf = board_model
+    norm = tmp_path / "speaker.json"
+    norm.write_text(json.dumps(FIXED))
+    stats = read_norm_file(norm)
+    with Emulator(elf) as emu:
+        emu.wait_listening()
+        opts = MonitorOptions(mode=P.MODE_F0, feed=stream_of(corpus, HELD_OUT[:2]), feed_speed=0.0,
+                              stop_at_end=True, open_timeout=5.0, duration=180.0)
+        mon = Monitor(emu.url, Classifier.from_model(export, norm=str(norm)), opts).run()
+    assert mon.finished.is_set(), mon.link_counters()
+    assert mon.board_norm == P.SetNorm(P.NORM_FIXED, stats.mu, stats.sigma, stats.e_mu, stats.e_sigma)
+    host, board = mon.predictions, mon.board_predictions
+    assert len(host) >= 1 and len(board) == len(host)
+    for b, p in zip(board, host):
+        assert (b.first, b.last, b.label, list(b.scores)) == (p.first, p.last, p.label, p.raw.tolist())
+        assert b.emotion.mu == np.float32(stats.mu) and b.emotion.sigma == np.float32(stats.sigma)
+    a = mon.agreement.summary()
+    assert (a[IDENTICAL], a["disagreements"], a["unpaired"]) == (len(host), 0, 0)

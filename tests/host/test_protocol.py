@@ -231,3 +231,62 @@ def test_emotion_with_impossible_values_is_a_payload_error(change, match):
                                                                                        *bad.scores))
     with pytest.raises(P.PayloadError, match=f"EMOTION payload with .*{match}"):
         P.parse(P.Frame(P.MSG_EMOTION, 0, payload))
+
+
+# --- SET_NORM ----------------------------------------------------------------------------------------
+
+def test_set_norm_layout_and_round_trip():
+    from eggemo.train.features import F0Stats
+
+    payload = P.set_norm_payload(F0Stats(5.1, 0.25, 1234, -22.5, 7.0))
+    assert len(payload) == P.SET_NORM_FIXED_LEN == 33
+    assert payload[0] == P.NORM_FIXED == 2
+    assert struct.unpack("<4d", payload[1:]) == (5.1, 0.25, -22.5, 7.0)      # f64, little-endian, in order
+    assert P.SetNorm.from_payload(payload) == P.SetNorm(P.NORM_FIXED, 5.1, 0.25, -22.5, 7.0)
+    for mode in (P.NORM_UTTERANCE, P.NORM_SESSION):
+        assert P.set_norm_payload(None, mode) == bytes([mode])
+        assert P.SetNorm.from_payload(bytes([mode])) == P.SetNorm(mode)
+    assert P.NORM_NAMES == {0: "utterance", 1: "session", 2: "fixed"}
+    frame = P.decode_frame(P.encode_frame(P.CMD_SET_NORM, 3, payload)[:-1])
+    assert P.parse(frame) == P.SetNorm.from_payload(payload)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(stats=None), "needs mode NORM_UTTERANCE"),
+    (dict(stats=None, mode=P.NORM_FIXED), "fixed mode takes statistics"),
+    (dict(stats=None, mode=5), "needs mode"),
+    (dict(stats="mu=5", mode=None), "need mu and sigma"),
+    (dict(mode=P.NORM_SESSION), "fixed mode"),
+])
+def test_set_norm_payload_refuses_what_the_board_would(kwargs, match):
+    from eggemo.train.features import F0Stats
+
+    kwargs.setdefault("stats", F0Stats(5.0, 0.2, 0))
+    with pytest.raises(ValueError, match=match):
+        P.set_norm_payload(**kwargs)
+
+
+@pytest.mark.parametrize("mu, sigma, e_mu, e_sigma, match", [
+    (float("nan"), 0.2, 0.0, 1.0, "finite"), (5.0, float("inf"), 0.0, 1.0, "finite"),
+    (5.0, 0.2, float("-inf"), 1.0, "finite"), (5.0, 0.2, 0.0, float("nan"), "finite"),
+    (5.0, 0.0, 0.0, 1.0, "> 0"), (5.0, -0.2, 0.0, 1.0, "> 0"), (5.0, 0.2, 0.0, 0.0, "> 0"),
+    (5.0, 0.2, 0.0, -1.0, "> 0"),
+])
+def test_set_norm_statistics_must_be_finite_with_positive_sigmas(mu, sigma, e_mu, e_sigma, match):
+    from eggemo.train.features import F0Stats
+
+    with pytest.raises(ValueError, match=match):
+        P.set_norm_payload(F0Stats(mu, sigma, 0, e_mu, e_sigma))
+    raw = bytes([P.NORM_FIXED]) + struct.pack("<4d", mu, sigma, e_mu, e_sigma)
+    with pytest.raises(P.PayloadError, match=match):             # what the board answers EMO_ERR_PARAM
+        P.SetNorm.from_payload(raw)
+
+
+@pytest.mark.parametrize("payload, error", [
+    (b"", P.FormatError), (bytes(2), P.FormatError), (bytes(32), P.FormatError), (bytes(34), P.FormatError),
+    (bytes([P.NORM_FIXED]), P.FormatError), (bytes([P.NORM_SESSION]) + bytes(32), P.FormatError),
+    (bytes([3]), P.PayloadError), (bytes([255]) + bytes(32), P.PayloadError),
+])
+def test_set_norm_of_the_wrong_length_or_mode(payload, error):
+    with pytest.raises(error, match="SET_NORM"):
+        P.SetNorm.from_payload(payload)

@@ -278,3 +278,114 @@ def _mutate(payload: bytes, how: int, at: int, value: int) -> bytes:
 @settings(max_examples=500, deadline=None, derandomize=True)
 def test_emotion_unpack_accepts_and_refuses_the_same(payload):
     assert c_unpack_emotion(payload) == py_unpack_emotion(payload)
+
+
+# --- SET_NORM --------------------------------------------------------------------------------
+
+def test_set_norm_constants_match():
+    assert P.CMD_SET_NORM == lib.EMO_CMD_SET_NORM == 0x8A
+    assert (P.SET_NORM_LEN, P.SET_NORM_FIXED_LEN) == (lib.EMO_PROTO_SET_NORM_LEN, lib.EMO_PROTO_SET_NORM_FIXED_LEN)
+    assert (P.NORM_UTTERANCE, P.NORM_SESSION, P.NORM_FIXED) == (lib.EMO_FEAT_NORM_UTTERANCE, lib.EMO_FEAT_NORM_SESSION,
+                                                                lib.EMO_FEAT_NORM_FIXED)
+
+
+SET_NORM_FIELDS = ("mode", "mu", "sigma", "e_mu", "e_sigma")
+
+
+def c_pack_set_norm(s: P.SetNorm) -> tuple[int, bytes]:
+    cs = ffi.new("emo_proto_set_norm_t *", {f: getattr(s, f) for f in SET_NORM_FIELDS})
+    out, n = ffi.new("uint8_t[]", 64), ffi.new("int32_t *")
+    rc = lib.emo_proto_pack_set_norm(cs, out, 64, n)
+    return rc, bytes(ffi.buffer(out, n[0]))
+
+
+def c_unpack_set_norm(payload: bytes) -> tuple[int, P.SetNorm | None]:
+    cs = ffi.new("emo_proto_set_norm_t *")
+    rc = lib.emo_proto_unpack_set_norm(payload, len(payload), cs)
+    return rc, (P.SetNorm(*(getattr(cs, f) for f in SET_NORM_FIELDS)) if rc == lib.EMO_OK else None)
+
+
+def py_unpack_set_norm(payload: bytes) -> tuple[int, P.SetNorm | None]:
+    """The Python parser's answer as the board's status: a FormatError is EMO_ERR_FORMAT, a
+    PayloadError (an impossible mode or value) EMO_ERR_PARAM."""
+    try:
+        return lib.EMO_OK, P.SetNorm.from_payload(payload)
+    except P.FormatError:
+        return lib.EMO_ERR_FORMAT, None
+    except P.PayloadError:
+        return lib.EMO_ERR_PARAM, None
+
+
+f64 = st.floats(allow_nan=False, allow_infinity=False)
+# every double the wire can carry, NaN payloads and signed zeros and subnormals included
+any_f64 = st.one_of(st.floats(), st.sampled_from([math.nan, -math.nan, math.inf, -math.inf, 0.0, -0.0, 5e-324,
+                                                  -5e-324, 1.7976931348623157e308]),
+                    st.integers(0, 2**64 - 1).map(lambda u: struct.unpack("<d", struct.pack("<Q", u))[0]))
+
+
+@st.composite
+def set_norms(draw) -> P.SetNorm:
+    """Valid SET_NORMs: the two modes without statistics, and fixed ones at and inside their ranges."""
+    mode = draw(st.sampled_from(sorted(P.NORM_NAMES)))
+    if mode != P.NORM_FIXED:
+        return P.SetNorm(mode)
+    pos = f64.filter(lambda x: x > 0)
+    return P.SetNorm(mode, draw(f64), draw(pos), draw(f64), draw(pos))
+
+
+@given(set_norms())
+@settings(max_examples=300, deadline=None, derandomize=True)
+def test_set_norm_pack_and_unpack(s):
+    rc, payload = c_pack_set_norm(s)
+    assert rc == lib.EMO_OK and payload == s.to_payload()
+    assert len(payload) == (P.SET_NORM_FIXED_LEN if s.mode == P.NORM_FIXED else P.SET_NORM_LEN)
+    assert c_unpack_set_norm(payload) == py_unpack_set_norm(payload) == (lib.EMO_OK, s)
+
+
+@given(st.integers(0, 255), any_f64, any_f64, any_f64, any_f64)
+@settings(max_examples=500, deadline=None, derandomize=True)
+def test_set_norm_packers_refuse_the_same(mode, mu, sigma, e_mu, e_sigma):
+    s = P.SetNorm(mode, *((mu, sigma, e_mu, e_sigma) if mode == P.NORM_FIXED else (0.0,) * 4))
+    rc, payload = c_pack_set_norm(s)
+    try:
+        want = s.to_payload()
+    except ValueError:
+        assert rc == lib.EMO_ERR_PARAM
+    else:
+        assert rc == lib.EMO_OK and payload == want
+
+
+def _mutate_set_norm(payload: bytes, how: int, at: int, value: int) -> bytes:
+    b = bytearray(payload)
+    if how == 0 and b:
+        b[at % len(b)] = value                      # one byte changed (a mode, a sign, an exponent)
+    elif how == 1:
+        b = b[: at % (len(b) + 1)]                  # cut short
+    elif how == 2:
+        b.insert(at % (len(b) + 1), value)          # one byte more
+    elif how == 3:
+        b[0:1] = bytes([value % 5])                 # another mode, the statistics kept or not
+    return bytes(b)
+
+
+@given(st.one_of(st.binary(max_size=40),
+                 st.integers(0, 2**64 - 1).map(lambda u: bytes([P.NORM_FIXED]) + struct.pack("<Q", u) * 4),
+                 st.tuples(set_norms(), st.integers(0, 3), st.integers(0, 100), st.integers(0, 255))
+                 .map(lambda t: _mutate_set_norm(t[0].to_payload(), *t[1:]))))
+@settings(max_examples=500, deadline=None, derandomize=True)
+def test_set_norm_unpack_accepts_and_refuses_the_same(payload):
+    c, py = c_unpack_set_norm(payload), py_unpack_set_norm(payload)
+    assert c[0] == py[0], payload.hex()
+    if c[0] == lib.EMO_OK:                          # the same statistics, bit for bit
+        assert struct.pack("<B4d", *(getattr(c[1], f) for f in SET_NORM_FIELDS)) == \
+            struct.pack("<B4d", *(getattr(py[1], f) for f in SET_NORM_FIELDS))
+
+
+def test_set_norm_c_rejects_bad_arguments():
+    out, n = ffi.new("uint8_t[]", 64), ffi.new("int32_t *")
+    cs = ffi.new("emo_proto_set_norm_t *", {"mode": 2, "mu": 5.0, "sigma": 0.2, "e_sigma": 1.0})
+    assert lib.emo_proto_pack_set_norm(cs, out, 32, n) == lib.EMO_ERR_CAPACITY
+    assert lib.emo_proto_pack_set_norm(cs, ffi.NULL, 64, n) == lib.EMO_ERR_NULL
+    assert lib.emo_proto_unpack_set_norm(ffi.NULL, 1, cs) == lib.EMO_ERR_NULL
+    cs.mode = 1
+    assert lib.emo_proto_pack_set_norm(cs, out, 1, n) == lib.EMO_OK and n[0] == 1 and out[0] == 1
