@@ -172,6 +172,20 @@ def _report_problems(problems: list[str]) -> None:
         print(f"  {p}", file=sys.stderr)
 
 
+def _board_model_dir(classifier) -> Path | None:
+    """The export folder of --model when the board can run it itself (a CNN student: the report's
+    c_inference says so), so that --emulate shows the board's predictions beside the host's."""
+    info = getattr(classifier, "info", None) if classifier is not None else None
+    if info is None or info.report is None:
+        return None
+    try:
+        import json
+        ci = json.loads(Path(info.report).read_text()).get("c_inference", {})
+    except (OSError, ValueError):
+        return None
+    return Path(info.path).parent if ci.get("available") else None
+
+
 def _live(args: argparse.Namespace, classifier, seg: SegmenterConfig) -> int:
     from .emulator import Emulator, build_firmware, load_egg
     from .monitor import Monitor, MonitorOptions
@@ -186,9 +200,11 @@ def _live(args: argparse.Namespace, classifier, seg: SegmenterConfig) -> int:
     emulator = None
     url = args.port
     if args.emulate is not None:
-        print("eggemo monitor: building the firmware (make -C firmware BOARD=qemu) and booting QEMU...",
+        model_dir = _board_model_dir(classifier)
+        what = f" with the student of {model_dir} on board" if model_dir else ""
+        print(f"eggemo monitor: building the firmware (make -C firmware BOARD=qemu){what} and booting QEMU...",
               file=sys.stderr, flush=True)
-        emulator = Emulator(build_firmware())
+        emulator = Emulator(build_firmware(model=model_dir))
         emulator.wait_listening()
         url = emulator.url
     lsl = None

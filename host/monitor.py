@@ -443,14 +443,15 @@ class Monitor:
         self.send(P.CMD_START)
 
     def board_norm_payload(self) -> bytes | None:
-        """SET_NORM for a board that classifies itself: the host's fixed statistics (--norm FILE.json),
-        so that the board normalises each utterance as the host does; None when the host normalises
-        with its utterance's or session's own frames, which the board computes alike from the
-        model's export."""
+        """SET_NORM for a board that classifies itself: the host's normalisation (its fixed statistics
+        from --norm FILE.json, or its utterance / session mode, which may not be the one the model's
+        export gives the board), so that the board normalises each utterance as the host does."""
         norm = self.classifier.normaliser if self.classifier is not None else None
-        if norm is None or norm.mode != "fixed":
+        if norm is None:
             return None
         try:
+            if norm.mode != "fixed":
+                return P.set_norm_payload(mode=P.NORM_UTTERANCE if norm.mode == "utterance" else P.NORM_SESSION)
             return P.set_norm_payload(norm.fixed)
         except ValueError as exc:                # statistics the board would refuse: say so, stream anyway
             self._event(f"the board keeps its model's own normalisation: {exc}")

@@ -11,3 +11,6 @@ LDSCRIPT    := $(CHIP_DIR)/stm32f405.ld
 # 1024 samples (64 ms at 16 kHz) would drop ~300 samples after every 2.56 s of voicing;
 # 2048 (128 ms) does not. QEMU replays over a flow-controlled link and keeps the default.
 BOARD_DEFS  := -DEMO_APP_SAMPLE_RING=2048
+# The chip has 64 KiB of CCM beside its 128 KiB SRAM: the board's classifier (MODEL=) keeps its
+# utterance buffer and model scratch there (app/emotion.c), QEMU (no CCM) keeps them in SRAM.
+BOARD_DEFS  += -DEMO_BOARD_CCM
