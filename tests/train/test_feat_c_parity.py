@@ -136,7 +136,9 @@ def test_real_egg_float_and_int8_input(real, crop, T):
 # --- generated frame streams ----------------------------------------------------------------------
 
 NAN, INF = float("nan"), float("inf")
-f32s = dict(width=32, allow_nan=False, allow_infinity=False)
+# no subnormals: TensorFlow, loaded by earlier tests in the same process, turns on flush-to-zero,
+# and hypothesis refuses to draw subnormal floats then (F0 frames never hold one anyway)
+f32s = dict(width=32, allow_nan=False, allow_infinity=False, allow_subnormal=False)
 FRAME = st.tuples(
     st.one_of(st.just(0.0), st.floats(40.0, 700.0, **f32s), st.floats(0.0009765625, 5000.0, **f32s)),  # f0_hz
     st.booleans(),                                                                          # voiced
@@ -160,7 +162,9 @@ def test_generated_frames_match_student_input(frames, T, crop, inputs):
     u = utt_from(frames)
     py = F0Normaliser("utterance").stats_for(u)
     assert stats_rel(NativeNormaliser("utterance").stats_for(u), py) <= STATS_REL
-    if not frames and "delta_energy" in inputs:     # numpy's delta_energy of no frames is one frame long
+    # numpy's delta_energy of no frames is one frame long: stacked with another channel it raises;
+    # alone it is one 0 padded with 0s, what the C gives
+    if not frames and "delta_energy" in inputs and set(inputs) != {"delta_energy"}:
         with pytest.raises(ValueError):
             numpy_input(u, py, T, crop, tuple(inputs))
         inputs = [c for c in inputs if c != "delta_energy"] or ["voiced"]
