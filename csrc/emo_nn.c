@@ -212,53 +212,39 @@ emo_status_t emo_nn_conv(const emo_nn_conv_t *p, const int8_t *in, int8_t *out)
     return EMO_OK;
 }
 
-static emo_status_t check_reduce(const emo_nn_reduce_t *p, const int8_t *in, const int8_t *out)
+/* MEAN (mean = 1) or REDUCE_MAX (mean = 0) over the middle axis of (outer x len x inner). */
+static emo_status_t reduce(const emo_nn_reduce_t *p, const int8_t *in, int8_t *out, int32_t mean)
 {
+    int32_t a, t, b;
     if (p == NULL || in == NULL || out == NULL)
         return EMO_ERR_NULL;
     if (p->outer < 1 || p->len < 1 || p->inner < 1)
         return EMO_ERR_PARAM;
+    for (a = 0; a < p->outer; a++) {
+        const int8_t *base = in + (size_t)a * (size_t)(p->len * p->inner);
+        for (b = 0; b < p->inner; b++) {
+            int32_t sum = 0, m = -128, v;
+            for (t = 0; t < p->len; t++) {
+                v = base[(size_t)t * (size_t)p->inner + (size_t)b];
+                sum += v;
+                m = v > m ? v : m;
+            }
+            if (mean)
+                m = clamp(emo_nn_requant(sum - p->len * p->in_zp, p->mult, p->shift) + p->out_zp, -128, 127);
+            out[(size_t)a * (size_t)p->inner + (size_t)b] = (int8_t)m;
+        }
+    }
     return EMO_OK;
 }
 
 emo_status_t emo_nn_mean(const emo_nn_reduce_t *p, const int8_t *in, int8_t *out)
 {
-    int32_t a, t, b;
-    emo_status_t s = check_reduce(p, in, out);
-    if (s != EMO_OK)
-        return s;
-    for (a = 0; a < p->outer; a++) {
-        const int8_t *base = in + (size_t)a * (size_t)(p->len * p->inner);
-        for (b = 0; b < p->inner; b++) {
-            int32_t sum = 0;
-            for (t = 0; t < p->len; t++)
-                sum += base[(size_t)t * (size_t)p->inner + (size_t)b];
-            sum -= p->len * p->in_zp;
-            out[(size_t)a * (size_t)p->inner + (size_t)b] =
-                (int8_t)clamp(emo_nn_requant(sum, p->mult, p->shift) + p->out_zp, -128, 127);
-        }
-    }
-    return EMO_OK;
+    return reduce(p, in, out, 1);
 }
 
 emo_status_t emo_nn_reduce_max(const emo_nn_reduce_t *p, const int8_t *in, int8_t *out)
 {
-    int32_t a, t, b;
-    emo_status_t s = check_reduce(p, in, out);
-    if (s != EMO_OK)
-        return s;
-    for (a = 0; a < p->outer; a++) {
-        const int8_t *base = in + (size_t)a * (size_t)(p->len * p->inner);
-        for (b = 0; b < p->inner; b++) {
-            int8_t m = -128;
-            for (t = 0; t < p->len; t++) {
-                int8_t v = base[(size_t)t * (size_t)p->inner + (size_t)b];
-                m = v > m ? v : m;
-            }
-            out[(size_t)a * (size_t)p->inner + (size_t)b] = m;
-        }
-    }
-    return EMO_OK;
+    return reduce(p, in, out, 0);
 }
 
 emo_status_t emo_nn_mul(const emo_nn_mul_t *p, const int8_t *a, const int8_t *b, int8_t *out)
