@@ -329,35 +329,21 @@ static float emo_feat_vq(const emo_f0_frame_t *fr, int32_t ch)
                                 EMO_FEAT_F0_CLIP);
 }
 
-/* Channel ch of utterance frame i (0 <= i < n). */
-static float emo_feat_value(const emo_f0_frame_t *frames, int32_t i, const emo_feat_stats_t *st, int32_t ch)
+/* A channel that reads frame fr alone: voiced, periodicity, cq, jitter, shimmer (log-F0, energy
+ * and their deltas are built in emo_feat_build, which keeps each frame's value for the next). */
+static float emo_feat_frame_value(const emo_f0_frame_t *fr, int32_t ch)
 {
-    const emo_f0_frame_t *fr = &frames[i];
     float p;
 
     switch (ch) {
-    case EMO_FEAT_LOG_F0:
-        return emo_feat_log_f0(fr, st);
     case EMO_FEAT_VOICED:
         return emo_feat_is_voiced(fr) ? 1.0f : 0.0f;
-    case EMO_FEAT_DELTA_LOG_F0:
-        if (i == 0 || !emo_feat_is_voiced(fr) || !emo_feat_is_voiced(fr - 1)) {
-            return 0.0f;
-        }
-        return emo_feat_log_f0(fr, st) - emo_feat_log_f0(fr - 1, st);
     case EMO_FEAT_PERIODICITY:
         p = fr->periodicity;
         if (p != p) {
             return 0.0f;
         }
         return p < -1.0f ? -1.0f : (p > 1.0f ? 1.0f : p);
-    case EMO_FEAT_ENERGY:
-        return emo_feat_energy(fr, st);
-    case EMO_FEAT_DELTA_ENERGY:
-        if (i == 0) {
-            return 0.0f;
-        }
-        return emo_feat_energy(fr, st) - emo_feat_energy(fr - 1, st);
     default:                /* EMO_FEAT_CQ, EMO_FEAT_JITTER, EMO_FEAT_SHIMMER */
         return emo_feat_vq(fr, ch);
     }
@@ -420,7 +406,7 @@ emo_status_t emo_feat_build(const emo_f0_frame_t *frames, int32_t n_frames, cons
                 v = i == 0 ? 0.0f : e - prev_e;
                 break;
             default:
-                v = emo_feat_value(frames, i, stats, channels[c]);
+                v = emo_feat_frame_value(fr, channels[c]);
                 break;
             }
             out[t * n_channels + c] = v;

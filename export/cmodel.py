@@ -574,15 +574,8 @@ def render(prog: Program, label_names: tuple[str, ...], source: str = "student_i
 def write(tflite: str | Path, out_dir: str | Path, label_names: tuple[str, ...] | None = None,
           feature_config: dict | None = None) -> Program:
     """Lower the file `tflite` and write emo_model.h / emo_model.c into out_dir; returns the Program.
-    Label names and the feature config default to those of the export report beside the model."""
-    import json
-
+    (main() reads the label names and feature config from the export report beside the model.)"""
     tflite = Path(tflite)
-    report = tflite.parent / "export_report.json"
-    if report.is_file() and (label_names is None or feature_config is None):
-        r = json.loads(report.read_text())
-        label_names = label_names or tuple(r.get("label_names") or ()) or None
-        feature_config = feature_config or r.get("input", {}).get("feature_config")
     return write_program(tflite.read_bytes(), out_dir, label_names, tflite.name, feature_config)
 
 
