@@ -29,6 +29,8 @@ class TeacherConfig:
     input_norm: bool = False      # standardise each log-Mel band with the training set's mean / sd
     dropout: float = 0.0          # before the classifier
     band_moments: bool = False    # resnet18: also each band's mean and sd over the utterance (needs input_norm)
+    moment_head: bool = False     # resnet18: those statistics standardised, through their own linear head
+                                  # (its own loss term), its logits added to the conv path's (needs band_moments)
     max_epochs: int = 0           # the teacher's own epoch budget and patience (0: optim's)
     patience: int = 0
 
@@ -302,6 +304,8 @@ def teacher_config(cfg: Config, n_classes: int, n_mels: int = 80) -> dict[str, A
         extra["dropout"] = tc.dropout
     if tc.band_moments:
         extra["band_moments"] = True
+    if tc.moment_head:
+        extra["moment_head"] = True
     if tc.arch == "crnn":
         return {"in_channels": 1, "n_classes": n_classes, "width": tc.crnn_width,
                 "rnn_hidden": tc.rnn_hidden, **extra}

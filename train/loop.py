@@ -282,6 +282,10 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
             else:
                 loss = ce = soft_cross_entropy(logits, targets.to(device)) if soft else F.cross_entropy(logits, yb)
                 kd = torch.zeros((), device=device)
+            aux = getattr(unwrap(net), "aux_logits", None)
+            if aux is not None:
+                # a wide head (ResNet18 moment_head) also learns on its own, as the regression it stands for
+                loss = loss + (soft_cross_entropy(aux, targets.to(device)) if soft else F.cross_entropy(aux, yb))
             _check_finite(loss, epoch, cfg)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -68,10 +68,12 @@ class ResNet18(nn.Module):
     """
 
     def __init__(self, in_channels: int = 1, n_classes: int = 7, width: int = 64, n_mels: int = 0,
-                 dropout: float = 0.0, band_moments: bool = False) -> None:
+                 dropout: float = 0.0, band_moments: bool = False, moment_head: bool = False) -> None:
         super().__init__()
         if band_moments and n_mels <= 0:
             raise ValueError("band_moments needs n_mels (the per-band statistics are taken after BandNorm)")
+        if moment_head and not band_moments:
+            raise ValueError("moment_head needs band_moments (it is a linear head on the band statistics)")
         self.input_norm = _input_norm(n_mels)
         self.dropout = nn.Dropout(dropout)
         self.band_moments = band_moments
@@ -87,13 +89,28 @@ class ResNet18(nn.Module):
             c_in = c_out
         self.stages = nn.Sequential(*stages)
         self.feature_dim = 8 * w + (2 * n_mels if band_moments else 0)
-        self.classifier = nn.Linear(self.feature_dim, n_classes)
+        self.moment_head = moment_head
+        self.aux_logits: torch.Tensor | None = None
+        if moment_head:
+            # wide and deep: the band statistics, standardised over utterances, get their own linear
+            # head (a logistic regression inside the network, trained by its own loss term: train/loop.py)
+            # whose logits add to the convolutional path's
+            self.moment_norm = nn.BatchNorm1d(2 * n_mels, affine=False)
+            self.moment_classifier = nn.Linear(2 * n_mels, n_classes)
+            self.classifier = nn.Linear(8 * w, n_classes)
+        else:
+            self.classifier = nn.Linear(self.feature_dim, n_classes)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.dim() == 3:
             x = x.unsqueeze(1)
         z = self.input_norm(x)
         feature = self.stages(self.stem(z)).mean(dim=(2, 3))
+        if self.moment_head:
+            moments = band_moments(x, z)
+            wide = self.moment_classifier(self.moment_norm(moments))
+            self.aux_logits = wide if self.training else None
+            return self.classifier(self.dropout(feature)) + wide, torch.cat([feature, moments], dim=1)
         if self.band_moments:
             feature = torch.cat([feature, band_moments(x, z)], dim=1)
         return self.classifier(self.dropout(feature)), feature

@@ -233,6 +233,53 @@ def test_teacher_band_moments_are_the_band_statistics_over_the_content_frames():
         ResNet18(width=2, band_moments=True)
 
 
+def test_teacher_moment_head_adds_a_regression_on_standardised_band_statistics():
+    from eggemo.train.models import ResNet18, band_moments
+    torch.manual_seed(0)
+    x = torch.randn(6, 1, N_MELS, T) * 3.0 + 1.0
+    net = ResNet18(width=2, n_mels=N_MELS, band_moments=True, moment_head=True, n_classes=3)
+    assert net.feature_dim == 16 + 2 * N_MELS
+    net.train()
+    logits, feature = net(x)
+    assert net.aux_logits is not None and net.aux_logits.shape == (6, 3)
+    assert feature.shape == (6, 16 + 2 * N_MELS)
+    net.eval()
+    logits, feature = net(x)
+    assert net.aux_logits is None                   # only training reads the wide head's own loss
+    z = net.input_norm(x)
+    m = band_moments(x, z)
+    rm, rv = net.moment_norm.running_mean, net.moment_norm.running_var
+    wide = net.moment_classifier((m - rm) / torch.sqrt(rv + net.moment_norm.eps))
+    deep = net.classifier(net.stages(net.stem(z)).mean(dim=(2, 3)))
+    torch.testing.assert_close(logits, wide + deep)
+    with pytest.raises(ValueError, match="band_moments"):
+        ResNet18(width=2, n_mels=N_MELS, moment_head=True)
+
+
+def test_the_moment_head_learns_from_its_own_loss_term():
+    """Trained through train(): the wide head's own cross-entropy is part of the loss (the logged
+    loss exceeds the logged CE by it; without the head they are equal), and the wide head alone
+    separates toy classes that differ in band means."""
+    from eggemo.train.config import teacher_config
+    from eggemo.train.models import band_moments
+    base = {"width": 2, "input_norm": True, "band_moments": True}
+    runs = {}
+    for head in (False, True):
+        c = replace(cfg(max_epochs=4, patience=4), teacher={**base, "moment_head": head})
+        mc = teacher_config(c, N_CLASSES, N_MELS)
+        assert mc.get("moment_head", False) is head
+        runs[head] = train("resnet18", mc, TRAIN, VAL, c)
+    for row in runs[False].history:
+        assert row["train_loss"] == pytest.approx(row["train_ce"])
+    for row in runs[True].history:
+        assert row["train_loss"] > row["train_ce"] + 1e-3
+    net = runs[True].model.eval()
+    x = torch.from_numpy(VAL.logmel).unsqueeze(1)
+    with torch.no_grad():
+        wide = net.moment_classifier(net.moment_norm(band_moments(x, net.input_norm(x))))
+    assert (wide.argmax(1).numpy() == VAL.labels).mean() > 0.9
+
+
 def test_crossfit_targets_never_score_an_utterance_with_a_regression_fitted_on_it():
     from eggemo.train.baselines import crossfit_log_probs
     rng = np.random.default_rng(0)
