@@ -3,10 +3,16 @@ located by the float model's top-2 margin (docs/export.md, "int8/float agreement
 
     python -m eggemo.export.agreement_study --corpus runs/corpus_default --out agreement.json \\
         runs/results/paperopt/runs/*2x48s3*/seed[012]/best.pt
+    python -m eggemo.export.agreement_study --features feats.npz --budget --out agreement.json \\
+        runs/recipes/synth/runs/eggemo_student_cnn4x64/seed1*/best.pt
 
-Each checkpoint is quantised as `eggemo export` does it (the same Keras rebuild, calibrator and
-256 training contours) and compared with its torch model on its validation split and on all its
-held-out utterances (validation + test). Nothing is written but the JSON.
+Each checkpoint (BiLSTM or CNN student) is quantised as `eggemo export` does it (the same Keras
+rebuild, calibrator and 256 training contours), run in ai-edge-litert's reference kernels (the
+host's, TFLite Micro's and the board's arithmetic) and compared with its torch model on its
+validation part, its test part and both together (held out): argmax agreement, and the UA of
+float and int8 on each part, paired over checkpoints in the summary. `--budget` (CNN students)
+also simulates every int8 rounding alone (export/int8_budget.py) and counts the labels each one
+flips. Nothing is written but the JSON.
 """
 from __future__ import annotations
 
@@ -17,16 +23,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats
+
+
+PARTS = ("validation", "test", "held_out")
+
+
+def _ua(pred: np.ndarray, y: np.ndarray) -> float:
+    """Unweighted accuracy: the mean of the per-class recalls over the classes present."""
+    return float(np.mean([np.mean(pred[y == k] == k) for k in np.unique(y)]))
 
 
 def study(checkpoints: list[Path], *, corpus: Path | None = None, features: Path | None = None,
-          calib_max: int = 256) -> list[dict[str, Any]]:
+          calib_max: int = 256, budget: bool = False) -> list[dict[str, Any]]:
     from eggemo.train.cli import load_features, make_splits
 
     from .data import subsample, training_config
-    from .keras_student import build_keras_student, shape_from_state
     from .onnx_export import torch_logits
     from .pipeline import load_student
+    from .rebuild import build_keras, student_shape
     from .runtime import StudentRuntime
     from .tflite import convert_int8
     from .verify import agreement
@@ -39,14 +54,22 @@ def study(checkpoints: list[Path], *, corpus: Path | None = None, features: Path
         fs = load_features(cfg, corpus=corpus, features=features, progress=False)[0]
         split = make_splits(fs, cfg)
         state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
-        shape = shape_from_state(state, fs.f0.shape[1], int(ck["model_config"].get("stack", 1)))
+        shape = student_shape(ck["arch"], state, ck["model_config"], fs.f0.shape[1])
         fit = fs.f0[split["train"]]
-        rt = StudentRuntime(convert_int8(build_keras_student(state, shape, batch_size=1),
-                                         fit[subsample(len(fit), calib_max)]))
+        calib = fit[subsample(len(fit), calib_max)]
+        rt = StudentRuntime(convert_int8(build_keras(state, shape, batch_size=1), calib))
         row: dict[str, Any] = {"checkpoint": str(path)}
-        for part, idx in (("validation", split["val"]), ("held_out", np.concatenate([split["val"], split["test"]]))):
-            x = fs.f0[idx]
-            row[part] = agreement(rt.logits_batch(x), torch_logits(model, x), step=rt.output_scale)
+        held_out = np.concatenate([split["val"], split["test"]])
+        for part, idx in zip(PARTS, (split["val"], split["test"], held_out)):
+            x, y = fs.f0[idx], fs.labels[idx]
+            q, f = rt.logits_batch(x), torch_logits(model, x)
+            row[part] = {**agreement(q, f, step=rt.output_scale),
+                         "ua_float": _ua(f.argmax(1), y), "ua_int8": _ua(q.argmax(1), y)}
+        if budget:
+            if ck["arch"] != "cnn_student":
+                raise ValueError(f"{path}: --budget simulates the CNN student's int8 graph; this is a {ck['arch']}")
+            from .int8_budget import flips
+            row["budget"] = flips(model, calib, fs.f0[held_out])
         rows.append(row)
         v = row["validation"]
         print(f"{path}: validation {v['argmax_agreement']:.4f} ({v['disagreements']}/{v['utterances']} differ, "
@@ -62,7 +85,13 @@ def summary(rows: list[dict[str, Any]], part: str) -> dict[str, Any]:
     ties = sum(r[part]["below_one_step"] for r in rows)
     clear_differ = differ - sum(r[part]["disagreements_below_one_step"] for r in rows)
     per = np.array([r[part]["argmax_agreement"] for r in rows])
+    d = np.array([r[part]["ua_int8"] - r[part]["ua_float"] for r in rows]) * 100.0
+    half = float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
     return {"checkpoints": len(rows), "utterances": n, "disagreements": differ,
+            "ua_float_mean": float(np.mean([r[part]["ua_float"] for r in rows])) * 100.0,
+            "ua_int8_mean": float(np.mean([r[part]["ua_int8"] for r in rows])) * 100.0,
+            "ua_int8_minus_float_points": {"mean": float(d.mean()), "ci95": [float(d.mean() - half), float(d.mean() + half)],
+                                           "worst": float(d.min())},
             "pooled_agreement": 1 - differ / n, "checkpoints_meeting_0.99": int(np.sum(per >= 0.99)),
             "min_agreement": float(per.min()), "median_agreement": float(np.median(per)),
             "utterances_below_one_step": ties, "disagreements_below_one_step": differ - clear_differ,
@@ -77,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     src.add_argument("--features", type=Path, help="or its FeatureSet .npz")
     p.add_argument("--out", type=Path, required=True, help="JSON with every checkpoint's numbers and the summary")
     p.add_argument("--calib-max", type=int, default=256)
+    p.add_argument("--budget", action="store_true",
+                   help="CNN students: also simulate each int8 rounding alone and count the labels it flips")
     args = p.parse_args(argv)
     missing = [str(c) for c in args.checkpoints if not c.is_file()]
     if missing:
@@ -85,18 +116,27 @@ def main(argv: list[str] | None = None) -> int:
     from .data import ExportDataError
     from .pipeline import ExportError
     try:
-        rows = study(args.checkpoints, corpus=args.corpus, features=args.features, calib_max=args.calib_max)
+        rows = study(args.checkpoints, corpus=args.corpus, features=args.features, calib_max=args.calib_max,
+                     budget=args.budget)
     except (ExportError, ExportDataError, ValueError, FileNotFoundError, OSError) as exc:
         print(f"agreement_study: {exc}", file=sys.stderr)
         return 2
-    result = {"rows": rows, "summary": {part: summary(rows, part) for part in ("validation", "held_out")}}
+    result: dict[str, Any] = {"rows": rows, "summary": {part: summary(rows, part) for part in PARTS}}
+    if args.budget:
+        from .int8_budget import ROUNDINGS
+        n = sum(r["budget"]["utterances"] for r in rows)
+        result["budget"] = {"utterances": n, "flipped_share": {k: sum(r["budget"][k] for r in rows) / n
+                                                               for k in ROUNDINGS + ("all",)}}
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     for part, s in result["summary"].items():
         print(f"{part}: pooled agreement {s['pooled_agreement']:.4f} ({s['disagreements']} of {s['utterances']} "
               f"differ; {s['disagreements_below_one_step']} of them at a float margin below one int8 output step); "
               f"{s['checkpoints_meeting_0.99']}/{s['checkpoints']} checkpoints >= 0.99; on the "
               f"{s['utterances'] - s['utterances_below_one_step']} utterances with a margin of at least one step "
-              f"{s['agreement_beyond_one_step']:.4f}")
+              f"{s['agreement_beyond_one_step']:.4f}; UA float {s['ua_float_mean']:.1f} -> int8 {s['ua_int8_mean']:.1f}")
+    if args.budget:
+        shares = ", ".join(f"{k} {v:.1%}" for k, v in result["budget"]["flipped_share"].items())
+        print(f"labels flipped by each int8 rounding alone (simulated, held out): {shares}")
     return 0
 
 
