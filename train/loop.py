@@ -282,10 +282,6 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
             else:
                 loss = ce = soft_cross_entropy(logits, targets.to(device)) if soft else F.cross_entropy(logits, yb)
                 kd = torch.zeros((), device=device)
-            aux = getattr(unwrap(net), "aux_logits", None)
-            if aux is not None:
-                # a wide head (ResNet18 moment_head) also learns on its own, as the regression it stands for
-                loss = loss + (soft_cross_entropy(aux, targets.to(device)) if soft else F.cross_entropy(aux, yb))
             _check_finite(loss, epoch, cfg)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -349,6 +345,16 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
                                    "averaged_epochs": sorted(t[1] for t in top)})
     model.load_state_dict(best_state)
     model.eval()
+    if getattr(model, "moment_head", False):
+        # the teacher's late fusion: the band-statistics regression, fitted on the same training
+        # part, joins the trained network (models.ResNet18.fit_moment_head)
+        model.fit_moment_head(train_set.logmel, train_set.labels)
+        val_logits, _ = predict(model, x_val, oc.batch_size * 4, device)
+        best_ua = unweighted_accuracy(y_val, val_logits.argmax(1), n_classes)
+        if main_rank:
+            best_ckpt = keep_best({**{k: v for k, v in best_ckpt.get("metrics", {}).items()},
+                                   "best_epoch": best_epoch, "val_ua": best_ua,
+                                   "val_ua_network_alone": history[best_epoch - 1]["val_ua"] if best_epoch else None})
     if own_group:
         dist.destroy_process_group()
     return TrainResult(model=model.cpu(), history=history, best_epoch=best_epoch, best_val_ua=best_ua,

@@ -12,6 +12,7 @@ Inputs:
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -89,31 +90,57 @@ class ResNet18(nn.Module):
             c_in = c_out
         self.stages = nn.Sequential(*stages)
         self.feature_dim = 8 * w + (2 * n_mels if band_moments else 0)
+        self.classifier = nn.Linear(self.feature_dim, n_classes)
         self.moment_head = moment_head
-        self.aux_logits: torch.Tensor | None = None
         if moment_head:
-            # wide and deep: the band statistics, standardised over utterances, get their own linear
-            # head (a logistic regression inside the network, trained by its own loss term: train/loop.py)
-            # whose logits add to the convolutional path's
-            self.moment_norm = nn.BatchNorm1d(2 * n_mels, affine=False)
+            # late fusion with the band-statistics floor's own model: a logistic regression on the
+            # standardised band statistics, fitted on the training part after the network has
+            # trained (fit_moment_head, train/loop.py) and frozen; from then on its logits add to
+            # the network's (a product of the two experts' class probabilities). Until it is
+            # fitted (moment_fitted = 0) the network trains and predicts exactly as without it.
+            self.register_buffer("moment_fitted", torch.zeros(()))
+            self.register_buffer("moment_mean", torch.zeros(2 * n_mels))
+            self.register_buffer("moment_std", torch.ones(2 * n_mels))
             self.moment_classifier = nn.Linear(2 * n_mels, n_classes)
-            self.classifier = nn.Linear(8 * w, n_classes)
-        else:
-            self.classifier = nn.Linear(self.feature_dim, n_classes)
+            self.moment_classifier.requires_grad_(False)
+
+    @torch.no_grad()
+    def fit_moment_head(self, logmel: np.ndarray, labels: np.ndarray, C: float = 1.0, batch: int = 256) -> None:
+        """Fit the regression: the band statistics of the training utterances (after input_norm,
+        whose statistics must be set first) standardised, then a multinomial logistic regression
+        with the band-statistics floor's settings (train/baselines.py), copied in; from now on the
+        model's logits include it."""
+        from sklearn.linear_model import LogisticRegression
+        if not self.moment_head:
+            raise ValueError("this ResNet18 has no moment head (moment_head=False)")
+        x = torch.as_tensor(np.asarray(logmel, np.float32)).to(self.moment_mean.device)
+        m = torch.cat([band_moments(x[i:i + batch, None], self.input_norm(x[i:i + batch, None]))
+                       for i in range(0, len(x), batch)]).double()
+        mean, std = m.mean(dim=0), m.std(dim=0, unbiased=False).clamp(min=1e-6)   # as StandardScaler
+        y = np.asarray(labels)
+        lr = LogisticRegression(C=C, max_iter=3000).fit(((m - mean) / std).cpu().numpy(), y)
+        n_classes = self.moment_classifier.out_features
+        if len(lr.classes_) != n_classes:
+            raise ValueError(f"the training part has {len(lr.classes_)} of the {n_classes} classes; the moment head "
+                             f"needs every class in it")
+        self.moment_mean.copy_(mean.float())
+        self.moment_std.copy_(std.float())
+        self.moment_classifier.weight.copy_(torch.as_tensor(lr.coef_, dtype=torch.float32))
+        self.moment_classifier.bias.copy_(torch.as_tensor(lr.intercept_, dtype=torch.float32))
+        self.moment_fitted.fill_(1.0)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.dim() == 3:
             x = x.unsqueeze(1)
         z = self.input_norm(x)
         feature = self.stages(self.stem(z)).mean(dim=(2, 3))
-        if self.moment_head:
-            moments = band_moments(x, z)
-            wide = self.moment_classifier(self.moment_norm(moments))
-            self.aux_logits = wide if self.training else None
-            return self.classifier(self.dropout(feature)) + wide, torch.cat([feature, moments], dim=1)
-        if self.band_moments:
-            feature = torch.cat([feature, band_moments(x, z)], dim=1)
-        return self.classifier(self.dropout(feature)), feature
+        moments = band_moments(x, z) if self.band_moments else None
+        if moments is not None:
+            feature = torch.cat([feature, moments], dim=1)
+        logits = self.classifier(self.dropout(feature))
+        if self.moment_head and bool(self.moment_fitted):
+            logits = logits + self.moment_classifier((moments - self.moment_mean) / self.moment_std)
+        return logits, feature
 
 
 PAD_LOG = -23.0   # log-Mel padding is ln(1e-10) = -23.03 (features.FeatureConfig.log_floor)

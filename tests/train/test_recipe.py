@@ -233,51 +233,63 @@ def test_teacher_band_moments_are_the_band_statistics_over_the_content_frames():
         ResNet18(width=2, band_moments=True)
 
 
-def test_teacher_moment_head_adds_a_regression_on_standardised_band_statistics():
+def test_teacher_moment_head_adds_the_band_statistics_regression_once_fitted():
+    """Until fit_moment_head the network is the plain band-moments ResNet; after it, its logits
+    gain those of the band-statistics floor's regression (standardised statistics,
+    LogisticRegression(C=1)) fitted on the given utterances, frozen."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     from eggemo.train.models import ResNet18, band_moments
     torch.manual_seed(0)
-    x = torch.randn(6, 1, N_MELS, T) * 3.0 + 1.0
-    net = ResNet18(width=2, n_mels=N_MELS, band_moments=True, moment_head=True, n_classes=3)
-    assert net.feature_dim == 16 + 2 * N_MELS
-    net.train()
-    logits, feature = net(x)
-    assert net.aux_logits is not None and net.aux_logits.shape == (6, 3)
-    assert feature.shape == (6, 16 + 2 * N_MELS)
-    net.eval()
-    logits, feature = net(x)
-    assert net.aux_logits is None                   # only training reads the wide head's own loss
-    z = net.input_norm(x)
-    m = band_moments(x, z)
-    rm, rv = net.moment_norm.running_mean, net.moment_norm.running_var
-    wide = net.moment_classifier((m - rm) / torch.sqrt(rv + net.moment_norm.eps))
-    deep = net.classifier(net.stages(net.stem(z)).mean(dim=(2, 3)))
-    torch.testing.assert_close(logits, wide + deep)
-    with pytest.raises(ValueError, match="band_moments"):
-        ResNet18(width=2, n_mels=N_MELS, moment_head=True)
-
-
-def test_the_moment_head_learns_from_its_own_loss_term():
-    """Trained through train(): the wide head's own cross-entropy is part of the loss (the logged
-    loss exceeds the logged CE by it; without the head they are equal), and the wide head alone
-    separates toy classes that differ in band means."""
-    from eggemo.train.config import teacher_config
-    from eggemo.train.models import band_moments
-    base = {"width": 2, "input_norm": True, "band_moments": True}
-    runs = {}
-    for head in (False, True):
-        c = replace(cfg(max_epochs=4, patience=4), teacher={**base, "moment_head": head})
-        mc = teacher_config(c, N_CLASSES, N_MELS)
-        assert mc.get("moment_head", False) is head
-        runs[head] = train("resnet18", mc, TRAIN, VAL, c)
-    for row in runs[False].history:
-        assert row["train_loss"] == pytest.approx(row["train_ce"])
-    for row in runs[True].history:
-        assert row["train_loss"] > row["train_ce"] + 1e-3
-    net = runs[True].model.eval()
+    net = ResNet18(width=2, n_mels=N_MELS, band_moments=True, moment_head=True, n_classes=N_CLASSES).eval()
+    torch.manual_seed(0)
+    plain = ResNet18(width=2, n_mels=N_MELS, band_moments=True, n_classes=N_CLASSES).eval()
+    plain.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("moment_")})
+    assert net.feature_dim == plain.feature_dim == 16 + 2 * N_MELS
+    assert not any(p.requires_grad for p in net.moment_classifier.parameters())
     x = torch.from_numpy(VAL.logmel).unsqueeze(1)
     with torch.no_grad():
-        wide = net.moment_classifier(net.moment_norm(band_moments(x, net.input_norm(x))))
-    assert (wide.argmax(1).numpy() == VAL.labels).mean() > 0.9
+        torch.testing.assert_close(net(x)[0], plain(x)[0])          # not fitted: the plain network
+        net.fit_moment_head(TRAIN.logmel, TRAIN.labels)
+        logits, feature = net(x)
+        deep = plain(x)[0]
+        xt = torch.from_numpy(TRAIN.logmel).unsqueeze(1)
+        mt = band_moments(xt, net.input_norm(xt)).numpy()
+        m = band_moments(x, net.input_norm(x)).numpy()
+    torch.testing.assert_close(feature, plain(x)[1])
+    ref = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000)).fit(mt, TRAIN.labels)
+    wide = (logits - deep).numpy()
+    np.testing.assert_allclose(wide, ref.decision_function(m), atol=2e-3)
+    assert (wide.argmax(1) == VAL.labels).mean() > 0.9           # toy classes differ in band means
+    with pytest.raises(ValueError, match="band_moments"):
+        ResNet18(width=2, n_mels=N_MELS, moment_head=True)
+    with pytest.raises(ValueError, match="no moment head"):
+        plain.fit_moment_head(TRAIN.logmel, TRAIN.labels)
+
+
+def test_training_fits_the_moment_head_after_the_network_and_keeps_it_in_the_checkpoint(tmp_path):
+    from eggemo.train.checkpoint import load_checkpoint
+    from eggemo.train.config import teacher_config
+    c = replace(cfg(max_epochs=3, patience=3), teacher={"width": 2, "input_norm": True, "band_moments": True,
+                                                        "moment_head": True})
+    mc = teacher_config(c, N_CLASSES, N_MELS)
+    assert mc["moment_head"] is True
+    res = train("resnet18", mc, TRAIN, VAL, c, out_dir=tmp_path)
+    net = res.model
+    assert float(net.moment_fitted) == 1.0
+    ref = build_model("resnet18", **mc)
+    ref.input_norm.mean.copy_(net.input_norm.mean)
+    ref.input_norm.std.copy_(net.input_norm.std)
+    ref.fit_moment_head(TRAIN.logmel, TRAIN.labels)          # fitted on the training part, as training did
+    torch.testing.assert_close(net.moment_classifier.weight, ref.moment_classifier.weight)
+    torch.testing.assert_close(net.moment_mean, ref.moment_mean)
+    loaded, ck = load_checkpoint(tmp_path / "best.pt")        # the saved teacher predicts with it
+    x = torch.from_numpy(VAL.logmel)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x)[0], net(x)[0])
+    assert ck["metrics"]["val_ua"] == pytest.approx(res.best_val_ua) and "val_ua_network_alone" in ck["metrics"]
 
 
 def test_crossfit_targets_never_score_an_utterance_with_a_regression_fitted_on_it():
