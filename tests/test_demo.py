@@ -1,5 +1,5 @@
 """`eggemo demo` as an integration test, on a smaller corpus: every part of the system in one run
-(corpus, teacher, distilled student, int8 export checked in TFLite Micro, firmware with the
+(corpus, teacher, edge student, int8 export checked in TFLite Micro, firmware with the
 student compiled in under QEMU, live monitor) must work together, the board's own predictions
 must be the host's, and live accuracy must stay near offline accuracy."""
 from __future__ import annotations

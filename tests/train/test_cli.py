@@ -57,6 +57,11 @@ def test_repo_configs_load_and_default_is_the_papers():
     assert (cfg.student.layers, cfg.student.hidden, cfg.teacher.arch) == (4, 256, "resnet18")
     fast = load_config(REPO / "configs" / "fast.toml")
     assert (fast.student.layers, fast.student.hidden, fast.student.stack) == (2, 48, 3)   # the edge student
+    assert not cfg.teacher.moment_head                                                    # the paper's teacher
+    recipe = load_config(REPO / "configs" / "eggemo.toml")
+    assert recipe.student.arch == "cnn_student" and recipe.teacher.moment_head and recipe.teacher.band_moments
+    from eggemo.train.config import teacher_config
+    assert teacher_config(recipe, 7)["moment_head"] is True
 
 
 def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
