@@ -30,7 +30,7 @@ class TeacherConfig:
     dropout: float = 0.0          # before the classifier
     band_moments: bool = False    # resnet18: also each band's mean and sd over the utterance (needs input_norm)
     moment_head: bool = False     # resnet18: a logistic regression on those statistics, fitted on the training
-                                  # part and frozen, its logits added to the conv path's (needs band_moments)
+                                  # part after the network has trained, frozen, its logits added (needs band_moments)
     max_epochs: int = 0           # the teacher's own epoch budget and patience (0: optim's)
     patience: int = 0
 
