@@ -186,7 +186,47 @@ def _board_model_dir(classifier) -> Path | None:
     return Path(info.path).parent if ci.get("available") else None
 
 
+class _CtrlC:
+    """SIGINT for the live monitor, kept as a flag as well as raised, so that no code between
+    QEMU's start and the monitor's loop can lose it (CI once saw a Ctrl-C at that moment vanish and
+    the monitor stream on). Before the monitor runs it raises KeyboardInterrupt (and `check` raises
+    it again if something swallowed it); once the monitor runs it stops it, the normal way to end.
+    Installed from the main thread only (signal.signal refuses others); restores the old handler."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self.monitor = None
+        self._old = None
+
+    def __enter__(self) -> "_CtrlC":
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._on_signal)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+    def _on_signal(self, *_) -> None:
+        self.hit = True
+        if self.monitor is not None:
+            self.monitor.stop()
+        else:
+            raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.hit:
+            raise KeyboardInterrupt
+
+
 def _live(args: argparse.Namespace, classifier, seg: SegmenterConfig) -> int:
+    with _CtrlC() as ctrl_c:
+        return _live_guarded(args, classifier, seg, ctrl_c)
+
+
+def _live_guarded(args: argparse.Namespace, classifier, seg: SegmenterConfig, ctrl_c: _CtrlC) -> int:
     from .emulator import Emulator, build_firmware, load_egg
     from .monitor import Monitor, MonitorOptions
     from .record import Recorder
@@ -204,12 +244,15 @@ def _live(args: argparse.Namespace, classifier, seg: SegmenterConfig) -> int:
         what = f" with the student of {model_dir} on board" if model_dir else ""
         print(f"eggemo monitor: building the firmware (make -C firmware BOARD=qemu){what} and booting QEMU...",
               file=sys.stderr, flush=True)
-        emulator = Emulator(build_firmware(model=model_dir))
-        emulator.wait_listening()
-        url = emulator.url
+        firmware = build_firmware(model=model_dir)
+        ctrl_c.check()
+        emulator = Emulator(firmware)
     lsl = None
     recorder = None
     try:
+        if emulator is not None:
+            emulator.wait_listening(interrupted=lambda: ctrl_c.hit)
+            url = emulator.url
         if args.lsl:
             from .lsl import LslOutlets
 
@@ -223,6 +266,8 @@ def _live(args: argparse.Namespace, classifier, seg: SegmenterConfig) -> int:
         signal.signal(signal.SIGTERM, lambda *_: monitor.stop())
         display = _display(args.plain)
         monitor.display = display
+        ctrl_c.check()
+        ctrl_c.monitor = monitor
         try:
             with display:
                 monitor.run()

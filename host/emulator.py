@@ -109,10 +109,13 @@ class Emulator:
     def url(self) -> str:
         return f"socket://127.0.0.1:{self.port}"
 
-    def wait_listening(self, timeout: float = 10.0) -> None:
-        """Until QEMU accepts connections -- without connecting (wait=on takes the first client)."""
+    def wait_listening(self, timeout: float = 10.0, interrupted: Callable[[], bool] | None = None) -> None:
+        """Until QEMU accepts connections -- without connecting (wait=on takes the first client).
+        KeyboardInterrupt as soon as `interrupted()` says a Ctrl-C came, however it was handled."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if interrupted is not None and interrupted():
+                raise KeyboardInterrupt
             if self.proc.poll() is not None:
                 out = self.proc.stdout.read().decode(errors="replace") if self.proc.stdout else ""
                 raise RuntimeError(f"QEMU exited with {self.proc.returncode}: {out[-2000:]}")

@@ -128,3 +128,35 @@ def test_replay_of_a_recording_from_before_voice_quality_takes_zeros(tmp_path, c
     out, err = capsys.readouterr()
     assert f"replayed {n} predictions; the recording has {n}, {n} identical" in out
     assert "could not be replayed" not in err
+
+
+def test_ctrl_c_guard_raises_before_the_monitor_stops_it_after_and_remembers_a_swallowed_one():
+    """monitor --emulate: a Ctrl-C between QEMU's start and the monitor's loop once vanished in CI
+    and the monitor streamed on. The guard keeps it as a flag: swallowed or not, `check` raises."""
+    import os
+    import signal
+    import threading
+
+    from eggemo.host.cli import _CtrlC
+    from eggemo.host.monitor import Monitor
+
+    before = signal.getsignal(signal.SIGINT)
+    with _CtrlC() as guard:
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            threading.Event().wait(1.0)           # the handler runs at the next bytecode
+        guard.hit = False
+        try:                                       # swallowed, as some code between QEMU and the loop did
+            os.kill(os.getpid(), signal.SIGINT)
+            threading.Event().wait(1.0)
+        except KeyboardInterrupt:
+            pass
+        with pytest.raises(KeyboardInterrupt):
+            guard.check()
+        guard.hit = False
+        monitor = Monitor("loop://", None)
+        guard.monitor = monitor
+        os.kill(os.getpid(), signal.SIGINT)        # now the monitor's normal end: no exception
+        threading.Event().wait(0.2)
+        assert monitor._stop.is_set() and guard.hit
+    assert signal.getsignal(signal.SIGINT) is before
