@@ -31,6 +31,8 @@ class TeacherConfig:
     band_moments: bool = False    # resnet18: also each band's mean and sd over the utterance (needs input_norm)
     moment_head: bool = False     # resnet18: a logistic regression on those statistics, fitted on the training
                                   # part after the network has trained, frozen, its logits added (needs band_moments)
+    moment_stats: str = "meansd"  # what that regression reads per band: "meansd" (the band-statistics floor's mean
+                                  # and sd) | "functionals" (also the change's mean |d| and sd, 10th/90th percentiles)
     max_epochs: int = 0           # the teacher's own epoch budget and patience (0: optim's)
     patience: int = 0
 
@@ -147,6 +149,8 @@ def validate(cfg: Config) -> None:
         if not ok:
             raise ValueError(f"config {key}: {what}")
     need(cfg.teacher.arch in TEACHER_ARCHS, "teacher.arch", f"must be one of {TEACHER_ARCHS}")
+    need(cfg.teacher.moment_stats in ("meansd", "functionals"), "teacher.moment_stats",
+         "must be 'meansd' or 'functionals'")
     need(cfg.student.layers >= 1 and cfg.student.hidden >= 1, "student.layers/hidden", "must be >= 1")
     need(cfg.student.stack >= 1, "student.stack", "must be >= 1 (frames per LSTM step)")
     need(cfg.optim.lr > 0, "optim.lr", "must be > 0")
@@ -306,6 +310,8 @@ def teacher_config(cfg: Config, n_classes: int, n_mels: int = 80) -> dict[str, A
         extra["band_moments"] = True
     if tc.moment_head:
         extra["moment_head"] = True
+    if tc.moment_stats != "meansd":
+        extra["moment_stats"] = tc.moment_stats
     if tc.arch == "crnn":
         return {"in_channels": 1, "n_classes": n_classes, "width": tc.crnn_width,
                 "rnn_hidden": tc.rnn_hidden, **extra}

@@ -69,8 +69,11 @@ class ResNet18(nn.Module):
     """
 
     def __init__(self, in_channels: int = 1, n_classes: int = 7, width: int = 64, n_mels: int = 0,
-                 dropout: float = 0.0, band_moments: bool = False, moment_head: bool = False) -> None:
+                 dropout: float = 0.0, band_moments: bool = False, moment_head: bool = False,
+                 moment_stats: str = "meansd") -> None:
         super().__init__()
+        if moment_stats not in HEAD_STATS:
+            raise ValueError(f"moment_stats must be one of {', '.join(HEAD_STATS)}, not {moment_stats!r}")
         if band_moments and n_mels <= 0:
             raise ValueError("band_moments needs n_mels (the per-band statistics are taken after BandNorm)")
         if moment_head and not band_moments:
@@ -92,16 +95,20 @@ class ResNet18(nn.Module):
         self.feature_dim = 8 * w + (2 * n_mels if band_moments else 0)
         self.classifier = nn.Linear(self.feature_dim, n_classes)
         self.moment_head = moment_head
+        self.moment_stats = moment_stats
         if moment_head:
             # late fusion with the band-statistics floor's own model: a logistic regression on the
             # standardised band statistics, fitted on the training part after the network has
             # trained (fit_moment_head, train/loop.py) and frozen; from then on its logits add to
             # the network's (a product of the two experts' class probabilities). Until it is
             # fitted (moment_fitted = 0) the network trains and predicts exactly as without it.
+            # moment_stats="functionals" gives the regression each band's temporal functionals
+            # (band_functionals) instead of its mean and sd only.
+            d = HEAD_STATS[moment_stats] * n_mels
             self.register_buffer("moment_fitted", torch.zeros(()))
-            self.register_buffer("moment_mean", torch.zeros(2 * n_mels))
-            self.register_buffer("moment_std", torch.ones(2 * n_mels))
-            self.moment_classifier = nn.Linear(2 * n_mels, n_classes)
+            self.register_buffer("moment_mean", torch.zeros(d))
+            self.register_buffer("moment_std", torch.ones(d))
+            self.moment_classifier = nn.Linear(d, n_classes)
             self.moment_classifier.requires_grad_(False)
 
     @torch.no_grad()
@@ -114,7 +121,7 @@ class ResNet18(nn.Module):
         if not self.moment_head:
             raise ValueError("this ResNet18 has no moment head (moment_head=False)")
         x = torch.as_tensor(np.asarray(logmel, np.float32)).to(self.moment_mean.device)
-        m = torch.cat([band_moments(x[i:i + batch, None], self.input_norm(x[i:i + batch, None]))
+        m = torch.cat([self._head_stats(x[i:i + batch, None], self.input_norm(x[i:i + batch, None]), None)
                        for i in range(0, len(x), batch)]).double()
         mean, std = m.mean(dim=0), m.std(dim=0, unbiased=False).clamp(min=1e-6)   # as StandardScaler
         y = np.asarray(labels)
@@ -129,6 +136,11 @@ class ResNet18(nn.Module):
         self.moment_classifier.bias.copy_(torch.as_tensor(lr.intercept_, dtype=torch.float32))
         self.moment_fitted.fill_(1.0)
 
+    def _head_stats(self, raw: torch.Tensor, z: torch.Tensor, moments: torch.Tensor | None) -> torch.Tensor:
+        if self.moment_stats == "functionals":
+            return band_functionals(raw, z)
+        return band_moments(raw, z) if moments is None else moments
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.dim() == 3:
             x = x.unsqueeze(1)
@@ -139,7 +151,8 @@ class ResNet18(nn.Module):
             feature = torch.cat([feature, moments], dim=1)
         logits = self.classifier(self.dropout(feature))
         if self.moment_head and bool(self.moment_fitted):
-            logits = logits + self.moment_classifier((moments - self.moment_mean) / self.moment_std)
+            stats = self._head_stats(x, z, moments)
+            logits = logits + self.moment_classifier((stats - self.moment_mean) / self.moment_std)
         return logits, feature
 
 
@@ -155,6 +168,27 @@ def band_moments(raw: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     mean = (z * keep).sum(dim=3) / n                                       # (B, 1, n_mels)
     var = (((z - mean[..., None]) ** 2) * keep).sum(dim=3) / n
     return torch.cat([mean, var.clamp(min=1e-6).sqrt()], dim=2).flatten(1)
+
+
+HEAD_STATS = {"meansd": 2, "functionals": 6}    # the moment head's statistics per band
+
+
+def band_functionals(raw: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """(B, 6 * n_mels): per (standardised) band over the frames that are not padding its mean and
+    sd (band_moments), the mean absolute and the sd of its frame-to-frame change (between two
+    kept frames), and its 10th and 90th percentiles (linear interpolation, as numpy's)."""
+    keep = raw.amax(dim=2, keepdim=True) > PAD_LOG                         # (B, 1, 1, T)
+    mom = band_moments(raw, z).view(z.shape[0], 2, -1)
+    kd = (keep[..., 1:] & keep[..., :-1]).to(z.dtype)
+    nd = kd.sum(dim=3).clamp(min=1.0)
+    d = z[..., 1:] - z[..., :-1]
+    dabs = (d.abs() * kd).sum(dim=3) / nd                                  # (B, 1, n_mels)
+    dmean = (d * kd).sum(dim=3) / nd
+    dsd = ((((d - dmean[..., None]) ** 2) * kd).sum(dim=3) / nd).clamp(min=1e-6).sqrt()
+    masked = torch.where(keep, z, torch.full_like(z, float("nan")))
+    q = torch.nanquantile(masked, torch.tensor([0.1, 0.9], dtype=z.dtype, device=z.device), dim=3)
+    q = torch.nan_to_num(q)                                                # (2, B, 1, n_mels)
+    return torch.cat([mom, dabs, dsd, q[0], q[1]], dim=1).flatten(1)
 
 
 # ---------------------------------------------------------------------------------------------

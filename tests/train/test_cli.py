@@ -62,6 +62,7 @@ def test_repo_configs_load_and_default_is_the_papers():
     assert recipe.student.arch == "cnn_student" and recipe.teacher.moment_head and recipe.teacher.band_moments
     from eggemo.train.config import teacher_config
     assert teacher_config(recipe, 7)["moment_head"] is True
+    assert teacher_config(recipe, 7)["moment_stats"] == "functionals" and "moment_stats" not in teacher_config(cfg, 7)
 
 
 def test_config_rejects_unknown_keys_and_bad_values(tmp_path):

@@ -269,6 +269,47 @@ def test_teacher_moment_head_adds_the_band_statistics_regression_once_fitted():
         plain.fit_moment_head(TRAIN.logmel, TRAIN.labels)
 
 
+def test_band_functionals_are_numpys_over_the_frames_that_are_not_padding():
+    from eggemo.train.models import band_functionals
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 1, N_MELS, 40)).astype(np.float32)
+    x[1, :, :, 25:] = -23.03                                 # padding at the end
+    x[2, :, :, :] *= np.linspace(0.2, 3.0, 40, dtype=np.float32)   # sd and change differ per utterance
+    got = band_functionals(torch.from_numpy(x), torch.from_numpy(x)).numpy().reshape(3, 6, N_MELS)
+    for b in range(3):
+        m = x[b, 0][:, x[b, 0].max(axis=0) > -23.0]
+        d = np.diff(m, axis=1)
+        ref = [m.mean(1), m.std(1), np.abs(d).mean(1), d.std(1), np.percentile(m, 10, axis=1),
+               np.percentile(m, 90, axis=1)]
+        np.testing.assert_allclose(got[b], np.stack(ref), atol=1e-5)
+
+
+def test_the_functionals_moment_head_is_the_regression_on_them():
+    """moment_stats="functionals": the late-fused regression reads six statistics per band, and
+    its logits equal scikit-learn's on the same standardised statistics."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from eggemo.train.models import ResNet18, band_functionals
+    torch.manual_seed(0)
+    net = ResNet18(width=2, n_mels=N_MELS, band_moments=True, moment_head=True, moment_stats="functionals",
+                   n_classes=N_CLASSES).eval()
+    assert net.moment_classifier.in_features == 6 * N_MELS
+    x = torch.from_numpy(VAL.logmel).unsqueeze(1)
+    with torch.no_grad():
+        deep = net(x)[0]
+        net.fit_moment_head(TRAIN.logmel, TRAIN.labels)
+        wide = (net(x)[0] - deep).numpy()
+        xt = torch.from_numpy(TRAIN.logmel).unsqueeze(1)
+        ft = band_functionals(xt, net.input_norm(xt)).numpy()
+        fv = band_functionals(x, net.input_norm(x)).numpy()
+    ref = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000)).fit(ft, TRAIN.labels)
+    np.testing.assert_allclose(wide, ref.decision_function(fv), atol=2e-3)
+    with pytest.raises(ValueError, match="moment_stats"):
+        ResNet18(width=2, n_mels=N_MELS, band_moments=True, moment_head=True, moment_stats="quantiles")
+
+
 def test_training_fits_the_moment_head_after_the_network_and_keeps_it_in_the_checkpoint(tmp_path):
     from eggemo.train.checkpoint import load_checkpoint
     from eggemo.train.config import teacher_config
