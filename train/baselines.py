@@ -63,6 +63,26 @@ def statistics(fs: FeatureSet) -> dict[str, np.ndarray]:
     return {"f0": f0, "spectral": spec, "spectral+f0": np.concatenate([spec, f0], axis=1)}
 
 
+def spectral_functionals(logmel: np.ndarray) -> np.ndarray:
+    """(6 * n_mels,) per band over the frames that are not padding: mean, sd, mean |change| and sd
+    of the frame-to-frame change, 10th and 90th percentiles (what the recipe teacher's fused
+    regression reads, models.band_functionals)."""
+    floor = logmel.min()
+    keep = logmel.max(axis=0) > floor + 1e-3
+    m = logmel[:, keep] if keep.sum() > 1 else logmel
+    d = np.diff(m, axis=1)
+    return np.concatenate([m.mean(axis=1), m.std(axis=1), np.abs(d).mean(axis=1), d.std(axis=1),
+                           np.percentile(m, 10, axis=1), np.percentile(m, 90, axis=1)])
+
+
+def crossfit_statistics(fs: FeatureSet, name: str) -> np.ndarray:
+    """The statistics a cross-fitted distillation teacher reads (distill.crossfit_features)."""
+    if name.startswith("functionals"):
+        X = np.stack([spectral_functionals(x) for x in fs.logmel])
+        return np.concatenate([X, statistics(fs)["f0"]], axis=1) if name == "functionals+f0" else X
+    return statistics(fs)[name]
+
+
 def frame_statistics(fs: FeatureSet, f0: np.ndarray | None = None) -> np.ndarray:
     """The 14 F0 statistics and, for every other channel the student reads (energy, periodicity,
     the EGG's contact quotient, jitter, shimmer, deltas), its mean, sd, 5th and 95th percentile

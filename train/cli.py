@@ -158,9 +158,9 @@ def run_training(mode: str, cfg: Config, fs: FeatureSet, feature_config: dict[st
 def crossfit_targets(train_set: FeatureSet, cfg: Config) -> np.ndarray:
     """Out-of-fold log-probabilities of logistic regressions on the training utterances' speech
     statistics (distill.crossfit_features): teacher targets that no regression fitted itself."""
-    from .baselines import crossfit_log_probs, statistics
+    from .baselines import crossfit_log_probs, crossfit_statistics
 
-    X = statistics(train_set)[cfg.distill.crossfit_features]
+    X = crossfit_statistics(train_set, cfg.distill.crossfit_features)
     return crossfit_log_probs(X, train_set.labels, np.arange(len(train_set)), len(train_set.label_names),
                               cfg.distill.crossfit_folds, seed=cfg.run.seed)
 

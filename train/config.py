@@ -97,7 +97,8 @@ class DistillConfig:
     source: str = "teacher"       # "teacher": the trained teacher model scores the training utterances (it
                                   # trained on them); "crossfit": logistic regressions on the speech's
                                   # statistics, each scoring only utterances outside its own folds
-    crossfit_features: str = "spectral+f0"   # "spectral" (band statistics) | "spectral+f0"
+    crossfit_features: str = "spectral+f0"   # "spectral" (band statistics) | "spectral+f0" | "functionals"
+                                             # (the teacher's six per band) | "functionals+f0"
     crossfit_folds: int = 5
 
 
@@ -172,8 +173,9 @@ def validate(cfg: Config) -> None:
     need(cfg.distill.source in ("teacher", "crossfit"), "distill.source", "must be 'teacher' or 'crossfit'")
     need(cfg.distill.source == "teacher" or cfg.distill.kind == "logit", "distill.kind",
          "must be 'logit' with distill.source = 'crossfit' (the regressions have no feature)")
-    need(cfg.distill.crossfit_features in ("spectral", "spectral+f0"), "distill.crossfit_features",
-         "must be 'spectral' or 'spectral+f0'")
+    need(cfg.distill.crossfit_features in ("spectral", "spectral+f0", "functionals", "functionals+f0"),
+         "distill.crossfit_features",
+         "must be 'spectral', 'spectral+f0', 'functionals' or 'functionals+f0'")
     need(cfg.distill.crossfit_folds >= 2, "distill.crossfit_folds", "must be >= 2")
     need(cfg.augment.mixup >= 0 and cfg.augment.speed < 1 and cfg.augment.f0_scale < 1, "augment",
          "mixup >= 0, speed and f0_scale < 1")

@@ -347,6 +347,20 @@ def test_crossfit_targets_never_score_an_utterance_with_a_regression_fitted_on_i
     assert np.exp(lp).max(axis=1).mean() < insample
 
 
+def test_crossfit_functionals_are_the_teachers_band_functionals_plus_the_f0_statistics():
+    from eggemo.train.baselines import crossfit_statistics, statistics
+    from eggemo.train.models import band_functionals
+    fs = toy(12, 5)
+    X = crossfit_statistics(fs, "functionals+f0")
+    lm = torch.from_numpy(fs.logmel).unsqueeze(1)
+    ref = band_functionals(lm, lm).numpy().astype(np.float64)
+    np.testing.assert_allclose(X[:, :6 * N_MELS], ref, atol=1e-4)
+    np.testing.assert_array_equal(X[:, 6 * N_MELS:], statistics(fs)["f0"])
+    np.testing.assert_array_equal(crossfit_statistics(fs, "spectral"), statistics(fs)["spectral"])
+    with pytest.raises(ValueError, match="functionals"):
+        replace(Config(), distill={"crossfit_features": "mfcc"})
+
+
 def test_distillation_from_crossfit_targets_runs_through_run_training(tmp_path):
     from eggemo.train.cli import run_training
     fs = toy(90, 3)
