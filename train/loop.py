@@ -352,9 +352,11 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
         val_logits, _ = predict(model, x_val, oc.batch_size * 4, device)
         best_ua = unweighted_accuracy(y_val, val_logits.argmax(1), n_classes)
         if main_rank:
-            best_ckpt = keep_best({**{k: v for k, v in best_ckpt.get("metrics", {}).items()},
-                                   "best_epoch": best_epoch, "val_ua": best_ua,
-                                   "val_ua_network_alone": history[best_epoch - 1]["val_ua"] if best_epoch else None})
+            before = best_ckpt.get("metrics", {})
+            best_ckpt = keep_best({**before, "best_epoch": best_epoch, "val_ua": best_ua,
+                                   "val_wa": weighted_accuracy(y_val, val_logits.argmax(1)),
+                                   "val_ua_network_alone": history[best_epoch - 1]["val_ua"] if best_epoch else None,
+                                   "val_wa_network_alone": before.get("val_wa")})
     if own_group:
         dist.destroy_process_group()
     return TrainResult(model=model.cpu(), history=history, best_epoch=best_epoch, best_val_ua=best_ua,

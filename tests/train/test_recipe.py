@@ -331,6 +331,10 @@ def test_training_fits_the_moment_head_after_the_network_and_keeps_it_in_the_che
     with torch.no_grad():
         torch.testing.assert_close(loaded(x)[0], net(x)[0])
     assert ck["metrics"]["val_ua"] == pytest.approx(res.best_val_ua) and "val_ua_network_alone" in ck["metrics"]
+    with torch.no_grad():                                     # the saved accuracy is the fused model's too
+        pred = loaded(torch.from_numpy(VAL.logmel))[0].argmax(1).numpy()
+    assert ck["metrics"]["val_wa"] == pytest.approx(float(np.mean(pred == VAL.labels)))
+    assert "val_wa_network_alone" in ck["metrics"]
 
 
 def test_crossfit_targets_never_score_an_utterance_with_a_regression_fitted_on_it():
