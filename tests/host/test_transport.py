@@ -53,9 +53,10 @@ def test_socket_reconnects_after_the_server_drops(tmp_path):
     proto = MessageProtocol()
     link = SerialLink(f"socket://127.0.0.1:{port}", proto, retry_s=0.05).start()
     try:
-        first = drain(proto.queue, 2)
+        first = drain(proto.queue, 2, timeout=30.0)     # generous: CI under load once took over 5 s
+        assert conns, f"the server never sent its first frame; the link saw {first}"
         conns[0].close()                        # the board goes away ...
-        second = drain(proto.queue, 3)          # ... and comes back
+        second = drain(proto.queue, 3, timeout=30.0)    # ... and comes back
     finally:
         link.close()
         srv.close()
