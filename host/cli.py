@@ -201,7 +201,10 @@ class _CtrlC:
     def __enter__(self) -> "_CtrlC":
         import threading
 
-        if threading.current_thread() is threading.main_thread():
+        # not from a worker thread (signal.signal refuses), and not where SIGINT is ignored (a
+        # shell's background job): that choice stands
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             self._old = signal.signal(signal.SIGINT, self._on_signal)
         return self
 

@@ -140,6 +140,7 @@ def test_ctrl_c_guard_raises_before_the_monitor_stops_it_after_and_remembers_a_s
     from eggemo.host.cli import _CtrlC
     from eggemo.host.monitor import Monitor
 
+    started_with = signal.signal(signal.SIGINT, signal.default_int_handler)   # as in a terminal
     before = signal.getsignal(signal.SIGINT)
     with _CtrlC() as guard:
         with pytest.raises(KeyboardInterrupt):
@@ -160,3 +161,4 @@ def test_ctrl_c_guard_raises_before_the_monitor_stops_it_after_and_remembers_a_s
         threading.Event().wait(0.2)
         assert monitor._stop.is_set() and guard.hit
     assert signal.getsignal(signal.SIGINT) is before
+    signal.signal(signal.SIGINT, started_with)

@@ -102,7 +102,10 @@ def test_ctrl_c_while_monitor_emulate_boots_is_one_line_and_qemu_ends(tools, tmp
     """SIGINT early in `monitor --emulate` (QEMU starting, the link coming up) used to be able to
     print a KeyboardInterrupt traceback; it must say 'interrupted', exit 130 and take QEMU along."""
     proc = subprocess.Popen([sys.executable, "-m", "eggemo.cli", "monitor", "--emulate", str(WAV), "--plain"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # as from a terminal, even when the suite runs in the background with
+                            # SIGINT ignored (the child would inherit that)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     qemu: list[int] = []
     try:
         deadline = time.monotonic() + 90                   # the first run builds the firmware

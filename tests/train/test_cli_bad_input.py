@@ -163,7 +163,10 @@ def test_ctrl_c_during_training_is_one_line_and_status_130(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "eggemo.cli", "train", "student", "--features",
                              str(tmp_path / "fs.npz"), "--config", str(tmp_path / "tiny.toml"), "--out",
                              str(tmp_path / "run"), "--no-tsne"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            # as from a terminal: a shell running the suite in the background (&)
+                            # starts it with SIGINT ignored, which the child would inherit
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in proc.stdout:                                  # the split table: training starts next
         if line.startswith("| total"):
             break
