@@ -48,10 +48,15 @@ def f0_statistics(f0: np.ndarray, hop_s: float = 0.01) -> np.ndarray:
 
 def spectral_statistics(logmel: np.ndarray) -> np.ndarray:
     """(2 * n_mels,) mean and std of each band over the frames that are not padding."""
-    floor = logmel.min()
-    keep = logmel.max(axis=0) > floor + 1e-3
-    m = logmel[:, keep] if keep.any() else logmel
+    m = _unpadded(logmel)
     return np.concatenate([m.mean(axis=1), m.std(axis=1)])
+
+
+def _unpadded(logmel: np.ndarray, min_frames: int = 1) -> np.ndarray:
+    """The frames of a log-Mel that are not padding (all bands at the floor), or all of them when
+    fewer than min_frames are left."""
+    keep = logmel.max(axis=0) > logmel.min() + 1e-3
+    return logmel[:, keep] if keep.sum() >= min_frames else logmel
 
 
 def statistics(fs: FeatureSet) -> dict[str, np.ndarray]:
@@ -67,9 +72,7 @@ def spectral_functionals(logmel: np.ndarray) -> np.ndarray:
     """(6 * n_mels,) per band over the frames that are not padding: mean, sd, mean |change| and sd
     of the frame-to-frame change, 10th and 90th percentiles (what the recipe teacher's fused
     regression reads, models.band_functionals)."""
-    floor = logmel.min()
-    keep = logmel.max(axis=0) > floor + 1e-3
-    m = logmel[:, keep] if keep.sum() > 1 else logmel
+    m = _unpadded(logmel, min_frames=2)                     # a change needs two frames
     d = np.diff(m, axis=1)
     return np.concatenate([m.mean(axis=1), m.std(axis=1), np.abs(d).mean(axis=1), d.std(axis=1),
                            np.percentile(m, 10, axis=1), np.percentile(m, 90, axis=1)])

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .models import STUDENT_ARCHS, STUDENT_SIZES, TEACHER_ARCHS
+from .models import HEAD_STATS, STUDENT_ARCHS, STUDENT_SIZES, TEACHER_ARCHS
 
 
 @dataclass(frozen=True)
@@ -150,8 +150,7 @@ def validate(cfg: Config) -> None:
         if not ok:
             raise ValueError(f"config {key}: {what}")
     need(cfg.teacher.arch in TEACHER_ARCHS, "teacher.arch", f"must be one of {TEACHER_ARCHS}")
-    need(cfg.teacher.moment_stats in ("meansd", "functionals"), "teacher.moment_stats",
-         "must be 'meansd' or 'functionals'")
+    need(cfg.teacher.moment_stats in HEAD_STATS, "teacher.moment_stats", f"must be one of {tuple(HEAD_STATS)}")
     need(cfg.student.layers >= 1 and cfg.student.hidden >= 1, "student.layers/hidden", "must be >= 1")
     need(cfg.student.stack >= 1, "student.stack", "must be >= 1 (frames per LSTM step)")
     need(cfg.optim.lr > 0, "optim.lr", "must be > 0")

@@ -137,9 +137,9 @@ class ResNet18(nn.Module):
         self.moment_fitted.fill_(1.0)
 
     def _head_stats(self, raw: torch.Tensor, z: torch.Tensor, moments: torch.Tensor | None) -> torch.Tensor:
-        if self.moment_stats == "functionals":
-            return band_functionals(raw, z)
-        return band_moments(raw, z) if moments is None else moments
+        if moments is None:
+            moments = band_moments(raw, z)
+        return band_functionals(raw, z, moments) if self.moment_stats == "functionals" else moments
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.dim() == 3:
@@ -173,12 +173,13 @@ def band_moments(raw: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 HEAD_STATS = {"meansd": 2, "functionals": 6}    # the moment head's statistics per band
 
 
-def band_functionals(raw: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+def band_functionals(raw: torch.Tensor, z: torch.Tensor, moments: torch.Tensor | None = None) -> torch.Tensor:
     """(B, 6 * n_mels): per (standardised) band over the frames that are not padding its mean and
-    sd (band_moments), the mean absolute and the sd of its frame-to-frame change (between two
-    kept frames), and its 10th and 90th percentiles (linear interpolation, as numpy's)."""
+    sd (band_moments; pass them as `moments` where already computed), the mean absolute and the sd
+    of its frame-to-frame change (between two kept frames), and its 10th and 90th percentiles
+    (linear interpolation, as numpy's)."""
     keep = raw.amax(dim=2, keepdim=True) > PAD_LOG                         # (B, 1, 1, T)
-    mom = band_moments(raw, z).view(z.shape[0], 2, -1)
+    mom = (band_moments(raw, z) if moments is None else moments).view(z.shape[0], 2, -1)
     kd = (keep[..., 1:] & keep[..., :-1]).to(z.dtype)
     nd = kd.sum(dim=3).clamp(min=1.0)
     d = z[..., 1:] - z[..., :-1]
