@@ -165,6 +165,11 @@ def crossfit_targets(train_set: FeatureSet, cfg: Config) -> np.ndarray:
                               cfg.distill.crossfit_folds, seed=cfg.run.seed)
 
 
+# Feature settings a teacher never reads: where the features came from, and everything about the
+# F0 frames (it reads the log-Mel only), so one teacher serves students with other frame channels.
+TEACHER_BLIND = ("source", "student_inputs", "f0_source", "f0_norm", "f0_fmin", "f0_fmax", "f0_frame_ms")
+
+
 def check_teacher(tck: dict[str, Any], fs: FeatureSet, splits: dict[str, np.ndarray],
                   feature_config: dict[str, Any], path: str | Path) -> None:
     """The teacher must be a teacher, share the labels and features, and not have seen the test part."""
@@ -178,8 +183,8 @@ def check_teacher(tck: dict[str, Any], fs: FeatureSet, splits: dict[str, np.ndar
         raise ValueError(f"{path} was trained with another test split; its training data may include this "
                          f"run's test utterances. Train the teacher with the same data settings "
                          f"(data.split_seed, data.test_fraction, ...)")
-    own = {k: v for k, v in feature_config.items() if k != "source"}
-    theirs = {k: v for k, v in tck["feature_config"].items() if k != "source"}
+    own = {k: v for k, v in feature_config.items() if k not in TEACHER_BLIND}
+    theirs = {k: v for k, v in tck["feature_config"].items() if k not in TEACHER_BLIND}
     if own != theirs:
         raise ValueError(f"{path} was trained on other features ({theirs}) than this run ({own})")
 

@@ -109,6 +109,23 @@ def test_train_distill_evaluate(setup, capsys):
     assert "distill needs a teacher" in capsys.readouterr().err
 
 
+def test_teacher_check_ignores_only_what_a_teacher_never_reads():
+    from eggemo.train.cli import check_teacher
+    fs = toy()
+    splits = {"test": np.arange(18)}
+    fc = {"source": "a.npz", "n_mels": 12, "T": 20, "hop_ms": 10.0, "student_inputs": ["log_f0", "voiced"],
+          "f0_norm": "speaker", "f0_source": "speech"}
+    tck = {"kind": "teacher", "label_names": list(fs.label_names),
+           "train_config": {"test_utt_ids": fs.utt_ids[:18].tolist()},
+           "feature_config": {**fc, "source": "b.npz", "student_inputs": ["log_f0", "voiced", "cq"],
+                              "f0_norm": "utterance"}}
+    check_teacher(tck, fs, splits, fc, "t.pt")   # other frame channels: the teacher reads the log-Mel only
+    with pytest.raises(ValueError, match="other features"):
+        check_teacher({**tck, "feature_config": {**tck["feature_config"], "hop_ms": 20.0}}, fs, splits, fc, "t.pt")
+    with pytest.raises(ValueError, match="another test split"):
+        check_teacher(tck, fs, {"test": np.arange(1, 19)}, fc, "t.pt")
+
+
 def test_train_errors_are_clear(setup, capsys):
     d = setup
     assert eggemo(["train", "distill", "--features", str(d / "toy.npz"), "--config", str(d / "tiny.toml"),
