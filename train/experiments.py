@@ -126,14 +126,15 @@ def run_once(ctx: Ctx, mode: str, cfg: Config, name: str, *, teacher: Path | Non
 def _reuse_key(settings: dict[str, Any] | None) -> Any:
     """Settings that decide a run's result: everything but the run section's device, thread
     count and progress bars, and the sections the run's mode never reads (a teacher does not
-    depend on the student or distillation settings, a student alone not on distillation's), so
-    `tau --size edge` reuses the teachers that `table4` trained."""
+    depend on the student or distillation settings, a student alone not on the teacher's or
+    distillation's), so `tau --size edge` reuses the teachers that `table4` trained and a new
+    teacher recipe reuses the students trained alone."""
     if not settings:
         return None
     cfg = dict(settings["config"])
     cfg["run"] = {"seed": cfg["run"]["seed"]}
     cfg["student"] = {"stack": 1, **cfg.get("student", {})}   # runs from before `stack` existed
-    unused = {"teacher": ("student", "distill"), "student": ("distill",)}.get(settings.get("mode"), ())
+    unused = {"teacher": ("student", "distill"), "student": ("teacher", "distill")}.get(settings.get("mode"), ())
     for section in unused:
         cfg.pop(section, None)
     if "augment" in cfg:

@@ -390,6 +390,19 @@ def test_reuse_key_ignores_the_augmentations_a_run_never_applies():
         assert _reuse_key(a) == _reuse_key(b)
         b["config"]["augment"][relevant] = 7
         assert _reuse_key(a) != _reuse_key(b)
+    # a student trained alone reads no teacher setting; a teacher none of the student's
+    for mode, irrelevant, relevant in (("student", ("teacher", "width"), ("student", "width")),
+                                       ("teacher", ("student", "width"), ("teacher", "width"))):
+        a = {"mode": mode, "config": to_dict(Config()), "teacher": None, "features": {}}
+        b = copy.deepcopy(a)
+        b["config"][irrelevant[0]][irrelevant[1]] = 3
+        assert _reuse_key(a) == _reuse_key(b)
+        b["config"][relevant[0]][relevant[1]] = 3
+        assert _reuse_key(a) != _reuse_key(b)
+    d = {"mode": "distill", "config": to_dict(Config()), "teacher": "t.pt", "features": {}}
+    e = copy.deepcopy(d)
+    e["config"]["distill"]["tau"] = 9.0
+    assert _reuse_key(d) != _reuse_key(e)
 
 
 def test_frame_statistics_floor_reads_every_channel_over_voiced_frames():
