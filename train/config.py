@@ -161,6 +161,11 @@ def validate(cfg: Config) -> None:
     need(cfg.optim.patience >= 1, "optim.patience", "must be >= 1")
     need(cfg.student.arch in STUDENT_ARCHS, "student.arch", f"must be one of {STUDENT_ARCHS}")
     need(0 <= cfg.student.dropout < 1 and 0 <= cfg.teacher.dropout < 1, "student/teacher.dropout", "must be in [0, 1)")
+    need(cfg.teacher.input_norm or not cfg.teacher.band_moments, "teacher.band_moments",
+         "needs teacher.input_norm = true (the band statistics are read from the standardised bands); "
+         "to train without it, set teacher.band_moments and teacher.moment_head false too")
+    need(cfg.teacher.band_moments or not cfg.teacher.moment_head, "teacher.moment_head",
+         "needs teacher.band_moments = true (it is a regression on the band statistics)")
     need(cfg.optim.optimizer in ("adam", "adamw"), "optim.optimizer", "must be 'adam' or 'adamw'")
     need(cfg.optim.schedule in ("step", "cosine"), "optim.schedule", "must be 'step' or 'cosine'")
     need(cfg.optim.early_stop in ("val_ua", "val_loss"), "optim.early_stop", "must be 'val_ua' or 'val_loss'")

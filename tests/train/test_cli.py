@@ -79,6 +79,12 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
     bad.write_text("[distill]\nalpha = 1.5\n")
     with pytest.raises(ValueError, match="distill.alpha"):
         load_config(bad)
+    with pytest.raises(ValueError, match="teacher.band_moments: needs teacher.input_norm"):
+        load_config(REPO / "configs" / "eggemo.toml", ["teacher.input_norm=false"])
+    with pytest.raises(ValueError, match="teacher.moment_head: needs teacher.band_moments"):
+        load_config(REPO / "configs" / "eggemo.toml", ["teacher.band_moments=false"])
+    assert not load_config(REPO / "configs" / "eggemo.toml", ["teacher.input_norm=false", "teacher.band_moments=false",
+                                                              "teacher.moment_head=false"]).teacher.input_norm
     bad.write_text("")
     assert load_config(bad, ["optim.lr=5e-4", "data.test_speakers=['a']", "data.split=speaker"]).optim.lr == 5e-4
     with pytest.raises(ValueError, match="section.key=value"):
