@@ -149,6 +149,17 @@ def evaluate(fs: FeatureSet, seeds: Sequence[int] = (0, 1, 2)) -> list[dict]:
     return rows
 
 
+def stratified_folds(y: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
+    """The fold (0 .. folds-1) of every label in y: each class dealt round-robin over the folds in
+    a random order, so every fold holds about the same share of each class."""
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(y), np.int64)
+    for c in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == c))
+        fold[members] = np.arange(len(members)) % folds
+    return fold
+
+
 def crossfit_log_probs(X: np.ndarray, y: np.ndarray, idx: np.ndarray, n_classes: int, folds: int = 5,
                        seed: int = 0) -> np.ndarray:
     """(len(idx), n_classes) out-of-fold log-probabilities of the logistic regression on the
@@ -159,11 +170,7 @@ def crossfit_log_probs(X: np.ndarray, y: np.ndarray, idx: np.ndarray, n_classes:
     from sklearn.preprocessing import StandardScaler
 
     idx = np.asarray(idx)
-    rng = np.random.default_rng(seed)
-    fold = np.empty(len(idx), np.int64)
-    for c in np.unique(y[idx]):                     # stratified folds
-        members = rng.permutation(np.flatnonzero(y[idx] == c))
-        fold[members] = np.arange(len(members)) % folds
+    fold = stratified_folds(y[idx], folds, seed)
     out = np.full((len(idx), n_classes), np.log(1e-6))
     for f in range(folds):
         fit, score = idx[fold != f], np.flatnonzero(fold == f)

@@ -128,6 +128,8 @@ def run_training(mode: str, cfg: Config, fs: FeatureSet, feature_config: dict[st
     teacher_outputs = None
     if mode == "distill" and cfg.distill.source == "crossfit":
         teacher_outputs = (crossfit_targets(parts["train"], cfg), None)
+    elif mode == "distill" and cfg.distill.source == "crossfit_teacher":
+        teacher_outputs = (crossfit_teacher_targets(parts["train"], parts["val"], cfg, feature_config, out_dir), None)
     elif mode == "distill":
         if teacher_ckpt is None:
             raise ValueError("distill needs --teacher CHECKPOINT (train one with `eggemo train teacher`)")
@@ -153,6 +155,34 @@ def run_training(mode: str, cfg: Config, fs: FeatureSet, feature_config: dict[st
              "n_test": len(parts["test"]), "checkpoint": str(out / "best.pt"),
              "train_seconds": float(sum(r["seconds"] for r in result.history))}
     return write_report(test, out, "test", extra=extra, tsne=tsne, seed=cfg.run.seed)
+
+
+def crossfit_teacher_targets(train_set: FeatureSet, val_set: FeatureSet, cfg: Config,
+                             feature_config: dict[str, Any], out_dir: str | Path) -> np.ndarray:
+    """Out-of-fold logits of the config's teacher on the training utterances: the teacher is
+    trained distill.crossfit_folds times, each time on the training part without one stratified
+    fold (early-stopping on the same validation part), and scores only the fold it did not see.
+    Each fold's teacher is kept in out_dir/crossfit_teacher{k}/."""
+    from .baselines import stratified_folds
+    from .evaluate import model_inputs, predict
+    from .loop import train
+
+    arch = cfg.teacher.arch
+    mc = teacher_config(cfg, len(train_set.label_names), n_mels=int(train_set.logmel.shape[1]))
+    fold = stratified_folds(train_set.labels, cfg.distill.crossfit_folds, cfg.run.seed)
+    out = np.zeros((len(train_set), len(train_set.label_names)), np.float32)
+    for k in range(cfg.distill.crossfit_folds):
+        held, rest = np.flatnonzero(fold == k), np.flatnonzero(fold != k)
+        if len(held) == 0:
+            raise ValueError(f"distill.crossfit_folds = {cfg.distill.crossfit_folds} is more than the "
+                             f"{len(train_set)} training utterances can fill; lower it")
+        print(f"  cross-fitted teacher {k + 1}/{cfg.distill.crossfit_folds}: trains on {len(rest)} utterances, "
+              f"scores {len(held)}", file=sys.stderr)
+        res = train(arch, mc, train_set.subset(rest), val_set, cfg, out_dir=Path(out_dir) / f"crossfit_teacher{k}",
+                    feature_config=feature_config)
+        device = next(res.model.parameters()).device
+        out[held] = predict(res.model, model_inputs(arch, train_set.subset(held)), device=device)[0]
+    return out
 
 
 def crossfit_targets(train_set: FeatureSet, cfg: Config) -> np.ndarray:

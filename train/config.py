@@ -96,7 +96,9 @@ class DistillConfig:
                                   # on the class logits) | "both" (the two terms averaged)
     source: str = "teacher"       # "teacher": the trained teacher model scores the training utterances (it
                                   # trained on them); "crossfit": logistic regressions on the speech's
-                                  # statistics, each scoring only utterances outside its own folds
+                                  # statistics, each scoring only utterances outside its own folds;
+                                  # "crossfit_teacher": the config's teacher trained crossfit_folds times,
+                                  # each without one fold of the training part, scoring that fold only
     crossfit_features: str = "spectral+f0"   # "spectral" (band statistics) | "spectral+f0" | "functionals"
                                              # (the teacher's six per band) | "functionals+f0"
     crossfit_folds: int = 5
@@ -174,9 +176,10 @@ def validate(cfg: Config) -> None:
     need(0 <= cfg.optim.label_smoothing < 1, "optim.label_smoothing", "must be in [0, 1)")
     need(cfg.optim.grad_clip >= 0, "optim.grad_clip", "must be >= 0 (0 = off)")
     need(cfg.distill.kind in ("feature", "logit", "both"), "distill.kind", "must be 'feature', 'logit' or 'both'")
-    need(cfg.distill.source in ("teacher", "crossfit"), "distill.source", "must be 'teacher' or 'crossfit'")
+    need(cfg.distill.source in ("teacher", "crossfit", "crossfit_teacher"), "distill.source",
+         "must be 'teacher', 'crossfit' or 'crossfit_teacher'")
     need(cfg.distill.source == "teacher" or cfg.distill.kind == "logit", "distill.kind",
-         "must be 'logit' with distill.source = 'crossfit' (the regressions have no feature)")
+         f"must be 'logit' with distill.source = '{cfg.distill.source}' (cross-fitted targets are logits only)")
     need(cfg.distill.crossfit_features in ("spectral", "spectral+f0", "functionals", "functionals+f0"),
          "distill.crossfit_features",
          "must be 'spectral', 'spectral+f0', 'functionals' or 'functionals+f0'")

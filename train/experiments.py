@@ -142,7 +142,8 @@ def _reuse_key(settings: dict[str, Any] | None) -> Any:
         spec = ("spec_freq_mask", "spec_time_mask")
         if settings.get("mode") == "teacher":
             cfg["augment"] = {k: v for k, v in cfg["augment"].items() if k in spec or k == "mixup"}
-        else:
+        elif cfg.get("distill", {}).get("source") != "crossfit_teacher" or settings.get("mode") != "distill":
+            # (a distillation from cross-fitted teachers trains teachers too)
             cfg["augment"] = {k: v for k, v in cfg["augment"].items() if k not in spec}
     if settings.get("mode") == "student":
         # feature_dim sizes only the projection the distillation loss reads: a student trained
@@ -327,10 +328,13 @@ def recipes(ctx: Ctx) -> None:
                     rows[tag + "_student"], role=f"{tag}_student")
         if "distill" in want:
             d = to_dict(cfg)["distill"]
-            crossfit = d["source"] == "crossfit"
-            src = f"crossfit LR on {d['crossfit_features']} statistics" if crossfit else "the teacher"
-            dname = (f"{tag}_distill_{student_tag(sc)}_{d['kind']}_tau{d['tau']:g}_alpha{d['alpha']:g}"
-                     + (f"_crossfit_{d['crossfit_features']}" if crossfit else ""))
+            crossfit = d["source"] in ("crossfit", "crossfit_teacher")
+            src, suffix = {"crossfit": (f"crossfit LR on {d['crossfit_features']} statistics",
+                                        f"_crossfit_{d['crossfit_features']}"),
+                           "crossfit_teacher": (f"{d['crossfit_folds']} cross-fitted teachers",
+                                                f"_crossfit_teacher{d['crossfit_folds']}"),
+                           }.get(d["source"], ("the teacher", ""))
+            dname = f"{tag}_distill_{student_tag(sc)}_{d['kind']}_tau{d['tau']:g}_alpha{d['alpha']:g}" + suffix
             tpaths = [None] * len(ctx.seeds) if crossfit else [t[0] for t in teachers]
             rows[tag + "_distill"] = [run_once(ctx, "distill", ctx.seed_cfg(s, cfg, student=sc), dname,
                                                teacher=t, fs=fs, fc=fc) for s, t in zip(ctx.seeds, tpaths)]

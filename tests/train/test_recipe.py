@@ -377,6 +377,41 @@ def test_distillation_from_crossfit_targets_runs_through_run_training(tmp_path):
         replace(c, distill={"kind": "feature"})
 
 
+def test_crossfit_teachers_score_only_the_fold_they_did_not_train_on(tmp_path):
+    from eggemo.train.baselines import stratified_folds
+    from eggemo.train.checkpoint import load_checkpoint
+    from eggemo.train.cli import crossfit_teacher_targets
+    from eggemo.train.evaluate import predict
+    c = replace(cfg(max_epochs=2), teacher={"arch": "resnet18", "width": 4, "max_epochs": 2, "patience": 2},
+                distill={"source": "crossfit_teacher", "kind": "logit", "crossfit_folds": 3})
+    out = crossfit_teacher_targets(TRAIN, VAL, c, {"T": T}, tmp_path)
+    assert out.shape == (len(TRAIN), N_CLASSES) and np.isfinite(out).all()
+    fold = stratified_folds(TRAIN.labels, 3, c.run.seed)
+    assert all(set(TRAIN.labels[fold == k]) == {0, 1, 2} for k in range(3))   # stratified
+    for k in range(3):
+        held = np.flatnonzero(fold == k)
+        model, ck = load_checkpoint(tmp_path / f"crossfit_teacher{k}" / "best.pt")
+        assert ck["train_config"]["n_train"] == len(TRAIN) - len(held)     # it never saw its fold
+        logits, _ = predict(model, TRAIN.subset(held).logmel)
+        np.testing.assert_allclose(out[held], logits, atol=1e-5)              # and the targets are its scores
+    # the three teachers differ: each trained on other utterances
+    assert not np.allclose(*[predict(load_checkpoint(tmp_path / f"crossfit_teacher{k}" / "best.pt")[0],
+                                     TRAIN.logmel[:5])[0] for k in (0, 1)])
+
+
+def test_distillation_from_crossfit_teachers_runs_through_run_training(tmp_path):
+    from eggemo.train.cli import run_training
+    fs = toy(90, 3)
+    c = replace(cfg(max_epochs=2), teacher={"arch": "resnet18", "width": 4, "max_epochs": 2, "patience": 2},
+                distill={"source": "crossfit_teacher", "kind": "logit", "alpha": 0.5, "crossfit_folds": 2},
+                student={"arch": "cnn_student", "width": 8, "layers": 2, "kernel": 3, "feature_dim": 16})
+    s = run_training("distill", c, fs, {"T": T}, tmp_path, tsne=False)
+    assert s["mode"] == "distill" and 0 <= s["ua"] <= 1
+    assert (tmp_path / "crossfit_teacher1" / "best.pt").is_file()
+    with pytest.raises(ValueError, match="logit"):
+        replace(c, distill={"kind": "feature"})
+
+
 def test_reuse_key_ignores_the_augmentations_a_run_never_applies():
     import copy
 
@@ -390,6 +425,15 @@ def test_reuse_key_ignores_the_augmentations_a_run_never_applies():
         assert _reuse_key(a) == _reuse_key(b)
         b["config"]["augment"][relevant] = 7
         assert _reuse_key(a) != _reuse_key(b)
+    # a distillation from cross-fitted teachers trains teachers: their SpecAugment counts
+    a = {"mode": "distill", "config": to_dict(replace(Config(), distill={"source": "crossfit_teacher",
+                                                                         "kind": "logit"})),
+         "teacher": None, "features": {}}
+    b = copy.deepcopy(a)
+    b["config"]["augment"]["spec_freq_mask"] = 7
+    assert _reuse_key(a) != _reuse_key(b)
+    b["config"]["distill"]["source"] = a["config"]["distill"]["source"] = "crossfit"
+    assert _reuse_key(a) == _reuse_key(b)
     # a student trained alone reads no teacher setting; a teacher none of the student's
     for mode, irrelevant, relevant in (("student", ("teacher", "width"), ("student", "width")),
                                        ("teacher", ("student", "width"), ("teacher", "width"))):
