@@ -139,11 +139,13 @@ def _reuse_key(settings: dict[str, Any] | None) -> Any:
         cfg.pop(section, None)
     if "augment" in cfg:
         # SpecAugment acts on teachers only, the frame augmentations on students only (augment.py)
+        # (a distillation from cross-fitted teachers trains teachers too: it reads both)
         spec = ("spec_freq_mask", "spec_time_mask")
-        if settings.get("mode") == "teacher":
+        mode = settings.get("mode")
+        trains_teachers = mode == "distill" and cfg.get("distill", {}).get("source") == "crossfit_teacher"
+        if mode == "teacher":
             cfg["augment"] = {k: v for k, v in cfg["augment"].items() if k in spec or k == "mixup"}
-        elif cfg.get("distill", {}).get("source") != "crossfit_teacher" or settings.get("mode") != "distill":
-            # (a distillation from cross-fitted teachers trains teachers too)
+        elif not trains_teachers:
             cfg["augment"] = {k: v for k, v in cfg["augment"].items() if k not in spec}
     if settings.get("mode") == "student":
         # feature_dim sizes only the projection the distillation loss reads: a student trained
