@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .cli import REPO_CONFIGS, add_common, config_from_args, load_features, run_training
+from .cli import REPO_CONFIGS, TEACHER_BLIND, add_common, config_from_args, load_features, run_training
 from .config import Config, replace, student_size, to_dict
 from .featureset import FeatureSet
 
@@ -127,8 +127,8 @@ def _reuse_key(settings: dict[str, Any] | None) -> Any:
     """Settings that decide a run's result: everything but the run section's device, thread
     count and progress bars, and the sections the run's mode never reads (a teacher does not
     depend on the student or distillation settings, a student alone not on the teacher's or
-    distillation's), so `tau --size edge` reuses the teachers that `table4` trained and a new
-    teacher recipe reuses the students trained alone."""
+    distillation's, nor a teacher on the frame channels), so `tau --size edge` reuses the teachers
+    that `table4` trained and a new teacher recipe reuses the students trained alone."""
     if not settings:
         return None
     cfg = dict(settings["config"])
@@ -147,6 +147,12 @@ def _reuse_key(settings: dict[str, Any] | None) -> Any:
             cfg["augment"] = {k: v for k, v in cfg["augment"].items() if k in spec or k == "mixup"}
         elif not trains_teachers:
             cfg["augment"] = {k: v for k, v in cfg["augment"].items() if k not in spec}
+    if settings.get("mode") == "teacher":
+        # a teacher reads the log-Mel only (cli.TEACHER_BLIND): one trained beside nine frame
+        # channels is the same teacher for a student on six
+        cfg["features"] = {k: v for k, v in cfg.get("features", {}).items() if k not in TEACHER_BLIND}
+        settings = {**settings, "features": {k: v for k, v in (settings.get("features") or {}).items()
+                                             if k not in TEACHER_BLIND}}
     if settings.get("mode") == "student":
         # feature_dim sizes only the projection the distillation loss reads: a student trained
         # alone is the same whatever it is (tests/train/test_loop.py), so table3 (the config's

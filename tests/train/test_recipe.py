@@ -443,6 +443,17 @@ def test_reuse_key_ignores_the_augmentations_a_run_never_applies():
         assert _reuse_key(a) == _reuse_key(b)
         b["config"][relevant[0]][relevant[1]] = 3
         assert _reuse_key(a) != _reuse_key(b)
+    # nor a teacher any frame channel; a student does read them
+    fc = {"n_mels": 80, "student_inputs": ["log_f0", "voiced"], "f0_norm": "speaker"}
+    for mode, same in (("teacher", True), ("student", False)):
+        a = {"mode": mode, "config": to_dict(replace(Config(), features={"student_inputs": fc["student_inputs"]})),
+             "teacher": None, "features": fc}
+        b = copy.deepcopy(a)
+        b["config"]["features"]["student_inputs"] = b["features"]["student_inputs"] = ["log_f0", "cq"]
+        b["features"]["f0_norm"] = "utterance"
+        assert (_reuse_key(a) == _reuse_key(b)) is same
+        b["features"]["n_mels"] = 40
+        assert _reuse_key(a) != _reuse_key(b)
     d = {"mode": "distill", "config": to_dict(Config()), "teacher": "t.pt", "features": {}}
     e = copy.deepcopy(d)
     e["config"]["distill"]["tau"] = 9.0
