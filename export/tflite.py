@@ -93,10 +93,8 @@ def convert_float(model) -> bytes:
     return with_lstm_clipping(bytes(_converter(model).convert()), 0.0)
 
 
-def convert_int8(model, representative: np.ndarray, cell_clip: float = INT8_CELL_CLIP) -> bytes:
-    """Full-integer TFLite model, calibrated on `representative` (N, T, C) float32 inputs, with
-    every LSTM cell state clipped at `cell_clip` (see the module docstring)."""
-    import tensorflow as tf
+def _representative(model, representative: np.ndarray):
+    """The converter's representative_dataset for (N, T, C) float32 inputs, checked against the model."""
     rep = np.asarray(representative, dtype=np.float32)
     if rep.ndim != 3 or len(rep) == 0:
         raise ValueError(f"the representative set must be (N, T, C) with N >= 1, got shape {rep.shape}")
@@ -109,7 +107,14 @@ def convert_int8(model, representative: np.ndarray, cell_clip: float = INT8_CELL
     def samples() -> Iterator[list[np.ndarray]]:
         for x in rep:
             yield [x[None]]
+    return samples
 
+
+def convert_int8(model, representative: np.ndarray, cell_clip: float = INT8_CELL_CLIP) -> bytes:
+    """Full-integer TFLite model, calibrated on `representative` (N, T, C) float32 inputs, with
+    every LSTM cell state clipped at `cell_clip` (see the module docstring)."""
+    import tensorflow as tf
+    samples = _representative(model, representative)
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = samples
@@ -126,5 +131,21 @@ def convert_int8(model, representative: np.ndarray, cell_clip: float = INT8_CELL
     conv._quantize = lambda result, *args, **kwargs: quantize(with_lstm_clipping(result, cell_clip), *args, **kwargs)
     with warnings.catch_warnings():
         # "Statistics for quantized inputs were expected": only relevant to float-input models
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+        return bytes(conv.convert())
+
+
+def convert_int16x8(model, representative: np.ndarray) -> bytes:
+    """TFLite's 16x8 mode: int16 activations (symmetric, zero point 0), int8 per-channel weights,
+    int16 input and logits; for measuring what 16-bit activations would buy (the board's kernels
+    are int8 only: export/agreement_study.py --activations int16)."""
+    import tensorflow as tf
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = _representative(model, representative)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    conv.inference_input_type = tf.int16
+    conv.inference_output_type = tf.int16
+    with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
         return bytes(conv.convert())
