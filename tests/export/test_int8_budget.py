@@ -73,17 +73,23 @@ def test_flips_counts_label_changes(converted):
     assert all(0 <= r[k] <= r["utterances"] for k in (*ROUNDINGS, "all"))
 
 
-def test_the_study_takes_a_cnn_student_and_budgets_it(converted, capsys):
+def _study(converted, *options: str) -> dict:
+    """The agreement study's JSON for the fixture's student on its calibration and held-out contours."""
     from eggemo.export.agreement_study import main
     root = converted["root"]
-    x = np.concatenate([converted["calib"], converted["x"]])
-    y = np.concatenate([converted["cy"], converted["y"]])
-    fs4(x, y, "u").save(root / "fs.npz")
+    fs = root / "fs.npz"
+    if not fs.exists():
+        x = np.concatenate([converted["calib"], converted["x"]])
+        y = np.concatenate([converted["cy"], converted["y"]])
+        fs4(x, y, "u").save(fs)
     ckpt = save_cnn(converted["model"], root / "cnn.pt", RECIPE)
     out = root / "study.json"
-    assert main([str(ckpt), "--features", str(root / "fs.npz"), "--out", str(out), "--calib-max", "48",
-                 "--budget"]) == 0
-    r = json.loads(out.read_text())
+    assert main([str(ckpt), "--features", str(fs), "--out", str(out), "--calib-max", "48", *options]) == 0
+    return json.loads(out.read_text())
+
+
+def test_the_study_takes_a_cnn_student_and_budgets_it(converted, capsys):
+    r = _study(converted, "--budget")
     (row,) = r["rows"]
     assert row["validation"]["utterances"] + row["test"]["utterances"] == row["held_out"]["utterances"]
     assert row["budget"]["utterances"] == row["held_out"]["utterances"]
@@ -131,16 +137,7 @@ def test_16x8_export_of_the_snapped_student_tracks_it_closer_than_int8(converted
 
 
 def test_the_study_measures_16x8_against_the_snapped_student(converted, capsys):
-    from eggemo.export.agreement_study import main
-    root = converted["root"]
-    x = np.concatenate([converted["calib"], converted["x"]])
-    y = np.concatenate([converted["cy"], converted["y"]])
-    fs4(x, y, "u").save(root / "fs16.npz")
-    ckpt = save_cnn(converted["model"], root / "cnn16.pt", RECIPE)
-    out = root / "study16.json"
-    assert main([str(ckpt), "--features", str(root / "fs16.npz"), "--out", str(out), "--calib-max", "48",
-                 "--activations", "int16", "--snap"]) == 0
-    r = json.loads(out.read_text())
+    r = _study(converted, "--activations", "int16", "--snap")
     (row,) = r["rows"]
     assert row["activations"] == "int16" and row["snap"] is True
     h = row["held_out"]
