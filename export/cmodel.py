@@ -10,6 +10,12 @@ here, and the C is one call per op.
     render(Program)      -> (emo_model.h, emo_model.c)
     build(dir)           -> a cffi module of the generated C + csrc/emo_nn.c, for parity tests
 
+TFLite's 16x8 mode (int16 activations, int8 weights; export/tflite.py convert_int16x8) lowers too,
+for the NumPy reference only (render refuses it): the same ops with int16 clamps, 64-bit biases,
+CONV_2D's 64-bit accumulator scaled by requant_wide (the Q31 mantissa cut to 16 bits, one rounding)
+and FULLY_CONNECTED's by requant_once; MEAN, MUL and QUANTIZE round as in int8 (checked op by op
+against ai-edge-litert's reference kernels on two trained students, and in tests/export).
+
 Quantisation facts (TFLite's int8 scheme, checked op by op against ai-edge-litert's reference
 kernels, docs/inference.md): a real multiplier M becomes a Q31 mantissa and an exponent
 (frexp, mantissa rounded half away from zero); CONV_2D and FULLY_CONNECTED use one per output
@@ -38,7 +44,9 @@ NAME = "emo_model"
 ALIGN = 4
 
 _OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-_INT8, _INT32 = schema.TensorType.INT8, schema.TensorType.INT32
+_INT8, _INT16, _INT32, _INT64 = (schema.TensorType.INT8, schema.TensorType.INT16, schema.TensorType.INT32,
+                                 schema.TensorType.INT64)
+_ACT_TYPES = {_INT8: 8, _INT16: 16}          # activation tensor type -> bits
 _ACT_NONE, _ACT_RELU = 0, 1
 
 
@@ -89,6 +97,16 @@ def requant(x: np.ndarray, mult: int | np.ndarray, shift: int | np.ndarray) -> n
     return (hi >> e) + (rem > threshold)
 
 
+def requant_wide(x: np.ndarray, mult: int | np.ndarray, shift: int | np.ndarray) -> np.ndarray:
+    """A 64-bit accumulator times M (16x8 CONV_2D and FULLY_CONNECTED), as TFLite rounds it: the
+    Q31 mantissa cut to 16 bits (rounded; 0x7FFF at the top), one rounding shift by 15 - shift."""
+    mult = np.asarray(mult, np.int64)
+    reduced = np.where(mult < 0x7FFF0000, (mult + (1 << 15)) >> 16, 0x7FFF)
+    total = 15 - np.asarray(shift, np.int64)
+    r = (np.asarray(x, np.int64) * reduced + (np.int64(1) << (total - 1))) >> total
+    return np.clip(r, -2**31, 2**31 - 1)
+
+
 def requant_once(x: np.ndarray, mult: int | np.ndarray, shift: int | np.ndarray) -> np.ndarray:
     """NumPy twin of emo_nn_requant_once (FULLY_CONNECTED's single rounding)."""
     total = np.maximum(31 - np.asarray(shift, np.int64), 1)
@@ -127,8 +145,8 @@ class Op:
 @dataclass
 class Program:
     ops: list[Op]
-    sizes: dict[int, int]          # tensor id -> bytes (int8 elements)
-    consts: dict[int, np.ndarray]  # constant int8 operands (MUL's ramp)
+    sizes: dict[int, int]          # tensor id -> bytes
+    consts: dict[int, np.ndarray]  # constant activation-type operands (MUL's ramp)
     input: int
     output: int
     frames: int
@@ -140,6 +158,7 @@ class Program:
     output_zero_point: int
     model_sha256: str
     op_counts: dict[str, int]
+    bits: int = 8                  # activations: 8 (int8) or 16 (TFLite's 16x8 mode, NumPy reference only)
     offsets: dict[int, int] = field(default_factory=dict)   # activation tensor -> scratch offset
     scratch_bytes: int = 0
 
@@ -157,11 +176,12 @@ class Program:
             sum(int(a.nbytes) for a in self.consts.values())
 
 
-def _act_range(fused: int, zp: int, what: str) -> tuple[int, int]:
+def _act_range(fused: int, zp: int, what: str, bits: int = 8) -> tuple[int, int]:
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     if fused == _ACT_NONE:
-        return -128, 127
+        return lo, hi
     if fused == _ACT_RELU:
-        return max(-128, zp), 127
+        return max(lo, zp), hi
     raise LoweringError(f"{what} has fused activation {fused}; the C inference takes none or RELU")
 
 
@@ -193,15 +213,20 @@ def lower(buf: bytes) -> Program:
         data = model.buffers[T[i].buffer].data if T[i].buffer < len(model.buffers) else None
         if data is None or len(data) == 0:
             return None
-        dt = {_INT8: np.int8, _INT32: np.int32}.get(T[i].type)
+        dt = {_INT8: np.int8, _INT16: np.int16, _INT32: np.int32, _INT64: np.int64}.get(T[i].type)
         if dt is None:
-            raise LoweringError(f"constant tensor {i} has type {T[i].type}; the C inference takes int8/int32")
+            raise LoweringError(f"constant tensor {i} has type {T[i].type}; the C inference takes "
+                                f"int8/int16/int32/int64")
         return np.frombuffer(bytes(data), dt).reshape(shape(i)).copy()
 
     (inp,), (outp,) = list(sg.inputs), list(sg.outputs)
     for i, what in ((inp, "input"), (outp, "output")):
-        if T[i].type != _INT8:
-            raise LoweringError(f"the model's {what} is not int8; export the full-int8 student")
+        if T[i].type not in _ACT_TYPES or T[i].type != T[inp].type:
+            raise LoweringError(f"the model's {what} is not int8 (or int16 throughout, TFLite's 16x8 mode); "
+                                f"export the full-int8 student")
+    bits = _ACT_TYPES[T[inp].type]
+    qmin, qmax = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    wide = bits == 16                 # 16x8: 64-bit biases and accumulators, requant_wide
     in_shape = shape(inp)
     if len(in_shape) != 3 or in_shape[0] != 1:
         raise LoweringError(f"input shape {in_shape}; the C inference takes (1, frames, channels)")
@@ -248,11 +273,11 @@ def lower(buf: bytes) -> Program:
             ws, _ = qp(w_id)
             ws = np.broadcast_to(ws, (w.shape[0],))
             mq = [quantize_multiplier(si * float(s) / so) for s in ws]
-            lo, hi = _act_range(opt.fusedActivationFunction, zo, "CONV_2D")
+            lo, hi = _act_range(opt.fusedActivationFunction, zo, "CONV_2D", bits)
             ops.append(Op("conv", [src(x)], out,
                           dict(len_in=L, ch_in=xs[3], len_out=Lout, ch_out=ys[3], kernel=K, stride=stride,
-                               pad_before=pad_before, in_zp=zi, out_zp=zo, act_min=lo, act_max=hi),
-                          dict(weights=w[:, :, 0, :].astype(np.int8), bias=b.astype(np.int32),
+                               pad_before=pad_before, in_zp=zi, out_zp=zo, act_min=lo, act_max=hi, wide=wide),
+                          dict(weights=w[:, :, 0, :].astype(np.int8), bias=b.astype(np.int64 if wide else np.int32),
                                mult=np.array([m for m, _ in mq], np.int32),
                                shift=np.array([s for _, s in mq], np.int32))))
         elif name in ("MEAN", "REDUCE_MAX"):
@@ -264,7 +289,7 @@ def lower(buf: bytes) -> Program:
             n = int(np.prod([xs[a] for a in axes]))
             inner = int(np.prod(xs[axes[-1] + 1:]))
             (si, zi), (so, zo) = sq(ins[0]), sq(out)
-            p = dict(outer=outer, len=n, inner=inner, in_zp=zi, out_zp=zo, mult=0, shift=0)
+            p = dict(outer=outer, len=n, inner=inner, in_zp=zi, out_zp=zo, mult=0, shift=0, qmin=qmin, qmax=qmax)
             if name == "MEAN":
                 if si == so and zi == zo:
                     raise LoweringError("MEAN with identical input and output quantisation (TFLite's plain "
@@ -289,20 +314,21 @@ def lower(buf: bytes) -> Program:
             for i in (a, b_):
                 c = const(i)
                 if c is not None:
-                    consts[i] = c.astype(np.int8).reshape(-1)
+                    consts[i] = c.reshape(-1)
             m, s = quantize_multiplier(s1 * s2 / so)
-            lo, hi = _act_range(opt.fusedActivationFunction if opt is not None else 0, zo, "MUL")
+            lo, hi = _act_range(opt.fusedActivationFunction if opt is not None else 0, zo, "MUL", bits)
             (ar, ac), (br, bc) = strides(a), strides(b_)
             ops.append(Op("mul", [src(a), src(b_)], out,
                           dict(rows=rows, cols=cols, a_row=ar, a_col=ac, b_row=br, b_col=bc, a_zp=z1, b_zp=z2,
                                out_zp=zo, mult=m, shift=s, act_min=lo, act_max=hi)))
         elif name == "QUANTIZE":
-            if T[ins[0]].type != _INT8:
-                raise LoweringError("QUANTIZE from a non-int8 tensor (a float input?)")
+            if T[ins[0]].type != T[inp].type or T[out].type != T[inp].type:
+                raise LoweringError("QUANTIZE between types (a float input, or int8 inside a 16x8 model)")
             (si, zi), (so, zo) = sq(ins[0]), sq(out)
             m, s = quantize_multiplier(si / so)
             ops.append(Op("requantize", [src(ins[0])], out,
-                          dict(n=int(np.prod(shape(out))), in_zp=zi, out_zp=zo, mult=m, shift=s)))
+                          dict(n=int(np.prod(shape(out))), in_zp=zi, out_zp=zo, mult=m, shift=s, qmin=qmin,
+                               qmax=qmax)))
         elif name == "CONCATENATION":
             ys = shape(out)
             if int(opt.axis) % len(ys) != len(ys) - 1 or int(np.prod(ys[:-1])) != 1:
@@ -317,15 +343,15 @@ def lower(buf: bytes) -> Program:
             if w is None:
                 raise LoweringError("FULLY_CONNECTED with non-constant weights")
             n_out, n_in = w.shape
-            b = np.zeros(n_out, np.int32) if b is None else b
+            b = np.zeros(n_out, np.int64) if b is None else b
             (si, zi), (so, zo) = sq(x), sq(out)
             ws, _ = qp(w_id)
             ws = np.broadcast_to(ws, (n_out,))
             mq = [quantize_multiplier(si * float(s) / so) for s in ws]
-            lo, hi = _act_range(opt.fusedActivationFunction, zo, "FULLY_CONNECTED")
+            lo, hi = _act_range(opt.fusedActivationFunction, zo, "FULLY_CONNECTED", bits)
             ops.append(Op("fc", [src(x)], out, dict(n_in=n_in, n_out=n_out, in_zp=zi, out_zp=zo, act_min=lo,
                                                     act_max=hi),
-                          dict(weights=w.astype(np.int8), bias=b.astype(np.int32),
+                          dict(weights=w.astype(np.int8), bias=b.astype(np.int64 if wide else np.int32),
                                mult=np.array([m for m, _ in mq], np.int32),
                                shift=np.array([s for _, s in mq], np.int32))))
         else:
@@ -337,10 +363,10 @@ def lower(buf: bytes) -> Program:
     out_id = src(outp)
     if not ops or ops[-1].output != out_id:
         raise LoweringError("the model's output is not written by its last op")
-    sizes = {op.output: int(np.prod(shape(op.output))) for op in ops}
+    sizes = {op.output: int(np.prod(shape(op.output))) * bits // 8 for op in ops}
     (isc, izp), (osc, ozp) = sq(inp), sq(outp)
     prog = Program(ops, sizes, consts, inp, out_id, in_shape[1], in_shape[2], int(np.prod(shape(outp))),
-                   isc, izp, osc, ozp, hashlib.sha256(buf).hexdigest(), counts)
+                   isc, izp, osc, ozp, hashlib.sha256(buf).hexdigest(), counts, bits=bits)
     plan(prog)
     return prog
 
@@ -374,15 +400,17 @@ def plan(prog: Program) -> None:
 # --- the NumPy reference ---------------------------------------------------------------
 
 def run_reference(prog: Program, x: np.ndarray) -> np.ndarray:
-    """The Program in NumPy (the specification the C follows): int8 (frames, channels) -> int8 scores."""
+    """The Program in NumPy (the specification the C follows): int8 (frames, channels) -> int8 scores
+    (int16 -> int16 for a 16x8 program)."""
     x = np.asarray(x)
-    if x.dtype != np.int8 or x.shape != (prog.frames, prog.channels):
-        raise ValueError(f"input must be int8 of shape ({prog.frames}, {prog.channels}), got {x.dtype} {x.shape}")
+    dt = np.dtype(np.int16 if prog.bits == 16 else np.int8)
+    if x.dtype != dt or x.shape != (prog.frames, prog.channels):
+        raise ValueError(f"input must be {dt} of shape ({prog.frames}, {prog.channels}), got {x.dtype} {x.shape}")
     vals: dict[int, np.ndarray] = {prog.input: x.reshape(-1).astype(np.int64)}
     vals.update({k: v.astype(np.int64) for k, v in prog.consts.items()})
     for op in prog.ops:
         vals[op.output] = eval_op(op, vals)
-    return vals[prog.output].astype(np.int8)
+    return vals[prog.output].astype(dt)
 
 
 def eval_op(op: Op, vals: dict[int, np.ndarray]) -> np.ndarray:
@@ -396,14 +424,15 @@ def eval_op(op: Op, vals: dict[int, np.ndarray]) -> np.ndarray:
             src = np.arange(p["len_out"]) * p["stride"] + k - p["pad_before"]
             ok = (src >= 0) & (src < p["len_in"])
             acc[ok] += a[src[ok]] @ w[:, k, :].T
-        y = requant(acc, c["mult"][None, :], c["shift"][None, :]) + p["out_zp"]
+        y = (requant_wide if p.get("wide") else requant)(acc, c["mult"][None, :], c["shift"][None, :]) + p["out_zp"]
         return np.clip(y, p["act_min"], p["act_max"]).reshape(-1)
     if op.kind in ("mean", "max"):
         a = vals[op.inputs[0]].reshape(p["outer"], p["len"], p["inner"])
         if op.kind == "max":
             return a.max(axis=1).reshape(-1)
         s = a.sum(axis=1) - p["len"] * p["in_zp"]
-        return np.clip(requant(s, p["mult"], p["shift"]) + p["out_zp"], -128, 127).reshape(-1)
+        return np.clip(requant(s, p["mult"], p["shift"]) + p["out_zp"], p.get("qmin", -128),
+                       p.get("qmax", 127)).reshape(-1)
     if op.kind == "mul":
         r, cc = np.meshgrid(np.arange(p["rows"]), np.arange(p["cols"]), indexing="ij")
         a = vals[op.inputs[0]][r * p["a_row"] + cc * p["a_col"]] - p["a_zp"]
@@ -412,7 +441,7 @@ def eval_op(op: Op, vals: dict[int, np.ndarray]) -> np.ndarray:
         return np.clip(y, p["act_min"], p["act_max"]).reshape(-1)
     if op.kind == "requantize":
         y = requant(vals[op.inputs[0]] - p["in_zp"], p["mult"], p["shift"]) + p["out_zp"]
-        return np.clip(y, -128, 127)
+        return np.clip(y, p.get("qmin", -128), p.get("qmax", 127))
     if op.kind == "concat":
         return np.concatenate([vals[i] for i in op.inputs])
     if op.kind == "fc":
@@ -463,6 +492,9 @@ def board_features(feature_config: dict | None, channels: int) -> dict:
 def render(prog: Program, label_names: tuple[str, ...], source: str = "student_int8.tflite",
            feature_config: dict | None = None) -> tuple[str, str]:
     """(emo_model.h, emo_model.c) for a lowered Program."""
+    if prog.bits != 8:
+        raise LoweringError(f"a {prog.bits}-bit (16x8) model: the C kernels (csrc/emo_nn.c) and the board run int8 "
+                            f"only; its arithmetic is specified by the NumPy reference (run_reference) alone")
     feat = board_features(feature_config, prog.channels)
     if len(label_names) != prog.n_classes:
         raise ValueError(f"{len(label_names)} label names for a model with {prog.n_classes} outputs")

@@ -403,3 +403,34 @@ def test_lowering_refuses_what_it_does_not_implement(exported, tmp_path, capsys)
     assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in capsys.readouterr().err
     assert cmodel.main([str(tmp_path / "nothing"), "--out", str(tmp_path / "c")]) == 2
     assert "eggemo export" in capsys.readouterr().err
+
+
+def test_the_16x8_graph_lowers_and_its_numpy_reference_is_litert_bit_for_bit(cnn_data, tmp_path):
+    """TFLite's 16x8 mode (int16 activations) of the recipe's student shape: the NumPy reference
+    gives ai-edge-litert's reference-kernel int16 scores exactly; the C generator refuses it."""
+    from eggemo.export import cmodel
+    from eggemo.export.int8_budget import snap_weights
+    from eggemo.export.keras_cnn import build_keras_cnn, cnn_shape_from_state
+    from eggemo.export.tflite import convert_int16x8
+    cx, cy = cnn_contours(84, seed=1)
+    model = snap_weights(train_tiny_cnn(cx, cy, RECIPE))
+    state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    path = tmp_path / "student_16x8.tflite"
+    path.write_bytes(convert_int16x8(build_keras_cnn(state, cnn_shape_from_state(state, RECIPE, cx.shape[1])), cx))
+    prog = cmodel.lower(path.read_bytes())
+    assert prog.bits == 16 and {op.kind for op in prog.ops} >= {"conv", "mean", "max", "mul", "requantize", "fc"}
+    rt = StudentRuntime(path)
+    litert = _litert_reference(path)
+    fresh, _ = cnn_contours(200, seed=7)
+    qs = [rt.quantize_input(x) for x in np.concatenate([cnn_data["val_x"], fresh])]
+    rng = np.random.default_rng(3)
+    shape = qs[0].shape
+    qs += [np.full(shape, -32768, np.int16), np.full(shape, 32767, np.int16), np.zeros(shape, np.int16)]
+    qs += [rng.integers(-32768, 32768, shape).astype(np.int16) for _ in range(20)]
+    assert qs[0].dtype == np.int16
+    for q in qs:
+        np.testing.assert_array_equal(cmodel.run_reference(prog, q), litert(q))
+    with pytest.raises(ValueError, match="int16"):
+        cmodel.run_reference(prog, qs[0].astype(np.int8))
+    with pytest.raises(cmodel.LoweringError, match="int8 only"):
+        cmodel.render(prog, tuple(f"c{k}" for k in range(prog.n_classes)))
