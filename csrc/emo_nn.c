@@ -307,3 +307,169 @@ int32_t emo_nn_argmax(const int8_t *x, int32_t n)
             best = i;
     return best;
 }
+
+/* --- 16x8 ------------------------------------------------------------------------------------ */
+
+int32_t emo_nn_requant_wide(int64_t x, int32_t mult, int32_t shift)
+{
+    int64_t reduced = mult < 0x7FFF0000 ? ((int64_t)mult + (1 << 15)) >> 16 : 0x7FFF;
+    int32_t total = 15 - shift;
+    int64_t r;
+    if (total < 1)
+        total = 1;
+    r = (x * reduced + ((int64_t)1 << (total - 1))) >> total;
+    return r > INT32_MAX ? INT32_MAX : (r < INT32_MIN ? INT32_MIN : (int32_t)r);
+}
+
+int32_t emo_nn_requant_once64(int64_t x, int32_t mult, int32_t shift)
+{
+    int32_t total = 31 - shift;
+    int64_t r;
+    if (total < 1)
+        total = 1;
+    r = (x * (int64_t)mult + ((int64_t)1 << (total - 1))) >> total;
+    return r > INT32_MAX ? INT32_MAX : (r < INT32_MIN ? INT32_MIN : (int32_t)r);
+}
+
+/* The int16 window of one output frame in the weights' order (as widen_window_any; zero point 0). */
+static void window16(const emo_nn_conv16_t *p, const int16_t *in, int32_t start, int32_t n)
+{
+    static const int8_t slot[4] = {0, 2, 1, 3};
+    int32_t k, i, j = 0, n4 = n & ~3;
+    for (k = 0; k < p->kernel; k++) {
+        int32_t src = start + k;
+        const int16_t *x = in + (size_t)src * (size_t)p->ch_in;
+        int32_t inside = src >= 0 && src < p->len_in;
+        for (i = 0; i < p->ch_in; i++, j++)
+            win.v[j < n4 ? (j & ~3) + slot[j & 3] : j] = inside ? x[i] : 0;
+    }
+}
+
+static int16_t conv16_out(const emo_nn_conv16_t *p, int32_t o, int32_t acc)
+{
+    int32_t v = emo_nn_requant_wide((int64_t)acc + p->bias[o], p->mult[o], p->shift[o]);
+    return (int16_t)clamp(v, p->act_min, p->act_max);
+}
+
+emo_status_t emo_nn_conv16(const emo_nn_conv16_t *p, const int16_t *in, int16_t *out)
+{
+    int32_t t, o, n;
+    if (p == NULL || in == NULL || out == NULL || p->weights == NULL || p->bias == NULL || p->mult == NULL
+        || p->shift == NULL)
+        return EMO_ERR_NULL;
+    if (p->len_in < 1 || p->ch_in < 1 || p->len_out < 1 || p->ch_out < 1 || p->kernel < 1 || p->stride < 1
+        || p->pad_before < 0)
+        return EMO_ERR_PARAM;
+    n = p->kernel * p->ch_in;
+    if (n > EMO_NN_MAX_WINDOW16 || ((uintptr_t)p->weights & 3u) != 0)
+        return EMO_ERR_PARAM;
+    for (t = 0; t < p->len_out; t++) {
+        int16_t *dst = out + (size_t)t * (size_t)p->ch_out;
+        window16(p, in, t * p->stride - p->pad_before, n);
+        for (o = 0; o + 4 <= p->ch_out; o += 4) {
+            int32_t a[4] = {0, 0, 0, 0}, c;
+            dot4(p->weights + (size_t)o * (size_t)n, n, a);
+            for (c = 0; c < 4; c++)
+                dst[o + c] = conv16_out(p, o + c, a[c]);
+        }
+        for (; o < p->ch_out; o++)
+            dst[o] = conv16_out(p, o, dot1(p->weights + (size_t)o * (size_t)n, n, 0));
+    }
+    return EMO_OK;
+}
+
+/* MEAN (mean = 1) or REDUCE_MAX (mean = 0) of int16 values (len < 65536: the sum fits 32 bits). */
+static emo_status_t reduce16(const emo_nn_reduce_t *p, const int16_t *in, int16_t *out, int32_t mean)
+{
+    int32_t a, t, b;
+    if (p == NULL || in == NULL || out == NULL)
+        return EMO_ERR_NULL;
+    if (p->outer < 1 || p->len < 1 || p->len > 65535 || p->inner < 1)
+        return EMO_ERR_PARAM;
+    for (a = 0; a < p->outer; a++) {
+        const int16_t *base = in + (size_t)a * (size_t)(p->len * p->inner);
+        for (b = 0; b < p->inner; b++) {
+            int32_t sum = 0, m = INT16_MIN, v;
+            for (t = 0; t < p->len; t++) {
+                v = base[(size_t)t * (size_t)p->inner + (size_t)b];
+                sum += v;
+                m = v > m ? v : m;
+            }
+            if (mean)
+                m = clamp(emo_nn_requant(sum - p->len * p->in_zp, p->mult, p->shift) + p->out_zp, INT16_MIN,
+                          INT16_MAX);
+            out[(size_t)a * (size_t)p->inner + (size_t)b] = (int16_t)m;
+        }
+    }
+    return EMO_OK;
+}
+
+emo_status_t emo_nn_mean16(const emo_nn_reduce_t *p, const int16_t *in, int16_t *out)
+{
+    return reduce16(p, in, out, 1);
+}
+
+emo_status_t emo_nn_reduce_max16(const emo_nn_reduce_t *p, const int16_t *in, int16_t *out)
+{
+    return reduce16(p, in, out, 0);
+}
+
+emo_status_t emo_nn_mul16(const emo_nn_mul_t *p, const int16_t *a, const int16_t *b, int16_t *out)
+{
+    int32_t r, c;
+    if (p == NULL || a == NULL || b == NULL || out == NULL)
+        return EMO_ERR_NULL;
+    if (p->rows < 1 || p->cols < 1)
+        return EMO_ERR_PARAM;
+    for (r = 0; r < p->rows; r++) {
+        for (c = 0; c < p->cols; c++) {
+            int32_t x = (int32_t)a[r * p->a_row + c * p->a_col] - p->a_zp;
+            int32_t y = (int32_t)b[r * p->b_row + c * p->b_col] - p->b_zp;
+            int32_t v = emo_nn_requant(x * y, p->mult, p->shift) + p->out_zp;
+            out[(size_t)r * (size_t)p->cols + (size_t)c] = (int16_t)clamp(v, p->act_min, p->act_max);
+        }
+    }
+    return EMO_OK;
+}
+
+emo_status_t emo_nn_requantize16(const emo_nn_requantize_t *p, const int16_t *in, int16_t *out)
+{
+    int32_t i;
+    if (p == NULL || in == NULL || out == NULL)
+        return EMO_ERR_NULL;
+    if (p->n < 1)
+        return EMO_ERR_PARAM;
+    for (i = 0; i < p->n; i++)
+        out[i] = (int16_t)clamp(emo_nn_requant((int32_t)in[i] - p->in_zp, p->mult, p->shift) + p->out_zp,
+                                INT16_MIN, INT16_MAX);
+    return EMO_OK;
+}
+
+emo_status_t emo_nn_fc16(const emo_nn_fc16_t *p, const int16_t *in, int16_t *out)
+{
+    int32_t o, i;
+    if (p == NULL || in == NULL || out == NULL || p->weights == NULL || p->bias == NULL || p->mult == NULL
+        || p->shift == NULL)
+        return EMO_ERR_NULL;
+    if (p->n_in < 1 || p->n_out < 1)
+        return EMO_ERR_PARAM;
+    for (o = 0; o < p->n_out; o++) {
+        const int8_t *w = p->weights + (size_t)o * (size_t)p->n_in;
+        int64_t acc = p->bias[o];
+        for (i = 0; i < p->n_in; i++)
+            acc += (int32_t)in[i] * (int32_t)w[i];
+        out[o] = (int16_t)clamp(emo_nn_requant_once64(acc, p->mult[o], p->shift[o]), p->act_min, p->act_max);
+    }
+    return EMO_OK;
+}
+
+int32_t emo_nn_argmax16(const int16_t *x, int32_t n)
+{
+    int32_t i, best = 0;
+    if (x == NULL || n < 1)
+        return -1;
+    for (i = 1; i < n; i++)
+        if (x[i] > x[best])
+            best = i;
+    return best;
+}

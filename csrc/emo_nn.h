@@ -127,6 +127,60 @@ emo_status_t emo_nn_fc(const emo_nn_fc_t *p, const int8_t *in, int8_t *out);
 /* Index of the largest of n int8 scores (the first on a tie), or -1 when n < 1. */
 int32_t emo_nn_argmax(const int8_t *x, int32_t n);
 
+/*
+ * TFLite's 16x8 mode: int16 activations (symmetric, zero point 0), int8 per-channel weights,
+ * int64 biases. The same graph as above; export/cmodel.py lowers it and its NumPy reference is
+ * bit for bit with ai-edge-litert's reference kernels. MEAN, REDUCE_MAX, MUL and QUANTIZE take
+ * the int8 ops' parameter structs (zero points 0, clamps at the int16 range).
+ */
+
+/* A 64-bit accumulator times M = mult * 2^(shift - 31) as TFLite's 16x8 CONV_2D rounds it: mult
+ * cut to its 16 high bits (rounded; 0x7FFF at the top), then one rounding shift by 15 - shift
+ * (shift <= 14; |x| < 2^47). */
+int32_t emo_nn_requant_wide(int64_t x, int32_t mult, int32_t shift);
+
+/* emo_nn_requant_once for a 64-bit accumulator (|x| < 2^32): 16x8 FULLY_CONNECTED. */
+int32_t emo_nn_requant_once64(int64_t x, int32_t mult, int32_t shift);
+
+/* CONV_2D 16x8: out[t][o] = clamp(requant_wide(bias[o] + sum (in - 0) * w, mult[o], shift[o]),
+ * act_min, act_max), frames outside the input read as 0. Weights packed as emo_nn_conv_t's.
+ * The products accumulate in 32 bits (SMLAD on the M4), so kernel * ch_in is at most
+ * EMO_NN_MAX_WINDOW16 (512 * 32768 * 127 < 2^31; the weights are symmetric int8), the bias added
+ * in 64. */
+#define EMO_NN_MAX_WINDOW16 512
+typedef struct {
+    int32_t len_in, ch_in;
+    int32_t len_out, ch_out;
+    int32_t kernel, stride, pad_before;
+    int32_t act_min, act_max;
+    const int16_t *weights;      /* ch_out * kernel * ch_in int8 values held as int16, blocked */
+    const int64_t *bias;         /* ch_out */
+    const int32_t *mult;         /* ch_out */
+    const int32_t *shift;        /* ch_out */
+} emo_nn_conv16_t;
+
+emo_status_t emo_nn_conv16(const emo_nn_conv16_t *p, const int16_t *in, int16_t *out);
+emo_status_t emo_nn_mean16(const emo_nn_reduce_t *p, const int16_t *in, int16_t *out);
+emo_status_t emo_nn_reduce_max16(const emo_nn_reduce_t *p, const int16_t *in, int16_t *out);
+emo_status_t emo_nn_mul16(const emo_nn_mul_t *p, const int16_t *a, const int16_t *b, int16_t *out);
+emo_status_t emo_nn_requantize16(const emo_nn_requantize_t *p, const int16_t *in, int16_t *out);
+
+/* FULLY_CONNECTED 16x8: out[o] = clamp(requant_once64(bias[o] + sum in[i] * w[o][i], mult[o],
+ * shift[o]), act_min, act_max). */
+typedef struct {
+    int32_t n_in, n_out;
+    int32_t act_min, act_max;
+    const int8_t *weights;       /* n_out * n_in */
+    const int64_t *bias;         /* n_out */
+    const int32_t *mult;         /* n_out */
+    const int32_t *shift;        /* n_out */
+} emo_nn_fc16_t;
+
+emo_status_t emo_nn_fc16(const emo_nn_fc16_t *p, const int16_t *in, int16_t *out);
+
+/* Index of the largest of n int16 scores (the first on a tie), or -1 when n < 1. */
+int32_t emo_nn_argmax16(const int16_t *x, int32_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,7 +11,8 @@ here, and the C is one call per op.
     build(dir)           -> a cffi module of the generated C + csrc/emo_nn.c, for parity tests
 
 TFLite's 16x8 mode (int16 activations, int8 weights; export/tflite.py convert_int16x8) lowers too,
-for the NumPy reference only (render refuses it): the same ops with int16 clamps, 64-bit biases,
+to the kernels' 16x8 twins (emo_nn_conv16 ...; the firmware runs int8 models only): the same ops
+with int16 clamps, 64-bit biases,
 CONV_2D's 64-bit accumulator scaled by requant_wide (the Q31 mantissa cut to 16 bits, one rounding)
 and FULLY_CONNECTED's by requant_once; MEAN, MUL and QUANTIZE round as in int8 (checked op by op
 against ai-edge-litert's reference kernels on two trained students, and in tests/export).
@@ -158,7 +159,7 @@ class Program:
     output_zero_point: int
     model_sha256: str
     op_counts: dict[str, int]
-    bits: int = 8                  # activations: 8 (int8) or 16 (TFLite's 16x8 mode, NumPy reference only)
+    bits: int = 8                  # activations: 8 (int8) or 16 (TFLite's 16x8 mode; not on the board)
     offsets: dict[int, int] = field(default_factory=dict)   # activation tensor -> scratch offset
     scratch_bytes: int = 0
 
@@ -183,6 +184,21 @@ def _act_range(fused: int, zp: int, what: str, bits: int = 8) -> tuple[int, int]
     if fused == _ACT_RELU:
         return max(lo, zp), hi
     raise LoweringError(f"{what} has fused activation {fused}; the C inference takes none or RELU")
+
+
+def _check_16x8(ops: list[Op]) -> None:
+    """The ranges csrc/emo_nn.c's 16x8 kernels hold (emo_nn.h): zero points 0, convolution windows
+    of at most 512 values, CONV_2D multipliers below 2^15, FULLY_CONNECTED accumulators below 2^32."""
+    for op in ops:
+        p, c = op.params, op.consts
+        if any(p.get(z, 0) != 0 for z in ("in_zp", "out_zp", "a_zp", "b_zp")):
+            raise LoweringError(f"{op.kind} with a non-zero int16 zero point; TFLite's 16x8 mode has none")
+        if op.kind == "conv" and (p["kernel"] * p["ch_in"] > 512 or int(c["shift"].max()) > 14):
+            raise LoweringError("a 16x8 CONV_2D window over 512 values or multiplier of 2^15 or more")
+        if op.kind == "fc" and int(np.abs(c["bias"]).max()) + p["n_in"] * 32768 * 128 >= 2**32:
+            raise LoweringError("a 16x8 FULLY_CONNECTED whose accumulator can reach 2^32")
+        if op.kind in ("mean", "max") and p["len"] > 65535:
+            raise LoweringError("a 16x8 reduction over more than 65535 values")
 
 
 def lower(buf: bytes) -> Program:
@@ -360,6 +376,8 @@ def lower(buf: bytes) -> Program:
                                 f"RESHAPE")
     if pads:
         raise LoweringError("a PAD whose output no convolution reads")
+    if wide:
+        _check_16x8(ops)
     out_id = src(outp)
     if not ops or ops[-1].output != out_id:
         raise LoweringError("the model's output is not written by its last op")
@@ -492,10 +510,11 @@ def board_features(feature_config: dict | None, channels: int) -> dict:
 def render(prog: Program, label_names: tuple[str, ...], source: str = "student_int8.tflite",
            feature_config: dict | None = None) -> tuple[str, str]:
     """(emo_model.h, emo_model.c) for a lowered Program."""
-    if prog.bits != 8:
-        raise LoweringError(f"a {prog.bits}-bit (16x8) model: the C kernels (csrc/emo_nn.c) and the board run int8 "
-                            f"only; its arithmetic is specified by the NumPy reference (run_reference) alone")
     feat = board_features(feature_config, prog.channels)
+    wide = prog.bits == 16
+    act = "int16_t" if wide else "int8_t"       # the activations' C type
+    sfx = "16" if wide else ""                  # the kernels' suffix (csrc/emo_nn.h)
+    kind = "int16" if wide else "int8"
     if len(label_names) != prog.n_classes:
         raise ValueError(f"{len(label_names)} label names for a model with {prog.n_classes} outputs")
     for s in label_names:
@@ -509,16 +528,17 @@ def render(prog: Program, label_names: tuple[str, ...], source: str = "student_i
         f"{note}#ifndef {M}_H\n#define {M}_H\n\n#include <stdint.h>\n#include \"emo_common.h\"\n\n"
         f"#define {M}_FRAMES {prog.frames}            /* frames per utterance the model reads */\n"
         f"#define {M}_CHANNELS {prog.channels}           /* input channels per frame */\n"
-        f"#define {M}_INPUT_LEN {prog.frames * prog.channels}        /* int8 input bytes, frames outer */\n"
-        f"#define {M}_N_CLASSES {prog.n_classes}          /* int8 scores out */\n"
+        f"#define {M}_BITS {prog.bits}            /* activations: int8, or int16 (TFLite's 16x8 mode) */\n"
+        f"#define {M}_INPUT_LEN {prog.frames * prog.channels}        /* {kind} input values, frames outer */\n"
+        f"#define {M}_N_CLASSES {prog.n_classes}          /* {kind} scores out */\n"
         f"#define {M}_SCRATCH_BYTES {prog.scratch_bytes}   /* caller-owned scratch, {ALIGN}-byte aligned */\n"
         f"#define {M}_WEIGHT_BYTES {prog.weight_bytes}   /* constant weights, biases and requantisation */\n"
         f"#define {M}_INPUT_ZERO_POINT {prog.input_zero_point}\n"
         f"#define {M}_OUTPUT_ZERO_POINT {prog.output_zero_point}\n"
         f"#define {M}_ID {prog.model_id}u       /* first 4 bytes of the .tflite's SHA-256, little-endian */\n\n"
-        f"/* int8 input = round(x / input_scale) + INPUT_ZERO_POINT, saturated */\n"
+        f"/* {kind} input = round(x / input_scale) + INPUT_ZERO_POINT, saturated */\n"
         f"extern const float {NAME}_input_scale;\n"
-        f"/* float logit = (int8 score - OUTPUT_ZERO_POINT) * output_scale */\n"
+        f"/* float logit = ({kind} score - OUTPUT_ZERO_POINT) * output_scale */\n"
         f"extern const float {NAME}_output_scale;\n"
         f"extern const char *const {NAME}_labels[{prog.n_classes}];\n\n"
         f"/* The input the board builds (csrc/emo_feat.h codes): {', '.join(feat['names'])};\n"
@@ -526,9 +546,9 @@ def render(prog: Program, label_names: tuple[str, ...], source: str = "student_i
         f"#define {M}_CROP {CROPS[feat['crop']]}\n"
         f"#define {M}_NORM {NORMS[feat['norm']]}\n"
         f"extern const int32_t {NAME}_channels[{prog.channels}];\n\n"
-        f"/* One utterance: input ({M}_INPUT_LEN int8), scores ({M}_N_CLASSES int8), scratch\n"
-        f" * ({M}_SCRATCH_BYTES bytes, {ALIGN}-byte aligned). Bit-exact with TFLite's int8 kernels. */\n"
-        f"emo_status_t {NAME}_run(const int8_t *input, int8_t *scores, uint8_t *scratch);\n\n"
+        f"/* One utterance: input ({M}_INPUT_LEN {kind}), scores ({M}_N_CLASSES {kind}), scratch\n"
+        f" * ({M}_SCRATCH_BYTES bytes, {ALIGN}-byte aligned). Bit-exact with TFLite's {kind} kernels. */\n"
+        f"emo_status_t {NAME}_run(const {act} *input, {act} *scores, uint8_t *scratch);\n\n"
         f"#endif /* {M}_H */\n")
 
     def buf(t: int) -> str:
@@ -538,51 +558,54 @@ def render(prog: Program, label_names: tuple[str, ...], source: str = "student_i
             return "scores"
         if t in prog.consts:
             return f"c{t}"
-        return f"(int8_t *)(scratch + {prog.offsets[t]})"
+        return f"({act} *)(scratch + {prog.offsets[t]})"
 
     decls, calls = [], []
+    ctypes = {np.dtype(np.int8): "int8_t", np.dtype(np.int16): "int16_t", np.dtype(np.int32): "int32_t",
+              np.dtype(np.int64): "int64_t"}
     for t, a in prog.consts.items():
-        decls.append(_array("int8_t", f"c{t}", a))
+        decls.append(_array(act, f"c{t}", a))
     for k, op in enumerate(prog.ops):
         p = op.params
         for cname, a in op.consts.items():
             if not (op.kind == "conv" and cname == "weights"):      # written packed below
-                decls.append(_array("int8_t" if a.dtype == np.int8 else "int32_t", f"op{k}_{cname}", a))
+                decls.append(_array(ctypes[a.dtype], f"op{k}_{cname}", a))
         if op.kind == "conv":
-            fields = ", ".join(f".{f} = {p[f]}" for f in ("len_in", "ch_in", "len_out", "ch_out", "kernel",
-                                                         "stride", "pad_before", "in_zp", "out_zp", "act_min",
-                                                         "act_max"))
+            names = ("len_in", "ch_in", "len_out", "ch_out", "kernel", "stride", "pad_before") + \
+                (() if wide else ("in_zp", "out_zp")) + ("act_min", "act_max")
+            fields = ", ".join(f".{f} = {p[f]}" for f in names)
             decls.append(_array("int16_t", f"op{k}_packed", pack_conv_weights(op.consts["weights"]), align=4))
-            decls.append(f"static const emo_nn_conv_t op{k} = {{{fields}, .weights = op{k}_packed, "
+            decls.append(f"static const emo_nn_conv{sfx}_t op{k} = {{{fields}, .weights = op{k}_packed, "
                          f".bias = op{k}_bias, .mult = op{k}_mult, .shift = op{k}_shift}};\n")
-            calls.append(f"emo_nn_conv(&op{k}, {buf(op.inputs[0])}, {buf(op.output)})")
+            calls.append(f"emo_nn_conv{sfx}(&op{k}, {buf(op.inputs[0])}, {buf(op.output)})")
         elif op.kind in ("mean", "max"):
             fields = ", ".join(f".{f} = {p[f]}" for f in ("outer", "len", "inner", "in_zp", "out_zp", "mult", "shift"))
             decls.append(f"static const emo_nn_reduce_t op{k} = {{{fields}}};\n")
             fn = "emo_nn_mean" if op.kind == "mean" else "emo_nn_reduce_max"
-            calls.append(f"{fn}(&op{k}, {buf(op.inputs[0])}, {buf(op.output)})")
+            calls.append(f"{fn}{sfx}(&op{k}, {buf(op.inputs[0])}, {buf(op.output)})")
         if op.kind == "mul":
             fields = ", ".join(f".{f} = {p[f]}" for f in ("rows", "cols", "a_row", "a_col", "b_row", "b_col", "a_zp",
                                                          "b_zp", "out_zp", "mult", "shift", "act_min", "act_max"))
             decls.append(f"static const emo_nn_mul_t op{k} = {{{fields}}};\n")
-            calls.append(f"emo_nn_mul(&op{k}, {buf(op.inputs[0])}, {buf(op.inputs[1])}, {buf(op.output)})")
+            calls.append(f"emo_nn_mul{sfx}(&op{k}, {buf(op.inputs[0])}, {buf(op.inputs[1])}, {buf(op.output)})")
         if op.kind == "requantize":
             fields = ", ".join(f".{f} = {p[f]}" for f in ("n", "in_zp", "out_zp", "mult", "shift"))
             decls.append(f"static const emo_nn_requantize_t op{k} = {{{fields}}};\n")
-            calls.append(f"emo_nn_requantize(&op{k}, {buf(op.inputs[0])}, {buf(op.output)})")
+            calls.append(f"emo_nn_requantize{sfx}(&op{k}, {buf(op.inputs[0])}, {buf(op.output)})")
         if op.kind == "concat":
             off = 0
             parts = []
             for i, n in zip(op.inputs, p["sizes"]):
-                parts.append(f"memcpy({buf(op.output)} + {off}, {buf(i)}, {n});")
+                parts.append(f"memcpy({buf(op.output)} + {off}, {buf(i)}, {n * prog.bits // 8});")
                 off += n
             calls.append("\n    ".join(parts))
             continue
         if op.kind == "fc":
-            fields = ", ".join(f".{f} = {p[f]}" for f in ("n_in", "n_out", "in_zp", "out_zp", "act_min", "act_max"))
-            decls.append(f"static const emo_nn_fc_t op{k} = {{{fields}, .weights = op{k}_weights, "
+            names = ("n_in", "n_out") + (() if wide else ("in_zp", "out_zp")) + ("act_min", "act_max")
+            fields = ", ".join(f".{f} = {p[f]}" for f in names)
+            decls.append(f"static const emo_nn_fc{sfx}_t op{k} = {{{fields}, .weights = op{k}_weights, "
                          f".bias = op{k}_bias, .mult = op{k}_mult, .shift = op{k}_shift}};\n")
-            calls.append(f"emo_nn_fc(&op{k}, {buf(op.inputs[0])}, {buf(op.output)})")
+            calls.append(f"emo_nn_fc{sfx}(&op{k}, {buf(op.inputs[0])}, {buf(op.output)})")
     labels = ", ".join(f'"{s}"' for s in label_names)
     body = [f'{note}#include "{NAME}.h"\n\n#include <string.h>\n\n#include "emo_nn.h"\n\n',
             f"const float {NAME}_input_scale = {_c_float(prog.input_scale)};\n",
@@ -590,7 +613,7 @@ def render(prog: Program, label_names: tuple[str, ...], source: str = "student_i
             f"const char *const {NAME}_labels[{prog.n_classes}] = {{{labels}}};\n",
             f"const int32_t {NAME}_channels[{prog.channels}] = {{{', '.join(map(str, feat['channels']))}}};\n\n",
             *decls,
-            f"\nemo_status_t {NAME}_run(const int8_t *input, int8_t *scores, uint8_t *scratch)\n{{\n"
+            f"\nemo_status_t {NAME}_run(const {act} *input, {act} *scores, uint8_t *scratch)\n{{\n"
             f"    emo_status_t s = EMO_OK;\n"
             f"    if (input == NULL || scores == NULL || scratch == NULL)\n        return EMO_ERR_NULL;\n"
             f"    if (((uintptr_t)scratch & {ALIGN - 1}u) != 0)\n        return EMO_ERR_PARAM;\n"]
@@ -660,16 +683,18 @@ class CModel:
         self.ffi, self.lib = build(c_dir, tmp_dir)
         self.frames, self.channels = self.lib.EMO_MODEL_FRAMES, self.lib.EMO_MODEL_CHANNELS
         self.n_classes = self.lib.EMO_MODEL_N_CLASSES
+        self.dtype = np.dtype(np.int16 if self.lib.EMO_MODEL_BITS == 16 else np.int8)
+        self._ctype = "int16_t[]" if self.dtype == np.int16 else "int8_t[]"
         self._scratch = np.zeros(max(self.lib.EMO_MODEL_SCRATCH_BYTES, 1) + ALIGN, np.uint8)
         start = (-self._scratch.ctypes.data) % ALIGN
         self._scratch_view = self._scratch[start:]
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, np.int8)
+        x = np.ascontiguousarray(x, self.dtype)
         if x.shape != (self.frames, self.channels):
-            raise ValueError(f"input must be int8 ({self.frames}, {self.channels}), got {x.shape}")
-        out = np.zeros(self.n_classes, np.int8)
-        s = self.lib.emo_model_run(self.ffi.from_buffer("int8_t[]", x), self.ffi.from_buffer("int8_t[]", out),
+            raise ValueError(f"input must be {self.dtype} ({self.frames}, {self.channels}), got {x.shape}")
+        out = np.zeros(self.n_classes, self.dtype)
+        s = self.lib.emo_model_run(self.ffi.from_buffer(self._ctype, x), self.ffi.from_buffer(self._ctype, out),
                                    self.ffi.from_buffer("uint8_t[]", self._scratch_view))
         if s != 0:
             raise RuntimeError(f"emo_model_run failed with status {s}")

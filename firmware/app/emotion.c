@@ -11,6 +11,10 @@
 #include "emo_proto.h"
 #include "emo_seg.h"
 
+#if defined(EMO_MODEL_BITS) && EMO_MODEL_BITS != 8
+#error "emo_model.c is a 16x8 model (int16 activations); the firmware runs int8 models: export the int8 student"
+#endif
+
 #define FEAT_FLOATS (EMO_MODEL_FRAMES * EMO_MODEL_CHANNELS)
 #define WORK_BYTES (EMO_MODEL_SCRATCH_BYTES > 4 * FEAT_FLOATS ? EMO_MODEL_SCRATCH_BYTES : 4 * FEAT_FLOATS)
 

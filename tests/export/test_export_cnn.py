@@ -406,8 +406,9 @@ def test_lowering_refuses_what_it_does_not_implement(exported, tmp_path, capsys)
 
 
 def test_the_16x8_graph_lowers_and_its_numpy_reference_is_litert_bit_for_bit(cnn_data, tmp_path):
-    """TFLite's 16x8 mode (int16 activations) of the recipe's student shape: the NumPy reference
-    gives ai-edge-litert's reference-kernel int16 scores exactly; the C generator refuses it."""
+    """TFLite's 16x8 mode (int16 activations) of the recipe's student shape: the generated C
+    (csrc/emo_nn.c's 16x8 kernels) and the NumPy reference give ai-edge-litert's reference-kernel
+    int16 scores exactly."""
     from eggemo.export import cmodel
     from eggemo.export.int8_budget import snap_weights
     from eggemo.export.keras_cnn import build_keras_cnn, cnn_shape_from_state
@@ -428,9 +429,12 @@ def test_the_16x8_graph_lowers_and_its_numpy_reference_is_litert_bit_for_bit(cnn
     qs += [np.full(shape, -32768, np.int16), np.full(shape, 32767, np.int16), np.zeros(shape, np.int16)]
     qs += [rng.integers(-32768, 32768, shape).astype(np.int16) for _ in range(20)]
     assert qs[0].dtype == np.int16
+    cmodel.write_program(path.read_bytes(), tmp_path / "c16", feature_config={"student_inputs": list(CHANNELS)})
+    assert "#define EMO_MODEL_BITS 16 " in (tmp_path / "c16" / "emo_model.h").read_text()
+    c = cmodel.CModel(tmp_path / "c16", tmp_path / "build16")
     for q in qs:
-        np.testing.assert_array_equal(cmodel.run_reference(prog, q), litert(q))
+        ref = litert(q)
+        np.testing.assert_array_equal(cmodel.run_reference(prog, q), ref)
+        np.testing.assert_array_equal(c.run(q), ref)
     with pytest.raises(ValueError, match="int16"):
         cmodel.run_reference(prog, qs[0].astype(np.int8))
-    with pytest.raises(cmodel.LoweringError, match="int8 only"):
-        cmodel.render(prog, tuple(f"c{k}" for k in range(prog.n_classes)))
