@@ -12,10 +12,10 @@ here, and the C is one call per op.
 
 TFLite's 16x8 mode (int16 activations, int8 weights; export/tflite.py convert_int16x8) lowers too,
 to the kernels' 16x8 twins (emo_nn_conv16 ...; the firmware runs int8 models only): the same ops
-with int16 clamps, 64-bit biases,
-CONV_2D's 64-bit accumulator scaled by requant_wide (the Q31 mantissa cut to 16 bits, one rounding)
-and FULLY_CONNECTED's by requant_once; MEAN, MUL and QUANTIZE round as in int8 (checked op by op
-against ai-edge-litert's reference kernels on two trained students, and in tests/export).
+with int16 clamps and 64-bit biases, CONV_2D's 64-bit accumulator scaled by requant_wide (the Q31
+mantissa cut to 16 bits, one rounding) and FULLY_CONNECTED's by requant_once; MEAN, MUL and
+QUANTIZE round as in int8 (checked op by op against ai-edge-litert's reference kernels on two
+trained students, and in tests/export).
 
 Quantisation facts (TFLite's int8 scheme, checked op by op against ai-edge-litert's reference
 kernels, docs/inference.md): a real multiplier M becomes a Q31 mantissa and an exponent
@@ -99,8 +99,9 @@ def requant(x: np.ndarray, mult: int | np.ndarray, shift: int | np.ndarray) -> n
 
 
 def requant_wide(x: np.ndarray, mult: int | np.ndarray, shift: int | np.ndarray) -> np.ndarray:
-    """A 64-bit accumulator times M (16x8 CONV_2D and FULLY_CONNECTED), as TFLite rounds it: the
-    Q31 mantissa cut to 16 bits (rounded; 0x7FFF at the top), one rounding shift by 15 - shift."""
+    """NumPy twin of emo_nn_requant_wide: a 64-bit accumulator times M as TFLite's 16x8 CONV_2D
+    rounds it, the Q31 mantissa cut to 16 bits (rounded; 0x7FFF at the top), one rounding shift
+    by 15 - shift."""
     mult = np.asarray(mult, np.int64)
     reduced = np.where(mult < 0x7FFF0000, (mult + (1 << 15)) >> 16, 0x7FFF)
     total = 15 - np.asarray(shift, np.int64)
@@ -202,7 +203,8 @@ def _check_16x8(ops: list[Op]) -> None:
 
 
 def lower(buf: bytes) -> Program:
-    """Read an int8 .tflite (the CNN student's op set) into a Program; LoweringError otherwise."""
+    """Read an int8 (or 16x8) .tflite (the CNN student's op set) into a Program; LoweringError
+    otherwise."""
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise LoweringError("not a TFLite flatbuffer (no TFL3 identifier)")
     model = schema.ModelT.InitFromPackedBuf(bytearray(buf), 0)
