@@ -375,9 +375,9 @@ def test_export_writes_and_checks_the_c_inference(recipe_exported):
 
 
 def test_requantisation_twins_agree_with_the_c_core():
-    """emo_nn_requant / _once (C) against their NumPy twins, edge values included."""
+    """emo_nn_requant / _once / _wide / _once64 (C) against their NumPy twins, edge values included."""
     from eggemo._emo import lib
-    from eggemo.export.cmodel import quantize_multiplier, requant, requant_once
+    from eggemo.export.cmodel import quantize_multiplier, requant, requant_once, requant_wide
     rng = np.random.default_rng(0)
     xs = np.concatenate([rng.integers(-2**31, 2**31, 400), [0, 1, -1, 2**31 - 1, -2**31, 12345, -12345]])
     for real in [1e-6, 3.7e-4, 0.0123, 0.5, 0.99999, 1.0, 1.5, 7.25]:
@@ -390,6 +390,11 @@ def test_requantisation_twins_agree_with_the_c_core():
         if s <= 0:
             acc = np.clip(xs, -2**26, 2**26)
             assert [lib.emo_nn_requant_once(int(x), m, s) for x in acc] == requant_once(acc, m, s).tolist()
+            # the 16x8 forms on 64-bit accumulators
+            wide = np.concatenate([rng.integers(-2**40, 2**40, 200), [0, 1, -1, 2**40, -2**40, 32767, -32768]])
+            assert [lib.emo_nn_requant_wide(int(x), m, s) for x in wide] == requant_wide(wide, m, s).tolist()
+            acc64 = np.clip(wide, -2**32 + 1, 2**32 - 1)
+            assert [lib.emo_nn_requant_once64(int(x), m, s) for x in acc64] == requant_once(acc64, m, s).tolist()
 
 
 def test_lowering_refuses_what_it_does_not_implement(exported, tmp_path, capsys):
