@@ -178,4 +178,6 @@ def test_ctrl_c_during_training_is_one_line_and_status_130(tmp_path):
         proc.kill()
         _, err = proc.communicate()
         pytest.fail(f"eggemo train did not end within 300 s of Ctrl-C; its stderr: {err[-2000:]}")
-    assert proc.returncode == 130 and "eggemo train: interrupted" in err and "Traceback" not in err
+    # its stderr in the message: a loaded CI once saw -2 (killed by the signal) with nothing else to go on
+    assert proc.returncode == 130 and "eggemo train: interrupted" in err and "Traceback" not in err, \
+        (proc.returncode, err[-2000:])
