@@ -44,14 +44,19 @@ int32_t emo_nn_requant(int32_t x, int32_t mult, int32_t shift)
     return shift_right_rounded(high_mul((int32_t)scaled, mult), right);
 }
 
-int32_t emo_nn_requant_once(int32_t x, int32_t mult, int32_t shift)
+int32_t emo_nn_requant_once64(int64_t x, int32_t mult, int32_t shift)
 {
     int32_t total = 31 - shift;
     int64_t r;
     if (total < 1)
         total = 1;
-    r = ((int64_t)x * (int64_t)mult + ((int64_t)1 << (total - 1))) >> total;
+    r = (x * (int64_t)mult + ((int64_t)1 << (total - 1))) >> total;
     return r > INT32_MAX ? INT32_MAX : (r < INT32_MIN ? INT32_MIN : (int32_t)r);
+}
+
+int32_t emo_nn_requant_once(int32_t x, int32_t mult, int32_t shift)
+{
+    return emo_nn_requant_once64(x, mult, shift);
 }
 
 /* The window of one output frame, widened to int16 with the zero point taken off (0 outside the
@@ -318,16 +323,6 @@ int32_t emo_nn_requant_wide(int64_t x, int32_t mult, int32_t shift)
     if (total < 1)
         total = 1;
     r = (x * reduced + ((int64_t)1 << (total - 1))) >> total;
-    return r > INT32_MAX ? INT32_MAX : (r < INT32_MIN ? INT32_MIN : (int32_t)r);
-}
-
-int32_t emo_nn_requant_once64(int64_t x, int32_t mult, int32_t shift)
-{
-    int32_t total = 31 - shift;
-    int64_t r;
-    if (total < 1)
-        total = 1;
-    r = (x * (int64_t)mult + ((int64_t)1 << (total - 1))) >> total;
     return r > INT32_MAX ? INT32_MAX : (r < INT32_MIN ? INT32_MIN : (int32_t)r);
 }
 
