@@ -444,15 +444,14 @@ def eval_op(op: Op, vals: dict[int, np.ndarray]) -> np.ndarray:
             src = np.arange(p["len_out"]) * p["stride"] + k - p["pad_before"]
             ok = (src >= 0) & (src < p["len_in"])
             acc[ok] += a[src[ok]] @ w[:, k, :].T
-        y = (requant_wide if p.get("wide") else requant)(acc, c["mult"][None, :], c["shift"][None, :]) + p["out_zp"]
+        y = (requant_wide if p["wide"] else requant)(acc, c["mult"][None, :], c["shift"][None, :]) + p["out_zp"]
         return np.clip(y, p["act_min"], p["act_max"]).reshape(-1)
     if op.kind in ("mean", "max"):
         a = vals[op.inputs[0]].reshape(p["outer"], p["len"], p["inner"])
         if op.kind == "max":
             return a.max(axis=1).reshape(-1)
         s = a.sum(axis=1) - p["len"] * p["in_zp"]
-        return np.clip(requant(s, p["mult"], p["shift"]) + p["out_zp"], p.get("qmin", -128),
-                       p.get("qmax", 127)).reshape(-1)
+        return np.clip(requant(s, p["mult"], p["shift"]) + p["out_zp"], p["qmin"], p["qmax"]).reshape(-1)
     if op.kind == "mul":
         r, cc = np.meshgrid(np.arange(p["rows"]), np.arange(p["cols"]), indexing="ij")
         a = vals[op.inputs[0]][r * p["a_row"] + cc * p["a_col"]] - p["a_zp"]
@@ -461,7 +460,7 @@ def eval_op(op: Op, vals: dict[int, np.ndarray]) -> np.ndarray:
         return np.clip(y, p["act_min"], p["act_max"]).reshape(-1)
     if op.kind == "requantize":
         y = requant(vals[op.inputs[0]] - p["in_zp"], p["mult"], p["shift"]) + p["out_zp"]
-        return np.clip(y, p.get("qmin", -128), p.get("qmax", 127))
+        return np.clip(y, p["qmin"], p["qmax"])
     if op.kind == "concat":
         return np.concatenate([vals[i] for i in op.inputs])
     if op.kind == "fc":
