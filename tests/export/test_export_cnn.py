@@ -326,13 +326,15 @@ def _litert_reference(path):
 
 
 def _c_parity_inputs(rt: StudentRuntime, val_x: np.ndarray) -> list[np.ndarray]:
-    """Quantised utterances: the validation set, 200 fresh contours, and int8 extremes."""
+    """Quantised utterances: the validation set, 200 fresh contours, and the input type's extremes
+    (int8, or int16 for a 16x8 model) and random values."""
     fresh, _ = cnn_contours(200, seed=7)
     qs = [rt.quantize_input(x) for x in np.concatenate([val_x, fresh])]
     rng = np.random.default_rng(3)
-    shape = qs[0].shape
-    qs += [np.full(shape, -128, np.int8), np.full(shape, 127, np.int8), np.zeros(shape, np.int8)]
-    qs += [rng.integers(-128, 128, shape).astype(np.int8) for _ in range(20)]
+    shape, dt = qs[0].shape, qs[0].dtype
+    lo, hi = np.iinfo(dt).min, np.iinfo(dt).max
+    qs += [np.full(shape, lo, dt), np.full(shape, hi, dt), np.zeros(shape, dt)]
+    qs += [rng.integers(lo, hi + 1, shape).astype(dt) for _ in range(20)]
     return qs
 
 
@@ -427,13 +429,8 @@ def test_the_16x8_graph_lowers_and_its_numpy_reference_is_litert_bit_for_bit(cnn
     assert prog.bits == 16 and {op.kind for op in prog.ops} >= {"conv", "mean", "max", "mul", "requantize", "fc"}
     rt = StudentRuntime(path)
     litert = _litert_reference(path)
-    fresh, _ = cnn_contours(200, seed=7)
-    qs = [rt.quantize_input(x) for x in np.concatenate([cnn_data["val_x"], fresh])]
-    rng = np.random.default_rng(3)
-    shape = qs[0].shape
-    qs += [np.full(shape, -32768, np.int16), np.full(shape, 32767, np.int16), np.zeros(shape, np.int16)]
-    qs += [rng.integers(-32768, 32768, shape).astype(np.int16) for _ in range(20)]
-    assert qs[0].dtype == np.int16
+    qs = _c_parity_inputs(rt, cnn_data["val_x"])
+    assert qs[0].dtype == np.int16 and min(int(q.min()) for q in qs) == -32768
     cmodel.write_program(path.read_bytes(), tmp_path / "c16", feature_config={"student_inputs": list(CHANNELS)})
     assert "#define EMO_MODEL_BITS 16 " in (tmp_path / "c16" / "emo_model.h").read_text()
     c = cmodel.CModel(tmp_path / "c16", tmp_path / "build16")
