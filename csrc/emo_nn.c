@@ -68,14 +68,15 @@ static union {
     uint32_t words[EMO_NN_MAX_WINDOW / 2];
 } win;
 
-static void widen_window_any(const emo_nn_conv_t *p, const int8_t *in, int32_t start, int32_t n)
+/* in holds the input frames from `first` on (conv_rows checks that the window's frames are held) */
+static void widen_window_any(const emo_nn_conv_t *p, const int8_t *in, int32_t first, int32_t start, int32_t n)
 {
     static const int8_t slot[4] = {0, 2, 1, 3};   /* where value r of a group goes */
     int32_t k, i, j = 0, n4 = n & ~3;
     for (k = 0; k < p->kernel; k++) {
         int32_t src = start + k;
-        const int8_t *x = in + (size_t)src * (size_t)p->ch_in;
         int32_t inside = src >= 0 && src < p->len_in;
+        const int8_t *x = inside ? in + (size_t)(src - first) * (size_t)p->ch_in : in;
         for (i = 0; i < p->ch_in; i++, j++) {
             int16_t v = inside ? (int16_t)((int32_t)x[i] - p->in_zp) : 0;
             win.v[j < n4 ? (j & ~3) + slot[j & 3] : j] = v;
@@ -96,15 +97,16 @@ static inline uint32_t odd_bytes(uint32_t w)
 
 /* A window wholly inside the input is kernel * ch_in consecutive bytes: four at a time, widened
  * and offset with two SXTB16 and two SSUB16 (x - zp lies in -255..255: no lane saturates). */
-static void widen_window(const emo_nn_conv_t *p, const int8_t *in, int32_t start, int32_t n)
+static void widen_window(const emo_nn_conv_t *p, const int8_t *in, int32_t first, int32_t start, int32_t n)
 {
-    const int8_t *x = in + (size_t)start * (size_t)p->ch_in;
+    const int8_t *x;
     uint32_t zp2 = ((uint32_t)(uint16_t)(int16_t)p->in_zp << 16) | (uint16_t)(int16_t)p->in_zp;
     int32_t j, n4 = n & ~3;
     if (start < 0 || start + p->kernel > p->len_in) {
-        widen_window_any(p, in, start, n);
+        widen_window_any(p, in, first, start, n);
         return;
     }
+    x = in + (size_t)(start - first) * (size_t)p->ch_in;
     for (j = 0; j < n4; j += 4) {
         uint32_t w;
         memcpy(&w, x + j, 4);
@@ -157,9 +159,9 @@ static void dot4(const int16_t *w, int32_t n, int32_t *acc)
             acc[c] += (int32_t)w[i - n4] * (int32_t)win.v[i];
 }
 #else
-static void widen_window(const emo_nn_conv_t *p, const int8_t *in, int32_t start, int32_t n)
+static void widen_window(const emo_nn_conv_t *p, const int8_t *in, int32_t first, int32_t start, int32_t n)
 {
-    widen_window_any(p, in, start, n);
+    widen_window_any(p, in, first, start, n);
 }
 
 static void dot4(const int16_t *w, int32_t n, int32_t *acc)
@@ -190,21 +192,43 @@ static int8_t conv_out(const emo_nn_conv_t *p, int32_t o, int32_t acc)
     return (int8_t)clamp(acc, p->act_min, p->act_max);
 }
 
-emo_status_t emo_nn_conv(const emo_nn_conv_t *p, const int8_t *in, int8_t *out)
+/* Output frames t0 .. t1 - 1 of a convolution with these sizes may be computed from the input
+ * frames first .. first + rows - 1: every frame their windows reach inside the input is held. */
+static emo_status_t rows_ok(int32_t len_in, int32_t len_out, int32_t kernel, int32_t stride, int32_t pad_before,
+                            int32_t first, int32_t rows, int32_t t0, int32_t t1)
+{
+    int32_t lo, hi;
+    if (len_in < 1 || len_out < 1 || kernel < 1 || stride < 1 || pad_before < 0)
+        return EMO_ERR_PARAM;
+    if (t0 < 0 || t1 < t0 || t1 > len_out || first < 0 || rows < 0 || first + rows > len_in)
+        return EMO_ERR_PARAM;
+    if (t1 == t0)
+        return EMO_OK;
+    lo = t0 * stride - pad_before;
+    hi = (t1 - 1) * stride - pad_before + kernel;     /* one past the last frame read */
+    lo = lo < 0 ? 0 : lo;
+    hi = hi > len_in ? len_in : hi;
+    return (hi <= lo || (lo >= first && hi <= first + rows)) ? EMO_OK : EMO_ERR_PARAM;
+}
+
+emo_status_t emo_nn_conv_rows(const emo_nn_conv_t *p, const int8_t *in, int32_t first, int32_t rows, int32_t t0,
+                              int32_t t1, int8_t *out)
 {
     int32_t t, o, n;
+    emo_status_t s;
     if (p == NULL || in == NULL || out == NULL || p->weights == NULL || p->bias == NULL || p->mult == NULL
         || p->shift == NULL)
         return EMO_ERR_NULL;
-    if (p->len_in < 1 || p->ch_in < 1 || p->len_out < 1 || p->ch_out < 1 || p->kernel < 1 || p->stride < 1
-        || p->pad_before < 0)
+    if (p->ch_in < 1 || p->ch_out < 1)
         return EMO_ERR_PARAM;
+    if ((s = rows_ok(p->len_in, p->len_out, p->kernel, p->stride, p->pad_before, first, rows, t0, t1)) != EMO_OK)
+        return s;
     n = p->kernel * p->ch_in;
     if (n > EMO_NN_MAX_WINDOW || ((uintptr_t)p->weights & 3u) != 0)
         return EMO_ERR_PARAM;
-    for (t = 0; t < p->len_out; t++) {
-        int8_t *dst = out + (size_t)t * (size_t)p->ch_out;
-        widen_window(p, in, t * p->stride - p->pad_before, n);
+    for (t = t0; t < t1; t++) {
+        int8_t *dst = out + (size_t)(t - t0) * (size_t)p->ch_out;
+        widen_window(p, in, first, t * p->stride - p->pad_before, n);
         for (o = 0; o + 4 <= p->ch_out; o += 4) {
             int32_t a[4] = {p->bias[o], p->bias[o + 1], p->bias[o + 2], p->bias[o + 3]}, c;
             dot4(p->weights + (size_t)o * (size_t)n, n, a);   /* block o / 4 starts at o * n */
@@ -213,6 +237,51 @@ emo_status_t emo_nn_conv(const emo_nn_conv_t *p, const int8_t *in, int8_t *out)
         }
         for (; o < p->ch_out; o++)
             dst[o] = conv_out(p, o, dot1(p->weights + (size_t)o * (size_t)n, n, p->bias[o]));
+    }
+    return EMO_OK;
+}
+
+emo_status_t emo_nn_conv(const emo_nn_conv_t *p, const int8_t *in, int8_t *out)
+{
+    if (p == NULL)
+        return EMO_ERR_NULL;
+    return emo_nn_conv_rows(p, in, 0, p->len_in, 0, p->len_out, out);
+}
+
+/* The rows of a's output that b's output frames t0 .. t1 - 1 read: [*r0, *r1). */
+static void pair_span(int32_t a_len_out, int32_t b_kernel, int32_t b_stride, int32_t b_pad, int32_t t0, int32_t t1,
+                      int32_t *r0, int32_t *r1)
+{
+    int32_t lo = t0 * b_stride - b_pad, hi = (t1 - 1) * b_stride - b_pad + b_kernel;
+    *r0 = lo < 0 ? 0 : (lo > a_len_out ? a_len_out : lo);
+    *r1 = hi > a_len_out ? a_len_out : (hi < *r0 ? *r0 : hi);
+}
+
+/* The checks both pairs share: b reads a's output, and a tile's rows of it fit mid. */
+static emo_status_t pair_ok(int32_t a_len_out, int32_t a_ch_out, int32_t b_len_in, int32_t b_ch_in, int32_t b_kernel,
+                            int32_t b_stride, int32_t tile)
+{
+    if (a_len_out != b_len_in || a_ch_out != b_ch_in || tile < 1 || b_stride < 1 || b_kernel < 1)
+        return EMO_ERR_PARAM;
+    return EMO_OK;
+}
+
+emo_status_t emo_nn_conv_pair(const emo_nn_conv_t *a, const emo_nn_conv_t *b, int32_t tile, const int8_t *in,
+                              int8_t *mid, int8_t *out)
+{
+    int32_t t0, t1, r0, r1;
+    emo_status_t s;
+    if (a == NULL || b == NULL || in == NULL || mid == NULL || out == NULL)
+        return EMO_ERR_NULL;
+    if ((s = pair_ok(a->len_out, a->ch_out, b->len_in, b->ch_in, b->kernel, b->stride, tile)) != EMO_OK)
+        return s;
+    for (t0 = 0; t0 < b->len_out; t0 = t1) {
+        t1 = t0 + tile < b->len_out ? t0 + tile : b->len_out;
+        pair_span(a->len_out, b->kernel, b->stride, b->pad_before, t0, t1, &r0, &r1);
+        if (r1 > r0 && (s = emo_nn_conv_rows(a, in, 0, a->len_in, r0, r1, mid)) != EMO_OK)
+            return s;
+        if ((s = emo_nn_conv_rows(b, mid, r0, r1 - r0, t0, t1, out + (size_t)t0 * (size_t)b->ch_out)) != EMO_OK)
+            return s;
     }
     return EMO_OK;
 }
@@ -327,14 +396,14 @@ int32_t emo_nn_requant_wide(int64_t x, int32_t mult, int32_t shift)
 }
 
 /* The int16 window of one output frame in the weights' order (as widen_window_any; zero point 0). */
-static void window16(const emo_nn_conv16_t *p, const int16_t *in, int32_t start, int32_t n)
+static void window16(const emo_nn_conv16_t *p, const int16_t *in, int32_t first, int32_t start, int32_t n)
 {
     static const int8_t slot[4] = {0, 2, 1, 3};
     int32_t k, i, j = 0, n4 = n & ~3;
     for (k = 0; k < p->kernel; k++) {
         int32_t src = start + k;
-        const int16_t *x = in + (size_t)src * (size_t)p->ch_in;
         int32_t inside = src >= 0 && src < p->len_in;
+        const int16_t *x = inside ? in + (size_t)(src - first) * (size_t)p->ch_in : in;
         for (i = 0; i < p->ch_in; i++, j++)
             win.v[j < n4 ? (j & ~3) + slot[j & 3] : j] = inside ? x[i] : 0;
     }
@@ -346,21 +415,24 @@ static int16_t conv16_out(const emo_nn_conv16_t *p, int32_t o, int32_t acc)
     return (int16_t)clamp(v, p->act_min, p->act_max);
 }
 
-emo_status_t emo_nn_conv16(const emo_nn_conv16_t *p, const int16_t *in, int16_t *out)
+emo_status_t emo_nn_conv16_rows(const emo_nn_conv16_t *p, const int16_t *in, int32_t first, int32_t rows, int32_t t0,
+                                int32_t t1, int16_t *out)
 {
     int32_t t, o, n;
+    emo_status_t s;
     if (p == NULL || in == NULL || out == NULL || p->weights == NULL || p->bias == NULL || p->mult == NULL
         || p->shift == NULL)
         return EMO_ERR_NULL;
-    if (p->len_in < 1 || p->ch_in < 1 || p->len_out < 1 || p->ch_out < 1 || p->kernel < 1 || p->stride < 1
-        || p->pad_before < 0)
+    if (p->ch_in < 1 || p->ch_out < 1)
         return EMO_ERR_PARAM;
+    if ((s = rows_ok(p->len_in, p->len_out, p->kernel, p->stride, p->pad_before, first, rows, t0, t1)) != EMO_OK)
+        return s;
     n = p->kernel * p->ch_in;
     if (n > EMO_NN_MAX_WINDOW16 || ((uintptr_t)p->weights & 3u) != 0)
         return EMO_ERR_PARAM;
-    for (t = 0; t < p->len_out; t++) {
-        int16_t *dst = out + (size_t)t * (size_t)p->ch_out;
-        window16(p, in, t * p->stride - p->pad_before, n);
+    for (t = t0; t < t1; t++) {
+        int16_t *dst = out + (size_t)(t - t0) * (size_t)p->ch_out;
+        window16(p, in, first, t * p->stride - p->pad_before, n);
         for (o = 0; o + 4 <= p->ch_out; o += 4) {
             int32_t a[4] = {0, 0, 0, 0}, c;
             dot4(p->weights + (size_t)o * (size_t)n, n, a);
@@ -369,6 +441,33 @@ emo_status_t emo_nn_conv16(const emo_nn_conv16_t *p, const int16_t *in, int16_t 
         }
         for (; o < p->ch_out; o++)
             dst[o] = conv16_out(p, o, dot1(p->weights + (size_t)o * (size_t)n, n, 0));
+    }
+    return EMO_OK;
+}
+
+emo_status_t emo_nn_conv16(const emo_nn_conv16_t *p, const int16_t *in, int16_t *out)
+{
+    if (p == NULL)
+        return EMO_ERR_NULL;
+    return emo_nn_conv16_rows(p, in, 0, p->len_in, 0, p->len_out, out);
+}
+
+emo_status_t emo_nn_conv16_pair(const emo_nn_conv16_t *a, const emo_nn_conv16_t *b, int32_t tile, const int16_t *in,
+                                int16_t *mid, int16_t *out)
+{
+    int32_t t0, t1, r0, r1;
+    emo_status_t s;
+    if (a == NULL || b == NULL || in == NULL || mid == NULL || out == NULL)
+        return EMO_ERR_NULL;
+    if ((s = pair_ok(a->len_out, a->ch_out, b->len_in, b->ch_in, b->kernel, b->stride, tile)) != EMO_OK)
+        return s;
+    for (t0 = 0; t0 < b->len_out; t0 = t1) {
+        t1 = t0 + tile < b->len_out ? t0 + tile : b->len_out;
+        pair_span(a->len_out, b->kernel, b->stride, b->pad_before, t0, t1, &r0, &r1);
+        if (r1 > r0 && (s = emo_nn_conv16_rows(a, in, 0, a->len_in, r0, r1, mid)) != EMO_OK)
+            return s;
+        if ((s = emo_nn_conv16_rows(b, mid, r0, r1 - r0, t0, t1, out + (size_t)t0 * (size_t)b->ch_out)) != EMO_OK)
+            return s;
     }
     return EMO_OK;
 }

@@ -75,6 +75,21 @@ typedef struct {
  * word-aligned. */
 emo_status_t emo_nn_conv(const emo_nn_conv_t *p, const int8_t *in, int8_t *out);
 
+/* Output frames t0 .. t1 - 1 only, written from out (frame t0 first), reading the input frames
+ * first .. first + rows - 1 held from in. EMO_ERR_PARAM if a window of those outputs reaches a
+ * frame of the input (0 .. len_in - 1) that is not held. emo_nn_conv is the whole range. */
+emo_status_t emo_nn_conv_rows(const emo_nn_conv_t *p, const int8_t *in, int32_t first, int32_t rows, int32_t t0,
+                              int32_t t1, int8_t *out);
+
+/* Convolution a streamed into convolution b (b reads a's output and nothing else does): b's
+ * output frames are made `tile` at a time from the rows of a's output they read, computed into
+ * mid and overwritten by the next tile, so a's whole output is never held. mid holds
+ * (tile - 1) * b->stride + b->kernel frames of a->ch_out values. The same bits as emo_nn_conv
+ * twice; the rows two tiles share are computed twice ((b->kernel - b->stride) per tile).
+ * export/cmodel.py streams a pair where that lowers the model's scratch. */
+emo_status_t emo_nn_conv_pair(const emo_nn_conv_t *a, const emo_nn_conv_t *b, int32_t tile, const int8_t *in,
+                              int8_t *mid, int8_t *out);
+
 /* A reduction over the middle axis of an (outer x len x inner) array to (outer x inner). */
 typedef struct {
     int32_t outer, len, inner;
@@ -160,6 +175,10 @@ typedef struct {
 } emo_nn_conv16_t;
 
 emo_status_t emo_nn_conv16(const emo_nn_conv16_t *p, const int16_t *in, int16_t *out);
+emo_status_t emo_nn_conv16_rows(const emo_nn_conv16_t *p, const int16_t *in, int32_t first, int32_t rows,
+                                int32_t t0, int32_t t1, int16_t *out);
+emo_status_t emo_nn_conv16_pair(const emo_nn_conv16_t *a, const emo_nn_conv16_t *b, int32_t tile,
+                                const int16_t *in, int16_t *mid, int16_t *out);
 emo_status_t emo_nn_mean16(const emo_nn_reduce_t *p, const int16_t *in, int16_t *out);
 emo_status_t emo_nn_reduce_max16(const emo_nn_reduce_t *p, const int16_t *in, int16_t *out);
 emo_status_t emo_nn_mul16(const emo_nn_mul_t *p, const int16_t *a, const int16_t *b, int16_t *out);

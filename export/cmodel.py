@@ -4,7 +4,10 @@
 build regenerates them from the .tflite (`make -C firmware MODEL=DIR`), so the .tflite stays the
 source of truth and the generated C is never committed. No interpreter and no arena allocator
 run on the board: the generator resolves every shape, quantisation parameter and buffer offset
-here, and the C is one call per op.
+here, and the C is one call per op, except that a convolution whose output only the next
+convolution reads is streamed into it where that lowers the scratch (emo_nn_conv_pair: the first
+one's output is made 16 output frames of the second at a time; the student's largest tensor is
+never held whole, which halves its scratch).
 
     lower(tflite bytes)  -> Program (ops with integer parameters; the NumPy reference runs it)
     render(Program)      -> (emo_model.h, emo_model.c)
@@ -163,6 +166,14 @@ class Program:
     bits: int = 8                  # activations: 8 (int8) or 16 (TFLite's 16x8 mode; not on the board)
     offsets: dict[int, int] = field(default_factory=dict)   # activation tensor -> scratch offset
     scratch_bytes: int = 0
+    streams: dict[int, int] = field(default_factory=dict)   # op k -> tile: op k - 1 streamed into it
+
+    def mid_bytes(self, k: int) -> int:
+        """Bytes of the rows of op k - 1's output that one tile of streamed op k reads
+        (emo_nn_conv_pair's mid)."""
+        a, b = self.ops[k - 1].params, self.ops[k].params
+        rows = min((self.streams[k] - 1) * b["stride"] + b["kernel"], a["len_out"])
+        return rows * a["ch_out"] * self.bits // 8
 
     @property
     def model_id(self) -> int:
@@ -388,23 +399,56 @@ def lower(buf: bytes) -> Program:
     prog = Program(ops, sizes, consts, inp, out_id, in_shape[1], in_shape[2], int(np.prod(shape(outp))),
                    isc, izp, osc, ozp, hashlib.sha256(buf).hexdigest(), counts, bits=bits)
     plan(prog)
+    stream(prog)
     return prog
+
+
+STREAM_TILE = 16   # output frames of the second convolution per tile of a streamed pair
+
+
+def stream(prog: Program, tile: int = STREAM_TILE) -> None:
+    """Stream a convolution into the next (emo_nn_conv_pair) where the next is its only reader and
+    that lowers the scratch: its output is then held `tile` output frames of the next at a time,
+    not whole (the student's first convolution's output is its largest tensor). Re-plans."""
+    readers: dict[int, list[int]] = {}
+    for k, op in enumerate(prog.ops):
+        for i in op.inputs:
+            readers.setdefault(i, []).append(k)
+    for k in range(1, len(prog.ops)):
+        a, b = prog.ops[k - 1], prog.ops[k]
+        if a.kind != "conv" or b.kind != "conv" or (k - 1) in prog.streams or a.output == prog.output \
+                or readers.get(a.output) != [k] or b.inputs[0] != a.output:
+            continue
+        before = prog.scratch_bytes
+        prog.streams[k] = tile
+        plan(prog)
+        if prog.scratch_bytes >= before:
+            del prog.streams[k]
+            plan(prog)
 
 
 def plan(prog: Program) -> None:
     """Place every intermediate tensor in one scratch buffer: first fit, largest first, two
-    tensors share bytes only when their lifetimes (producing op .. last reading op) do not meet."""
+    tensors share bytes only when their lifetimes (producing op .. last reading op) do not meet.
+    A streamed pair (prog.streams) holds the first convolution's output as one tile's rows, and
+    its input stays live until the second convolution has written its last frame."""
     live: dict[int, tuple[int, int]] = {}
     for k, op in enumerate(prog.ops):
         live[op.output] = (k, k)
         for i in op.inputs:
             if i in live:
                 live[i] = (live[i][0], k)
+        if k in prog.streams and prog.ops[k - 1].inputs[0] in live:
+            i = prog.ops[k - 1].inputs[0]
+            live[i] = (live[i][0], k)
+    sizes = dict(prog.sizes)
+    for k in prog.streams:
+        sizes[prog.ops[k - 1].output] = prog.mid_bytes(k)
     placed: list[tuple[int, int, int]] = []      # (offset, end, tensor)
     offsets = {}
-    for t in sorted((t for t in live if t != prog.output), key=lambda t: (-prog.sizes[t], t)):
+    for t in sorted((t for t in live if t != prog.output), key=lambda t: (-sizes[t], t)):
         a, b = live[t]
-        size = -(-prog.sizes[t] // ALIGN) * ALIGN
+        size = -(-sizes[t] // ALIGN) * ALIGN
         clashes = sorted((o, e) for o, e, u in placed if not (live[u][1] < a or b < live[u][0]))
         off = 0
         for o, e in clashes:
@@ -578,7 +622,13 @@ def render(prog: Program, label_names: tuple[str, ...], source: str = "student_i
             decls.append(_array("int16_t", f"op{k}_packed", pack_conv_weights(op.consts["weights"]), align=4))
             decls.append(f"static const emo_nn_conv{sfx}_t op{k} = {{{fields}, .weights = op{k}_packed, "
                          f".bias = op{k}_bias, .mult = op{k}_mult, .shift = op{k}_shift}};\n")
-            calls.append(f"emo_nn_conv{sfx}(&op{k}, {buf(op.inputs[0])}, {buf(op.output)})")
+            if k + 1 in prog.streams:
+                continue                      # made tile by tile inside the next op's call
+            if k in prog.streams:
+                calls.append(f"emo_nn_conv{sfx}_pair(&op{k - 1}, &op{k}, {prog.streams[k]}, "
+                             f"{buf(prog.ops[k - 1].inputs[0])}, {buf(op.inputs[0])}, {buf(op.output)})")
+            else:
+                calls.append(f"emo_nn_conv{sfx}(&op{k}, {buf(op.inputs[0])}, {buf(op.output)})")
         elif op.kind in ("mean", "max"):
             fields = ", ".join(f".{f} = {p[f]}" for f in ("outer", "len", "inner", "in_zp", "out_zp", "mult", "shift"))
             decls.append(f"static const emo_nn_reduce_t op{k} = {{{fields}}};\n")

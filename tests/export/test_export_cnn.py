@@ -374,6 +374,12 @@ def test_export_writes_and_checks_the_c_inference(recipe_exported):
     from eggemo.export import cmodel
     prog = cmodel.lower((out / "student_int8.tflite").read_bytes())
     assert 0 < prog.scratch_bytes < sum(v for k, v in prog.sizes.items() if k != prog.output)
+    # the first convolution streams into the second (its output, the largest tensor, never whole)
+    assert list(prog.streams) == [1] and "emo_nn_conv_pair(&op0, &op1, " in (out / "emo_model.c").read_text()
+    whole = cmodel.lower((out / "student_int8.tflite").read_bytes())
+    whole.streams.clear()
+    cmodel.plan(whole)
+    assert prog.scratch_bytes < whole.scratch_bytes
 
 
 def test_requantisation_twins_agree_with_the_c_core():
