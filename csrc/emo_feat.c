@@ -422,15 +422,19 @@ emo_status_t emo_feat_build(const emo_f0_frame_t *frames, int32_t n_frames, cons
     return EMO_OK;
 }
 
-emo_status_t emo_feat_quantize(const float *x, int32_t n, float scale, int32_t zero_point, int8_t *q)
+/* emo_feat_quantize into int8 (q8) or int16 (q16) values in lo..hi */
+static emo_status_t quantize_to(const float *x, int32_t n, float scale, int32_t zero_point, int32_t lo, int32_t hi,
+                                int8_t *q8, int16_t *q16)
 {
     int32_t i, r;
     float v, t;
+    /* beyond +-(2 * 32768) every zero point of the range saturates: clamping first keeps the int32 exact */
+    const float bound = 2.0f * (float)(hi - lo + 1);
 
-    if (x == NULL || q == NULL) {
+    if (x == NULL || (q8 == NULL && q16 == NULL)) {
         return EMO_ERR_NULL;
     }
-    if (n < 0 || !(scale > 0.0f && scale <= 3.40282347e38f) || zero_point < -128 || zero_point > 127) {
+    if (n < 0 || !(scale > 0.0f && scale <= 3.40282347e38f) || zero_point < lo || zero_point > hi) {
         return EMO_ERR_PARAM;
     }
     for (i = 0; i < n; i++) {
@@ -440,8 +444,7 @@ emo_status_t emo_feat_quantize(const float *x, int32_t n, float scale, int32_t z
     }
     for (i = 0; i < n; i++) {
         v = x[i] / scale;
-        /* beyond +-1000 every zero point saturates: clamping first keeps the int32 exact */
-        v = v < -1000.0f ? -1000.0f : (v > 1000.0f ? 1000.0f : v);
+        v = v < -bound ? -bound : (v > bound ? bound : v);
         t = (float)(int32_t)v;          /* toward zero */
         r = (int32_t)t;
         if (v - t >= 0.5f) {            /* v - t is exact: half away from zero */
@@ -450,7 +453,28 @@ emo_status_t emo_feat_quantize(const float *x, int32_t n, float scale, int32_t z
             r -= 1;
         }
         r += zero_point;
-        q[i] = (int8_t)(r < -128 ? -128 : (r > 127 ? 127 : r));
+        r = r < lo ? lo : (r > hi ? hi : r);
+        if (q8 != NULL) {
+            q8[i] = (int8_t)r;
+        } else {
+            q16[i] = (int16_t)r;
+        }
     }
     return EMO_OK;
+}
+
+emo_status_t emo_feat_quantize(const float *x, int32_t n, float scale, int32_t zero_point, int8_t *q)
+{
+    if (q == NULL) {
+        return EMO_ERR_NULL;
+    }
+    return quantize_to(x, n, scale, zero_point, -128, 127, q, NULL);
+}
+
+emo_status_t emo_feat_quantize16(const float *x, int32_t n, float scale, int32_t zero_point, int16_t *q)
+{
+    if (q == NULL) {
+        return EMO_ERR_NULL;
+    }
+    return quantize_to(x, n, scale, zero_point, -32768, 32767, NULL, q);
 }

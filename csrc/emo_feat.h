@@ -135,6 +135,9 @@ emo_status_t emo_feat_build(const emo_f0_frame_t *frames, int32_t n_frames, cons
  */
 emo_status_t emo_feat_quantize(const float *x, int32_t n, float scale, int32_t zero_point, int8_t *q);
 
+/* The same into int16 (a 16x8 model's input; zero_point in -32768..32767, 0 in TFLite's 16x8). */
+emo_status_t emo_feat_quantize16(const float *x, int32_t n, float scale, int32_t zero_point, int16_t *q);
+
 #ifdef __cplusplus
 }
 #endif

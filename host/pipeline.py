@@ -376,16 +376,19 @@ def native_student_input(utt: Utterance, stats: F0Stats, T: int, crop: str = "ce
     return out
 
 
-def native_quantize(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """The model's int8 input from float features x by the C core (emo_feat_quantize)."""
+def native_quantize(x: np.ndarray, scale: float, zero_point: int, dtype=np.int8) -> np.ndarray:
+    """The model's int8 input (int16 for a 16x8 model) from float features x by the C core
+    (emo_feat_quantize, emo_feat_quantize16)."""
     ffi, lib = _native()
     x = np.ascontiguousarray(x, np.float32)
-    q = np.zeros(x.shape, np.int8)
-    status = lib.emo_feat_quantize(ffi.from_buffer("float[]", x), x.size, float(scale), int(zero_point),
-                                   ffi.from_buffer("int8_t[]", q))
+    wide = np.dtype(dtype) == np.int16
+    q = np.zeros(x.shape, np.int16 if wide else np.int8)
+    fn = lib.emo_feat_quantize16 if wide else lib.emo_feat_quantize
+    status = fn(ffi.from_buffer("float[]", x), x.size, float(scale), int(zero_point),
+                ffi.from_buffer("int16_t[]" if wide else "int8_t[]", q))
     if status == lib.EMO_ERR_NONFINITE:
         raise ValueError("the F0 features contain NaN or inf; unvoiced frames must be 0, not NaN")
-    _native_check(status, "emo_feat_quantize")
+    _native_check(status, "emo_feat_quantize16" if wide else "emo_feat_quantize")
     return q
 
 

@@ -260,8 +260,8 @@ def near_ties(scale: float, zp: int) -> np.ndarray:
                                    np.float32([0.0, -0.0, 1e30, -1e30, 3e38, -3e38])])
 
 
-def reference_quantize_model(n: int, scale: float, zp: int) -> bytes:
-    """A TFLite model of one QUANTIZE op, float32 (1, n) to int8 with (scale, zp)."""
+def reference_quantize_model(n: int, scale: float, zp: int, wide: bool = False) -> bytes:
+    """A TFLite model of one QUANTIZE op, float32 (1, n) to int8 (int16 when wide) with (scale, zp)."""
     import flatbuffers
     import ai_edge_litert.schema_py_generated as S
 
@@ -269,7 +269,7 @@ def reference_quantize_model(n: int, scale: float, zp: int) -> bytes:
     code.builtinCode = code.deprecatedBuiltinCode = S.BuiltinOperator.QUANTIZE
     code.version = 1
     tensors = []
-    for i, (name, ttype) in enumerate(((b"x", S.TensorType.FLOAT32), (b"q", S.TensorType.INT8))):
+    for i, (name, ttype) in enumerate(((b"x", S.TensorType.FLOAT32), (b"q", S.TensorType.INT16 if wide else S.TensorType.INT8))):
         t = S.TensorT()
         t.shape, t.type, t.buffer, t.name = [1, n], ttype, i + 1, name
         tensors.append(t)
@@ -287,15 +287,22 @@ def reference_quantize_model(n: int, scale: float, zp: int) -> bytes:
     return bytes(b.Output())
 
 
+@pytest.mark.parametrize("wide", [False, True], ids=["int8", "int16"])
 @pytest.mark.parametrize("scale, zp", SCALES)
-def test_quantize_is_tflites_reference_quantize(scale, zp):
+def test_quantize_is_tflites_reference_quantize(scale, zp, wide):
     pytest.importorskip("ai_edge_litert")
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+    dt = np.int16 if wide else np.int8
+    if wide:           # a 16x8 input: zero point 0, a scale 256 times finer so the int16 range is used
+        scale, zp = scale / 256, 0
     x = near_ties(scale, zp)
-    qc = native_quantize(x, scale, zp)
-    np.testing.assert_array_equal(qc, quantize(x, scale, zp))     # the host runtime's
-    interp = Interpreter(model_content=reference_quantize_model(len(x), scale, zp),
+    if wide:
+        x = np.concatenate([x, np.float32([30000.5, -30000.5, 32767.4, 32767.6, -32768.6, 40000]) * np.float32(scale)])
+    qc = native_quantize(x, scale, zp, dt)
+    assert qc.dtype == dt
+    np.testing.assert_array_equal(qc, quantize(x, scale, zp, np.dtype(dt)))     # the host runtime's
+    interp = Interpreter(model_content=reference_quantize_model(len(x), scale, zp, wide),
                          experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
     interp.allocate_tensors()
     interp.set_tensor(interp.get_input_details()[0]["index"], x[None])
@@ -307,7 +314,7 @@ def test_quantize_is_tflites_reference_quantize(scale, zp):
     assert small.sum() >= len(x) - 4
     np.testing.assert_array_equal(qc[small], tfl[small])
     ties = np.float32([0.5, -0.5, 1.5, -1.5, 2.5]) * np.float32(scale)
-    assert native_quantize(ties, scale, 0).tolist() == [1, -1, 2, -2, 3]   # half away from zero
+    assert native_quantize(ties, scale, 0, dt).tolist() == [1, -1, 2, -2, 3]   # half away from zero
 
 
 # --- bad arguments --------------------------------------------------------------------------------
@@ -352,5 +359,10 @@ def test_bad_arguments_give_status_codes():
     assert lib.emo_feat_quantize(x, 2, 0.0, 0, q) == lib.emo_feat_quantize(x, 2, float("inf"), 0, q) \
         == lib.emo_feat_quantize(x, 2, 0.1, 128, q) == lib.emo_feat_quantize(x, -1, 0.1, 0, q) == lib.EMO_ERR_PARAM
     assert lib.emo_feat_quantize(ffi.NULL, 2, 0.1, 0, q) == lib.EMO_ERR_NULL
+    q16 = ffi.new("int16_t[]", 2)
+    assert lib.emo_feat_quantize16(x, 2, 0.1, 32768, q16) == lib.emo_feat_quantize16(x, 2, 0.0, 0, q16) \
+        == lib.EMO_ERR_PARAM
+    assert lib.emo_feat_quantize16(x, 2, 0.1, 0, ffi.NULL) == lib.EMO_ERR_NULL
     x[1] = float("inf")
     assert lib.emo_feat_quantize(x, 2, 0.1, 0, q) == lib.EMO_ERR_NONFINITE and list(q) == [0, 0]
+    assert lib.emo_feat_quantize16(x, 2, 0.1, 0, q16) == lib.EMO_ERR_NONFINITE and list(q16) == [0, 0]
