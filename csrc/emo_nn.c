@@ -567,3 +567,12 @@ int32_t emo_nn_argmax16(const int16_t *x, int32_t n)
             best = i;
     return best;
 }
+
+void emo_nn_narrow16(const int16_t *x, int32_t n, int8_t *out)
+{
+    int32_t i;
+    if (x == NULL || out == NULL)
+        return;
+    for (i = 0; i < n; i++)
+        out[i] = (int8_t)clamp(((int32_t)x[i] + 128) >> 8, -128, 127);   /* >> of a negative int is arithmetic in GCC */
+}

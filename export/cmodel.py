@@ -753,7 +753,8 @@ class CModel:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write emo_model.c / emo_model.h from an export folder's student_int8.tflite (the firmware build)."""
+    """Write emo_model.c / emo_model.h from the model an export folder deploys (the firmware build):
+    student_int8.tflite, or student_16x8.tflite after `eggemo export --activations int16`."""
     import argparse
     import json
 
@@ -761,7 +762,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("export_dir", type=Path, help="folder written by `eggemo export`")
     p.add_argument("--out", type=Path, required=True, help="folder for emo_model.c/.h")
     a = p.parse_args(argv)
-    model, report = a.export_dir / "student_int8.tflite", a.export_dir / "export_report.json"
+    from .runtime import deployed_model
+
+    report = a.export_dir / "export_report.json"
+    try:
+        model = deployed_model(a.export_dir)
+    except ValueError as exc:
+        print(f"error: {exc}; export again", file=sys.stderr)
+        return 2
     if not model.is_file():
         print(f"error: {model} not found; run `eggemo export CHECKPOINT --out {a.export_dir}` first", file=sys.stderr)
         return 2

@@ -19,6 +19,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 INT8_MODEL = "student_int8.tflite"
+MODEL_16X8 = "student_16x8.tflite"       # `eggemo export --activations int16`: int16 activations
 FLOAT_MODEL = "student_float.tflite"
 REPORT = "export_report.json"
 
@@ -33,6 +34,32 @@ def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype = np.
     t = np.trunc(v)
     q = np.where(np.abs(v - t) >= 0.5, t + np.sign(v), t).astype(np.float64) + zero_point
     return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def deployed_model(out_dir: str | Path) -> Path:
+    """The model an `eggemo export` folder deploys (the board's emo_model.c, the host's --model DIR):
+    its report's deploy.file, student_int8.tflite when the report names none."""
+    out_dir = Path(out_dir)
+    report = out_dir / REPORT
+    name = INT8_MODEL
+    if report.is_file():
+        try:
+            name = str((read_report(report).get("deploy") or {}).get("file") or INT8_MODEL)
+        except ValueError:
+            pass            # an unreadable report: the caller's own reading of it says what is wrong
+    if Path(name).name != name:
+        raise ValueError(f"{report}: deploy.file {name!r} is not a file name in the export folder")
+    return out_dir / name
+
+
+def frame_scores(raw: np.ndarray) -> np.ndarray:
+    """The int8 scores an EMOTION frame carries for a model's raw output: an int8 model's as they
+    are, a 16x8 model's int16 ones as (x + 128) >> 8, saturated (csrc/emo_nn.c emo_nn_narrow16;
+    their scale is 256 output scales)."""
+    raw = np.asarray(raw)
+    if raw.dtype == np.int16:
+        return np.clip((raw.astype(np.int32) + 128) >> 8, -128, 127).astype(np.int8)
+    return raw
 
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -89,6 +116,10 @@ class StudentRuntime:
         self.quantized = self._in["dtype"] != np.float32
         self.input_scale, self.input_zero_point = self._in["quantization"]
         self.output_scale, self.output_zero_point = self._out["quantization"]
+        self.input_dtype = np.dtype(self._in["dtype"])
+        self.bits = {np.dtype(np.int8): 8, np.dtype(np.int16): 16}.get(self.input_dtype, 32)
+        # what an EMOTION frame's int8 scores are in (frame_scores): a 16x8 model's are narrowed
+        self.frame_scale = self.output_scale * (256 if self.bits == 16 else 1)
         if label_names is not None and len(label_names) != self.n_classes:
             raise ValueError(f"{len(label_names)} label names for a model with {self.n_classes} outputs")
         self.label_names = tuple(label_names) if label_names is not None else tuple(
@@ -96,11 +127,12 @@ class StudentRuntime:
 
     @classmethod
     def from_export_dir(cls, out_dir: str | Path, int8: bool = True, num_threads: int = 1) -> "StudentRuntime":
-        """The int8 (or float) model of an `eggemo export` folder, with the label names of its report."""
+        """The deployed quantised model (int8, or 16x8: deployed_model) of an `eggemo export` folder,
+        or its float model, with the label names of its report."""
         out_dir = Path(out_dir)
         report = out_dir / REPORT
         labels = read_report(report)["label_names"] if report.is_file() else None
-        return cls(out_dir / (INT8_MODEL if int8 else FLOAT_MODEL), labels, num_threads)
+        return cls(deployed_model(out_dir) if int8 else out_dir / FLOAT_MODEL, labels, num_threads)
 
     def _check(self, f0: np.ndarray) -> np.ndarray:
         x = np.asarray(f0, dtype=np.float32)
@@ -113,7 +145,7 @@ class StudentRuntime:
         return x
 
     def quantize_input(self, f0: np.ndarray) -> np.ndarray:
-        """The int8 tensor the model (and the firmware) gets for float features f0 (T, C)."""
+        """The int8 (16x8: int16) tensor the model (and the firmware) gets for float features f0 (T, C)."""
         x = self._check(f0)
         return quantize(x, self.input_scale, self.input_zero_point, np.dtype(self._in["dtype"])) \
             if self.quantized else x

@@ -100,12 +100,13 @@ def board_prediction(e: P.Emotion, label_names: tuple[str, ...] = (), runtime=No
     if runtime is not None and runtime.quantized and len(runtime.label_names) == e.n_classes:
         from eggemo.export.runtime import dequantize, softmax
 
-        probs = softmax(dequantize(np.asarray(e.scores), runtime.output_scale, runtime.output_zero_point))
+        zp = 0 if runtime.bits == 16 else runtime.output_zero_point     # a 16x8 model's narrowed scores
+        probs = softmax(dequantize(np.asarray(e.scores), runtime.frame_scale, zp))
     return BoardPrediction(e, label, probs, cost_unit)
 
 
 # How a board prediction and a host prediction of the same utterance compare (Agreement.counts).
-IDENTICAL = "identical"              # same label, same int8 scores
+IDENTICAL = "identical"              # same label, same int8 scores (a 16x8 model's narrowed: frame_scores)
 SAME_LABEL = "same_label"            # same label, other scores
 OTHER_LABEL = "other_label"
 BOARD_ONLY = "board_only"            # the host segmented these frames otherwise (or not at all)
@@ -131,8 +132,10 @@ class Pair:
 def compare(b: BoardPrediction, p: Prediction) -> str:
     if b.label != p.label:
         return OTHER_LABEL
+    from eggemo.export.runtime import frame_scores
+
     raw = np.asarray(p.raw)
-    same = raw.dtype.kind == "i" and raw.tolist() == list(b.scores)
+    same = raw.dtype.kind == "i" and frame_scores(raw).tolist() == list(b.scores)
     return IDENTICAL if same else SAME_LABEL
 
 

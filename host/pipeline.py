@@ -455,12 +455,14 @@ class ModelInfo:
 
     @classmethod
     def from_model(cls, model: str | Path) -> "ModelInfo":
+        from eggemo.export.runtime import deployed_model
+
         path = Path(model)
         if path.is_dir():
-            path = path / "student_int8.tflite"
+            path = deployed_model(path)
         if not path.is_file():
-            raise ValueError(f"--model {model}: no such file; pass the student_int8.tflite written by "
-                             f"`eggemo export CHECKPOINT --out DIR` (or DIR itself)")
+            raise ValueError(f"--model {model}: no such file; pass the student_int8.tflite (or student_16x8.tflite) "
+                             f"written by `eggemo export CHECKPOINT --out DIR` (or DIR itself)")
         report = path.parent / "export_report.json"
         if not report.is_file():
             return cls(path, None, None, "center", None, 10.0, 40.0, None)
@@ -552,7 +554,8 @@ class Classifier:
     def model_input(self, x: np.ndarray) -> np.ndarray:
         """The tensor the model gets for features x: the int8 bytes the board would quantise."""
         if self.native:
-            return native_quantize(x, self.runtime.input_scale, self.runtime.input_zero_point)
+            return native_quantize(x, self.runtime.input_scale, self.runtime.input_zero_point,
+                                   self.runtime.input_dtype)
         return self.runtime.quantize_input(x)
 
     def predict(self, utt: Utterance) -> Prediction:

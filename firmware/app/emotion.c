@@ -11,8 +11,20 @@
 #include "emo_proto.h"
 #include "emo_seg.h"
 
-#if defined(EMO_MODEL_BITS) && EMO_MODEL_BITS != 8
-#error "emo_model.c is a 16x8 model (int16 activations); the firmware runs int8 models: export the int8 student"
+/* An int8 model, or a 16x8 one (int16 activations and scores: `eggemo export --activations int16`).
+ * A 16x8 model's label is its int16 scores' argmax; the EMOTION frame carries them narrowed to int8
+ * (emo_nn_narrow16), so the protocol is the same for both. */
+#if !defined(EMO_MODEL_BITS) || EMO_MODEL_BITS == 8
+typedef int8_t emo_act_t;
+#define QUANTIZE_INPUT emo_feat_quantize
+#elif EMO_MODEL_BITS == 16
+typedef int16_t emo_act_t;
+#define QUANTIZE_INPUT emo_feat_quantize16
+#else
+#error "emo_model.h: EMO_MODEL_BITS must be 8 (int8) or 16 (16x8)"
+#endif
+#if EMO_MODEL_N_CLASSES > EMO_PROTO_EMOTION_CLASSES
+#error "the model has more classes than an EMOTION frame carries (EMO_PROTO_EMOTION_CLASSES)"
 #endif
 
 #define FEAT_FLOATS (EMO_MODEL_FRAMES * EMO_MODEL_CHANNELS)
@@ -36,13 +48,14 @@ static emo_seg_state_t seg EMO_APP_CCM;           /* ~32 KB: the longest utteran
 static emo_feat_norm_t norm;
 static int32_t norm_mode = EMO_MODEL_NORM;       /* what START sets norm up with (SET_NORM) */
 static emo_feat_stats_t norm_fixed;              /* its statistics in EMO_FEAT_NORM_FIXED */
-static int8_t input[EMO_MODEL_INPUT_LEN];
+static emo_act_t input[EMO_MODEL_INPUT_LEN];
 static uint32_t classified;
 
 static void classify(const emo_seg_utt_t *u)
 {
     emo_feat_stats_t st;
     emo_proto_emotion_t e;
+    emo_act_t scores[EMO_MODEL_N_CLASSES];
     uint8_t payload[EMO_PROTO_EMOTION_MAX];
     int32_t len;
     uint64_t t0 = board_ticks();
@@ -51,14 +64,14 @@ static void classify(const emo_seg_utt_t *u)
     if (emo_feat_norm_stats(&norm, u->frames, u->n, &st) != EMO_OK ||
         emo_feat_build(u->frames, u->n, &st, emo_model_channels, EMO_MODEL_CHANNELS, EMO_MODEL_FRAMES,
                        EMO_MODEL_CROP, work.features, FEAT_FLOATS) != EMO_OK ||
-        emo_feat_quantize(work.features, FEAT_FLOATS, emo_model_input_scale, EMO_MODEL_INPUT_ZERO_POINT,
-                          input) != EMO_OK) {
+        QUANTIZE_INPUT(work.features, FEAT_FLOATS, emo_model_input_scale, EMO_MODEL_INPUT_ZERO_POINT, input)
+            != EMO_OK) {
         return; /* only a programming error gets here: every size is fixed at build time */
     }
 #ifdef EMO_APP_COST_MODEL_ONLY
     t0 = board_ticks(); /* benchmarks/bench_board_model.py: the model's share of the cost */
 #endif
-    if (emo_model_run(input, e.scores, work.scratch) != EMO_OK) {
+    if (emo_model_run(input, scores, work.scratch) != EMO_OK) {
         return; /* only a programming error gets here: every size is fixed at build time */
     }
     e.cost = board_cost(board_ticks() - t0);
@@ -66,7 +79,13 @@ static void classify(const emo_seg_utt_t *u)
     e.last = u->first + (uint32_t)u->n - 1u;
     e.n_voiced = (uint16_t)(u->n_voiced > 65535 ? 65535 : u->n_voiced);
     e.reason = (uint8_t)u->reason;
-    e.label = (uint8_t)emo_nn_argmax(e.scores, EMO_MODEL_N_CLASSES);
+#if defined(EMO_MODEL_BITS) && EMO_MODEL_BITS == 16
+    e.label = (uint8_t)emo_nn_argmax16(scores, EMO_MODEL_N_CLASSES);
+    emo_nn_narrow16(scores, EMO_MODEL_N_CLASSES, e.scores);
+#else
+    e.label = (uint8_t)emo_nn_argmax(scores, EMO_MODEL_N_CLASSES);
+    memcpy(e.scores, scores, sizeof(scores));
+#endif
     e.model_id = EMO_MODEL_ID;
     e.mu = (float)st.mu;
     e.sigma = (float)st.sigma;
