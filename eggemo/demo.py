@@ -4,17 +4,19 @@
 2. train the teacher (speech log-Mel) and the edge student (EGG frames), eggemo's recipe
    (configs/eggemo.toml; the recipe deploys the student trained alone: distillation did not pay
    on validation, docs/results.md);
-3. export the student to int8 TFLite and check it in TFLite Micro;
+3. export the student to int8 TFLite, checked in TFLite Micro, and deploy it as the recipe's
+   [export] says: 16x8 (int16 activations, weights on their int8 grid), written as C;
 4. build the firmware with the exported student compiled in (a CNN student; a BiLSTM one runs
    on the host only, and the firmware is built without it) and boot it in QEMU (netduinoplus2 =
    STM32F405);
 5. stream held-out utterances' EGG of one speaker (a wearer is one speaker) through the emulated
    board; the board segments its F0 frames and classifies each utterance itself (EMOTION frames),
-   and the live monitor does the same on the host from the board's F0 frames, with the same int8
-   model and normalisation: the speaker's fixed F0 statistics (what training used), which the
+   and the live monitor does the same on the host from the board's F0 frames, with the same
+   deployed model and normalisation: the speaker's fixed F0 statistics (what training used), which the
    monitor gives the board with SET_NORM before it starts the stream;
-6. summarise: the board's and the host's live accuracy against offline float and int8 accuracy
-   on the same utterances, how often board and host agree (always, bit for bit), the int8 drift,
+6. summarise: the board's and the host's live accuracy against offline float and deployed-model
+   accuracy on the same utterances, how often board and host agree (always, bit for bit), the
+   quantisation drift,
    the firmware's instructions per hop and per inference, link statistics; plots in one folder.
 
 `--skip-train` reuses the last trained model in --out. `--utterances/--speakers/--stream` make
@@ -274,15 +276,17 @@ def main(args: argparse.Namespace) -> int:
             if f.is_file():
                 shutil.copy(f, plots / f"{who}_{src}")
 
-    step(3, "export int8 TFLite and check it in TFLite Micro")
     from .export.data import from_featureset
-    from .export.pipeline import export_student
+    from .export.pipeline import export_settings, export_student
     from .train.checkpoint import load_checkpoint
 
     model, ckpt = load_checkpoint(ckpt_path)
+    activations, snap = export_settings(ckpt)     # the recipe's [export]: 16x8, snapped weights
+    step(3, "export the student: int8 TFLite checked in TFLite Micro"
+         + (", and the deployed 16x8 model (int16 activations) as C" if activations == "int16" else ""))
     export_dir = out / "export"
     report = export_student(ckpt_path, export_dir, from_featureset(fs, ckpt["train_config"], str(corpus)),
-                            log=lambda m: print(f"   {m}"))
+                            activations=activations, snap=snap, log=lambda m: print(f"   {m}"))
 
     step(4, "build the firmware with the student and boot it in QEMU")
     elf, on_board = board_firmware(export_dir, report, out / "firmware")
@@ -317,8 +321,9 @@ def summarise(mon, streamed: Streamed, fs, model, export_dir: Path, report: dict
     x = fs.f0[streamed.rows]
     with torch.no_grad():
         float_pred = model(torch.from_numpy(x))[0].argmax(1).numpy()
-    rt = StudentRuntime.from_export_dir(export_dir)
-    int8_pred = np.array([int(np.argmax(rt.logits(u))) for u in x])
+    rt = StudentRuntime.from_export_dir(export_dir)      # the deployed model: 16x8 for the recipe
+    kind = "16x8" if rt.bits == 16 else "int8"
+    dep_pred = np.array([int(np.argmax(rt.logits(u))) for u in x])
     hop, frame = board_geometry()
     live = match_predictions(mon.predictions, streamed.spans, hop, frame)
     live_pred = np.array([names.index(lbl) if lbl is not None else -1 for lbl in live])
@@ -331,13 +336,14 @@ def summarise(mon, streamed: Streamed, fs, model, export_dir: Path, report: dict
     norm = mon.classifier.normaliser
     s = {
         "speaker": speaker, "utterances": int(len(y)),
-        "accuracy": {"offline_float": acc(float_pred), "offline_int8": acc(int8_pred), "live_host_int8": acc(live_pred),
-                     "board_int8": acc(board_pred) if on_board else None},
+        "deployed": {"file": (report.get("deploy") or {}).get("file", "student_int8.tflite"), "kind": kind},
+        "accuracy": {"offline_float": acc(float_pred), "offline_deployed": acc(dep_pred), "live_host": acc(live_pred),
+                     "board": acc(board_pred) if on_board else None},
         "normalisation": {"mode": norm.mode, "of": f"speaker {speaker}",
                           **(dataclasses.asdict(norm.fixed) if norm.fixed is not None else {}),
                           "board_acknowledged": mon.board_norm is not None if on_board else None},
-        "int8_vs_float_agreement": float(np.mean(int8_pred == float_pred)),
-        "live_vs_offline_int8_agreement": float(np.mean(live_pred == int8_pred)),
+        "deployed_vs_float_agreement": float(np.mean(dep_pred == float_pred)),
+        "live_vs_offline_deployed_agreement": float(np.mean(live_pred == dep_pred)),
         "utterances_without_live_prediction": int(np.sum(live_pred < 0)),
         "live_predictions": len(mon.predictions),
         "board": {"model": on_board, "why_not": None if on_board else (report.get("c_inference") or {}).get(
@@ -349,7 +355,8 @@ def summarise(mon, streamed: Streamed, fs, model, export_dir: Path, report: dict
                   "utterances_without_board_prediction": int(np.sum(board_pred < 0)) if on_board else None,
                   "agreement_with_host": ms.get("agreement"),
                   "cost_per_inference": ms.get("board_cost")},
-        "export": {"int8_bytes": report["int8"]["size_bytes"], "tflm_arena_bytes": report["tflm"].get("arena_bytes")},
+        "export": {"int8_bytes": report["int8"]["size_bytes"], "tflm_arena_bytes": report["tflm"].get("arena_bytes"),
+                   "int16x8_bytes": (report.get("int16x8") or {}).get("size_bytes")},
         "firmware": {} if status is None else {"hops": status.hops, "hop_cost_mean": status.hop_cost_mean,
                                                 "hop_cost_max": status.hop_cost_max,
                                                 "cost_unit": "instructions (QEMU -icount)",
@@ -360,14 +367,14 @@ def summarise(mon, streamed: Streamed, fs, model, export_dir: Path, report: dict
     }
     print(f"   speaker {speaker}, {len(y)} held-out utterances streamed ({s['stream_seconds']:.0f} s of EGG "
           f"in {wall:.0f} s through QEMU)")
-    print("   | utterance | truth | float | int8 | live (host) | live (board) |")
+    print(f"   | utterance | truth | float | {kind} | live (host) | live (board) |")
     for i, r in enumerate(streamed.rows):
-        print(f"   | {fs.utt_ids[r]} | {names[y[i]]} | {names[float_pred[i]]} | {names[int8_pred[i]]} | "
+        print(f"   | {fs.utt_ids[r]} | {names[y[i]]} | {names[float_pred[i]]} | {names[dep_pred[i]]} | "
               f"{live[i] or '-'} | {board[i] or '-'} |")
     a = s["accuracy"]
-    print(f"   accuracy: offline float {a['offline_float']:.2f}, offline int8 {a['offline_int8']:.2f}, "
-          f"live on the host {a['live_host_int8']:.2f}"
-          + (f", on the board {a['board_int8']:.2f}" if on_board else " (the board carries no model)"))
+    print(f"   accuracy: offline float {a['offline_float']:.2f}, offline {kind} {a['offline_deployed']:.2f}, "
+          f"live on the host {a['live_host']:.2f}"
+          + (f", on the board {a['board']:.2f}" if on_board else " (the board carries no model)"))
     b = s["board"]
     if on_board:
         if norm.mode == "fixed":
@@ -376,17 +383,19 @@ def summarise(mon, streamed: Streamed, fs, model, export_dir: Path, report: dict
                      else "as the board refused SET_NORM, the model's own on the board"))
         g = b["agreement_with_host"]
         print(f"   board vs host, per utterance: {g['identical']} of {g['paired'] + g['unpaired']} identical "
-              f"(label and int8 scores), {g['disagreements']} disagree, {g['unpaired']} unpaired"
+              f"(label and scores), {g['disagreements']} disagree, {g['unpaired']} unpaired"
               + ("" if b["runs_the_exported_model"] else "; the board ran another model than the export"))
         c = b["cost_per_inference"]
         if c:
-            print(f"   board inference (features + int8 student): {c['mean']:,.0f} mean / {c['max']:,} max "
+            print(f"   board inference (features + {kind} student): {c['mean']:,.0f} mean / {c['max']:,} max "
                   f"{c['unit']} per utterance")
-    print(f"   int8 drift: int8/float agreement {s['int8_vs_float_agreement']:.2f}; "
-          f"live/offline-int8 agreement {s['live_vs_offline_int8_agreement']:.2f}")
+    print(f"   quantisation drift: {kind}/float (the checkpoint's) agreement {s['deployed_vs_float_agreement']:.2f}; "
+          f"live/offline-{kind} agreement {s['live_vs_offline_deployed_agreement']:.2f}")
     if status is not None:
         print(f"   firmware F0: {status.hop_cost_mean:,} mean / {status.hop_cost_max:,} max "
               f"{s['firmware']['cost_unit']} per 10 ms hop (budget 336,000), {status.hops} hops")
-    print(f"   int8 model {s['export']['int8_bytes']:,} B, TFLite Micro arena {s['export']['tflm_arena_bytes']:,} B")
+    print(f"   int8 model {s['export']['int8_bytes']:,} B, TFLite Micro arena {s['export']['tflm_arena_bytes']:,} B"
+          + (f"; deployed 16x8 model {s['export']['int16x8_bytes']:,} B (run as C on the board)"
+             if s["export"]["int16x8_bytes"] else ""))
     print("   link: " + ", ".join(f"{k} {v}" for k, v in s["link"].items()))
     return s

@@ -1,4 +1,4 @@
-"""`eggemo export CHECKPOINT --out DIR`: ONNX, float and int8 TFLite, C array and a report."""
+"""`eggemo export CHECKPOINT --out DIR`: ONNX, float and int8 (or 16x8) TFLite, C and a report."""
 from __future__ import annotations
 
 import argparse
@@ -16,6 +16,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--calib", type=Path, help="FeatureSet .npz of training-split utterances, used as given")
     p.add_argument("--val", type=Path, help="with --calib: FeatureSet .npz of the validation split for accuracy")
     p.add_argument("--calib-max", type=int, default=256, help="calibration utterances to use (default 256; 0 = all)")
+    p.add_argument("--activations", choices=["int8", "int16"], default=None,
+                   help="int8, or int16 (TFLite's 16x8 mode: int16 activations, int8 weights; deployed as "
+                        "student_16x8.tflite, the int8 model written beside it). Default: the [export] table of the "
+                        "config the checkpoint was trained with (configs/eggemo.toml: int16), else int8")
+    p.add_argument("--snap", action=argparse.BooleanOptionalAction, default=None,
+                   help="put the weights on their int8 grid before converting, so the quantised model parts from "
+                        "the float one only by its activations' rounding (default: the config's export.snap_weights)")
     p.add_argument("--tflm-utterances", type=int, default=32,
                    help="validation utterances run in TFLite Micro against ai-edge-litert (default 32; 0 = all)")
 
@@ -25,7 +32,7 @@ def main(args: argparse.Namespace) -> int:
     from eggemo.train.checkpoint import read_checkpoint
 
     from .data import ExportDataError, load_export_data
-    from .pipeline import ExportError, export_student, load_student
+    from .pipeline import ExportError, export_settings, export_student, load_student
     from .tflite_check import ExportCheckError
 
     try:
@@ -34,8 +41,9 @@ def main(args: argparse.Namespace) -> int:
         ckpt = read_checkpoint(args.checkpoint)
         data = load_export_data(ckpt, corpus=args.corpus, features=args.features, calib=args.calib,
                                 val=args.val)
+        activations, snap = export_settings(ckpt, args.activations, args.snap)
         report = export_student(args.checkpoint, args.out, data, calib_max=args.calib_max,
-                                tflm_utterances=args.tflm_utterances)
+                                tflm_utterances=args.tflm_utterances, activations=activations, snap=snap)
     except (ExportError, ExportDataError, ExportCheckError, FileNotFoundError, ValueError) as exc:
         print(f"eggemo export: {exc}", file=sys.stderr)
         return 2

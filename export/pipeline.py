@@ -20,7 +20,7 @@ import numpy as np
 
 from . import cgen
 from .data import ExportData, check_contours, subsample
-from .runtime import FLOAT_MODEL, INT8_MODEL, REPORT, StudentRuntime
+from .runtime import FLOAT_MODEL, INT8_MODEL, MODEL_16X8, REPORT, StudentRuntime
 from .tflite_check import check_int8_types, check_tflm_ops, io_quantization, read_model
 from .verify import agreement, classification_metrics, compare_tflm, onnx_logits, state_leak, tflm_arena_size
 
@@ -101,10 +101,31 @@ def _check_clips(which: str, clips: list[tuple[float, float]], cell_clip: float)
                           f"the converter's clipping was not replaced (export/tflite.py); nothing was written")
 
 
+ACTIVATIONS = ("int8", "int16")
+
+
+def export_settings(ckpt: dict, activations: str | None = None, snap: bool | None = None) -> tuple[str, bool]:
+    """(activations, snap) for an export: the arguments where given, else the [export] table of the
+    config the checkpoint was trained with (configs/eggemo.toml deploys 16x8 with snapped weights),
+    else int8 without snapping (the paper's recipe)."""
+    cfg = (ckpt.get("train_config") or {}).get("export") or {}
+    act = activations if activations is not None else str(cfg.get("activations", "int8"))
+    if act not in ACTIVATIONS:
+        raise ExportError(f"activations {act!r}: choose int8 or int16 (TFLite's 16x8 mode)")
+    return act, bool(snap if snap is not None else cfg.get("snap_weights", False))
+
+
 def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData, *, calib_max: int = 256,
-                   tflm_utterances: int = 32, parity_utterances: int = 64,
-                   log: Callable[[str], None] = _log_default) -> dict[str, Any]:
-    """Write all artefacts into out_dir and return the report dict (also written as JSON and MD)."""
+                   tflm_utterances: int = 32, parity_utterances: int = 64, activations: str = "int8",
+                   snap: bool = False, log: Callable[[str], None] = _log_default) -> dict[str, Any]:
+    """Write all artefacts into out_dir and return the report dict (also written as JSON and MD).
+
+    activations "int16" also converts in TFLite's 16x8 mode (int16 activations, the same int8
+    weights) and deploys that model (student_16x8.tflite: the board's emo_model.c, the host's
+    --model DIR); the int8 model is written and checked beside it. snap puts the checkpoint's
+    weights on their int8 grid first (export/int8_budget.py snap_weights), so the quantised model
+    parts from the float one only by its activations' rounding; the report says how many
+    validation labels the snapping itself changed."""
     from .keras_student import keras_logits
     from .onnx_export import export_onnx, onnx_info, torch_logits
     from .rebuild import build_keras, is_lstm, student_shape
@@ -112,7 +133,16 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
 
     t_start = time.perf_counter()
     ckpt_path, out_dir = Path(ckpt_path), Path(out_dir)
+    if activations not in ACTIVATIONS:
+        raise ExportError(f"activations {activations!r}: choose int8 or int16 (TFLite's 16x8 mode)")
     model, ckpt = load_student(ckpt_path)
+    checkpoint_model = model
+    if snap:
+        from .int8_budget import snap_weights
+        try:
+            model = snap_weights(model)
+        except ValueError as exc:
+            raise ExportError(f"snapping the weights to their int8 grid: {exc}") from None
     state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     T = int(ckpt.get("feature_config", {}).get("T", data.calib.shape[1] if data.calib.ndim == 3 else 0))
     try:
@@ -120,6 +150,8 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
     except ValueError as exc:
         raise ExportError(f"{ckpt_path.name}: {exc}") from None
     lstm = is_lstm(shape)
+    if lstm and activations == "int16":
+        raise ExportError("--activations int16 is for the CNN student: the board's 16x8 kernels have no LSTM")
     calib_all = check_contours(data.calib, "representative (calibration) set", T, shape.in_channels)
     val_x = check_contours(data.val_x, "validation set", T, shape.in_channels)
     val_y = np.asarray(data.val_y, np.int64)
@@ -197,6 +229,12 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
         m_int8 = classification_metrics(int8_val, val_y)
         vs_float = agreement(int8_val, float_val, step=int8_rt.output_scale)
         drop = 100.0 * (m_float["accuracy"] - m_int8["accuracy"])
+        snapped = None
+        if snap:   # what the snapping alone did, against the checkpoint's own weights
+            ckpt_val = torch_logits(checkpoint_model, val_x)
+            snapped = {"labels_changed": int(np.sum(np.argmax(ckpt_val, 1) != np.argmax(torch_val, 1))),
+                       "utterances": int(len(val_x)), "checkpoint": classification_metrics(ckpt_val, val_y),
+                       "snapped": m_torch}
         log(f"  accuracy ({data.val_kind}): torch {m_torch['accuracy']:.4f}, float tflite {m_float['accuracy']:.4f}, "
             f"int8 {m_int8['accuracy']:.4f}; argmax agreement int8/float {vs_float['argmax_agreement']:.4f} "
             f"({vs_float['disagreements']} of {vs_float['utterances']} differ; float top-2 margins of those, in int8 "
@@ -217,17 +255,50 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
                               f"would not run the model that was verified; nothing was written")
         leak = state_leak(int8_buf, val_x[:min(len(val_x), 8)])
 
+        # 6b. TFLite's 16x8 mode: int16 activations, the same int8 weights (deployed when asked)
+        w16 = None
+        deploy_buf, deploy_rt, deploy_file = int8_buf, int8_rt, INT8_MODEL
+        if activations == "int16":
+            from .tflite import convert_int16x8
+            t0 = time.perf_counter()
+            w16_buf = convert_int16x8(kmodel, calib)
+            w16_info = read_model(w16_buf)
+            check_tflm_ops(w16_info)
+            w16_rt = StudentRuntime(w16_buf)
+            w16_val = w16_rt.logits_batch(val_x)
+            m_w16 = classification_metrics(w16_val, val_y)
+            w16 = {"file": MODEL_16X8, "size_bytes": w16_info.size_bytes, "op_counts": w16_info.op_counts(),
+                   "io": io_quantization(w16_info), **m_w16,
+                   "accuracy_drop_points": round(100.0 * (m_float["accuracy"] - m_w16["accuracy"]), 3),
+                   "vs_float": agreement(w16_val, float_val, step=w16_rt.output_scale)}
+            if snap:
+                w16["vs_checkpoint"] = agreement(w16_val, ckpt_val)
+            try:        # whether TFLite Micro runs it too (the board runs it as C either way)
+                w16["tflm"] = {"runs": True, **compare_tflm(w16_buf, tflm_x[:4], tflm_arena_size(w16_buf))}
+            except (RuntimeError, ValueError) as exc:
+                w16["tflm"] = {"runs": False, "error": (str(exc).splitlines() or [type(exc).__name__])[0],
+                               "note": "the board runs this model as C (emo_model.c), checked against "
+                                       "ai-edge-litert's reference kernels below"}
+            tick("int16x8_s", t0)
+            log(f"  16x8 tflite: {len(w16_buf)} bytes; accuracy {m_w16['accuracy']:.4f}; argmax agreement with "
+                f"float {w16['vs_float']['argmax_agreement']:.4f} ({w16['vs_float']['disagreements']} of "
+                f"{len(val_x)} differ)")
+            deploy_buf, deploy_rt, deploy_file = w16_buf, w16_rt, MODEL_16X8
+
         # 7. write: ONNX is already in tmp; the rest now
         (tmp / FLOAT_MODEL).write_bytes(float_buf)
         (tmp / INT8_MODEL).write_bytes(int8_buf)
+        if w16 is not None:
+            (tmp / MODEL_16X8).write_bytes(deploy_buf)
         report = _report(ckpt_path, ckpt, shape, size, data, len(calib), len(val_x), tmp, onnx_diff, keras_diff,
                          float_diff, float_info, int8_info, type_counts, io, m_torch, m_float, m_int8, vs_float,
-                         drop, arena, tflm, leak, timings, model)
+                         drop, arena, tflm, leak, timings, model, w16, snapped)
         cgen.write(int8_buf, cgen.facts_from_report(report), tmp, C_NAME, INT8_MODEL)
         report["c_source"] = {"files": [f"{C_NAME}.h", f"{C_NAME}.c"], "symbol": C_NAME, "align_bytes": cgen.ALIGN}
         t0 = time.perf_counter()
-        report["c_inference"] = _c_inference(int8_buf, int8_rt, val_x, report["label_names"],
-                                             report.get("input", {}).get("feature_config"), tmp, lstm, log)
+        report["c_inference"] = _c_inference(deploy_buf, deploy_rt, val_x, report["label_names"],
+                                             report.get("input", {}).get("feature_config"), tmp, lstm, log,
+                                             deploy_file)
         tick("c_inference_s", t0)
         report["timings_s"]["total_s"] = round(time.perf_counter() - t_start, 2)
         from .report import render_markdown
@@ -236,23 +307,25 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
         out_dir.mkdir(exist_ok=True)
         for f in sorted(tmp.iterdir()):
             os.replace(f, out_dir / f.name)
-    log(f"  wrote {out_dir}/: {ONNX_FILE}, {FLOAT_MODEL}, {INT8_MODEL}, {C_NAME}.c/.h, emo_model.c/.h, {REPORT}, {REPORT_MD}")
+    log(f"  wrote {out_dir}/: {ONNX_FILE}, {FLOAT_MODEL}, {INT8_MODEL}, " + (f"{MODEL_16X8} (deployed), " if w16 else "")
+        + f"{C_NAME}.c/.h, emo_model.c/.h, {REPORT}, {REPORT_MD}")
     return report
 
 
 def _c_inference(int8_buf: bytes, int8_rt: StudentRuntime, val_x: np.ndarray, label_names, feature_config,
-                 tmp: Path, lstm: bool, log: Callable[[str], None]) -> dict[str, Any]:
-    """Write the int8 graph as C (emo_model.c/.h, export/cmodel.py) and check it, compiled for this
-    machine, against ai-edge-litert's reference kernels on every validation utterance."""
+                 tmp: Path, lstm: bool, log: Callable[[str], None], source: str = INT8_MODEL) -> dict[str, Any]:
+    """Write the deployed graph (int8 or 16x8, in int8_buf) as C (emo_model.c/.h, export/cmodel.py)
+    and check it, compiled for this machine, against ai-edge-litert's reference kernels on every
+    validation utterance."""
     from . import cmodel
 
     if lstm:
         return {"available": False, "reason": "the C inference implements the CNN student's ops; a BiLSTM "
                                               "student runs in TFLite Micro (emo_model_data.c) only"}
     try:
-        prog = cmodel.write_program(int8_buf, tmp, tuple(label_names), INT8_MODEL, feature_config)
+        prog = cmodel.write_program(int8_buf, tmp, tuple(label_names), source, feature_config)
     except cmodel.LoweringError as exc:
-        raise ExportError(f"the int8 model cannot be written as C: {exc}") from None
+        raise ExportError(f"{source} cannot be written as C: {exc}") from None
     with tempfile.TemporaryDirectory(prefix=".cmodel-") as build_dir:
         c = cmodel.CModel(tmp, build_dir)
         diffs, same_argmax = [], 0
@@ -268,7 +341,8 @@ def _c_inference(int8_buf: bytes, int8_rt: StudentRuntime, val_x: np.ndarray, la
         raise ExportError(f"the generated C inference differs from ai-edge-litert on {len(diffs) - identical} of "
                           f"{len(diffs)} validation utterances (max {max(diffs)} LSB): the board would not run "
                           f"the model that was verified; nothing was written")
-    return {"available": True, "files": [f"{cmodel.NAME}.h", f"{cmodel.NAME}.c"], "scratch_bytes": prog.scratch_bytes,
+    return {"available": True, "source": source, "bits": prog.bits, "files": [f"{cmodel.NAME}.h", f"{cmodel.NAME}.c"],
+            "scratch_bytes": prog.scratch_bytes, "streamed_convolutions": len(prog.streams),
             "weight_bytes": prog.weight_bytes, "model_id": prog.model_id, "ops": prog.op_counts,
             "parity": {"utterances": len(diffs), "identical": identical, "max_lsb": max(diffs, default=0),
                        "argmax_agreement": same_argmax / max(len(diffs), 1)}}
@@ -276,7 +350,7 @@ def _c_inference(int8_buf: bytes, int8_rt: StudentRuntime, val_x: np.ndarray, la
 
 def _report(ckpt_path, ckpt, shape, size, data, n_calib, n_val, tmp, onnx_diff, keras_diff, float_diff,
             float_info, int8_info, type_counts, io, m_torch, m_float, m_int8, vs_float, drop, arena, tflm, leak,
-            timings, model) -> dict[str, Any]:
+            timings, model, w16=None, snapped=None) -> dict[str, Any]:
     import ai_edge_litert
     import tensorflow as tf
     import tflite_micro
@@ -291,11 +365,14 @@ def _report(ckpt_path, ckpt, shape, size, data, n_calib, n_val, tmp, onnx_diff, 
     fits_flash = int8_bytes <= MCU["flash_bytes"]
     fits_ram = arena <= MCU["ram_bytes"]
     edge = size != "paper"        # the MCU targets apply to every student but the host-only paper size
+    # the accuracy targets are the deployed model's (the 16x8 one when there is one)
+    d_drop = drop if w16 is None else w16["accuracy_drop_points"]
+    d_agree = (vs_float if w16 is None else w16["vs_float"])["argmax_agreement"]
     targets = {
-        "accuracy_drop_points": {"value": round(drop, 3), "limit": TARGETS["max_accuracy_drop_points"],
-                                 "met": drop <= TARGETS["max_accuracy_drop_points"]},
-        "argmax_agreement": {"value": vs_float["argmax_agreement"], "limit": TARGETS["min_argmax_agreement"],
-                             "met": vs_float["argmax_agreement"] >= TARGETS["min_argmax_agreement"]},
+        "accuracy_drop_points": {"value": round(d_drop, 3), "limit": TARGETS["max_accuracy_drop_points"],
+                                 "met": d_drop <= TARGETS["max_accuracy_drop_points"]},
+        "argmax_agreement": {"value": d_agree, "limit": TARGETS["min_argmax_agreement"],
+                             "met": d_agree >= TARGETS["min_argmax_agreement"]},
     }
     targets["tflm_vs_litert_max_lsb"] = {"value": tflm["max_lsb_diff"], "limit": TFLM_MAX_LSB,
                                          "met": tflm["max_lsb_diff"] <= TFLM_MAX_LSB}
@@ -338,6 +415,10 @@ def _report(ckpt_path, ckpt, shape, size, data, n_calib, n_val, tmp, onnx_diff, 
                      "lstm_cell_state_scale_log2": [int(round(np.log2(t.scale[0]))) for t in int8_info.tensors
                                                     if t.scale and any(r.endswith(":input19") for r in t.roles)]}
                     if lstm else {})},
+        "deploy": {"file": INT8_MODEL if w16 is None else MODEL_16X8,
+                   "activations": "int8" if w16 is None else "int16", "snapped_weights": snapped is not None},
+        **({"int16x8": w16} if w16 is not None else {}),
+        **({"snap": snapped} if snapped is not None else {}),
         "tflm": {"arena_bytes": arena, "arena_kib": round(arena / 1024, 1), **tflm,
                  "note": "arena measured with the tflite-micro Python interpreter on x86-64 (64-bit pointers); "
                          "a 32-bit MCU build needs slightly less for its per-tensor structs"},

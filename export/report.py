@@ -75,6 +75,37 @@ def _shape_line(r: dict[str, Any]) -> list[str]:
             f"linear classifier; {sh['parameters_after_batchnorm_folding']:,} parameters after folding.", ""]
 
 
+def _deployed_section(r: dict[str, Any]) -> list[str]:
+    """What the export deploys when it is not the plain int8 model: the 16x8 model, snapped weights."""
+    d = r.get("deploy") or {"file": r["int8"]["file"], "activations": "int8", "snapped_weights": False}
+    out = ["## Deployed model", "",
+           f"`{d['file']}` ({d['activations']} activations, int8 weights"
+           + ("; weights put on their int8 grid before converting" if d["snapped_weights"] else "")
+           + "): the board's C inference and the host's `--model` folder run it. The targets below are its own.", ""]
+    sn = r.get("snap")
+    if sn:
+        out += [f"Snapping the weights changed {sn['labels_changed']} of {sn['utterances']} validation labels of the "
+                f"float model (unweighted accuracy {sn['checkpoint']['unweighted_accuracy']:.4f} with the "
+                f"checkpoint's weights, {sn['snapped']['unweighted_accuracy']:.4f} snapped); the float rows above are "
+                f"the snapped model's.", ""]
+    w = r.get("int16x8")
+    if w:
+        vs = w["vs_float"]
+        out += [_table(["model", "accuracy", "unweighted accuracy", "argmax agreement with float", "drop (points)"], [
+            ["int8 TFLite", f"{r['int8']['accuracy']:.4f}", f"{r['int8']['unweighted_accuracy']:.4f}",
+             f"{r['int8']['vs_float']['argmax_agreement']:.4f}", f"{r['int8']['accuracy_drop_points']:.2f}"],
+            ["16x8 TFLite", f"{w['accuracy']:.4f}", f"{w['unweighted_accuracy']:.4f}", f"{vs['argmax_agreement']:.4f}",
+             f"{w['accuracy_drop_points']:.2f}"]]), ""]
+        if "vs_checkpoint" in w:
+            out += [f"Against the checkpoint's own (unsnapped) float model the 16x8 labels agree on "
+                    f"{w['vs_checkpoint']['argmax_agreement']:.4f} of validation utterances.", ""]
+        t = w.get("tflm") or {}
+        out += [("TFLite Micro runs it too: " + f"argmax agreement {t['argmax_agreement']:.4f} with ai-edge-litert."
+                 if t.get("runs") else f"TFLite Micro does not run it ({t.get('error', 'not tried')}); "
+                 + str(t.get("note", ""))), ""]
+    return out if (sn or w or d["activations"] != "int8") else []
+
+
 def render_markdown(r: dict[str, Any]) -> str:
     c, i8, fl, tm, mcu = r["checkpoint"], r["int8"], r["float"], r["tflm"], r["mcu"]
     names = r["input"].get("channel_names") or []
@@ -109,6 +140,7 @@ def render_markdown(r: dict[str, Any]) -> str:
            f"(mean {i8['vs_float']['mean_abs_logit_diff']:.4f}).", "",
            *_disagreements(i8["vs_float"]),
            _state_sentence(r), "",
+           *_deployed_section(r),
            "## Ops and tensor types (int8 model)", "",
            "Execution order: " + ", ".join(f"`{o}`" for o in i8["ops"]) + ".", "",
            f"All ops are in TFLite Micro's op set: {_yes(i8['ops_all_in_tflm'])}. Tensor types: "

@@ -1,7 +1,7 @@
 """Training configuration: frozen dataclasses read from TOML (configs/*.toml).
 
 A TOML file has one table per dataclass below ([teacher], [student], [optim], [distill], [data],
-[run], [features]); any table or key left out keeps its default, and an unknown table or key is
+[run], [export], [features]); any table or key left out keeps its default, and an unknown table or key is
 an error (a typo must not silently fall back to a default). `--set section.key=value` on the
 command line overrides single values the same way.
 
@@ -127,6 +127,14 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class ExportConfig:
+    # what `eggemo export` (and `eggemo demo`) deploy for a student trained with this config;
+    # the export's --activations / --snap override it
+    activations: str = "int8"     # "int8" | "int16" (TFLite's 16x8 mode: int16 activations, int8 weights)
+    snap_weights: bool = False    # put the weights on their int8 grid before converting (int8_budget.py)
+
+
+@dataclass(frozen=True)
 class Config:
     teacher: TeacherConfig = TeacherConfig()
     student: StudentConfig = StudentConfig()
@@ -135,6 +143,7 @@ class Config:
     augment: AugmentConfig = AugmentConfig()
     data: DataConfig = DataConfig()
     run: RunConfig = RunConfig()
+    export: ExportConfig = ExportConfig()
     # Keyword arguments for the feature extractor's FeatureConfig (eggemo.train.features);
     # checked by that dataclass when features are extracted.
     features: dict[str, Any] = field(default_factory=dict)
@@ -188,6 +197,7 @@ def validate(cfg: Config) -> None:
          "mixup >= 0, speed and f0_scale < 1")
     need(cfg.distill.tau > 0, "distill.tau", "must be > 0")
     need(0 <= cfg.distill.alpha <= 1, "distill.alpha", "must be in [0, 1]")
+    need(cfg.export.activations in ("int8", "int16"), "export.activations", "must be 'int8' or 'int16'")
     need(cfg.data.f0_source in ("egg", "speech"), "data.f0_source", "must be 'egg' or 'speech'")
     need(cfg.data.max_utterances >= 0, "data.max_utterances", "must be >= 0 (0 = all)")
     need(cfg.data.split in ("stratified", "speaker"), "data.split", "must be 'stratified' or 'speaker'")

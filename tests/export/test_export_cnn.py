@@ -287,6 +287,53 @@ def recipe_exported(cnn_data) -> dict:
     return {"out": out, "model": model, "report": json.loads((out / "export_report.json").read_text())}
 
 
+def test_the_configs_16x8_export_is_deployed_snapped_and_written_as_c(recipe_exported, cnn_data, tmp_path, capsys):
+    """A checkpoint trained with configs/eggemo.toml's [export] (int16, snapped weights) exports its 16x8
+    model by default: student_16x8.tflite deployed (report, host runtime, C), the int8 model beside it,
+    the snapping's own effect and the 16x8 agreement reported; the flags override the config."""
+    from eggemo.cli import main
+    from eggemo.export import cmodel
+    from eggemo.export.runtime import deployed_model
+    from eggemo.train.checkpoint import make_checkpoint, save_checkpoint
+    ckpt = make_checkpoint(recipe_exported["model"], arch="cnn_student", model_config=RECIPE, label_names=LABELS,
+                           feature_config={"T": T, "student_inputs": list(CHANNELS)},
+                           train_config={"export": {"activations": "int16", "snap_weights": True}}, metrics={}, seed=0)
+    path = save_checkpoint(ckpt, tmp_path / "s.pt")
+    out = tmp_path / "out"
+    assert main(["export", str(path), "--out", str(out), "--calib", str(cnn_data["calib"]), "--val",
+                 str(cnn_data["val"]), "--calib-max", "48", "--tflm-utterances", "4"]) == 0
+    r = json.loads((out / "export_report.json").read_text())
+    assert r["deploy"] == {"file": "student_16x8.tflite", "activations": "int16", "snapped_weights": True}
+    assert deployed_model(out) == out / "student_16x8.tflite" and (out / "student_int8.tflite").is_file()
+    assert StudentRuntime.from_export_dir(out).bits == 16
+    info = read_model((out / "student_16x8.tflite").read_bytes())
+    assert {t.type for t in info.tensors} >= {"INT16", "INT8", "INT64"}    # activations, weights, conv biases
+    w = r["int16x8"]
+    assert w["vs_float"]["utterances"] == len(cnn_data["val_x"]) and 0 <= w["vs_float"]["argmax_agreement"] <= 1
+    assert r["targets"]["argmax_agreement"]["value"] == w["vs_float"]["argmax_agreement"]
+    assert 0 <= r["snap"]["labels_changed"] <= r["snap"]["utterances"] == len(cnn_data["val_x"])
+    assert "tflm" in w and isinstance(w["tflm"]["runs"], bool)
+    ci = r["c_inference"]
+    assert ci["bits"] == 16 and ci["source"] == "student_16x8.tflite" and ci["parity"]["max_lsb"] == 0
+    prog = cmodel.lower((out / "student_16x8.tflite").read_bytes())
+    assert prog.bits == 16 and ci["model_id"] == prog.model_id and ci["scratch_bytes"] == prog.scratch_bytes
+    assert "## Deployed model" in (out / "export_report.md").read_text()
+    # the flags override the config: int8, as exported before
+    assert main(["export", str(path), "--out", str(tmp_path / "o8"), "--calib", str(cnn_data["calib"]), "--val",
+                 str(cnn_data["val"]), "--calib-max", "48", "--tflm-utterances", "4", "--activations", "int8",
+                 "--no-snap"]) == 0
+    r8 = json.loads((tmp_path / "o8" / "export_report.json").read_text())
+    assert r8["deploy"]["file"] == "student_int8.tflite" and "int16x8" not in r8 and "snap" not in r8
+    assert not (tmp_path / "o8" / "student_16x8.tflite").exists()
+
+
+def test_int16_export_of_an_lstm_student_is_refused_clearly(exported, tmp_path, capsys):
+    from eggemo.cli import main
+    rc = main(["export", str(exported["ckpt"]), "--out", str(tmp_path / "o"), "--calib", str(exported["calib"]),
+               "--activations", "int16"])
+    assert rc == 2 and "CNN student" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
 def test_recipe_cnn_exports_with_float_parity_and_tflm_ops(recipe_exported, cnn_data):
     x = cnn_data["val_x"][:8]
     out, report = recipe_exported["out"], recipe_exported["report"]
@@ -403,6 +450,24 @@ def test_requantisation_twins_agree_with_the_c_core():
             assert [lib.emo_nn_requant_wide(int(x), m, s) for x in wide] == requant_wide(wide, m, s).tolist()
             acc64 = np.clip(wide, -2**32 + 1, 2**32 - 1)
             assert [lib.emo_nn_requant_once64(int(x), m, s) for x in acc64] == requant_once(acc64, m, s).tolist()
+
+
+def test_narrowed_16x8_scores_are_the_hosts_frame_scores():
+    """The int8 scores a board running a 16x8 model sends (emo_nn_narrow16) are export/runtime.py's
+    frame_scores of the int16 scores, extremes and rounding ties included; int8 scores pass as they are."""
+    from eggemo._emo import ffi, lib
+    from eggemo.export.runtime import frame_scores
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.integers(-32768, 32768, 3000), [-32768, 32767, -129, -128, -127, 127, 128, 383, 384,
+                                                            -384, -385, 0, 32640, 32639, -32640, -32641]]).astype(np.int16)
+    out = np.zeros(len(x), np.int8)
+    lib.emo_nn_narrow16(ffi.cast("int16_t *", x.ctypes.data), len(x), ffi.cast("int8_t *", out.ctypes.data))
+    want = frame_scores(x)
+    assert want.dtype == np.int8 and np.array_equal(out, want)
+    assert np.array_equal(want, np.clip(np.floor(x / 256 + 0.5), -128, 127))        # x / 256, half up
+    assert np.all(np.diff(frame_scores(np.sort(x)).astype(int)) >= 0)                  # keeps the order
+    i8 = rng.integers(-128, 128, 50).astype(np.int8)
+    assert np.array_equal(frame_scores(i8), i8)
 
 
 def test_lowering_refuses_what_it_does_not_implement(exported, tmp_path, capsys):

@@ -79,6 +79,50 @@ def test_board_predictions_equal_the_hosts_bit_for_bit(board_model, corpus):
     assert {e.model_id for e in board} == {cmodel.lower((export / "student_int8.tflite").read_bytes()).model_id}
 
 
+@pytest.fixture(scope="module")
+def board_model_16x8(tmp_path_factory, corpus):
+    pytest.importorskip("torch")
+    _require_tools()
+    root = tmp_path_factory.mktemp("board_model_16x8")
+    export = export_test_student(root, corpus, ALL_CHANNELS, arch="cnn_student", f0_norm="speaker",
+                                 export_args=("--activations", "int16", "--snap"))
+    elf = build_firmware(root / "fw", "qemu", model=export)
+    return export, elf
+
+
+def test_board_runs_the_16x8_model_bit_for_bit_with_the_host(board_model_16x8, corpus):
+    """`eggemo export --activations int16 --snap` deploys student_16x8.tflite: the firmware built from
+    the folder runs it (int16 input, activations and scores; label from the int16 scores) and the
+    EMOTION frames carry the scores narrowed to int8, as the host's frame_scores narrows its own."""
+    from eggemo.export import cmodel
+    from eggemo.export.runtime import frame_scores
+    from eggemo.host.monitor import IDENTICAL, board_prediction, compare
+
+    export, elf = board_model_16x8
+    report = json.loads((export / "export_report.json").read_text())
+    assert report["deploy"] == {"file": "student_16x8.tflite", "activations": "int16", "snapped_weights": True}
+    assert report["c_inference"]["bits"] == 16 and report["c_inference"]["parity"]["max_lsb"] == 0
+    assert "#define EMO_MODEL_BITS 16 " in (export / "emo_model.h").read_text()
+    keys = [*HELD_OUT, VAL[0], VAL[1]]
+    with QemuBoard(elf) as board:
+        res = board.stream(stream_of(corpus, keys))
+    assert res.status.samples_dropped == 0 and res.status.samples_lost == 0
+    clf = Classifier.from_model(export)
+    assert clf.runtime.bits == 16
+    pipe = Pipeline(clf, SegmenterConfig())
+    host = pipe.f0(frames_from_records(res.f0)) + pipe.end("stream_end")
+    board = res.emotions
+    assert len(board) >= len(keys) - 1, f"the board classified {len(board)} utterances of {len(keys)} streamed"
+    assert [(e.first, e.last, e.reason_name) for e in board] == [(p.first, p.last, p.reason) for p in host]
+    for e, p in zip(board, host):
+        assert p.raw.dtype == np.int16
+        assert list(e.scores) == frame_scores(p.raw).tolist(), (e, p.as_dict())
+        assert e.label == int(np.argmax(p.raw)) and clf.label_names[e.label] == p.label
+        assert compare(board_prediction(e, clf.label_names, clf.runtime), p) == IDENTICAL
+    model = (export / "student_16x8.tflite").read_bytes()
+    assert {e.model_id for e in board} == {cmodel.lower(model).model_id}
+
+
 def test_firmware_without_a_model_sends_no_emotion(firmware_elf, corpus):
     with QemuBoard(firmware_elf) as board:
         assert not board.hello.has_model

@@ -98,10 +98,12 @@ SMALL_CNN = {"width": 16, "layers": 3, "kernel": 5, "strides_at": [1, 2], "pooli
 
 
 def export_test_student(root: Path, corpus: dict, inputs: tuple[str, ...] | None = None, hidden: int = 64,
-                        layers: int = 2, arch: str = "bilstm_student", f0_norm: str = "utterance") -> Path:
+                        layers: int = 2, arch: str = "bilstm_student", f0_norm: str = "utterance",
+                        export_args: tuple[str, ...] = ()) -> Path:
     """Export the random-weight edge student calibrated on the corpus contours into root/export;
     with `inputs`, a student that reads those channels (its export report lists them); with
-    arch "cnn_student", SMALL_CNN (hidden and layers unused)."""
+    arch "cnn_student", SMALL_CNN (hidden and layers unused); export_args go to `eggemo export`
+    (e.g. --activations int16)."""
     import torch
 
     from eggemo.cli import main
@@ -137,7 +139,7 @@ def export_test_student(root: Path, corpus: dict, inputs: tuple[str, ...] | None
     save_checkpoint(ckpt, root / "student.pt")
     out = root / "export"
     rc = main(["export", str(root / "student.pt"), "--out", str(out), "--calib", str(root / "calib.npz"),
-               "--val", str(root / "val.npz"), "--calib-max", "42", "--tflm-utterances", "2"])
+               "--val", str(root / "val.npz"), "--calib-max", "42", "--tflm-utterances", "2", *export_args])
     assert rc == 0 and (out / "student_int8.tflite").is_file()
     return out
 
