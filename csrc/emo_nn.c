@@ -257,33 +257,51 @@ static void pair_span(int32_t a_len_out, int32_t b_kernel, int32_t b_stride, int
     *r1 = hi > a_len_out ? a_len_out : (hi < *r0 ? *r0 : hi);
 }
 
-/* The checks both pairs share: b reads a's output, and a tile's rows of it fit mid. */
-static emo_status_t pair_ok(int32_t a_len_out, int32_t a_ch_out, int32_t b_len_in, int32_t b_ch_in, int32_t b_kernel,
-                            int32_t b_stride, int32_t tile)
+/* The two convolutions of a pair, whichever their type: sizes, and their rows kernel. */
+typedef emo_status_t (*rows_fn)(const void *p, const void *in, int32_t first, int32_t rows, int32_t t0, int32_t t1,
+                                void *out);
+typedef struct {
+    const void *a, *b;
+    int32_t a_len_in, a_len_out, a_ch_out;
+    int32_t b_len_in, b_ch_in, b_len_out, b_ch_out, b_kernel, b_stride, b_pad;
+    size_t elem;                 /* bytes per activation */
+    rows_fn rows;
+} pair_t;
+
+/* b's output `tile` frames at a time, each from the rows of a's output it reads, made into mid. */
+static emo_status_t pair_run(const pair_t *q, int32_t tile, const void *in, void *mid, void *out)
 {
-    if (a_len_out != b_len_in || a_ch_out != b_ch_in || tile < 1 || b_stride < 1 || b_kernel < 1)
+    int32_t t0, t1, r0, r1;
+    emo_status_t s;
+    if (q->a_len_out != q->b_len_in || q->a_ch_out != q->b_ch_in || tile < 1 || q->b_stride < 1 || q->b_kernel < 1)
         return EMO_ERR_PARAM;
+    for (t0 = 0; t0 < q->b_len_out; t0 = t1) {
+        t1 = t0 + tile < q->b_len_out ? t0 + tile : q->b_len_out;
+        pair_span(q->a_len_out, q->b_kernel, q->b_stride, q->b_pad, t0, t1, &r0, &r1);
+        if (r1 > r0 && (s = q->rows(q->a, in, 0, q->a_len_in, r0, r1, mid)) != EMO_OK)
+            return s;
+        s = q->rows(q->b, mid, r0, r1 - r0, t0, t1, (uint8_t *)out + (size_t)t0 * (size_t)q->b_ch_out * q->elem);
+        if (s != EMO_OK)
+            return s;
+    }
     return EMO_OK;
+}
+
+static emo_status_t conv_rows_any(const void *p, const void *in, int32_t first, int32_t rows, int32_t t0, int32_t t1,
+                                  void *out)
+{
+    return emo_nn_conv_rows((const emo_nn_conv_t *)p, (const int8_t *)in, first, rows, t0, t1, (int8_t *)out);
 }
 
 emo_status_t emo_nn_conv_pair(const emo_nn_conv_t *a, const emo_nn_conv_t *b, int32_t tile, const int8_t *in,
                               int8_t *mid, int8_t *out)
 {
-    int32_t t0, t1, r0, r1;
-    emo_status_t s;
+    pair_t q;
     if (a == NULL || b == NULL || in == NULL || mid == NULL || out == NULL)
         return EMO_ERR_NULL;
-    if ((s = pair_ok(a->len_out, a->ch_out, b->len_in, b->ch_in, b->kernel, b->stride, tile)) != EMO_OK)
-        return s;
-    for (t0 = 0; t0 < b->len_out; t0 = t1) {
-        t1 = t0 + tile < b->len_out ? t0 + tile : b->len_out;
-        pair_span(a->len_out, b->kernel, b->stride, b->pad_before, t0, t1, &r0, &r1);
-        if (r1 > r0 && (s = emo_nn_conv_rows(a, in, 0, a->len_in, r0, r1, mid)) != EMO_OK)
-            return s;
-        if ((s = emo_nn_conv_rows(b, mid, r0, r1 - r0, t0, t1, out + (size_t)t0 * (size_t)b->ch_out)) != EMO_OK)
-            return s;
-    }
-    return EMO_OK;
+    q = (pair_t){a, b, a->len_in, a->len_out, a->ch_out, b->len_in, b->ch_in, b->len_out, b->ch_out, b->kernel,
+                 b->stride, b->pad_before, sizeof(int8_t), conv_rows_any};
+    return pair_run(&q, tile, in, mid, out);
 }
 
 /* MEAN (mean = 1) or REDUCE_MAX (mean = 0) over the middle axis of (outer x len x inner). */
@@ -395,11 +413,26 @@ int32_t emo_nn_requant_wide(int64_t x, int32_t mult, int32_t shift)
     return r > INT32_MAX ? INT32_MAX : (r < INT32_MIN ? INT32_MIN : (int32_t)r);
 }
 
-/* The int16 window of one output frame in the weights' order (as widen_window_any; zero point 0). */
+/* The int16 window of one output frame in the weights' order (as widen_window_any; zero point 0).
+ * One wholly inside the input is n consecutive values: per four, two words (x0, x1) and (x2, x3)
+ * become (x0, x2) and (x1, x3) with two shifts and masks each (PKHBT / PKHTB on the M4). */
 static void window16(const emo_nn_conv16_t *p, const int16_t *in, int32_t first, int32_t start, int32_t n)
 {
     static const int8_t slot[4] = {0, 2, 1, 3};
     int32_t k, i, j = 0, n4 = n & ~3;
+    if (start >= 0 && start + p->kernel <= p->len_in) {
+        const int16_t *x = in + (size_t)(start - first) * (size_t)p->ch_in;
+        for (j = 0; j < n4; j += 4) {
+            uint32_t a, b;                        /* little-endian: a = x0 | x1 << 16 */
+            memcpy(&a, x + j, 4);
+            memcpy(&b, x + j + 2, 4);
+            win.words[j / 2] = (a & 0xFFFFu) | (b << 16);
+            win.words[j / 2 + 1] = (b & 0xFFFF0000u) | (a >> 16);
+        }
+        for (; j < n; j++)
+            win.v[j] = x[j];
+        return;
+    }
     for (k = 0; k < p->kernel; k++) {
         int32_t src = start + k;
         int32_t inside = src >= 0 && src < p->len_in;
@@ -452,24 +485,21 @@ emo_status_t emo_nn_conv16(const emo_nn_conv16_t *p, const int16_t *in, int16_t 
     return emo_nn_conv16_rows(p, in, 0, p->len_in, 0, p->len_out, out);
 }
 
+static emo_status_t conv16_rows_any(const void *p, const void *in, int32_t first, int32_t rows, int32_t t0,
+                                    int32_t t1, void *out)
+{
+    return emo_nn_conv16_rows((const emo_nn_conv16_t *)p, (const int16_t *)in, first, rows, t0, t1, (int16_t *)out);
+}
+
 emo_status_t emo_nn_conv16_pair(const emo_nn_conv16_t *a, const emo_nn_conv16_t *b, int32_t tile, const int16_t *in,
                                 int16_t *mid, int16_t *out)
 {
-    int32_t t0, t1, r0, r1;
-    emo_status_t s;
+    pair_t q;
     if (a == NULL || b == NULL || in == NULL || mid == NULL || out == NULL)
         return EMO_ERR_NULL;
-    if ((s = pair_ok(a->len_out, a->ch_out, b->len_in, b->ch_in, b->kernel, b->stride, tile)) != EMO_OK)
-        return s;
-    for (t0 = 0; t0 < b->len_out; t0 = t1) {
-        t1 = t0 + tile < b->len_out ? t0 + tile : b->len_out;
-        pair_span(a->len_out, b->kernel, b->stride, b->pad_before, t0, t1, &r0, &r1);
-        if (r1 > r0 && (s = emo_nn_conv16_rows(a, in, 0, a->len_in, r0, r1, mid)) != EMO_OK)
-            return s;
-        if ((s = emo_nn_conv16_rows(b, mid, r0, r1 - r0, t0, t1, out + (size_t)t0 * (size_t)b->ch_out)) != EMO_OK)
-            return s;
-    }
-    return EMO_OK;
+    q = (pair_t){a, b, a->len_in, a->len_out, a->ch_out, b->len_in, b->ch_in, b->len_out, b->ch_out, b->kernel,
+                 b->stride, b->pad_before, sizeof(int16_t), conv16_rows_any};
+    return pair_run(&q, tile, in, mid, out);
 }
 
 /* MEAN (mean = 1) or REDUCE_MAX (mean = 0) of int16 values (len < 65536: the sum fits 32 bits). */

@@ -55,20 +55,27 @@ def stream_of(corpus: dict, keys, gap_s: float = 1.0) -> np.ndarray:
     return np.concatenate([part for k in keys for part in (silence, corpus[k][1])] + [silence])
 
 
-def test_board_predictions_equal_the_hosts_bit_for_bit(board_model, corpus):
-    export, elf = board_model
+def stream_board_and_host(export, elf, corpus):
+    """Held-out and validation utterances streamed through the board; (its EMOTION frames, the host's
+    predictions from the board's F0 records, the host classifier), the same utterances checked."""
     keys = [*HELD_OUT, VAL[0], VAL[1]]
     with QemuBoard(elf) as board:
         assert board.hello.has_model and board.hello.board == P.BOARD_QEMU
         res = board.stream(stream_of(corpus, keys))
     assert res.status.samples_dropped == 0 and res.status.samples_lost == 0
     clf = Classifier.from_model(export)
-    assert clf.normaliser.mode == "session"
     pipe = Pipeline(clf, SegmenterConfig())
     host = pipe.f0(frames_from_records(res.f0)) + pipe.end("stream_end")
     board = res.emotions
     assert len(board) >= len(keys) - 1, f"the board classified {len(board)} utterances of {len(keys)} streamed"
     assert [(e.first, e.last, e.reason_name) for e in board] == [(p.first, p.last, p.reason) for p in host]
+    return board, host, clf
+
+
+def test_board_predictions_equal_the_hosts_bit_for_bit(board_model, corpus):
+    export, elf = board_model
+    board, host, clf = stream_board_and_host(export, elf, corpus)
+    assert clf.normaliser.mode == "session"
     for e, p in zip(board, host):
         assert list(e.scores) == p.raw.tolist(), (e, p.as_dict())
         assert e.label == int(np.argmax(p.raw)) and clf.label_names[e.label] == p.label
@@ -103,17 +110,8 @@ def test_board_runs_the_16x8_model_bit_for_bit_with_the_host(board_model_16x8, c
     assert report["deploy"] == {"file": "student_16x8.tflite", "activations": "int16", "snapped_weights": True}
     assert report["c_inference"]["bits"] == 16 and report["c_inference"]["parity"]["max_lsb"] == 0
     assert "#define EMO_MODEL_BITS 16 " in (export / "emo_model.h").read_text()
-    keys = [*HELD_OUT, VAL[0], VAL[1]]
-    with QemuBoard(elf) as board:
-        res = board.stream(stream_of(corpus, keys))
-    assert res.status.samples_dropped == 0 and res.status.samples_lost == 0
-    clf = Classifier.from_model(export)
+    board, host, clf = stream_board_and_host(export, elf, corpus)
     assert clf.runtime.bits == 16
-    pipe = Pipeline(clf, SegmenterConfig())
-    host = pipe.f0(frames_from_records(res.f0)) + pipe.end("stream_end")
-    board = res.emotions
-    assert len(board) >= len(keys) - 1, f"the board classified {len(board)} utterances of {len(keys)} streamed"
-    assert [(e.first, e.last, e.reason_name) for e in board] == [(p.first, p.last, p.reason) for p in host]
     for e, p in zip(board, host):
         assert p.raw.dtype == np.int16
         assert list(e.scores) == frame_scores(p.raw).tolist(), (e, p.as_dict())
