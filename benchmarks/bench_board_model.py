@@ -10,6 +10,9 @@ with random weights: cost and size do not depend on the weights. Each EMOTION fr
 instructions the board spent on that utterance's features and inference; the F0 core's mean cost
 per 10 ms hop, measured in the same run, is the baseline. RAM and flash come from the linker
 map (per object), beside the TFLite Micro arena and the .tflite size the export reports.
+With --activations both (the default for the random-weight student), the same student is also
+exported in TFLite's 16x8 mode (int16 activations, what configs/eggemo.toml deploys) and its model
+cost, scratch, RAM and flash are set beside the int8 model's, as ratios.
 Prints tables; asserts nothing.
 """
 from __future__ import annotations
@@ -39,7 +42,7 @@ ALL_CHANNELS = ("log_f0", "voiced", "delta_log_f0", "periodicity", "energy", "de
                 "shimmer")
 
 
-def recipe_student_export(root: Path, corpus: dict) -> Path:
+def recipe_student_export(root: Path, corpus: dict, export_args: tuple[str, ...] = ()) -> Path:
     """`eggemo export` of a random-weight student of configs/eggemo.toml's [student] shape."""
     import tests.host.conftest as hc
 
@@ -50,7 +53,8 @@ def recipe_student_export(root: Path, corpus: dict) -> Path:
     hc.SMALL_CNN = {**shape, "dropout": 0.0}
     root.mkdir(parents=True, exist_ok=True)
     try:
-        return hc.export_test_student(root, corpus, ALL_CHANNELS, arch="cnn_student", f0_norm="speaker")
+        return hc.export_test_student(root, corpus, ALL_CHANNELS, arch="cnn_student", f0_norm="speaker",
+                                      export_args=export_args)
     finally:
         hc.SMALL_CNN = saved
 
@@ -89,6 +93,8 @@ def main() -> int:
     ap.add_argument("--export", type=Path, help="an `eggemo export` folder of a CNN student (default: the "
                                                "recipe's shape with random weights)")
     ap.add_argument("--utterances", type=int, default=6, help="utterances streamed")
+    ap.add_argument("--activations", choices=["int8", "int16", "both"], default="both",
+                    help="for the random-weight student: export int8, 16x8, or both side by side (default)")
     args = ap.parse_args()
     if missing_tools():
         print(f"needs {', '.join(missing_tools())}")
@@ -97,7 +103,9 @@ def main() -> int:
     corpus = synthetic_utterances()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        export = args.export or recipe_student_export(tmp / "student", corpus)
+        flags = {"int8": ("--activations", "int8", "--no-snap"), "int16": ("--activations", "int16", "--snap")}
+        first = "int16" if args.activations == "int16" else "int8"
+        export = args.export or recipe_student_export(tmp / "student", corpus, flags[first])
         report = json.loads((export / "export_report.json").read_text())
         base_elf = build_firmware(tmp / "fw-base", "qemu")
         model_elf = build_firmware(tmp / "fw-model", "qemu", model=export)
@@ -114,13 +122,24 @@ def main() -> int:
         base_flash, base_ram = sizes(base_elf)
         flash, ram = sizes(model_elf)
         per_obj = map_sizes(model_elf.with_suffix(".map"))
+        wide = None
+        if args.export is None and args.activations == "both":
+            export16 = recipe_student_export(tmp / "student16", corpus, flags["int16"])
+            elf16 = build_firmware(tmp / "fw-model16", "qemu", model=export16)
+            with QemuBoard(elf16, timeout=60.0) as board:
+                ems16 = board.stream(stream).emotions
+            with QemuBoard(build_model_only_cost(tmp / "fw-model16-only", export16), timeout=60.0) as board:
+                only16 = np.array([e.cost for e in board.stream(stream).emotions], np.int64)
+            wide = {"report": json.loads((export16 / "export_report.json").read_text()), "cost": only16,
+                    "sizes": sizes(elf16), "total": np.array([e.cost for e in ems16], np.int64),
+                    "lengths": np.array([(e.last - e.first + 1) / 100.0 for e in ems16])}
     ci, tflm = report.get("c_inference", {}), report.get("tflm", {})
     print(f"model: {report.get('checkpoint', {}).get('shape_line') or report.get('checkpoint', {})}")
     print(f"streamed {len(keys)} utterances ({len(stream) / 16000:.1f} s); the board classified {len(costs)}")
     if len(costs) == 0:
         print("no EMOTION frames: nothing to measure")
         return 1
-    table("Instructions per utterance (features + int8 inference; QEMU -icount shift=0)",
+    table(f"Instructions per utterance (features + {report.get('deploy', {}).get('activations', 'int8')} inference; QEMU -icount shift=0)",
           ["what", "instructions", "x F0 hop", "ms at 168 MHz", "goal"],
           [["F0 core, mean per 10 ms hop (baseline)", f"{hop:,}", "1.0", f"{hop / CPU_HZ * 1e3:.2f}", ""],
            ["inference, mean", f"{int(costs.mean()):,}", f"{costs.mean() / hop:.0f}",
@@ -128,7 +147,7 @@ def main() -> int:
            ["inference, utterances of 3 s or more (mean)", f"{int(costs[lengths >= 3.0].mean()):,}"
             if np.any(lengths >= 3.0) else "-", "", "", ""],
            ["inference, max", f"{int(costs.max()):,}", f"{costs.max() / hop:.0f}", f"{costs.max() / CPU_HZ * 1e3:.1f}", ""],
-           ["  of which the int8 model (mean)", f"{int(model_only.mean()):,}", f"{model_only.mean() / hop:.0f}",
+           ["  of which the model (mean)", f"{int(model_only.mean()):,}", f"{model_only.mean() / hop:.0f}",
             f"{model_only.mean() / CPU_HZ * 1e3:.1f}", ""],
            ["  of which features + normalisation (mean)", f"{int(costs.mean() - model_only.mean()):,}",
             f"{(costs.mean() - model_only.mean()) / hop:.0f}",
@@ -150,6 +169,27 @@ def main() -> int:
             f"{tflm.get('arena_bytes', 0):,} B arena"],
            ["model bytes", f"{ci.get('weight_bytes', 0):,} B weights and parameters",
             f"{report.get('int8', {}).get('size_bytes', 0):,} B .tflite (+ interpreter code)"]])
+    if wide is not None and len(wide["cost"]):
+        c16, (f16, r16) = wide["report"].get("c_inference", {}), wide["sizes"]
+        table("16x8 (int16 activations, what configs/eggemo.toml deploys) against int8 (baseline), same student",
+              ["", "int8", "16x8", "ratio 16x8 / int8"],
+              [["model instructions per utterance (mean)", f"{int(model_only.mean()):,}", f"{int(wide['cost'].mean()):,}",
+                f"{wide['cost'].mean() / model_only.mean():.2f}"],
+               ["  ms at 168 MHz", f"{model_only.mean() / CPU_HZ * 1e3:.1f}", f"{wide['cost'].mean() / CPU_HZ * 1e3:.1f}",
+                ""],
+               ["features + inference, utterances of 3 s or more (mean)",
+                f"{int(costs[lengths >= 3.0].mean()):,}" if np.any(lengths >= 3.0) else "-",
+                f"{int(wide['total'][wide['lengths'] >= 3.0].mean()):,}" if np.any(wide["lengths"] >= 3.0) else "-",
+                f"{wide['total'][wide['lengths'] >= 3.0].mean() / costs[lengths >= 3.0].mean():.2f}"
+                if np.any(lengths >= 3.0) and np.any(wide["lengths"] >= 3.0) else ""],
+               ["  goal: at most 17 M (0.1 s at 168 MHz)", "", "met" if np.any(wide["lengths"] >= 3.0) and
+                wide["total"][wide["lengths"] >= 3.0].mean() <= INFER_GOAL else "MISSED or not measured", ""],
+               ["scratch (B)", f"{ci.get('scratch_bytes', 0):,}", f"{c16.get('scratch_bytes', 0):,}",
+                f"{c16.get('scratch_bytes', 0) / max(ci.get('scratch_bytes', 1), 1):.2f}"],
+               ["weights and parameters (B, flash)", f"{ci.get('weight_bytes', 0):,}", f"{c16.get('weight_bytes', 0):,}",
+                f"{c16.get('weight_bytes', 0) / max(ci.get('weight_bytes', 1), 1):.2f}"],
+               ["firmware RAM (QEMU image, B)", f"{ram:,}", f"{r16:,}", f"{r16 / ram:.2f}"],
+               ["firmware flash (B)", f"{flash:,}", f"{f16:,}", f"{f16 / flash:.2f}"]])
     return 0
 
 
