@@ -29,8 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="with --replay: draw the whole recording (F0, "
                    "utterances, predictions over time) into this picture (.png, .svg, .pdf; needs matplotlib); "
                    "without --model, as it was predicted live")
-    p.add_argument("--model", type=Path, help="student_int8.tflite from `eggemo export` (or its folder); "
-                   "without it: F0 and link statistics only")
+    p.add_argument("--model", type=Path, help="an `eggemo export` folder (its deployed model: student_16x8.tflite "
+                   "for the recipe, else student_int8.tflite) or one of those files; without it: F0 and link "
+                   "statistics only")
     p.add_argument("--norm", help="F0 normalisation: utterance | session | FILE.json with {\"mu\", \"sigma\"} of ln F0 "
                    "(default: what the model was trained with; per-speaker training -> session)")
     p.add_argument("--mode", choices=sorted(MODES), help="what the board streams (default: both with --record, "
