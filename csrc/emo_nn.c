@@ -200,7 +200,7 @@ static emo_status_t rows_ok(int32_t len_in, int32_t len_out, int32_t kernel, int
     int32_t lo, hi;
     if (len_in < 1 || len_out < 1 || kernel < 1 || stride < 1 || pad_before < 0)
         return EMO_ERR_PARAM;
-    if (t0 < 0 || t1 < t0 || t1 > len_out || first < 0 || rows < 0 || first + rows > len_in)
+    if (t0 < 0 || t1 < t0 || t1 > len_out || first < 0 || rows < 0 || first > len_in || rows > len_in - first)
         return EMO_ERR_PARAM;
     if (t1 == t0)
         return EMO_OK;

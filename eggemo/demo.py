@@ -281,7 +281,10 @@ def main(args: argparse.Namespace) -> int:
     from .train.checkpoint import load_checkpoint
 
     model, ckpt = load_checkpoint(ckpt_path)
-    activations, snap = export_settings(ckpt)     # the recipe's [export]: 16x8, snapped weights
+    # the recipe's [export] (16x8, snapped weights): the checkpoint's, else --config's (an older
+    # checkpoint reused by --skip-train); a BiLSTM student is exported in int8
+    from .train.config import to_dict
+    activations, snap = export_settings(ckpt, fallback=to_dict(cfg)["export"], log=lambda m: print(f"   {m}"))
     step(3, "export the student: int8 TFLite checked in TFLite Micro"
          + (", and the deployed 16x8 model (int16 activations) as C" if activations == "int16" else ""))
     export_dir = out / "export"

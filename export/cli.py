@@ -41,7 +41,8 @@ def main(args: argparse.Namespace) -> int:
         ckpt = read_checkpoint(args.checkpoint)
         data = load_export_data(ckpt, corpus=args.corpus, features=args.features, calib=args.calib,
                                 val=args.val)
-        activations, snap = export_settings(ckpt, args.activations, args.snap)
+        activations, snap = export_settings(ckpt, args.activations, args.snap,
+                                            log=lambda m: print(m, file=sys.stderr))
         report = export_student(args.checkpoint, args.out, data, calib_max=args.calib_max,
                                 tflm_utterances=args.tflm_utterances, activations=activations, snap=snap)
     except (ExportError, ExportDataError, ExportCheckError, FileNotFoundError, ValueError) as exc:

@@ -14,7 +14,7 @@ never held whole, which halves its scratch).
     build(dir)           -> a cffi module of the generated C + csrc/emo_nn.c, for parity tests
 
 TFLite's 16x8 mode (int16 activations, int8 weights; export/tflite.py convert_int16x8) lowers too,
-to the kernels' 16x8 twins (emo_nn_conv16 ...; the firmware runs int8 models only): the same ops
+to the kernels' 16x8 twins (emo_nn_conv16 ...; the firmware runs both kinds): the same ops
 with int16 clamps and 64-bit biases, CONV_2D's 64-bit accumulator scaled by requant_wide (the Q31
 mantissa cut to 16 bits, one rounding) and FULLY_CONNECTED's by requant_once; MEAN, MUL and
 QUANTIZE round as in int8 (checked op by op against ai-edge-litert's reference kernels on two
@@ -163,7 +163,7 @@ class Program:
     output_zero_point: int
     model_sha256: str
     op_counts: dict[str, int]
-    bits: int = 8                  # activations: 8 (int8) or 16 (TFLite's 16x8 mode; not on the board)
+    bits: int = 8                  # activations: 8 (int8) or 16 (TFLite's 16x8 mode)
     offsets: dict[int, int] = field(default_factory=dict)   # activation tensor -> scratch offset
     scratch_bytes: int = 0
     streams: dict[int, int] = field(default_factory=dict)   # op k -> tile: op k - 1 streamed into it
@@ -417,7 +417,8 @@ def stream(prog: Program, tile: int = STREAM_TILE) -> None:
     for k in range(1, len(prog.ops)):
         a, b = prog.ops[k - 1], prog.ops[k]
         if a.kind != "conv" or b.kind != "conv" or (k - 1) in prog.streams or a.output == prog.output \
-                or readers.get(a.output) != [k] or b.inputs[0] != a.output:
+                or readers.get(a.output) != [k] or b.inputs[0] != a.output \
+                or (a.params["len_out"], a.params["ch_out"]) != (b.params["len_in"], b.params["ch_in"]):
             continue
         before = prog.scratch_bytes
         prog.streams[k] = tile
@@ -768,7 +769,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model = deployed_model(a.export_dir)
     except ValueError as exc:
-        print(f"error: {exc}; export again", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     if not model.is_file():
         print(f"error: {model} not found; run `eggemo export CHECKPOINT --out {a.export_dir}` first", file=sys.stderr)

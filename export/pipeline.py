@@ -104,15 +104,28 @@ def _check_clips(which: str, clips: list[tuple[float, float]], cell_clip: float)
 ACTIVATIONS = ("int8", "int16")
 
 
-def export_settings(ckpt: dict, activations: str | None = None, snap: bool | None = None) -> tuple[str, bool]:
+def export_settings(ckpt: dict, activations: str | None = None, snap: bool | None = None,
+                    fallback: dict | None = None, log: Callable[[str], None] | None = None) -> tuple[str, bool]:
     """(activations, snap) for an export: the arguments where given, else the [export] table of the
     config the checkpoint was trained with (configs/eggemo.toml deploys 16x8 with snapped weights),
-    else int8 without snapping (the paper's recipe)."""
-    cfg = (ckpt.get("train_config") or {}).get("export") or {}
+    else `fallback` (a config's [export] table, for checkpoints trained before the table existed),
+    else int8 without snapping (the paper's recipe). Both are CNN-student settings: for a BiLSTM
+    student a config's values give way to int8 without snapping (said through log), flags are refused."""
+    cfg = (ckpt.get("train_config") or {}).get("export") or fallback or {}
     act = activations if activations is not None else str(cfg.get("activations", "int8"))
     if act not in ACTIVATIONS:
         raise ExportError(f"activations {act!r}: choose int8 or int16 (TFLite's 16x8 mode)")
-    return act, bool(snap if snap is not None else cfg.get("snap_weights", False))
+    do_snap = bool(snap if snap is not None else cfg.get("snap_weights", False))
+    if ckpt.get("arch") != "cnn_student" and (act != "int8" or do_snap):
+        if activations == "int16" or snap:
+            raise ExportError(f"--activations int16 and --snap are for the CNN student (the board's 16x8 kernels "
+                              f"and the weight snapping have no LSTM); this is a {ckpt.get('arch')}: export it "
+                              f"without them")
+        if log is not None:
+            log(f"export: the config's [export] (activations {act}, snap_weights {do_snap}) is for the CNN student; "
+                f"this {ckpt.get('arch')} is exported in int8 without snapping")
+        act, do_snap = "int8", False
+    return act, do_snap
 
 
 def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData, *, calib_max: int = 256,
@@ -137,6 +150,9 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
         raise ExportError(f"activations {activations!r}: choose int8 or int16 (TFLite's 16x8 mode)")
     model, ckpt = load_student(ckpt_path)
     checkpoint_model = model
+    if (activations == "int16" or snap) and ckpt.get("arch") != "cnn_student":
+        raise ExportError(f"--activations int16 and --snap are for the CNN student (the board's 16x8 kernels and "
+                          f"the weight snapping have no LSTM); this is a {ckpt.get('arch')}: export it without them")
     if snap:
         from .int8_budget import snap_weights
         try:
@@ -150,8 +166,6 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
     except ValueError as exc:
         raise ExportError(f"{ckpt_path.name}: {exc}") from None
     lstm = is_lstm(shape)
-    if lstm and activations == "int16":
-        raise ExportError("--activations int16 is for the CNN student: the board's 16x8 kernels have no LSTM")
     calib_all = check_contours(data.calib, "representative (calibration) set", T, shape.in_channels)
     val_x = check_contours(data.val_x, "validation set", T, shape.in_channels)
     val_y = np.asarray(data.val_y, np.int64)

@@ -81,7 +81,8 @@ def _deployed_section(r: dict[str, Any]) -> list[str]:
     out = ["## Deployed model", "",
            f"`{d['file']}` ({d['activations']} activations, int8 weights"
            + ("; weights put on their int8 grid before converting" if d["snapped_weights"] else "")
-           + "): the board's C inference and the host's `--model` folder run it. The targets below are its own.", ""]
+           + "): the board's C inference and the host's `--model` folder run it. The accuracy-drop and argmax-agreement "
+           "targets below are its own; the size and TFLite Micro ones are the int8 model's.", ""]
     sn = r.get("snap")
     if sn:
         out += [f"Snapping the weights changed {sn['labels_changed']} of {sn['utterances']} validation labels of the "
@@ -123,6 +124,8 @@ def render_markdown(r: dict[str, Any]) -> str:
                [r["onnx"]["file"], r["onnx"]["size_bytes"], f"opset {r['onnx']['opset']}"],
                [fl["file"], fl["size_bytes"], "float32 reference"],
                [i8["file"], i8["size_bytes"], f"{i8['size_kib']} KiB, int8 in/out"],
+               *([[r["int16x8"]["file"], r["int16x8"]["size_bytes"], "16x8: int16 in/out and activations, int8 weights "
+                   "(deployed)"]] if r.get("int16x8") else []),
                *([[f, "", f"model as a {r['c_source']['align_bytes']}-byte aligned C array"]
                   for f in r["c_source"]["files"]] if "c_source" in r else []),
            ]), "",

@@ -43,12 +43,15 @@ def deployed_model(out_dir: str | Path) -> Path:
     report = out_dir / REPORT
     name = INT8_MODEL
     if report.is_file():
-        try:
-            name = str((read_report(report).get("deploy") or {}).get("file") or INT8_MODEL)
-        except ValueError:
-            pass            # an unreadable report: the caller's own reading of it says what is wrong
-    if Path(name).name != name:
-        raise ValueError(f"{report}: deploy.file {name!r} is not a file name in the export folder")
+        deploy = read_report(report).get("deploy")          # a clear ValueError when unreadable
+        if deploy is not None:
+            if not isinstance(deploy, dict) or not isinstance(deploy.get("file", INT8_MODEL), str):
+                raise ValueError(f"{report}: \"deploy\" must be an object with a \"file\" name, got {deploy!r}; "
+                                 f"export the student again with `eggemo export CHECKPOINT --out DIR`")
+            name = deploy.get("file") or INT8_MODEL
+    if not name or Path(name).name != name:
+        raise ValueError(f"{report}: deploy.file {name!r} is not a file name in the export folder; export the "
+                         f"student again with `eggemo export CHECKPOINT --out DIR`")
     return out_dir / name
 
 

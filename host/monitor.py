@@ -93,7 +93,8 @@ class BoardPrediction:
 def board_prediction(e: P.Emotion, label_names: tuple[str, ...] = (), runtime=None, cost_unit: str = "instructions"
                      ) -> BoardPrediction:
     """The board's prediction with the host model's label names (when they are as many as its
-    classes) and, given that model's int8 runtime (pass it only when the board runs that model),
+    classes) and, given that model's quantised runtime (int8 or 16x8; pass it only when the board
+    runs that model),
     the probabilities the host would show for the same scores."""
     label = label_names[e.label] if len(label_names) == e.n_classes else f"class {e.label}"
     probs = None

@@ -79,11 +79,11 @@ def test_streamed_pair_is_the_two_convolutions_bit_for_bit(bits, len_in, k_a, s_
     assert np.array_equal(whole_mid, mid_ref)
     for tile in (1, 2, 7, 16, b.params["len_out"], 10_000):
         rows = min((tile - 1) * s_b + k_b, a.params["len_out"])
-        mid = np.full(rows * 12 + 1, 77, dt)          # one guard value past the tile's rows
+        mid = np.full((rows + 4) * 12, 77, dt)        # four guard frames past the tile's rows
         out = np.zeros(want.size, dt)
         assert pair(ca.s, cb.s, tile, ptr(x), ptr(mid), ptr(out)) == lib.EMO_OK
         assert np.array_equal(out, want), f"tile {tile}"
-        assert mid[-1] == 77, f"tile {tile} wrote past mid's {rows} rows"
+        assert np.all(mid[rows * 12:] == 77), f"tile {tile} wrote past mid's {rows} rows"
     assert pair(ca.s, cb.s, 0, ptr(x), ptr(mid), ptr(out)) == lib.EMO_ERR_PARAM
 
 
@@ -102,7 +102,9 @@ def test_rows_refuses_a_window_reaching_a_frame_not_held():
     assert lib.emo_nn_conv_rows(c.s, ptr(held), 5, 7, 6, 10, ptr(out)) == lib.EMO_ERR_PARAM
     assert lib.emo_nn_conv_rows(c.s, ptr(held), 4, 7, 6, 10, ptr(out)) == lib.EMO_ERR_PARAM
     assert lib.emo_nn_conv_rows(c.s, ptr(held), 4, 8, 6, 21, ptr(out)) == lib.EMO_ERR_PARAM
-    assert lib.emo_nn_conv_rows(c.s, ptr(held), 15, 8, 6, 10, ptr(out)) == lib.EMO_ERR_PARAM
+    assert lib.emo_nn_conv_rows(c.s, ptr(held), 15, 8, 6, 10, ptr(out)) == lib.EMO_ERR_PARAM   # past the input
+    assert lib.emo_nn_conv_rows(c.s, ptr(held), 12, 8, 6, 10, ptr(out)) == lib.EMO_ERR_PARAM   # held, not read
+    assert lib.emo_nn_conv_rows(c.s, ptr(held), 4, 2**31 - 1, 6, 10, ptr(out)) == lib.EMO_ERR_PARAM
     # the first frames' windows reach before the input: only the frames inside must be held
     assert lib.emo_nn_conv_rows(c.s, ptr(x), 0, 4, 0, 2, ptr(out)) == lib.EMO_OK
     assert np.array_equal(out[:8].reshape(2, 4), want[:2])

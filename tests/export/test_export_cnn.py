@@ -329,9 +329,38 @@ def test_the_configs_16x8_export_is_deployed_snapped_and_written_as_c(recipe_exp
 
 def test_int16_export_of_an_lstm_student_is_refused_clearly(exported, tmp_path, capsys):
     from eggemo.cli import main
-    rc = main(["export", str(exported["ckpt"]), "--out", str(tmp_path / "o"), "--calib", str(exported["calib"]),
-               "--activations", "int16"])
-    assert rc == 2 and "CNN student" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    from eggemo.export.pipeline import export_settings
+    from eggemo.train.checkpoint import read_checkpoint
+    for flags in (["--activations", "int16"], ["--snap"]):
+        rc = main(["export", str(exported["ckpt"]), "--out", str(tmp_path / "o"), "--calib", str(exported["calib"]),
+                   *flags])
+        assert rc == 2 and "CNN student" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    # a config's [export] (configs/eggemo.toml: int16, snapped) gives way to int8 for a BiLSTM, and says so
+    ckpt = read_checkpoint(exported["ckpt"])
+    said = []
+    recipe = {"activations": "int16", "snap_weights": True}
+    assert export_settings({**ckpt, "train_config": {"export": recipe}}, log=said.append) == ("int8", False)
+    assert export_settings(ckpt, fallback=recipe, log=said.append) == ("int8", False)
+    assert len(said) == 2 and "int8 without snapping" in said[0]
+
+
+def test_deployed_model_names_a_bad_report_clearly(tmp_path):
+    from eggemo.export.cmodel import main as cmodel_main
+    from eggemo.export.runtime import deployed_model
+    (tmp_path / "student_int8.tflite").write_bytes(b"x")
+    report = tmp_path / "export_report.json"
+    assert deployed_model(tmp_path) == tmp_path / "student_int8.tflite"            # no report: int8
+    for bad, what in [('{"label_names": ["a"], "deploy": "student_16x8.tflite"}', '"deploy" must be an object'),
+                      ('{"label_names": ["a"], "deploy": {"file": "../elsewhere.tflite"}}', "not a file name"),
+                      ('{"label_names": ["a"], "deploy": {"file": 3}}', '"deploy" must be an object'),
+                      ("{not json", "not a readable export report")]:
+        report.write_text(bad)
+        with pytest.raises(ValueError, match=what):
+            deployed_model(tmp_path)
+        assert cmodel_main([str(tmp_path), "--out", str(tmp_path / "c")]) == 2
+    report.write_text('{"label_names": ["a"], "deploy": {"file": "student_16x8.tflite"}}')
+    assert deployed_model(tmp_path) == tmp_path / "student_16x8.tflite"
+    assert cmodel_main([str(tmp_path), "--out", str(tmp_path / "c")]) == 2          # names the missing file
 
 
 def test_recipe_cnn_exports_with_float_parity_and_tflm_ops(recipe_exported, cnn_data):
