@@ -131,7 +131,8 @@ class ExportConfig:
     # what `eggemo export` (and `eggemo demo`) deploy for a student trained with this config;
     # the export's --activations / --snap override it
     activations: str = "int8"     # "int8" | "int16" (TFLite's 16x8 mode: int16 activations, int8 weights)
-    snap_weights: bool = False    # put the weights on their int8 grid before converting (int8_budget.py)
+    snap_weights: bool = False    # a CNN student's weights end training on their int8 grid (train/loop.py),
+                                  # and the export snaps them before converting (export/int8_budget.py)
 
 
 @dataclass(frozen=True)

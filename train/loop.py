@@ -357,6 +357,20 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
                                    "val_wa": weighted_accuracy(y_val, val_logits.argmax(1)),
                                    "val_ua_network_alone": history[best_epoch - 1]["val_ua"] if best_epoch else None,
                                    "val_wa_network_alone": before.get("val_wa")})
+    if cfg.export.snap_weights and mode != "teacher" and type(model).__name__ == "CNNStudent":
+        # The recipe deploys int8 weights ([export] snap_weights): the float model it keeps, scores
+        # and exports is the one those weights define, each convolution (BatchNorm folded), hidden
+        # and classifier weight rounded to its output channel's int8 step (export/int8_budget.py).
+        # Its quantised export then parts from it only by the activations' rounding.
+        from eggemo.export.int8_budget import snap_weights
+        before_ua = best_ua
+        model = snap_weights(model).eval()
+        val_logits, _ = predict(model, x_val, oc.batch_size * 4, device)
+        best_ua = unweighted_accuracy(y_val, val_logits.argmax(1), n_classes)
+        if main_rank:
+            best_ckpt = keep_best({**best_ckpt.get("metrics", {}), "val_ua": best_ua,
+                                   "val_wa": weighted_accuracy(y_val, val_logits.argmax(1)),
+                                   "snapped_weights": True, "val_ua_before_snapping": before_ua})
     if own_group:
         dist.destroy_process_group()
     return TrainResult(model=model.cpu(), history=history, best_epoch=best_epoch, best_val_ua=best_ua,

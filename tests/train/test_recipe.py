@@ -161,6 +161,30 @@ def test_checkpoint_averaging_keeps_the_mean_of_the_best_epochs(tmp_path):
     assert not torch.equal(w_avg, w_one)
 
 
+def test_snap_weights_makes_the_kept_student_the_one_its_int8_weights_define(tmp_path):
+    """[export] snap_weights (configs/eggemo.toml): training ends by putting the student's weights on
+    their int8 grid; best.pt holds that model, its validation UA is the snapped model's, and
+    snapping it again changes nothing (what the export then converts is exactly this model)."""
+    from eggemo.export.int8_budget import snap_weights
+    from eggemo.train.checkpoint import load_checkpoint
+    c = replace(cfg(max_epochs=4, patience=4), export={"snap_weights": True})
+    res = train("cnn_student", CNN, TRAIN, VAL, c, out_dir=tmp_path)
+    m = res.checkpoint_dict["metrics"]
+    assert m["snapped_weights"] is True and 0 <= m["val_ua_before_snapping"] <= 1 and m["val_ua"] == res.best_val_ua
+    model, ckpt = load_checkpoint(tmp_path / "best.pt")
+    assert ckpt["metrics"]["snapped_weights"] is True
+    for (k, a), b in zip(res.model.state_dict().items(), model.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=k)
+    again = snap_weights(model)
+    for (k, a), b in zip(model.state_dict().items(), again.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, msg=k)
+    # without the setting the weights stay where training left them: off the grid
+    plain = train("cnn_student", CNN, TRAIN, VAL, cfg(max_epochs=4, patience=4))
+    assert "snapped_weights" not in plain.checkpoint_dict["metrics"]
+    w = plain.model.classifier.weight
+    assert not torch.allclose(snap_weights(plain.model).classifier.weight, w)
+
+
 def test_logit_and_both_distillation_run():
     teacher = train("resnet18", {"in_channels": 1, "n_classes": N_CLASSES, "width": 2, "n_mels": N_MELS},
                     TRAIN, VAL, cfg(max_epochs=2)).model
