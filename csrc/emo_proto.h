@@ -139,7 +139,8 @@ typedef struct {
     float mu;                    /* mean of ln F0 the utterance was normalised with, finite */
     float sigma;                 /* its standard deviation, finite and > 0 */
     uint8_t n_classes;           /* 1..EMO_PROTO_EMOTION_CLASSES */
-    int8_t scores[EMO_PROTO_EMOTION_CLASSES]; /* the model's int8 output, n_classes of them */
+    int8_t scores[EMO_PROTO_EMOTION_CLASSES]; /* the model's int8 output (a 16x8 model's narrowed:
+                                                 * emo_nn_narrow16), n_classes of them */
 } emo_proto_emotion_t;
 
 /*
