@@ -304,42 +304,52 @@ emo_status_t emo_nn_conv_pair(const emo_nn_conv_t *a, const emo_nn_conv_t *b, in
     return pair_run(&q, tile, in, mid, out);
 }
 
-/* MEAN (mean = 1) or REDUCE_MAX (mean = 0) over the middle axis of (outer x len x inner). */
-static emo_status_t reduce(const emo_nn_reduce_t *p, const int8_t *in, int8_t *out, int32_t mean)
+/* MEAN, REDUCE_MAX, MUL, QUANTIZE and argmax do the same on int8 (wide = 0) and int16 (wide = 1)
+ * activations: one body each, the element read and written at its width, clamped to its range. */
+static inline int32_t act_get(const void *x, size_t i, int32_t wide)
+{
+    return wide ? (int32_t)((const int16_t *)x)[i] : (int32_t)((const int8_t *)x)[i];
+}
+
+static inline void act_put(void *x, size_t i, int32_t wide, int32_t v)
+{
+    if (wide)
+        ((int16_t *)x)[i] = (int16_t)v;
+    else
+        ((int8_t *)x)[i] = (int8_t)v;
+}
+
+#define ACT_MIN(wide) ((wide) ? INT16_MIN : -128)
+#define ACT_MAX(wide) ((wide) ? INT16_MAX : 127)
+
+/* MEAN (mean = 1) or REDUCE_MAX (mean = 0) over the middle axis of (outer x len x inner); int16 sums
+ * of len < 65536 values fit 32 bits. */
+static inline emo_status_t reduce(const emo_nn_reduce_t *p, const void *in, void *out, int32_t mean, int32_t wide)
 {
     int32_t a, t, b;
     if (p == NULL || in == NULL || out == NULL)
         return EMO_ERR_NULL;
-    if (p->outer < 1 || p->len < 1 || p->inner < 1)
+    if (p->outer < 1 || p->len < 1 || p->inner < 1 || (wide && p->len > 65535))
         return EMO_ERR_PARAM;
     for (a = 0; a < p->outer; a++) {
-        const int8_t *base = in + (size_t)a * (size_t)(p->len * p->inner);
+        size_t base = (size_t)a * (size_t)(p->len * p->inner);
         for (b = 0; b < p->inner; b++) {
-            int32_t sum = 0, m = -128, v;
+            int32_t sum = 0, m = ACT_MIN(wide), v;
             for (t = 0; t < p->len; t++) {
-                v = base[(size_t)t * (size_t)p->inner + (size_t)b];
+                v = act_get(in, base + (size_t)t * (size_t)p->inner + (size_t)b, wide);
                 sum += v;
                 m = v > m ? v : m;
             }
             if (mean)
-                m = clamp(emo_nn_requant(sum - p->len * p->in_zp, p->mult, p->shift) + p->out_zp, -128, 127);
-            out[(size_t)a * (size_t)p->inner + (size_t)b] = (int8_t)m;
+                m = clamp(emo_nn_requant(sum - p->len * p->in_zp, p->mult, p->shift) + p->out_zp, ACT_MIN(wide),
+                          ACT_MAX(wide));
+            act_put(out, (size_t)a * (size_t)p->inner + (size_t)b, wide, m);
         }
     }
     return EMO_OK;
 }
 
-emo_status_t emo_nn_mean(const emo_nn_reduce_t *p, const int8_t *in, int8_t *out)
-{
-    return reduce(p, in, out, 1);
-}
-
-emo_status_t emo_nn_reduce_max(const emo_nn_reduce_t *p, const int8_t *in, int8_t *out)
-{
-    return reduce(p, in, out, 0);
-}
-
-emo_status_t emo_nn_mul(const emo_nn_mul_t *p, const int8_t *a, const int8_t *b, int8_t *out)
+static inline emo_status_t mul(const emo_nn_mul_t *p, const void *a, const void *b, void *out, int32_t wide)
 {
     int32_t r, c;
     if (p == NULL || a == NULL || b == NULL || out == NULL)
@@ -348,16 +358,16 @@ emo_status_t emo_nn_mul(const emo_nn_mul_t *p, const int8_t *a, const int8_t *b,
         return EMO_ERR_PARAM;
     for (r = 0; r < p->rows; r++) {
         for (c = 0; c < p->cols; c++) {
-            int32_t x = (int32_t)a[r * p->a_row + c * p->a_col] - p->a_zp;
-            int32_t y = (int32_t)b[r * p->b_row + c * p->b_col] - p->b_zp;
+            int32_t x = act_get(a, (size_t)(r * p->a_row + c * p->a_col), wide) - p->a_zp;
+            int32_t y = act_get(b, (size_t)(r * p->b_row + c * p->b_col), wide) - p->b_zp;
             int32_t v = emo_nn_requant(x * y, p->mult, p->shift) + p->out_zp;
-            out[(size_t)r * (size_t)p->cols + (size_t)c] = (int8_t)clamp(v, p->act_min, p->act_max);
+            act_put(out, (size_t)r * (size_t)p->cols + (size_t)c, wide, clamp(v, p->act_min, p->act_max));
         }
     }
     return EMO_OK;
 }
 
-emo_status_t emo_nn_requantize(const emo_nn_requantize_t *p, const int8_t *in, int8_t *out)
+static inline emo_status_t requantize(const emo_nn_requantize_t *p, const void *in, void *out, int32_t wide)
 {
     int32_t i;
     if (p == NULL || in == NULL || out == NULL)
@@ -365,9 +375,41 @@ emo_status_t emo_nn_requantize(const emo_nn_requantize_t *p, const int8_t *in, i
     if (p->n < 1)
         return EMO_ERR_PARAM;
     for (i = 0; i < p->n; i++)
-        out[i] = (int8_t)clamp(emo_nn_requant((int32_t)in[i] - p->in_zp, p->mult, p->shift) + p->out_zp,
-                               -128, 127);
+        act_put(out, (size_t)i, wide,
+                clamp(emo_nn_requant(act_get(in, (size_t)i, wide) - p->in_zp, p->mult, p->shift) + p->out_zp,
+                      ACT_MIN(wide), ACT_MAX(wide)));
     return EMO_OK;
+}
+
+static inline int32_t argmax(const void *x, int32_t n, int32_t wide)
+{
+    int32_t i, best = 0;
+    if (x == NULL || n < 1)
+        return -1;
+    for (i = 1; i < n; i++)
+        if (act_get(x, (size_t)i, wide) > act_get(x, (size_t)best, wide))
+            best = i;
+    return best;
+}
+
+emo_status_t emo_nn_mean(const emo_nn_reduce_t *p, const int8_t *in, int8_t *out)
+{
+    return reduce(p, in, out, 1, 0);
+}
+
+emo_status_t emo_nn_reduce_max(const emo_nn_reduce_t *p, const int8_t *in, int8_t *out)
+{
+    return reduce(p, in, out, 0, 0);
+}
+
+emo_status_t emo_nn_mul(const emo_nn_mul_t *p, const int8_t *a, const int8_t *b, int8_t *out)
+{
+    return mul(p, a, b, out, 0);
+}
+
+emo_status_t emo_nn_requantize(const emo_nn_requantize_t *p, const int8_t *in, int8_t *out)
+{
+    return requantize(p, in, out, 0);
 }
 
 emo_status_t emo_nn_fc(const emo_nn_fc_t *p, const int8_t *in, int8_t *out)
@@ -391,13 +433,7 @@ emo_status_t emo_nn_fc(const emo_nn_fc_t *p, const int8_t *in, int8_t *out)
 
 int32_t emo_nn_argmax(const int8_t *x, int32_t n)
 {
-    int32_t i, best = 0;
-    if (x == NULL || n < 1)
-        return -1;
-    for (i = 1; i < n; i++)
-        if (x[i] > x[best])
-            best = i;
-    return best;
+    return argmax(x, n, 0);
 }
 
 /* --- 16x8 ------------------------------------------------------------------------------------ */
@@ -502,71 +538,24 @@ emo_status_t emo_nn_conv16_pair(const emo_nn_conv16_t *a, const emo_nn_conv16_t 
     return pair_run(&q, tile, in, mid, out);
 }
 
-/* MEAN (mean = 1) or REDUCE_MAX (mean = 0) of int16 values (len < 65536: the sum fits 32 bits). */
-static emo_status_t reduce16(const emo_nn_reduce_t *p, const int16_t *in, int16_t *out, int32_t mean)
-{
-    int32_t a, t, b;
-    if (p == NULL || in == NULL || out == NULL)
-        return EMO_ERR_NULL;
-    if (p->outer < 1 || p->len < 1 || p->len > 65535 || p->inner < 1)
-        return EMO_ERR_PARAM;
-    for (a = 0; a < p->outer; a++) {
-        const int16_t *base = in + (size_t)a * (size_t)(p->len * p->inner);
-        for (b = 0; b < p->inner; b++) {
-            int32_t sum = 0, m = INT16_MIN, v;
-            for (t = 0; t < p->len; t++) {
-                v = base[(size_t)t * (size_t)p->inner + (size_t)b];
-                sum += v;
-                m = v > m ? v : m;
-            }
-            if (mean)
-                m = clamp(emo_nn_requant(sum - p->len * p->in_zp, p->mult, p->shift) + p->out_zp, INT16_MIN,
-                          INT16_MAX);
-            out[(size_t)a * (size_t)p->inner + (size_t)b] = (int16_t)m;
-        }
-    }
-    return EMO_OK;
-}
-
 emo_status_t emo_nn_mean16(const emo_nn_reduce_t *p, const int16_t *in, int16_t *out)
 {
-    return reduce16(p, in, out, 1);
+    return reduce(p, in, out, 1, 1);
 }
 
 emo_status_t emo_nn_reduce_max16(const emo_nn_reduce_t *p, const int16_t *in, int16_t *out)
 {
-    return reduce16(p, in, out, 0);
+    return reduce(p, in, out, 0, 1);
 }
 
 emo_status_t emo_nn_mul16(const emo_nn_mul_t *p, const int16_t *a, const int16_t *b, int16_t *out)
 {
-    int32_t r, c;
-    if (p == NULL || a == NULL || b == NULL || out == NULL)
-        return EMO_ERR_NULL;
-    if (p->rows < 1 || p->cols < 1)
-        return EMO_ERR_PARAM;
-    for (r = 0; r < p->rows; r++) {
-        for (c = 0; c < p->cols; c++) {
-            int32_t x = (int32_t)a[r * p->a_row + c * p->a_col] - p->a_zp;
-            int32_t y = (int32_t)b[r * p->b_row + c * p->b_col] - p->b_zp;
-            int32_t v = emo_nn_requant(x * y, p->mult, p->shift) + p->out_zp;
-            out[(size_t)r * (size_t)p->cols + (size_t)c] = (int16_t)clamp(v, p->act_min, p->act_max);
-        }
-    }
-    return EMO_OK;
+    return mul(p, a, b, out, 1);
 }
 
 emo_status_t emo_nn_requantize16(const emo_nn_requantize_t *p, const int16_t *in, int16_t *out)
 {
-    int32_t i;
-    if (p == NULL || in == NULL || out == NULL)
-        return EMO_ERR_NULL;
-    if (p->n < 1)
-        return EMO_ERR_PARAM;
-    for (i = 0; i < p->n; i++)
-        out[i] = (int16_t)clamp(emo_nn_requant((int32_t)in[i] - p->in_zp, p->mult, p->shift) + p->out_zp,
-                                INT16_MIN, INT16_MAX);
-    return EMO_OK;
+    return requantize(p, in, out, 1);
 }
 
 emo_status_t emo_nn_fc16(const emo_nn_fc16_t *p, const int16_t *in, int16_t *out)
@@ -589,13 +578,7 @@ emo_status_t emo_nn_fc16(const emo_nn_fc16_t *p, const int16_t *in, int16_t *out
 
 int32_t emo_nn_argmax16(const int16_t *x, int32_t n)
 {
-    int32_t i, best = 0;
-    if (x == NULL || n < 1)
-        return -1;
-    for (i = 1; i < n; i++)
-        if (x[i] > x[best])
-            best = i;
-    return best;
+    return argmax(x, n, 1);
 }
 
 void emo_nn_narrow16(const int16_t *x, int32_t n, int8_t *out)
