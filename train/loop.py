@@ -357,7 +357,7 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
                                    "val_wa": weighted_accuracy(y_val, val_logits.argmax(1)),
                                    "val_ua_network_alone": history[best_epoch - 1]["val_ua"] if best_epoch else None,
                                    "val_wa_network_alone": before.get("val_wa")})
-    if cfg.export.snap_weights and mode != "teacher" and type(model).__name__ == "CNNStudent":
+    if cfg.export.snap_weights and mode != "teacher" and arch == "cnn_student":
         # The recipe deploys int8 weights ([export] snap_weights): the float model it keeps, scores
         # and exports is the one those weights define, each convolution (BatchNorm folded), hidden
         # and classifier weight rounded to its output channel's int8 step (export/int8_budget.py).
