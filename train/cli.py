@@ -126,6 +126,7 @@ def run_training(mode: str, cfg: Config, fs: FeatureSet, feature_config: dict[st
     else:
         arch, mc = cfg.student.arch, student_config(cfg, n_classes, in_channels=int(fs.f0.shape[2]))
     teacher_outputs = None
+    check_teacher_option(mode, cfg, teacher_ckpt)
     if mode == "distill" and cfg.distill.source == "crossfit":
         teacher_outputs = (crossfit_targets(parts["train"], cfg), None)
     elif mode == "distill" and cfg.distill.source == "crossfit_teacher":
@@ -193,6 +194,31 @@ def crossfit_targets(train_set: FeatureSet, cfg: Config) -> np.ndarray:
     X = crossfit_statistics(train_set, cfg.distill.crossfit_features)
     return crossfit_log_probs(X, train_set.labels, np.arange(len(train_set)), len(train_set.label_names),
                               cfg.distill.crossfit_folds, seed=cfg.run.seed)
+
+
+SOURCES = {"crossfit": "cross-fitted regressions on the speech statistics",
+           "crossfit_teacher": "teachers it trains itself on folds of the training part"}
+
+
+def check_teacher_option(mode: str, cfg: Config, teacher: str | Path | None) -> None:
+    """A --teacher checkpoint is read only where it is used: by distill with distill.source =
+    "teacher". Anywhere else it would be ignored (and recorded in best.pt as if it had taught):
+    refuse it. Where it is used, it must be a readable checkpoint."""
+    if teacher is None:
+        return
+    if mode != "distill":
+        raise ValueError(f"--teacher {teacher}: only `eggemo train distill` reads a teacher; "
+                         f"leave --teacher out of `eggemo train {mode}`")
+    source = cfg.distill.source
+    if source != "teacher":
+        raise ValueError(f"--teacher {teacher}: this config distils from {SOURCES.get(source, source)} "
+                         f"(distill.source = '{source}'), which reads no teacher checkpoint; to distil from this "
+                         f"teacher add --set distill.source=teacher, or leave --teacher out")
+    from .checkpoint import read_checkpoint
+
+    ck = read_checkpoint(teacher)
+    if ck["kind"] != "teacher":
+        raise ValueError(f"{teacher} is a {ck['kind']} checkpoint; distill needs a teacher")
 
 
 # Feature settings a teacher never reads: where the features came from, and everything about the
@@ -285,6 +311,7 @@ def main(args: argparse.Namespace) -> int:
         cfg = config_from_args(args)
         if args.mode == "distill" and not args.teacher and cfg.distill.source == "teacher":
             raise ValueError("distill needs --teacher CHECKPOINT (train one with `eggemo train teacher`)")
+        check_teacher_option(args.mode, cfg, args.teacher)     # before minutes of feature extraction
         fs, fc = load_features(cfg, corpus=args.corpus, features=args.features, progress=cfg.run.progress)
         if int(os.environ.get("RANK", "0")) == 0:
             print(split_summary(fs, make_splits(fs, cfg)))

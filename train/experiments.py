@@ -255,7 +255,8 @@ def _alone(ctx: Ctx, size: str | None, seed: int) -> dict[str, Any]:
 
 def _cmed(ctx: Ctx, size: str | None, seed: int, teacher: Path, **distill: float) -> dict[str, Any]:
     sc = student_cfg(ctx.cfg, size, int(ctx.fs.logmel.shape[1]))
-    d = {"tau": ctx.cfg.distill.tau, "alpha": ctx.cfg.distill.alpha, **distill}
+    # CMED distils from the teacher it is given, whatever source the config's own distillation reads
+    d = {"tau": ctx.cfg.distill.tau, "alpha": ctx.cfg.distill.alpha, "source": "teacher", **distill}
     name = f"cmed_{student_tag(sc)}_tau{d['tau']:g}_alpha{d['alpha']:g}"
     return run_once(ctx, "distill", ctx.seed_cfg(seed, student=sc, distill=d), name, teacher=teacher)
 
@@ -407,7 +408,7 @@ def noise(ctx: Ctx) -> None:
             if ctx.args.matched and snr is not None:
                 tpath, tsum = teacher_run(ctx, seed, name=f"teacher_snr{snr:g}", fs=fs, fc=fc)
                 sc = student_cfg(ctx.cfg, ctx.args.size, int(ctx.fs.logmel.shape[1]))
-                csum = run_once(ctx, "distill", ctx.seed_cfg(seed, student=sc),
+                csum = run_once(ctx, "distill", ctx.seed_cfg(seed, student=sc, distill={"source": "teacher"}),
                                 f"cmed_{student_tag(sc)}_snr{snr:g}", teacher=tpath, fs=fs, fc=fc)
                 runs = {"teacher": tsum, "student": alone[i], "cmed": csum}
             else:

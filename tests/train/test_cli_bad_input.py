@@ -181,3 +181,27 @@ def test_ctrl_c_during_training_is_one_line_and_status_130(tmp_path):
     # its stderr in the message: a loaded CI once saw -2 (killed by the signal) with nothing else to go on
     assert proc.returncode == 130 and "eggemo train: interrupted" in err and "Traceback" not in err, \
         (proc.returncode, err[-2000:])
+
+
+def test_distill_teacher_is_refused_where_it_would_be_ignored(tiny, capsys):
+    """Under the default recipe (distill.source = "crossfit") --teacher used to be ignored: any file,
+    even random bytes, was accepted and recorded in best.pt as the teacher."""
+    junk = tiny / "junk.pt"
+    junk.write_bytes(np.random.default_rng(2).bytes(4096))
+    fs = features([0, 1, 2] * 10)
+    fs.save(tiny / "fs.npz")
+    base = ["--features", str(tiny / "fs.npz"), "--teacher", str(junk), "--set", "optim.max_epochs=1", "--no-tsne"]
+    assert eggemo(["train", "distill", *base, "--out", str(tiny / "run")]) == 2
+    err = capsys.readouterr().err
+    assert f"--teacher {junk}: this config distils from cross-fitted regressions" in err
+    assert "(distill.source = 'crossfit'), which reads no teacher checkpoint" in err
+    assert "add --set distill.source=teacher" in err and not (tiny / "run").exists()
+    # where the teacher is read, random bytes are refused before any feature is loaded
+    assert eggemo(["train", "distill", *base, "--set", "distill.source=teacher", "--out", str(tiny / "run")]) == 2
+    err = capsys.readouterr().err
+    assert f"{junk} is not a readable eggemo checkpoint" in err and "Traceback" not in err
+    assert not (tiny / "run").exists()
+    # a student trained alone reads no teacher either
+    assert eggemo(["train", "student", *base, "--out", str(tiny / "run")]) == 2
+    assert "only `eggemo train distill` reads a teacher" in capsys.readouterr().err
+    assert not (tiny / "run").exists()
