@@ -151,6 +151,21 @@ static void send_f0(const emo_f0_frame_t *frames, int32_t n)
 
 /* ---- samples --------------------------------------------------------------------- */
 
+#ifdef EMO_APP_MODEL
+static emotion_msg_t emotion_msg;
+
+/* The board's own classifier (emotion.h) reads the released F0 frames; the app sends what it returns. */
+static void classify_frames(const emo_f0_frame_t *frames, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; i++) {
+        if (emotion_push(&frames[i], &emotion_msg)) {
+            app_send(EMO_MSG_EMOTION, emotion_msg.payload, emotion_msg.len);
+        }
+    }
+}
+#endif
+
 /* Analyse one block of n <= hop samples: F0 (timed) and/or a RAW frame. */
 static void process_block(int32_t n)
 {
@@ -173,7 +188,7 @@ static void process_block(int32_t n)
             ticks += board_ticks() - t0;
             send_f0(f0_out, got);
 #ifdef EMO_APP_MODEL
-            emotion_frames(f0_out, got);
+            classify_frames(f0_out, got);
 #endif
         }
         cost = board_cost(ticks);
@@ -280,8 +295,10 @@ static emo_status_t cmd_stop(void)
         emo_f0_flush(&f0_state, f0_out, &got);
         send_f0(f0_out, got);
 #ifdef EMO_APP_MODEL
-        emotion_frames(f0_out, got);
-        emotion_stop();
+        classify_frames(f0_out, got);
+        if (emotion_stop(&emotion_msg)) {
+            app_send(EMO_MSG_EMOTION, emotion_msg.payload, emotion_msg.len);
+        }
 #endif
     }
     return EMO_OK;

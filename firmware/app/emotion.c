@@ -3,7 +3,6 @@
 
 #include <string.h>
 
-#include "app.h"
 #include "board.h"
 #include "emo_feat.h"
 #include "emo_model.h"
@@ -51,13 +50,12 @@ static emo_feat_stats_t norm_fixed;              /* its statistics in EMO_FEAT_N
 static emo_act_t input[EMO_MODEL_INPUT_LEN];
 static uint32_t classified;
 
-static void classify(const emo_seg_utt_t *u)
+/* Classify one closed utterance into msg; returns 1 when msg holds an EMOTION payload to send. */
+static int32_t classify(const emo_seg_utt_t *u, emotion_msg_t *msg)
 {
     emo_feat_stats_t st;
     emo_proto_emotion_t e;
     emo_act_t scores[EMO_MODEL_N_CLASSES];
-    uint8_t payload[EMO_PROTO_EMOTION_MAX];
-    int32_t len;
     uint64_t t0 = board_ticks();
 
     memset(&e, 0, sizeof(e));
@@ -66,13 +64,13 @@ static void classify(const emo_seg_utt_t *u)
                        EMO_MODEL_CROP, work.features, FEAT_FLOATS) != EMO_OK ||
         QUANTIZE_INPUT(work.features, FEAT_FLOATS, emo_model_input_scale, EMO_MODEL_INPUT_ZERO_POINT, input)
             != EMO_OK) {
-        return; /* only a programming error gets here: every size is fixed at build time */
+        return 0; /* only a programming error gets here: every size is fixed at build time */
     }
 #ifdef EMO_APP_COST_MODEL_ONLY
     t0 = board_ticks(); /* benchmarks/bench_board_model.py: the model's share of the cost */
 #endif
     if (emo_model_run(input, scores, work.scratch) != EMO_OK) {
-        return; /* only a programming error gets here: every size is fixed at build time */
+        return 0; /* only a programming error gets here: every size is fixed at build time */
     }
     e.cost = board_cost(board_ticks() - t0);
     e.first = u->first;
@@ -90,10 +88,11 @@ static void classify(const emo_seg_utt_t *u)
     e.mu = (float)st.mu;
     e.sigma = (float)st.sigma;
     e.n_classes = EMO_MODEL_N_CLASSES;
-    if (emo_proto_pack_emotion(&e, payload, (int32_t)sizeof(payload), &len) == EMO_OK) {
-        app_send(EMO_MSG_EMOTION, payload, len);
-        classified++;
+    if (emo_proto_pack_emotion(&e, msg->payload, (int32_t)sizeof(msg->payload), &msg->len) != EMO_OK) {
+        return 0;
     }
+    classified++;
+    return 1;
 }
 
 emo_status_t emotion_set_norm(int32_t mode, const emo_feat_stats_t *fixed)
@@ -121,24 +120,24 @@ void emotion_start(void)
     classified = 0;
 }
 
-void emotion_frames(const emo_f0_frame_t *frames, int32_t n)
-{
-    int32_t i, got;
-    emo_seg_utt_t u;
-    for (i = 0; i < n; i++) {
-        if (emo_seg_push(&seg, &frames[i], &u, &got) == EMO_OK && got) {
-            classify(&u);
-        }
-    }
-}
-
-void emotion_stop(void)
+int32_t emotion_push(const emo_f0_frame_t *frame, emotion_msg_t *msg)
 {
     int32_t got = 0;
     emo_seg_utt_t u;
-    if (emo_seg_end(&seg, EMO_SEG_STREAM_END, &u, &got) == EMO_OK && got) {
-        classify(&u);
+    if (emo_seg_push(&seg, frame, &u, &got) != EMO_OK || !got) {
+        return 0;
     }
+    return classify(&u, msg);
+}
+
+int32_t emotion_stop(emotion_msg_t *msg)
+{
+    int32_t got = 0;
+    emo_seg_utt_t u;
+    if (emo_seg_end(&seg, EMO_SEG_STREAM_END, &u, &got) != EMO_OK || !got) {
+        return 0;
+    }
+    return classify(&u, msg);
 }
 
 uint32_t emotion_classified(void)

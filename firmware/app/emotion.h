@@ -5,8 +5,10 @@
  * at the end of each utterance the student's input is built from its frames and normalised as
  * the model was trained, or with the statistics the host set (emotion_set_norm, the SET_NORM
  * command) (csrc/emo_feat.c), quantised, and the int8 student runs
- * (the generated emo_model.c over csrc/emo_nn.c). The result goes out as an EMOTION frame
- * (docs/protocol.md): the same bytes the host's int8 inference gives for the same frames.
+ * (the generated emo_model.c over csrc/emo_nn.c; int8 or 16x8 by EMO_MODEL_BITS). The result is an
+ * EMOTION payload (docs/protocol.md) that the caller sends: the same bytes the host's inference gives
+ * for the same frames. This module never sends anything itself, so it depends on the board's clock
+ * (board.h) and the C core only, not on the application that drives it (app.c).
  */
 #ifndef EMO_APP_EMOTION_H
 #define EMO_APP_EMOTION_H
@@ -15,6 +17,13 @@
 #include "emo_common.h"
 #include "emo_f0.h"
 #include "emo_feat.h"
+#include "emo_proto.h"
+
+/* One EMOTION frame's payload, ready for the caller to send. */
+typedef struct {
+    uint8_t payload[EMO_PROTO_EMOTION_MAX];
+    int32_t len;
+} emotion_msg_t;
 
 /*
  * Where each utterance's normalisation statistics come from, from the next START on (the host's
@@ -29,11 +38,13 @@ emo_status_t emotion_set_norm(int32_t mode, const emo_feat_stats_t *fixed);
 /* Start a stream: the segmenter restarts, and so do the session statistics (a fixed setting stays). */
 void emotion_start(void);
 
-/* The F0 frames just released, in index order; sends an EMOTION for each closed utterance. */
-void emotion_frames(const emo_f0_frame_t *frames, int32_t n);
+/* One F0 frame just released, in index order. Returns 1 when it closed an utterance and msg holds
+ * its EMOTION payload to send; 0 otherwise (msg untouched). */
+int32_t emotion_push(const emo_f0_frame_t *frame, emotion_msg_t *msg);
 
-/* The stream stopped: the open utterance closes (reason stream_end) and is classified. */
-void emotion_stop(void);
+/* The stream stopped: the open utterance closes (reason stream_end). Returns 1 when msg holds its
+ * EMOTION payload to send. */
+int32_t emotion_stop(emotion_msg_t *msg);
 
 /* Utterances classified and dropped (too little voicing) this stream. */
 uint32_t emotion_classified(void);
