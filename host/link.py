@@ -2,7 +2,8 @@
 messages out, with the decoder's counters kept across reconnections.
 
 The reader thread calls ``data_received``; every valid frame is parsed and put on a queue as
-an ``Arrival`` (message, time of arrival), together with ``LinkUp``/``LinkDown`` events, so the
+an ``Arrival`` (message, time of arrival), a frame whose payload is refused as ``Rejected``,
+together with ``LinkUp``/``LinkDown`` events, so the
 monitor handles everything on one thread in the order it happened.
 """
 from __future__ import annotations
@@ -41,6 +42,16 @@ class VersionMismatch:
     t: float
     version: int               # the board's
     message: str               # what to do, for the user (protocol.version_advice)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A frame whose CRC and format were right but whose payload was refused (protocol.parse
+    raised): the board spoke, and what it said cannot be used."""
+
+    t: float
+    frame: P.Frame             # as received
+    error: str                 # why it was refused (the ProtocolError's message)
 
 
 @dataclass
@@ -104,8 +115,9 @@ class MessageProtocol(Protocol):
         for frame in frames:
             try:
                 msg = P.parse(frame)
-            except P.ProtocolError:
+            except P.ProtocolError as exc:
                 self._payload_errors += 1
+                self.queue.put(Rejected(t, frame, str(exc)))
                 continue
             self.queue.put(Arrival(msg, t))
 

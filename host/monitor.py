@@ -28,7 +28,7 @@ import numpy as np
 from . import protocol as P
 from .display import MonitorState
 from .emulator import Feeder
-from .link import Arrival, LinkDown, LinkUp, MessageProtocol, VersionMismatch
+from .link import Arrival, LinkDown, LinkUp, MessageProtocol, Rejected, VersionMismatch
 from .pipeline import (FRAME_COLUMNS, Classifier, Frames, HostF0, Pipeline, Prediction, SegmenterConfig,
                        frames_from_records)
 from .record import Recorder
@@ -242,6 +242,7 @@ class Monitor:
         self._feeder: Feeder | None = None
         self._down_since: float | None = None
         self._up_since: float | None = None      # when the link came up, until the board says anything
+        self._hello_rejected = False             # a refused HELLO was said on this connection
         self._stop = threading.Event()
         self._closing = False
 
@@ -346,9 +347,12 @@ class Monitor:
     def _handle(self, item: object) -> None:
         if isinstance(item, Arrival):
             self._message(item.message, item.t)
+        elif isinstance(item, Rejected):
+            self._rejected(item)
         elif isinstance(item, LinkUp):
             self.state.connected = True
             self._up_since = item.t
+            self._hello_rejected = False
             self._record("link", state="up", connects=item.connects)
             if self._down_since is not None:
                 gap = item.t - self._down_since
@@ -393,6 +397,21 @@ class Monitor:
                     f"running? Firmware of another protocol version than this host's ({P.VERSION}) drops the "
                     f"host's commands without a word: then reflash it with this eggemo's firmware (make -C "
                     f"firmware BOARD=stm32f405, then eggemo flash), or use the host of the board's release")
+
+    def _rejected(self, r: Rejected) -> None:
+        """A frame of the board's whose payload was refused (counted in payload_errors): the board
+        speaks, so the silent-board hint would be wrong. A refused HELLO leaves the host without the
+        board's rate and F0 geometry, so nothing streams until a valid one comes: said once per
+        connection, with what was wrong."""
+        self._up_since = None
+        if r.frame.type == P.MSG_HELLO and self.hello is None and not self._hello_rejected:
+            self._hello_rejected = True
+            self._record("hello_rejected", error=r.error)
+            self._event(f"the board answers, but its HELLO was rejected: {r.error}. Without a valid HELLO the "
+                        f"host does not know the board's rate and F0 geometry, so nothing is streamed. The "
+                        f"firmware does not match this host: build and flash the firmware of this eggemo "
+                        f"(make -C firmware BOARD=stm32f405, then eggemo flash "
+                        f"firmware/build-stm32f405/eggemo.elf; under QEMU, BOARD=qemu)")
 
     def _message(self, msg: object, t: float) -> None:
         self._up_since = None                    # the board speaks

@@ -150,3 +150,24 @@ def test_a_silent_board_gets_a_hint_once(tmp_path):
     assert text.count("no answer from the board") == 1 and "reflash it" in text
     assert mon.error is None                                        # a hint, not a verdict
     assert len(read_recording(tmp_path / "rec").of_type("silent")) == 1
+
+
+def test_a_rejected_hello_is_said_as_such_not_as_a_silent_board(tmp_path):
+    """A board whose only HELLO fails its checks did answer: the monitor used to wait and then say
+    "no answer from the board ... reflash it", as if nothing had come. It says which HELLO was
+    rejected and why, once, and keeps waiting for a valid one."""
+    board = OneShotBoard([(P.MSG_HELLO, hello(0))])
+    out = io.StringIO()
+    mon = Monitor(board.url, None, MonitorOptions(duration=1.5, status_every_s=10.0, hello_hint_s=0.5),
+                  recorder=Recorder(tmp_path / "rec"), display=PlainDisplay(out, stats_every_s=0))
+    try:
+        mon.run()
+    finally:
+        board.close()
+    text = out.getvalue()
+    assert "no answer" not in text
+    assert text.count("its HELLO was rejected: HELLO with fs 0 Hz") == 1
+    assert "nothing is streamed" in text and "make -C firmware BOARD=stm32f405" in text
+    assert mon.link_counters()["payload_errors"] == 1 and mon.hello is None and mon.error is None
+    (line,) = read_recording(tmp_path / "rec").of_type("hello_rejected")
+    assert "fs 0 Hz" in line["error"]
