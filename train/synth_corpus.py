@@ -436,6 +436,8 @@ def write_corpus(out_dir: str | Path, config: CorpusConfig = CorpusConfig(), *, 
 
     out = Path(out_dir)
     (out / "wav").mkdir(parents=True, exist_ok=True)
+    # first, so that even a corpus cut short says who wrote it (`eggemo synth --replace` reads it)
+    (out / "corpus.json").write_text(json.dumps({"version": CORPUS_VERSION, "config": asdict(config)}, indent=2))
     utts = plan(config)
     rows, truth = [], {}
     iterator = enumerate(utts)
@@ -462,8 +464,56 @@ def write_corpus(out_dir: str | Path, config: CorpusConfig = CorpusConfig(), *, 
         w.writeheader()
         w.writerows(spk_rows)
     np.savez_compressed(out / "f0_true.npz", **truth)
-    (out / "corpus.json").write_text(json.dumps({"version": CORPUS_VERSION, "config": asdict(config)}, indent=2))
     return manifest
+
+
+# The files write_corpus writes beside its wav/ folder of <utt_id>.wav files.
+CORPUS_FILES = ("corpus.json", "manifest.csv", "speakers.csv", "f0_true.npz")
+
+
+def is_synth_corpus(folder: str | Path) -> bool:
+    """Whether folder holds a corpus.json that write_corpus wrote (a corpus cut short included)."""
+    try:
+        meta = json.loads((Path(folder) / "corpus.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and "version" in meta and isinstance(meta.get("config"), dict)
+
+
+def foreign_entries(folder: str | Path) -> list[Path]:
+    """What in folder write_corpus did not write: anything but CORPUS_FILES and wav/*.wav files."""
+    folder = Path(folder)
+    out = []
+    for p in sorted(folder.iterdir()):
+        if p.name == "wav" and p.is_dir() and not p.is_symlink():
+            out += [q for q in sorted(p.iterdir()) if not (q.suffix == ".wav" and q.is_file() and not q.is_symlink())]
+        elif not (p.name in CORPUS_FILES and p.is_file() and not p.is_symlink()):
+            out.append(p)
+    return out
+
+
+def remove_corpus(folder: str | Path) -> int:
+    """Delete a corpus write_corpus wrote in folder (its files only; refuses a folder that holds
+    anything else). Returns the number of files removed."""
+    folder = Path(folder)
+    if not is_synth_corpus(folder):
+        raise ValueError(f"{folder}: no corpus.json of `eggemo synth`; not removing anything")
+    foreign = foreign_entries(folder)
+    if foreign:
+        raise ValueError(f"{folder}: holds files `eggemo synth` did not write ({', '.join(map(str, foreign[:3]))}"
+                         f"{', ...' if len(foreign) > 3 else ''}); not removing anything")
+    n = 0
+    wav = folder / "wav"
+    if wav.is_dir():
+        for q in wav.iterdir():
+            q.unlink()
+            n += 1
+        wav.rmdir()
+    for name in CORPUS_FILES[::-1]:            # corpus.json last: an interrupted removal stays ours
+        if (folder / name).is_file():
+            (folder / name).unlink()
+            n += 1
+    return n
 
 
 # ---------------------------------------------------------------- babble noise ---

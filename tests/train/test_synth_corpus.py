@@ -115,3 +115,33 @@ def test_commands_synth_and_features(tmp_path, capsys):
     assert fs.logmel.shape == (7, 80, 300) and fs.f0.shape == (7, 300, 2)
     with pytest.raises(SystemExit, match="no such file"):
         eggemo(["features", str(tmp_path / "nowhere"), "--out", str(tmp_path / "g.npz")])
+
+
+def test_synth_out_refuses_a_filled_folder_unless_replacing_its_own_corpus(tmp_path, capsys):
+    """A second `synth --out` into the same folder used to replace the manifest silently and leave
+    the first corpus's WAVs beside the new ones."""
+    c = tmp_path / "c"
+    synth = ["synth", "--out", str(c), "--speakers", "1", "--quiet"]
+    assert eggemo([*synth, "--utterances", "3", "--seed", "5"]) == 0
+    before = (c / "manifest.csv").read_bytes()
+    with pytest.raises(SystemExit, match=r"holds a corpus already \(written by `eggemo synth`\); give a new or "
+                                         r"empty folder, or add --replace to remove that corpus first"):
+        eggemo([*synth, "--utterances", "2", "--seed", "6"])
+    assert (c / "manifest.csv").read_bytes() == before and len(list((c / "wav").iterdir())) == 3
+    capsys.readouterr()
+    assert eggemo([*synth, "--utterances", "2", "--seed", "6", "--replace"]) == 0
+    assert "removed the old corpus" in capsys.readouterr().out
+    r = rows(c)
+    assert len(r) == 2 and sorted(p.name for p in (c / "wav").iterdir()) == sorted(Path(x["speech_path"]).name for x in r)
+    # --replace removes only what synth wrote: a folder with anything else is left as it is
+    (c / "notes.txt").write_text("mine")
+    with pytest.raises(SystemExit, match=r"holds a corpus of `eggemo synth` and other files \(.*notes.txt\).*"
+                                         r"--replace removes only a corpus `eggemo synth` wrote"):
+        eggemo([*synth, "--utterances", "2", "--replace"])
+    assert (c / "notes.txt").read_text() == "mine" and len(rows(c)) == 2
+    other = tmp_path / "recordings"
+    (other / "wav").mkdir(parents=True)
+    (other / "wav" / "a.wav").write_bytes(b"RIFF")
+    with pytest.raises(SystemExit, match=r"it holds files `eggemo synth` did not write"):
+        eggemo(["synth", "--out", str(other), "--utterances", "1", "--quiet", "--replace"])
+    assert (other / "wav" / "a.wav").read_bytes() == b"RIFF"
