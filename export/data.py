@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from eggemo.train.featureset import FeatureSet
+from eggemo.train.featureset import F0_CHANNELS, FeatureSet, MissingChannels
 
 
 class ExportDataError(ValueError):
@@ -33,15 +33,28 @@ class ExportData:
     label_names: tuple[str, ...]
 
 
-def load_featureset(path: str | Path, what: str) -> FeatureSet:
+def checkpoint_channels(ckpt: dict[str, Any]) -> tuple[str, ...]:
+    """The student channels a checkpoint reads, by name (a checkpoint from before they were recorded
+    read the paper's two)."""
+    return tuple(ckpt.get("feature_config", {}).get("student_inputs") or F0_CHANNELS)
+
+
+def load_featureset(path: str | Path, what: str, channels: tuple[str, ...] | None = None) -> FeatureSet:
+    """A FeatureSet .npz, narrowed to `channels` (the checkpoint's, by name) when given."""
     path = Path(path)
     if not path.is_file():
         raise ExportDataError(f"{what} {path} not found; write one with FeatureSet.save (or `eggemo features`), "
                               f"or pass --corpus DIR to extract features from a corpus")
     try:
-        return FeatureSet.load(path)
+        fs = FeatureSet.load(path)
     except (OSError, KeyError, ValueError) as exc:
         raise ExportDataError(f"{what} {path} is not a FeatureSet .npz ({exc}); save one with FeatureSet.save") from None
+    if channels is None:
+        return fs
+    try:
+        return fs.select(channels, f"{what} {path}")
+    except MissingChannels as exc:
+        raise ExportDataError(str(exc)) from None
 
 
 def check_contours(x: np.ndarray, what: str, T: int, in_channels: int) -> np.ndarray:
@@ -113,11 +126,12 @@ def load_export_data(ckpt: dict[str, Any], *, corpus: str | Path | None = None,
     if corpus is not None:
         data = from_corpus(corpus, ckpt)
     elif features is not None:
-        data = from_featureset(load_featureset(features, "feature set"), ckpt.get("train_config", {}), str(features))
+        data = from_featureset(load_featureset(features, "feature set", checkpoint_channels(ckpt)),
+                               ckpt.get("train_config", {}), str(features))
     else:
-        cal = load_featureset(calib, "calibration set")
+        cal = load_featureset(calib, "calibration set", checkpoint_channels(ckpt))
         if val is not None:
-            v = load_featureset(val, "validation set")
+            v = load_featureset(val, "validation set", checkpoint_channels(ckpt))
             data = ExportData(cal.f0, str(calib), v.f0, v.labels, str(val), "validation split", v.label_names)
         else:
             data = ExportData(cal.f0, str(calib), cal.f0, cal.labels, str(calib),

@@ -50,21 +50,15 @@ def load_features(cfg: Config, *, corpus: str | Path | None = None, features: st
     extractor) or from a FeatureSet saved as .npz. `noise`: a NoiseConfig for the speech channel."""
     if (corpus is None) == (features is None):
         raise ValueError("give exactly one of --corpus DIR or --features FILE.npz")
-    if features is not None:
-        path = Path(features)
-        if not path.is_file():
-            raise FileNotFoundError(f"features file {path} not found; write one with `eggemo features`")
-        if noise is not None:
-            raise ValueError("noise can only be added when extracting from a corpus (--corpus)")
-        fs = FeatureSet.load(path)
-        return fs, {"source": str(path), "T": int(fs.f0.shape[1]), "n_mels": int(fs.logmel.shape[1])}
-    from .data import load_corpus, resolve_label_set
     from .features import VQ_INPUTS, FeatureConfig, extract_features
     try:
         fcfg = FeatureConfig(**cfg.features)
     except TypeError as exc:
         valid = [f.name for f in dataclasses.fields(FeatureConfig)]
         raise ValueError(f"config [features]: {exc}; valid keys: {valid}") from None
+    if features is not None:
+        return features_from_file(Path(features), fcfg, noise)
+    from .data import load_corpus, resolve_label_set
     label_set = resolve_label_set(cfg.data.label_set or None)
     vq = [c for c in fcfg.student_inputs if c in VQ_INPUTS]
     if cfg.data.f0_source == "speech" and vq:
@@ -75,9 +69,46 @@ def load_features(cfg: Config, *, corpus: str | Path | None = None, features: st
     items = load_corpus(corpus, kind=cfg.data.corpus_kind, f0_source=cfg.data.f0_source, label_set=label_set)
     cache = Path(cfg.data.cache_dir) if cfg.data.cache_dir else default_cache_dir()
     fs = extract_features(items, fcfg, cache_dir=cache, label_names=label_set, noise=noise, progress=progress)
+    fs = fs.select(fcfg.student_inputs, f"the features of {corpus}")
     fc = dataclasses.asdict(fcfg)
     fc["student_inputs"] = list(fcfg.student_inputs)     # JSON's form, so stored settings compare equal
     fc["f0_source"] = cfg.data.f0_source
+    return fs, fc
+
+
+# Settings that change a FeatureSet's arrays: where the file and the config differ, the file's hold.
+FILE_SETTINGS = ("fs", "T", "crop", "f0_norm", "n_mels", "hop_ms", "win_ms", "f0_fmin", "f0_fmax", "f0_frame_ms")
+
+
+def features_from_file(path: Path, fcfg: Any, noise: Any = None) -> tuple[FeatureSet, dict[str, Any]]:
+    """The student's channels (fcfg.student_inputs, by name) of a FeatureSet .npz, and the feature
+    settings to record: the file's own, where it recorded them. A channel the file lacks is an error
+    saying how to re-extract; settings that differ from the config are said, not hidden."""
+    if not path.is_file():
+        raise FileNotFoundError(f"features file {path} not found; write one with `eggemo features --corpus DIR "
+                                f"--out {path}`")
+    if noise is not None:
+        raise ValueError("noise can only be added when extracting from a corpus (--corpus)")
+    fs = FeatureSet.load(path)
+    fs = fs.select(fcfg.student_inputs, str(path))
+    stored = fs.feature_config
+    if stored is None:
+        print(f"note: {path} was written by an older eggemo and records no feature settings (F0 normalisation, "
+              f"crop, F0 range); the checkpoint will record only its channels and length, and the export and the "
+              f"host will assume the config's settings. Extract it again with `eggemo features` to record them.",
+              file=sys.stderr)
+        fc = {k: v for k, v in dataclasses.asdict(fcfg).items() if k in FILE_SETTINGS}
+        fc.update({"T": int(fs.f0.shape[1]), "n_mels": int(fs.logmel.shape[1])})
+    else:
+        ours = dataclasses.asdict(fcfg)
+        differ = [f"{k}={stored[k]!r} (config: {ours[k]!r})" for k in FILE_SETTINGS
+                  if k in stored and k in ours and stored[k] != ours[k]]
+        if differ:
+            print(f"note: {path} was extracted with {', '.join(differ)}; its arrays hold those settings, so they are "
+                  f"the ones used and recorded", file=sys.stderr)
+        fc = {**ours, **{k: v for k, v in stored.items() if k != "student_inputs"}}
+    fc["student_inputs"] = list(fs.f0_channels)
+    fc["source"] = str(path)
     return fs, fc
 
 
@@ -139,16 +170,24 @@ def run_training(mode: str, cfg: Config, fs: FeatureSet, feature_config: dict[st
         if cfg.distill.kind != "logit" and getattr(teacher, "feature_dim", None) != cfg.student.feature_dim:
             raise ValueError(f"teacher feature is {teacher.feature_dim}-d but student.feature_dim is "
                              f"{cfg.student.feature_dim}; set student.feature_dim to match")
+    out = Path(out_dir)
+    for name in ("test_results.json", "test_confusion.png", "test_tsne.png"):   # an earlier run's: no longer true
+        (out / name).unlink(missing_ok=True)
+    # the test split goes into every best.pt from the first on, so an interrupted run's can be scored on it
+    run_info = {"test_utt_ids": parts["test"].utt_ids.tolist(),
+                "teacher_checkpoint": str(teacher_ckpt) if teacher_ckpt else None}
     result = train(arch, mc, parts["train"], parts["val"], cfg, teacher=teacher, teacher_outputs=teacher_outputs,
-                   out_dir=out_dir, feature_config=feature_config)
+                   out_dir=out_dir, feature_config=feature_config, run_info=run_info)
     if int(os.environ.get("RANK", "0")) != 0:
         return {}
-    test = evaluate(result.model, arch, parts["test"])
     ckpt = result.checkpoint_dict
-    ckpt["train_config"] = {**ckpt["train_config"], "test_utt_ids": parts["test"].utt_ids.tolist(),
-                            "teacher_checkpoint": str(teacher_ckpt) if teacher_ckpt else None}
-    ckpt["metrics"] = {**ckpt["metrics"], "test_ua": test.ua, "test_wa": test.wa}
-    out = Path(out_dir)
+    try:
+        test = evaluate(result.model, arch, parts["test"])
+    except KeyboardInterrupt:
+        from .loop import mark_interrupted
+        mark_interrupted(out / "best.pt", ckpt, "while scoring the test part")
+        raise
+    ckpt["metrics"] = {**ckpt["metrics"], "test_ua": test.ua, "test_wa": test.wa, "state": "tested"}
     save_checkpoint(ckpt, out / "best.pt")
     extra = {"mode": mode, "arch": arch, "model_config": mc, "seed": cfg.run.seed, "best_epoch": result.best_epoch,
              "epochs_run": len(result.history), "stopped_early": result.stopped_early,

@@ -4,8 +4,10 @@
     eggemo evaluate runs/teacher/best.pt --corpus corpus/ --snr 5 --noise babble --out runs/teacher/snr5
 
 By default only the checkpoint's own test utterances are scored (their ids are stored in the
-checkpoint); --split all scores every utterance. Features are rebuilt with the checkpoint's
-feature_config, so the inputs match what the model was trained on.
+checkpoint from the first epoch on, so an interrupted run's best model is scored on its test part
+too, with a note); --split all scores every utterance, for a corpus the model has never seen.
+Features are rebuilt with the checkpoint's feature_config, so the inputs match what the model
+was trained on.
 """
 from __future__ import annotations
 
@@ -34,6 +36,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-tsne", action="store_true")
 
 
+def unfinished_run(ckpt: dict) -> str:
+    """Why the checkpoint's run has no test score ("" when it finished and was scored)."""
+    metrics = ckpt["metrics"]
+    state = metrics.get("state")
+    if state == "interrupted":
+        return f"is from a training run interrupted {metrics.get('interrupted', '')}".rstrip()
+    if state == "training":
+        return "is from a training run that stopped before it ended (killed, or still running)"
+    if state is None and "test_ua" not in metrics:
+        return "has no test score (its training run did not finish, or was not `eggemo train`)"
+    return ""
+
+
+def no_test_split(path: str, ckpt: dict) -> str:
+    """What to do with a checkpoint that records no test split: never score the corpus it trained on."""
+    why = unfinished_run(ckpt)
+    return (f"{path} records no test split" + (f" and {why}" if why else "") + ", so which utterances it "
+            f"never trained on is unknown; --split all on the corpus it trained on would score its training "
+            f"utterances. Train it again to the end with `eggemo train` (its test part is scored then and recorded), "
+            f"or score it on a corpus it has never seen with --split all")
+
+
 def main(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
     from .cli import load_features
@@ -58,16 +82,22 @@ def main(args: argparse.Namespace) -> int:
         if args.split == "test":
             wanted = ckpt["train_config"].get("test_utt_ids")
             if not wanted:
-                raise ValueError("the checkpoint stores no test split; use --split all")
+                raise ValueError(no_test_split(args.checkpoint, ckpt))
             pos = {u: i for i, u in enumerate(fs.utt_ids.tolist())}
             missing = [u for u in wanted if u not in pos]
             if missing:
                 raise ValueError(f"{len(missing)} test utterances of the checkpoint are not in this corpus "
-                                 f"(e.g. {missing[:3]}); is it the corpus it was trained on? Use --split all")
+                                 f"(e.g. {missing[:3]}); give the corpus it was trained on, or, for a corpus it "
+                                 f"has never seen, --split all")
             fs = fs.subset(np.array([pos[u] for u in wanted]))
+        unfinished = unfinished_run(ckpt)
+        if unfinished:
+            print(f"eggemo evaluate: note: {args.checkpoint} {unfinished}: these are the scores of its best model "
+                  f"so far", file=sys.stderr)
         result = evaluate(model, ckpt["arch"], fs)
         extra = {"checkpoint": str(args.checkpoint), "arch": ckpt["arch"], "kind": ckpt["kind"],
-                 "split": args.split, "snr_db": args.snr, "noise": args.noise if args.snr is not None else None}
+                 "split": args.split, "snr_db": args.snr, "noise": args.noise if args.snr is not None else None,
+                 "run_state": ckpt["metrics"].get("state")}
         summary = write_report(result, Path(args.out), args.name, extra=extra, tsne=not args.no_tsne)
     except (ValueError, FileNotFoundError) as exc:
         print(f"eggemo evaluate: {exc}", file=sys.stderr)

@@ -391,8 +391,11 @@ def norm_stats(feats: Sequence[UtteranceFeatures], speakers: Sequence[str], mode
 
 
 def assemble(feats: Sequence[UtteranceFeatures], labels: Sequence[str], speakers: Sequence[str],
-             utt_ids: Sequence[str], label_names: Sequence[str], config: FeatureConfig) -> FeatureSet:
-    """Normalise F0, pad/crop to config.T and stack into a FeatureSet."""
+             utt_ids: Sequence[str], label_names: Sequence[str], config: FeatureConfig,
+             extra_settings: dict | None = None) -> FeatureSet:
+    """Normalise F0, pad/crop to config.T and stack into a FeatureSet holding every student channel
+    (STUDENT_INPUTS; a student picks config.student_inputs with FeatureSet.select). Its
+    feature_config records config and `extra_settings` (e.g. f0_source)."""
     label_names = tuple(label_names)
     lookup = {n: i for i, n in enumerate(label_names)}
     unknown = sorted(set(labels) - set(lookup))
@@ -401,14 +404,17 @@ def assemble(feats: Sequence[UtteranceFeatures], labels: Sequence[str], speakers
     stats = norm_stats(feats, speakers, config.f0_norm)
     n, T = len(feats), config.T
     logmel = np.empty((n, config.n_mels, T), dtype=np.float32)
-    f0 = np.empty((n, T, len(config.student_inputs)), dtype=np.float32)
+    f0 = np.empty((n, T, len(STUDENT_INPUTS)), dtype=np.float32)
     pad = float(np.log(config.log_floor))
     for i, (f, s) in enumerate(zip(feats, stats)):
         logmel[i] = fit_length(f.logmel, T, config.crop, pad, axis=1)
-        f0[i] = student_input(f.f0_hz, f.voiced, s, T, config.crop, config.student_inputs, **f.record_columns())
+        f0[i] = student_input(f.f0_hz, f.voiced, s, T, config.crop, STUDENT_INPUTS, **f.record_columns())
+    settings = dataclasses.asdict(config)
+    settings["student_inputs"] = list(STUDENT_INPUTS)
+    settings.update(extra_settings or {})
     return FeatureSet(logmel, f0, np.array([lookup[l] for l in labels], dtype=np.int64), label_names,
                       np.asarray(speakers).astype(str), np.asarray(utt_ids).astype(str),
-                      f0_channels=tuple(config.student_inputs))
+                      f0_channels=STUDENT_INPUTS, feature_config=settings)
 
 
 def _one_blas_thread():
@@ -426,7 +432,8 @@ def _one_blas_thread():
 def extract_features(items: Iterable, config: FeatureConfig = FeatureConfig(), *, cache_dir=None,
                      label_names: Sequence[str] | None = None, noise=None, skip_bad: bool = False,
                      skipped: list | None = None, progress: bool = False) -> FeatureSet:
-    """FeatureSet of corpus items (from eggemo.train.data.load_corpus).
+    """FeatureSet of corpus items (from eggemo.train.data.load_corpus), with every student channel
+    (STUDENT_INPUTS) whatever config.student_inputs says: select the student's with FeatureSet.select.
 
     cache_dir: folder of the on-disk cache (None: no cache). label_names: the label order
     (default: EMO-DB's or CDESD's order when the labels fit, else sorted). noise: a
@@ -457,5 +464,7 @@ def extract_features(items: Iterable, config: FeatureConfig = FeatureConfig(), *
     if not kept:
         raise CorpusError(f"all {len(items)} items failed; see the warnings")
     names = tuple(label_names) if label_names is not None else label_names_for(kept)
+    sources = sorted({str(getattr(it, "f0_source", "egg")) for it in kept})
     return assemble(feats, [it.label for it in kept], [it.speaker for it in kept],
-                    [it.utt_id for it in kept], names, config)
+                    [it.utt_id for it in kept], names, config,
+                    {"f0_source": sources[0] if len(sources) == 1 else sources})

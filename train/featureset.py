@@ -5,15 +5,25 @@ models (which read it). numpy only, so the host can import it.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 
 # The paper's student input channels, per 10 ms frame: normalised log-F0 (0 where unvoiced)
 # and the voicing flag 0/1. Other recipes read more (eggemo.train.features.STUDENT_INPUTS).
+# A FeatureSet written by `eggemo features` holds every channel; a student picks its own by name
+# (FeatureSet.select, from the config's features.student_inputs). A file written before channels
+# were named holds these two.
 F0_CHANNELS = ("log_f0", "voiced")
+
+
+class MissingChannels(ValueError):
+    """A FeatureSet lacks a channel the config or the checkpoint reads; the message says how to re-extract."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +35,9 @@ class FeatureSet:
     speakers: np.ndarray        # (N,) str
     utt_ids: np.ndarray         # (N,) str
     f0_channels: tuple[str, ...] = F0_CHANNELS   # what each channel of f0 is
+    # The feature settings the arrays were made with (FeatureConfig as a dict, plus f0_source);
+    # None for a file written before they were recorded.
+    feature_config: dict[str, Any] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         n = len(self.labels)
@@ -41,8 +54,26 @@ class FeatureSet:
 
     def subset(self, idx: np.ndarray) -> "FeatureSet":
         idx = np.asarray(idx)
-        return FeatureSet(self.logmel[idx], self.f0[idx], self.labels[idx], self.label_names,
-                          self.speakers[idx], self.utt_ids[idx], self.f0_channels)
+        return dataclasses.replace(self, logmel=self.logmel[idx], f0=self.f0[idx], labels=self.labels[idx],
+                                   speakers=self.speakers[idx], utt_ids=self.utt_ids[idx])
+
+    def select(self, channels: Sequence[str], source: str = "this FeatureSet") -> "FeatureSet":
+        """The same utterances with only `channels`, in that order: what a student reads.
+
+        A channel this set lacks is a MissingChannels error naming `source` and how to write one
+        that has it; never a silent fall-back to the channels it holds."""
+        channels = tuple(str(c) for c in channels)
+        missing = [c for c in channels if c not in self.f0_channels]
+        if missing:
+            raise MissingChannels(
+                f"{source} has no {', '.join(repr(c) for c in missing)} channel (it holds {list(self.f0_channels)}; "
+                f"the student reads {list(channels)}); extract the features again with this eggemo, "
+                f"`eggemo features --corpus DIR --out FILE.npz`, which writes every channel, or train with "
+                f"--corpus DIR")
+        if channels == self.f0_channels:
+            return self
+        idx = [self.f0_channels.index(c) for c in channels]
+        return dataclasses.replace(self, f0=np.ascontiguousarray(self.f0[:, :, idx]), f0_channels=channels)
 
     def channel(self, name: str) -> np.ndarray:
         """(N, T) one named channel of the student input."""
@@ -51,18 +82,21 @@ class FeatureSet:
         return self.f0[:, :, self.f0_channels.index(name)]
 
     def save(self, path: str | Path) -> None:
+        extra = {} if self.feature_config is None else {"feature_config": np.array(json.dumps(self.feature_config))}
         np.savez(path, logmel=self.logmel, f0=self.f0, labels=self.labels,
                  label_names=np.array(self.label_names), speakers=self.speakers, utt_ids=self.utt_ids,
-                 f0_channels=np.array(self.f0_channels))
+                 f0_channels=np.array(self.f0_channels), **extra)
 
     @classmethod
     def load(cls, path: str | Path) -> "FeatureSet":
         try:
             with np.load(path, allow_pickle=False) as z:
                 channels = tuple(str(s) for s in z["f0_channels"]) if "f0_channels" in z else F0_CHANNELS
+                settings = json.loads(str(z["feature_config"])) if "feature_config" in z else None
                 return cls(z["logmel"], z["f0"], z["labels"].astype(np.int64),
-                           tuple(str(s) for s in z["label_names"]), z["speakers"], z["utt_ids"], channels)
-        except (zipfile.BadZipFile, EOFError, KeyError, AttributeError) as exc:
+                           tuple(str(s) for s in z["label_names"]), z["speakers"], z["utt_ids"], channels,
+                           settings)
+        except (zipfile.BadZipFile, EOFError, KeyError, AttributeError, json.JSONDecodeError) as exc:
             raise ValueError(f"{path} is not a complete FeatureSet .npz ({type(exc).__name__}: {exc}); "
                              f"write it again with `eggemo features`") from None
         except ValueError as exc:

@@ -141,11 +141,16 @@ def _distributed(device_name: str) -> tuple[int, int, int, bool]:
 def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_set: FeatureSet,
           cfg: Config, *, teacher: nn.Module | None = None,
           teacher_outputs: tuple[np.ndarray, np.ndarray | None] | None = None, out_dir: str | Path | None = None,
-          feature_config: dict[str, Any] | None = None) -> TrainResult:
+          feature_config: dict[str, Any] | None = None, run_info: dict[str, Any] | None = None) -> TrainResult:
     """Train `build_model(arch, **model_config)` on train_set, early-stopping on val_set's UA.
 
     teacher: a trained teacher model; then `arch` must be the student and the loss is CMED with
-    cfg.distill.tau and cfg.distill.alpha. feature_config is stored in the checkpoint.
+    cfg.distill.tau and cfg.distill.alpha. feature_config is stored in the checkpoint, run_info
+    (e.g. the test split's utterance ids) in its train_config from the first best.pt on.
+
+    Every best.pt carries metrics["state"]: "training" while the loop runs, "interrupted" when
+    Ctrl-C stopped it (then the message says what best.pt holds), "trained" at the end. None of
+    them has a test score; `eggemo train` adds it and the state "tested".
     """
     if teacher is not None and teacher_outputs is not None:
         raise ValueError("give a teacher model or its precomputed outputs, not both")
@@ -230,10 +235,10 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
     out = Path(out_dir) if out_dir is not None and main_rank else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        for name in ("log.csv", "log.jsonl"):
+        for name in ("log.csv", "log.jsonl", "best.pt"):       # a folder tells of one run
             (out / name).unlink(missing_ok=True)
     train_config = {**to_dict(cfg), "mode": mode, "world_size": world,
-                    "n_train": len(train_set), "n_val": len(val_set)}
+                    "n_train": len(train_set), "n_val": len(val_set), **(run_info or {})}
     history: list[dict[str, Any]] = []
     best_score, best_ua, best_epoch, bad_epochs, stopped_early = -math.inf, -1.0, 0, 0, False
     best_state: dict[str, torch.Tensor] = {}
@@ -243,139 +248,167 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
     def keep_best(metrics: dict[str, Any]) -> dict[str, Any]:
         """The checkpoint of the model as it is now, written to best.pt when there is an out_dir."""
         ckpt = make_checkpoint(model, arch=arch, model_config=model_config, label_names=train_set.label_names,
-                               feature_config=feature_config or {}, train_config=train_config, metrics=metrics,
-                               seed=cfg.run.seed)
+                               feature_config=feature_config or {}, train_config=train_config,
+                               metrics={**metrics, "state": "training"}, seed=cfg.run.seed)
         if out is not None:
             save_checkpoint(ckpt, out / "best.pt")
         return ckpt
     top: list[tuple[float, int, dict[str, torch.Tensor]]] = []   # the best `average_best` epochs
 
-    for epoch in range(1, oc.max_epochs + 1):
-        t0 = time.perf_counter()
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        lr = optimizer.param_groups[0]["lr"]
-        net.train()
-        sums = torch.zeros(5, dtype=torch.float64, device=device)  # loss, ce, kd, correct, n
-        bar = tqdm(loader, desc=f"{mode} epoch {epoch}", leave=False, disable=not (main_rank and cfg.run.progress))
-        for batch in bar:
-            xb, yb = batch[0], batch[1]
-            if is_student:
-                xb = augment_student(xb, channels, ac, aug_gen)
-            else:
-                xb = spec_augment(xb, ac, aug_gen)
-            targets = soft_targets(yb, n_classes, oc.label_smoothing) if soft else None
-            extra = [t.to(device) for t in batch[2:]]
-            if ac.mixup > 0:
-                xb, targets, perm, lam = mixup(xb, targets, ac.mixup, aug_gen)
-                extra = [lam * t + (1 - lam) * t[perm.to(t.device)] for t in extra]
-            xb, yb = xb.to(device), yb.to(device)
-            logits, feature = net(xb)
-            if teacher is not None:
-                if soft or cfg.distill.kind != "feature":
-                    tg = targets.to(device) if soft else soft_targets(yb, n_classes)
-                    parts = distill_loss(cfg.distill.kind, logits, feature, extra[1], extra[0], tg,
-                                         cfg.distill.tau, cfg.distill.alpha)
+    epoch = 0
+    try:
+        for epoch in range(1, oc.max_epochs + 1):
+            t0 = time.perf_counter()
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+            lr = optimizer.param_groups[0]["lr"]
+            net.train()
+            sums = torch.zeros(5, dtype=torch.float64, device=device)  # loss, ce, kd, correct, n
+            bar = tqdm(loader, desc=f"{mode} epoch {epoch}", leave=False, disable=not (main_rank and cfg.run.progress))
+            for batch in bar:
+                xb, yb = batch[0], batch[1]
+                if is_student:
+                    xb = augment_student(xb, channels, ac, aug_gen)
                 else:
-                    parts = cmed_loss(logits, feature, extra[0], yb, cfg.distill.tau, cfg.distill.alpha)
-                loss, ce, kd = parts.total, parts.ce, parts.kd
+                    xb = spec_augment(xb, ac, aug_gen)
+                targets = soft_targets(yb, n_classes, oc.label_smoothing) if soft else None
+                extra = [t.to(device) for t in batch[2:]]
+                if ac.mixup > 0:
+                    xb, targets, perm, lam = mixup(xb, targets, ac.mixup, aug_gen)
+                    extra = [lam * t + (1 - lam) * t[perm.to(t.device)] for t in extra]
+                xb, yb = xb.to(device), yb.to(device)
+                logits, feature = net(xb)
+                if teacher is not None:
+                    if soft or cfg.distill.kind != "feature":
+                        tg = targets.to(device) if soft else soft_targets(yb, n_classes)
+                        parts = distill_loss(cfg.distill.kind, logits, feature, extra[1], extra[0], tg,
+                                             cfg.distill.tau, cfg.distill.alpha)
+                    else:
+                        parts = cmed_loss(logits, feature, extra[0], yb, cfg.distill.tau, cfg.distill.alpha)
+                    loss, ce, kd = parts.total, parts.ce, parts.kd
+                else:
+                    loss = ce = soft_cross_entropy(logits, targets.to(device)) if soft else F.cross_entropy(logits, yb)
+                    kd = torch.zeros((), device=device)
+                _check_finite(loss, epoch, cfg)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if oc.grad_clip > 0:
+                    nn.utils.clip_grad_norm_(net.parameters(), oc.grad_clip)
+                optimizer.step()
+                n = len(yb)
+                sums += torch.tensor([loss.item() * n, ce.item() * n, kd.item() * n,
+                                      (logits.argmax(1) == yb).sum().item(), n], dtype=torch.float64, device=device)
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+            if world > 1:
+                dist.all_reduce(sums)
+            loss_sum, ce_sum, kd_sum, correct, n_seen = sums.tolist()
+
+            val_logits, _ = predict(unwrap(net), x_val, oc.batch_size * 4, device)
+            val_pred = val_logits.argmax(1)
+            val_loss = float(F.cross_entropy(torch.as_tensor(val_logits), torch.as_tensor(y_val)))
+            val_ua = unweighted_accuracy(y_val, val_pred, n_classes)
+            if not (np.isfinite(val_loss) and all(torch.isfinite(p).all() for p in model.parameters())):
+                raise TrainingError(f"the model's weights or validation loss became non-finite in epoch {epoch} "
+                                    f"(learning rate {oc.lr:g}); training stopped, no checkpoint of this epoch "
+                                    f"was kept. Lower optim.lr or set optim.grad_clip")
+            scores.append(val_ua if oc.early_stop == "val_ua" else -val_loss)
+            score = float(np.mean(scores[-oc.smooth:]))
+            improved = score > best_score
+            row = {"epoch": epoch, "lr": lr, "train_loss": loss_sum / n_seen, "train_ce": ce_sum / n_seen,
+                   "train_kd": kd_sum / n_seen, "train_acc": correct / n_seen, "val_loss": val_loss,
+                   "val_ua": val_ua, "val_wa": weighted_accuracy(y_val, val_pred), "best": improved,
+                   "seconds": time.perf_counter() - t0}
+            history.append(row)
+            if oc.average_best > 1:
+                top.append((score, epoch, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}))
+                top = sorted(top, key=lambda t: -t[0])[:oc.average_best]
+            if improved:
+                best_score, best_ua, best_epoch, bad_epochs = score, val_ua, epoch, 0
+                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                if main_rank:
+                    best_ckpt = keep_best({"best_epoch": epoch, "val_ua": val_ua, "val_wa": row["val_wa"]})
             else:
-                loss = ce = soft_cross_entropy(logits, targets.to(device)) if soft else F.cross_entropy(logits, yb)
-                kd = torch.zeros((), device=device)
-            _check_finite(loss, epoch, cfg)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if oc.grad_clip > 0:
-                nn.utils.clip_grad_norm_(net.parameters(), oc.grad_clip)
-            optimizer.step()
-            n = len(yb)
-            sums += torch.tensor([loss.item() * n, ce.item() * n, kd.item() * n,
-                                  (logits.argmax(1) == yb).sum().item(), n], dtype=torch.float64, device=device)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-        if world > 1:
-            dist.all_reduce(sums)
-        loss_sum, ce_sum, kd_sum, correct, n_seen = sums.tolist()
+                bad_epochs += 1
+            if out is not None:
+                _append_log(out, row)
+            if main_rank and cfg.run.progress:
+                tqdm.write(f"[{mode}] epoch {epoch:3d}  lr {lr:.2e}  loss {row['train_loss']:.4f}  "
+                           f"train acc {row['train_acc']:.3f}  val UA {val_ua:.3f}  WA {row['val_wa']:.3f}"
+                           f"{'  *' if improved else ''}")
+            if bad_epochs >= oc.patience:
+                stopped_early = True
+                break
+            scheduler.step()
 
-        val_logits, _ = predict(unwrap(net), x_val, oc.batch_size * 4, device)
-        val_pred = val_logits.argmax(1)
-        val_loss = float(F.cross_entropy(torch.as_tensor(val_logits), torch.as_tensor(y_val)))
-        val_ua = unweighted_accuracy(y_val, val_pred, n_classes)
-        if not (np.isfinite(val_loss) and all(torch.isfinite(p).all() for p in model.parameters())):
-            raise TrainingError(f"the model's weights or validation loss became non-finite in epoch {epoch} "
-                                f"(learning rate {oc.lr:g}); training stopped, no checkpoint of this epoch "
-                                f"was kept. Lower optim.lr or set optim.grad_clip")
-        scores.append(val_ua if oc.early_stop == "val_ua" else -val_loss)
-        score = float(np.mean(scores[-oc.smooth:]))
-        improved = score > best_score
-        row = {"epoch": epoch, "lr": lr, "train_loss": loss_sum / n_seen, "train_ce": ce_sum / n_seen,
-               "train_kd": kd_sum / n_seen, "train_acc": correct / n_seen, "val_loss": val_loss,
-               "val_ua": val_ua, "val_wa": weighted_accuracy(y_val, val_pred), "best": improved,
-               "seconds": time.perf_counter() - t0}
-        history.append(row)
-        if oc.average_best > 1:
-            top.append((score, epoch, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}))
-            top = sorted(top, key=lambda t: -t[0])[:oc.average_best]
-        if improved:
-            best_score, best_ua, best_epoch, bad_epochs = score, val_ua, epoch, 0
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        if len(top) > 1:
+            # Checkpoint averaging: the mean of the best epochs' weights (integer buffers from the best).
+            best_state = {k: (torch.stack([t[2][k] for t in top]).mean(0) if v.is_floating_point() else v)
+                          for k, v in best_state.items()}
+            model.load_state_dict(best_state)
+            val_logits, _ = predict(model, x_val, oc.batch_size * 4, device)
+            best_ua = unweighted_accuracy(y_val, val_logits.argmax(1), n_classes)
             if main_rank:
-                best_ckpt = keep_best({"best_epoch": epoch, "val_ua": val_ua, "val_wa": row["val_wa"]})
-        else:
-            bad_epochs += 1
-        if out is not None:
-            _append_log(out, row)
-        if main_rank and cfg.run.progress:
-            tqdm.write(f"[{mode}] epoch {epoch:3d}  lr {lr:.2e}  loss {row['train_loss']:.4f}  "
-                       f"train acc {row['train_acc']:.3f}  val UA {val_ua:.3f}  WA {row['val_wa']:.3f}"
-                       f"{'  *' if improved else ''}")
-        if bad_epochs >= oc.patience:
-            stopped_early = True
-            break
-        scheduler.step()
-
-    if len(top) > 1:
-        # Checkpoint averaging: the mean of the best epochs' weights (integer buffers from the best).
-        best_state = {k: (torch.stack([t[2][k] for t in top]).mean(0) if v.is_floating_point() else v)
-                      for k, v in best_state.items()}
+                best_ckpt = keep_best({"best_epoch": best_epoch, "val_ua": best_ua,
+                                       "averaged_epochs": sorted(t[1] for t in top)})
         model.load_state_dict(best_state)
-        val_logits, _ = predict(model, x_val, oc.batch_size * 4, device)
-        best_ua = unweighted_accuracy(y_val, val_logits.argmax(1), n_classes)
-        if main_rank:
-            best_ckpt = keep_best({"best_epoch": best_epoch, "val_ua": best_ua,
-                                   "averaged_epochs": sorted(t[1] for t in top)})
-    model.load_state_dict(best_state)
-    model.eval()
-    if getattr(model, "moment_head", False):
-        # the teacher's late fusion: the band-statistics regression, fitted on the same training
-        # part, joins the trained network (models.ResNet18.fit_moment_head)
-        model.fit_moment_head(train_set.logmel, train_set.labels)
-        val_logits, _ = predict(model, x_val, oc.batch_size * 4, device)
-        best_ua = unweighted_accuracy(y_val, val_logits.argmax(1), n_classes)
-        if main_rank:
-            before = best_ckpt.get("metrics", {})
-            best_ckpt = keep_best({**before, "best_epoch": best_epoch, "val_ua": best_ua,
-                                   "val_wa": weighted_accuracy(y_val, val_logits.argmax(1)),
-                                   "val_ua_network_alone": history[best_epoch - 1]["val_ua"] if best_epoch else None,
-                                   "val_wa_network_alone": before.get("val_wa")})
-    if cfg.export.snap_weights and mode != "teacher" and arch == "cnn_student":
-        # The recipe deploys int8 weights ([export] snap_weights): the float model it keeps, scores
-        # and exports is the one those weights define, each convolution (BatchNorm folded), hidden
-        # and classifier weight rounded to its output channel's int8 step (export/int8_budget.py).
-        # Its quantised export then parts from it only by the activations' rounding.
-        from eggemo.export.int8_budget import snap_weights
-        before_ua = best_ua
-        model = snap_weights(model).eval()
-        val_logits, _ = predict(model, x_val, oc.batch_size * 4, device)
-        best_ua = unweighted_accuracy(y_val, val_logits.argmax(1), n_classes)
-        if main_rank:
-            best_ckpt = keep_best({**best_ckpt.get("metrics", {}), "val_ua": best_ua,
-                                   "val_wa": weighted_accuracy(y_val, val_logits.argmax(1)),
-                                   "snapped_weights": True, "val_ua_before_snapping": before_ua})
+        model.eval()
+        if getattr(model, "moment_head", False):
+            # the teacher's late fusion: the band-statistics regression, fitted on the same training
+            # part, joins the trained network (models.ResNet18.fit_moment_head)
+            model.fit_moment_head(train_set.logmel, train_set.labels)
+            val_logits, _ = predict(model, x_val, oc.batch_size * 4, device)
+            best_ua = unweighted_accuracy(y_val, val_logits.argmax(1), n_classes)
+            if main_rank:
+                before = best_ckpt.get("metrics", {})
+                best_ckpt = keep_best({**before, "best_epoch": best_epoch, "val_ua": best_ua,
+                                       "val_wa": weighted_accuracy(y_val, val_logits.argmax(1)),
+                                       "val_ua_network_alone": history[best_epoch - 1]["val_ua"] if best_epoch else None,
+                                       "val_wa_network_alone": before.get("val_wa")})
+        if cfg.export.snap_weights and mode != "teacher" and arch == "cnn_student":
+            # The recipe deploys int8 weights ([export] snap_weights): the float model it keeps, scores
+            # and exports is the one those weights define, each convolution (BatchNorm folded), hidden
+            # and classifier weight rounded to its output channel's int8 step (export/int8_budget.py).
+            # Its quantised export then parts from it only by the activations' rounding.
+            from eggemo.export.int8_budget import snap_weights
+            before_ua = best_ua
+            model = snap_weights(model).eval()
+            val_logits, _ = predict(model, x_val, oc.batch_size * 4, device)
+            best_ua = unweighted_accuracy(y_val, val_logits.argmax(1), n_classes)
+            if main_rank:
+                best_ckpt = keep_best({**best_ckpt.get("metrics", {}), "val_ua": best_ua,
+                                       "val_wa": weighted_accuracy(y_val, val_logits.argmax(1)),
+                                       "snapped_weights": True, "val_ua_before_snapping": before_ua})
+        if main_rank and best_ckpt:
+            best_ckpt = {**best_ckpt, "metrics": {**best_ckpt["metrics"], "state": "trained"}}
+            if out is not None:
+                save_checkpoint(best_ckpt, out / "best.pt")
+    except KeyboardInterrupt:
+        if main_rank and out is not None:
+            mark_interrupted(out / "best.pt", best_ckpt, f"in epoch {epoch}" if epoch else "before its first epoch")
+        raise
+
     if own_group:
         dist.destroy_process_group()
     return TrainResult(model=model.cpu(), history=history, best_epoch=best_epoch, best_val_ua=best_ua,
                        stopped_early=stopped_early,
                        checkpoint=(out / "best.pt") if out is not None else None, checkpoint_dict=best_ckpt)
+
+
+def mark_interrupted(path: Path, ckpt: dict[str, Any], when: str) -> None:
+    """Ctrl-C stopped a run: its best.pt (if any) records that it has no test score, and stderr says
+    what it holds and what to do with it."""
+    import sys
+
+    if not ckpt:
+        print(f"training interrupted {when}, before any epoch ended: no checkpoint was written", file=sys.stderr)
+        return
+    metrics = {k: v for k, v in ckpt["metrics"].items() if k not in ("test_ua", "test_wa")}
+    save_checkpoint({**ckpt, "metrics": {**metrics, "state": "interrupted", "interrupted": when}}, path)
+    where = ("`eggemo evaluate` scores it on its held-out test utterances (recorded in it)"
+             if ckpt["train_config"].get("test_utt_ids") else "it records no test split")
+    print(f"training interrupted {when}: {path} holds the best model so far (epoch {metrics.get('best_epoch')}, "
+          f"validation UA {metrics.get('val_ua', float('nan')):.3f}) but no test score, and says so; {where}. "
+          f"Run the same command again to train to the end", file=sys.stderr)
 
 
 def _append_log(out: Path, row: dict[str, Any]) -> None:

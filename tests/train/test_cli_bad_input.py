@@ -1,5 +1,7 @@
 """`eggemo train` and `eggemo evaluate` on bad input, run as a user runs them: one clear line, a
 non-zero exit status, no traceback, nothing written."""
+import json
+
 import numpy as np
 import pytest
 
@@ -148,8 +150,10 @@ def test_skip_bad_on_train_points_to_features(tiny, capsys):
     assert "unrecognized arguments: --skip-bad" in err and "`eggemo features --corpus DIR --skip-bad" in err
 
 
-def test_ctrl_c_during_training_is_one_line_and_status_130(tmp_path):
-    """SIGINT used to print a KeyboardInterrupt traceback."""
+def test_ctrl_c_during_training_is_one_line_and_status_130(tmp_path, capsys):
+    """SIGINT used to print a KeyboardInterrupt traceback. The run's best.pt then had no test split
+    and did not say it had no test score, and `eggemo evaluate` advised --split all, which scores
+    the utterances it trained on."""
     import os
     import signal
     import subprocess
@@ -170,7 +174,12 @@ def test_ctrl_c_during_training_is_one_line_and_status_130(tmp_path):
     for line in proc.stdout:                                  # the split table: training starts next
         if line.startswith("| total"):
             break
-    time.sleep(2.0)
+    run = tmp_path / "run"
+    for _ in range(1200):                                     # the first epoch's best.pt
+        if (run / "best.pt").exists():
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     try:
         _, err = proc.communicate(timeout=300)        # CI under heavy load once passed 120 s here
@@ -181,6 +190,30 @@ def test_ctrl_c_during_training_is_one_line_and_status_130(tmp_path):
     # its stderr in the message: a loaded CI once saw -2 (killed by the signal) with nothing else to go on
     assert proc.returncode == 130 and "eggemo train: interrupted" in err and "Traceback" not in err, \
         (proc.returncode, err[-2000:])
+    # best.pt records that it has no test score, and training said so
+    assert f"training interrupted in epoch" in err and f"{run / 'best.pt'} holds the best model so far" in err
+    assert "but no test score" in err and "`eggemo evaluate` scores it on its held-out test utterances" in err
+    from eggemo.train.checkpoint import read_checkpoint
+    ck = read_checkpoint(run / "best.pt")
+    assert ck["metrics"]["state"] == "interrupted" and "test_ua" not in ck["metrics"]
+    assert ck["metrics"]["interrupted"].startswith("in epoch ") and len(ck["train_config"]["test_utt_ids"]) == 60
+    assert not (run / "test_results.json").exists()
+    # evaluate scores its held-out test part, and says whose scores they are
+    assert eggemo(["evaluate", str(run / "best.pt"), "--features", str(tmp_path / "fs.npz"), "--out",
+                   str(tmp_path / "ev"), "--no-tsne"]) == 0
+    err = capsys.readouterr().err
+    assert f"note: {run / 'best.pt'} is from a training run interrupted in epoch" in err
+    assert json.loads((tmp_path / "ev" / "eval_results.json").read_text())["n"] == 60
+    # a checkpoint of a run that recorded no test split: never advised to score the corpus it trained on
+    import torch
+    del ck["train_config"]["test_utt_ids"]
+    torch.save(ck, tmp_path / "old.pt")
+    assert eggemo(["evaluate", str(tmp_path / "old.pt"), "--features", str(tmp_path / "fs.npz"), "--out",
+                   str(tmp_path / "ev2")]) == 2
+    err = capsys.readouterr().err
+    assert "records no test split and is from a training run interrupted in epoch" in err
+    assert "--split all on the corpus it trained on would score its training utterances" in err
+    assert "Train it again to the end" in err and "a corpus it has never seen with --split all" in err
 
 
 def test_distill_teacher_is_refused_where_it_would_be_ignored(tiny, capsys):

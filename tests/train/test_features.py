@@ -11,7 +11,7 @@ from eggemo.eggsynth import contour, synth_egg
 from eggemo.f0 import f0_track
 from eggemo.train.data import EMODB_LABELS, load_corpus
 from eggemo.train.features import (F0Stats, FeatureConfig, compute_utterance, extract_features, f0_input,
-                                   fit_length, log_mel, normalise_f0)
+                                   STUDENT_INPUTS, fit_length, log_mel, normalise_f0)
 from eggemo.train.noise import NoiseConfig
 from eggemo.train.synth_corpus import CorpusConfig, write_corpus
 
@@ -110,7 +110,10 @@ def test_feature_set_of_a_tiny_corpus(corpus):
     fs = extract_features(corpus, CFG)
     n = len(corpus)
     assert fs.logmel.shape == (n, 80, 300) and fs.logmel.dtype == np.float32
-    assert fs.f0.shape == (n, 300, 2) and fs.f0.dtype == np.float32
+    # every channel the F0 core's records give, whatever CFG.student_inputs says; settings recorded
+    assert fs.f0.shape == (n, 300, len(STUDENT_INPUTS)) and fs.f0.dtype == np.float32
+    assert fs.f0_channels == STUDENT_INPUTS and fs.f0_channels[:2] == ("log_f0", "voiced")
+    assert fs.feature_config["f0_norm"] == CFG.f0_norm and fs.feature_config["f0_source"] == "egg"
     assert fs.labels.dtype == np.int64 and fs.label_names == EMODB_LABELS
     assert [fs.label_names[i] for i in fs.labels] == [it.label for it in corpus]
     assert list(fs.utt_ids) == [it.utt_id for it in corpus] and list(fs.speakers) == [it.speaker for it in corpus]
@@ -120,7 +123,7 @@ def test_feature_set_of_a_tiny_corpus(corpus):
     # an utterance shorter than 3 s is padded at the end with silence and unvoiced frames
     short = next(i for i, it in enumerate(corpus) if 2.0 < float(np.sum(fs.logmel[i].max(axis=0) > -23)) / 100 < 2.8)
     assert np.all(fs.logmel[short, :, -5:] == np.float32(np.log(CFG.log_floor)))
-    assert np.all(fs.f0[short, -5:] == 0)
+    assert np.all(fs.select(["log_f0", "voiced"]).f0[short, -5:] == 0)
 
 
 def test_speaker_and_utterance_normalisation(corpus):
