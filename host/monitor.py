@@ -3,9 +3,10 @@
 A board whose firmware carries the student (HELLO flag bit 1) also sends its own prediction of
 each utterance it segmented (EMOTION). The monitor keeps them (``board_predictions``) and, with a
 model of its own, pairs each with the host's prediction of the same frames (``Agreement``): the
-two run the same segmenter, features and int8 model, so they should be identical. When the host
-normalises with fixed statistics (--norm FILE.json) it gives them to the board (SET_NORM) before
-each START, so the two use the same statistics.
+two run the same segmenter, features and int8 model, so they should be identical. A board without
+the model (plain firmware) has nothing to pair: the host classifies alone, and says so once.
+When the host normalises with fixed statistics (--norm FILE.json) it gives them to the board
+(SET_NORM) before each START, so the two use the same statistics.
 
 One thread (the caller's) handles everything in arrival order; the serial reader thread only
 decodes and queues (link.MessageProtocol), and a Feeder thread streams EGG into a board that
@@ -54,6 +55,17 @@ class MonitorOptions:
     stop_at_end: bool = False          # after the feed: STOP, and return once the board's final STATUS is in
     duration: float | None = None      # return after this many seconds
     hello_hint_s: float = 3.0          # say what may be wrong when a connected board stays silent this long
+
+
+def norm_text(n: P.SetNorm) -> str:
+    """What the board was told to normalise with: fixed statistics have values; the utterance and
+    session modes have none yet (the board measures them from the voicing it sees)."""
+    if n.mode == P.NORM_FIXED:
+        return f"the board normalises with the host's fixed statistics (mu {n.mu:.4f}, sigma {n.sigma:.4f})"
+    if n.mode == P.NORM_SESSION:
+        return ("the board normalises as the host does: with session statistics, measured from the voicing "
+                "of this stream as it comes")
+    return "the board normalises as the host does: each utterance with its own statistics"
 
 
 def model_id_of(path: str | Path) -> int:
@@ -220,6 +232,8 @@ class Monitor:
         self.predictions: list[Prediction] = []
         self.board_predictions: list[BoardPrediction] = []      # the board's own (EMOTION frames)
         self.agreement = Agreement()             # board vs host, per utterance (with a classifier)
+        self.board_classifies: bool | None = None   # HELLO's model flag (or an EMOTION frame); None: unknown
+        self._said_host_alone = False
         self.model_id = model_id_of(classifier.info.path) if getattr(classifier, "info", None) else None
         self.board_model_ids: set[int] = set()   # the ids the board's EMOTION frames carried
         self.latencies_ms: list[float] = []
@@ -353,6 +367,7 @@ class Monitor:
             self.state.connected = True
             self._up_since = item.t
             self._hello_rejected = False
+            self.board_classifies = None         # until its HELLO: the board may have been reflashed
             self._record("link", state="up", connects=item.connects)
             if self._down_since is not None:
                 gap = item.t - self._down_since
@@ -445,6 +460,12 @@ class Monitor:
                             + (", classifies on board" if h.has_model else ""))
         if h.has_model and self.classifier is None:
             self.state.note = "no --model: the board's own predictions, F0 and link"
+        self.board_classifies = h.has_model
+        if not h.has_model and self.classifier is not None and not self._said_host_alone:
+            self._said_host_alone = True
+            path = getattr(getattr(self.classifier, "info", None), "path", None)
+            self._event(f"the board has no model (plain firmware): --model{f' {path.name}' if path else ''} "
+                        f"classifies on the host alone, with no board prediction to compare")
         self._check_geometry(h)
         if restarted:
             self._end("restart", t)
@@ -515,8 +536,7 @@ class Monitor:
         elif cmd == P.CMD_SET_NORM and self._board_norm is not None:
             n = self.board_norm = self._board_norm
             self._record("board_norm", **dataclasses.asdict(n), mode_name=n.mode_name)
-            self._event(f"the board normalises with the host's {n.mode_name} statistics (mu {n.mu:.4f}, "
-                        f"sigma {n.sigma:.4f})")
+            self._event(norm_text(n))
         elif cmd == P.CMD_STOP:
             self.streaming = False
             self.state.streaming = False
@@ -559,6 +579,7 @@ class Monitor:
 
     def _emotion(self, e: P.Emotion) -> None:
         """The board's own prediction of an utterance (firmware built with a model)."""
+        self.board_classifies = True
         if e.model_id not in self.board_model_ids:
             self.board_model_ids.add(e.model_id)
             if self.model_id is not None and e.model_id != self.model_id:
@@ -610,6 +631,7 @@ class Monitor:
             out["board_cost"] = {"mean": float(np.mean(costs)), "max": int(max(costs)),
                                  "unit": self.board_predictions[-1].cost_unit}
             out["board_model_ids"] = sorted(self.board_model_ids)
+        out["board_classifies"] = self.board_classifies
         if self.classifier is not None:
             out["agreement"] = self.agreement.summary()
             out["board_runs_the_model"] = (None if not self.board_model_ids
@@ -634,4 +656,5 @@ class Monitor:
                 self.recorder.flush()
             if self.lsl is not None:
                 self.lsl.push_prediction(p.probs)
-            self._compared(self.agreement.host(p))
+            if self.board_classifies:            # plain firmware: no board prediction will come
+                self._compared(self.agreement.host(p))

@@ -18,12 +18,13 @@ from eggemo.host import protocol as P
 
 class SimBoard:
     def __init__(self, fd: int, samples: np.ndarray, *, fs: int = 16000, speed: float = 0.0,
-                 board: int = P.BOARD_QEMU) -> None:
+                 board: int = P.BOARD_QEMU, flags: int = 0) -> None:
         self.fd = fd
         self.samples = np.ascontiguousarray(samples, np.int16)
         self.fs = fs
         self.speed = speed            # x real time; 0 = as fast as the link takes it
         self.board = board
+        self.flags = flags            # HELLO flags; with HELLO_FLAG_MODEL it takes SET_NORM (it sends no EMOTION)
         self.mode = P.MODE_F0
         self.sent_samples = 0
         self.decoder = P.Decoder()
@@ -67,7 +68,7 @@ class SimBoard:
     def _hello(self) -> bytes:
         hop = self.fs // 100
         return P.Hello((0, 0, 0), self.board, self.fs, hop, 4 * hop, self.mode, self._streaming.is_set(),
-                       P.COST_INSTRUCTIONS, 168_000_000).to_payload()
+                       P.COST_INSTRUCTIONS, 168_000_000, self.flags).to_payload()
 
     def _status(self) -> bytes:
         return P.Status(samples_in=self.sent_samples, frames_ok=self.decoder.stats.frames,
@@ -103,6 +104,8 @@ class SimBoard:
             self.mode = f.payload[0]
         elif f.type == P.CMD_SET_RATE:
             pass
+        elif f.type == P.CMD_SET_NORM:
+            status = 0 if self.flags & P.HELLO_FLAG_MODEL else -11     # as the firmware: only with a model
         elif f.type == P.CMD_START:
             self._stream = F0Stream(self.fs)
             self.sent_samples = 0
