@@ -114,9 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     for f in (model_path, report_path):
         if not f.is_file():
             raise SystemExit(f"{f} not found; run `eggemo export CHECKPOINT --out {a.export_dir}` first")
+    try:
+        facts = facts_from_report(json.loads(report_path.read_text()))
+    except (ValueError, KeyError, TypeError, IndexError):
+        raise SystemExit(f"{report_path} is not a readable export report; export again with "
+                         f"`eggemo export CHECKPOINT --out {a.export_dir}`") from None
     a.out.mkdir(parents=True, exist_ok=True)
-    h, c = write(model_path.read_bytes(), facts_from_report(json.loads(report_path.read_text())), a.out,
-                 a.name, model_path.name)
+    h, c = write(model_path.read_bytes(), facts, a.out, a.name, model_path.name)
     print(f"wrote {h} and {c}")
     return 0
 

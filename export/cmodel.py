@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import math
+import struct
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,7 +216,19 @@ def _check_16x8(ops: list[Op]) -> None:
 
 def lower(buf: bytes) -> Program:
     """Read an int8 (or 16x8) .tflite (the CNN student's op set) into a Program; LoweringError
-    otherwise."""
+    otherwise, also for a file cut short or corrupted (the flatbuffer reader and the graph walk
+    then fail on offsets, indices or shapes the bytes do not hold)."""
+    try:
+        return _lower(buf)
+    except LoweringError:
+        raise
+    except (struct.error, IndexError, KeyError, TypeError, ValueError, AttributeError, OverflowError,
+            RecursionError, MemoryError) as exc:
+        raise LoweringError("not a readable TFLite model (the file is truncated or corrupt); export the student "
+                            "again with `eggemo export CHECKPOINT --out DIR`") from None
+
+
+def _lower(buf: bytes) -> Program:
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise LoweringError("not a TFLite flatbuffer (no TFL3 identifier)")
     model = schema.ModelT.InitFromPackedBuf(bytearray(buf), 0)
@@ -774,17 +787,31 @@ def main(argv: list[str] | None = None) -> int:
     if not model.is_file():
         print(f"error: {model} not found; run `eggemo export CHECKPOINT --out {a.export_dir}` first", file=sys.stderr)
         return 2
-    labels, fc = None, None
+    labels, fc, written = None, None, None
     if report.is_file():
         try:
             r = json.loads(report.read_text())
             labels = tuple(r["label_names"])
             fc = r.get("input", {}).get("feature_config")
+            c_inf = r.get("c_inference") or {}
+            if c_inf.get("source") == model.name and isinstance(c_inf.get("model_id"), int):
+                written = c_inf["model_id"]        # the id of the bytes the export verified
         except (ValueError, KeyError, TypeError, AttributeError):
             print(f"error: {report} is not a readable export report; export again", file=sys.stderr)
             return 2
     try:
-        prog = write(model, a.out, labels, fc)
+        buf = model.read_bytes()
+    except OSError as exc:
+        print(f"error: cannot read {model}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    got = int.from_bytes(hashlib.sha256(buf).digest()[:4], "little")       # Program.model_id
+    if written is not None and got != written:
+        print(f"error: {model} is not the model `eggemo export` verified (model id {got:#010x}, its report "
+              f"says {written:#010x}): the file changed or is corrupt; export the student again with "
+              f"`eggemo export CHECKPOINT --out {a.export_dir}`", file=sys.stderr)
+        return 2
+    try:
+        prog = write_program(buf, a.out, labels, model.name, fc)
     except LoweringError as exc:
         print(f"error: {model}: {exc}", file=sys.stderr)
         return 2
