@@ -10,6 +10,7 @@ ST-Link or CMSIS-DAP probe. OpenOCD works too: see firmware/README.md.
 from __future__ import annotations
 
 import argparse
+import shlex
 import struct
 import sys
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 EM_ARM = 40
 ET_EXEC = 2
 PT_LOAD = 1
+FIRMWARE_DIR = Path(__file__).resolve().parents[1] / "firmware"   # in the source checkout
 BOARD_SECTION = ".eggemo.board"    # "board=NAME\n", added by firmware/Makefile; not loaded, never flashed
 
 
@@ -76,6 +78,28 @@ def board_tag(data: bytes) -> str | None:
     except struct.error:
         return None
     return None
+
+
+def _typed(p: Path) -> str:
+    """p as typed from the current folder: relative under it, else absolute; quoted for a shell."""
+    p, here = p.resolve(), Path.cwd().resolve()
+    return shlex.quote(str(p.relative_to(here)) if p.is_relative_to(here) else str(p))
+
+
+def firmware_image(board: str = "stm32f405", model: str | Path | None = None) -> str:
+    """The ELF that firmware_command(board, model) builds, as typed from the current folder."""
+    return _typed(FIRMWARE_DIR / f"build-{board}{'-model' if model is not None else ''}" / "eggemo.elf")
+
+
+def firmware_command(board: str = "stm32f405", model: str | Path | None = None) -> str:
+    """The shell command that builds this eggemo's firmware for `board` (with the model an `eggemo
+    export` folder deploys) and, for the chip, flashes it, with paths that work from the current
+    folder: `make -C firmware BOARD=... [MODEL=...] [&& eggemo flash --board ... ELF]`."""
+    make = f"make -C {_typed(FIRMWARE_DIR)} BOARD={board}" + (f" MODEL={_typed(Path(model))}" if model is not None
+                                                              else "")
+    if board == "qemu":
+        return make
+    return f"{make} && eggemo flash --board {board} {firmware_image(board, model)}"
 
 
 def elf_board(path: str | Path) -> str | None:
@@ -144,7 +168,7 @@ def check_elf(path: str | Path, chip: Chip) -> ImageInfo:
     if (e_entry | 1) != reset:
         raise FirmwareError(f"{path}: ELF entry 0x{e_entry:08X} differs from the reset vector 0x{reset:08X}")
     board = board_tag(data)
-    build = f"`make -C firmware BOARD={chip.board}` and flash firmware/build-{chip.board}/eggemo.elf"
+    build = f"`{firmware_command(chip.board)}`"
     if board is None:
         raise FirmwareError(f"{path}: the image says nothing about the board it was built for (no {BOARD_SECTION} "
                             f"section), so it may be the QEMU build; rebuild it with {build}")

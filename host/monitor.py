@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from eggemo.flash import firmware_command, firmware_image
+
 from . import protocol as P
 from .display import MonitorState
 from .emulator import Feeder
@@ -66,6 +68,14 @@ def norm_text(n: P.SetNorm) -> str:
         return ("the board normalises as the host does: with session statistics, measured from the voicing "
                 "of this stream as it comes")
     return "the board normalises as the host does: each utterance with its own statistics"
+
+
+def firmware_advice(hello: P.Hello | None, model: Path) -> str:
+    """The command that builds the firmware of the board `hello` came from with the model of the
+    export folder `model`, and puts it on the board (pasteable from the current folder)."""
+    if hello is not None and hello.board == P.BOARD_QEMU:
+        return f"{firmware_command('qemu', model)}, then restart QEMU with {firmware_image('qemu', model)}"
+    return firmware_command("stm32f405", model)
 
 
 def model_id_of(path: str | Path) -> int:
@@ -410,8 +420,8 @@ class Monitor:
         self._record("silent", seconds=round(waited, 3))
         self._event(f"no answer from the board {waited:.0f} s after connecting (it ignored GET_HELLO). Is it "
                     f"running? Firmware of another protocol version than this host's ({P.VERSION}) drops the "
-                    f"host's commands without a word: then reflash it with this eggemo's firmware (make -C "
-                    f"firmware BOARD=stm32f405, then eggemo flash), or use the host of the board's release")
+                    f"host's commands without a word: then reflash it with this eggemo's firmware "
+                    f"({firmware_command()}), or use the host of the board's release")
 
     def _rejected(self, r: Rejected) -> None:
         """A frame of the board's whose payload was refused (counted in payload_errors): the board
@@ -425,8 +435,8 @@ class Monitor:
             self._event(f"the board answers, but its HELLO was rejected: {r.error}. Without a valid HELLO the "
                         f"host does not know the board's rate and F0 geometry, so nothing is streamed. The "
                         f"firmware does not match this host: build and flash the firmware of this eggemo "
-                        f"(make -C firmware BOARD=stm32f405, then eggemo flash "
-                        f"firmware/build-stm32f405/eggemo.elf; under QEMU, BOARD=qemu)")
+                        f"({firmware_command()}; under QEMU, {firmware_command('qemu')} and boot "
+                        f"{firmware_image('qemu')})")
 
     def _message(self, msg: object, t: float) -> None:
         self._up_since = None                    # the board speaks
@@ -587,8 +597,8 @@ class Monitor:
                 self._record("model_mismatch", board=e.model_id, host=self.model_id, model=str(path))
                 self._event(f"warning: the board runs another model (id {e.model_id:#010x}) than --model "
                             f"{path.name} (id {self.model_id:#010x}); both predictions are shown, and they will "
-                            f"disagree. To compare the same model, build the firmware with MODEL={path.parent} "
-                            f"(make -C firmware BOARD=... MODEL=DIR)")
+                            f"disagree. To compare the same model, build the firmware with it: "
+                            f"{firmware_advice(self.hello, path.parent)}")
         same_model = self.model_id is not None and e.model_id == self.model_id
         unit = COST_UNITS.get(self.hello.cost_unit, "cost units") if self.hello is not None else "cost units"
         b = board_prediction(e, self.state.label_names, self.classifier.runtime if same_model else None, unit)

@@ -126,8 +126,8 @@ class VersionError(FormatError):
 def version_advice(version: int) -> str:
     """What to tell the user when the board speaks protocol `version` and this host VERSION."""
     if version < VERSION:
-        todo = ("reflash the board with the firmware of this eggemo (make -C firmware BOARD=stm32f405, then "
-                "eggemo flash --board stm32f405 firmware/build-stm32f405/eggemo.elf)")
+        from eggemo.flash import firmware_command
+        todo = f"reflash the board with the firmware of this eggemo ({firmware_command()})"
     else:
         todo = "update the host (this eggemo) to the release of the board's firmware"
     return (f"the board speaks protocol version {version}, this host speaks {VERSION}, and the two cannot "

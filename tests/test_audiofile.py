@@ -157,3 +157,44 @@ def test_without_soundfile_flac_says_what_to_install_and_wav_still_reads(tmp_pat
     lines = res.stdout.splitlines()
     assert len(lines) == 3 and all("needs the soundfile package" in line and "pip install soundfile" in line
                                    for line in lines)
+
+
+def _broken_headers(tmp_path: Path) -> dict[str, Path]:
+    """A 16-bit mono WAV cut at several points inside its header, and with 0 channels or 0 Hz."""
+    import struct
+
+    good = tmp_path / "good.wav"
+    audio.write_wav(good, signal(channels=1), FS)
+    data = good.read_bytes()
+    files = {}
+    for n in (11, 14, 20, 30, 40, 43):                  # in RIFF, in fmt, before and inside the data header
+        files[f"cut{n}"] = tmp_path / f"cut{n}.wav"
+        files[f"cut{n}"].write_bytes(data[:n])
+    for name, offset, fmt in (("zero_channels", 22, "<H"), ("zero_rate", 24, "<I")):
+        b = bytearray(data)
+        struct.pack_into(fmt, b, offset, 0)
+        files[name] = tmp_path / f"{name}.wav"
+        files[name].write_bytes(bytes(b))
+    return files
+
+
+def test_a_wav_cut_inside_its_header_or_without_channels_is_one_clear_line(tmp_path):
+    """`eggemo f0` and `eggemo monitor --emulate` used to end in scipy's struct.error (a header cut
+    before its data) or ZeroDivisionError (0 channels)."""
+    import re
+
+    from eggemo.cli import main
+
+    for name, path in _broken_headers(tmp_path).items():
+        want = ("truncated WAV: the file ends inside its header" if name.startswith("cut") else
+                "corrupt WAV header: it declares 0 channels" if name == "zero_channels" else
+                "corrupt WAV header: it declares a sample rate of 0 Hz")
+        with pytest.raises(ValueError, match=want):
+            wavio.read_wav(path)
+        with pytest.raises(SystemExit, match=f"^eggemo f0: {re.escape(str(path))}: {want}"):
+            main(["f0", str(path)])
+        if name in ("cut20", "zero_channels"):       # the two tracebacks the monitor showed, as a user runs it
+            run = subprocess.run([sys.executable, "-m", "eggemo.cli", "monitor", "--emulate", str(path), "--plain"],
+                                 capture_output=True, text=True, timeout=120)
+            assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr[-1500:]
+            assert f"{path}: {want}" in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
