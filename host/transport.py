@@ -8,12 +8,25 @@ so the thread retries the open until ``close()`` and starts over with ``connecti
 
 PORT is any pyserial URL: ``/dev/ttyACM0``, ``socket://127.0.0.1:4444`` (QEMU),
 ``loop://``, a pty path, or a symlink to one.
+
+One port, one owner: two readers of a serial port each get some of its bytes, so both lose
+frames and neither says why. The link holds a ``PortLock`` from ``start()`` to ``close()``
+(through every reconnection): an flock on a file named after the port in the temp folder,
+which holds the owner's pid and command line, so a second monitor is told which process has
+the port. A device path is also opened with an exclusive flock of its own (pyserial
+``exclusive=True``), which keeps out any other program that asks for one.
 """
 from __future__ import annotations
 
+import os
+import re
+import socket
+import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 import serial
 
@@ -56,6 +69,97 @@ class PortError(RuntimeError):
     """The port could not be opened; the message says which and what to check."""
 
 
+def is_device(url: str) -> bool:
+    """A device path (a tty, a pty, a symlink to one), not a pyserial URL such as socket://."""
+    return "://" not in url
+
+
+def port_key(url: str) -> str | None:
+    """What identifies the port behind url, the same for every spelling of it: a device's real
+    path (symlinks resolved), a socket's numeric address and port. None for ports no one else
+    can share (loop://) and URL kinds this does not know."""
+    if is_device(url):
+        return os.path.realpath(url)
+    m = re.match(r"^(socket|rfc2217)://([^:/?]+|\[[^\]]+\]):(\d+)", url, re.IGNORECASE)
+    if m is None:
+        return None
+    host = m.group(2).strip("[]").lower()
+    try:
+        host = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][4][0]
+    except (OSError, UnicodeError):
+        pass
+    return f"{m.group(1).lower()}://{host}:{m.group(3)}"
+
+
+class PortLock:
+    """An exclusive flock on ``<tempdir>/eggemo-port-<key>.lock`` while one process uses the port.
+    The file says who holds it (pid and command line); the kernel drops the lock when that
+    process ends however it ends, so a stale file never blocks anyone."""
+
+    def __init__(self, key: str, folder: str | Path | None = None) -> None:
+        self.key = key
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", key).strip("_")
+        self.path = Path(folder or tempfile.gettempdir()) / f"eggemo-port-{name}.lock"
+        self._fd: int | None = None
+
+    @classmethod
+    def for_url(cls, url: str) -> "PortLock | None":
+        key = port_key(url)
+        return None if key is None else cls(key)
+
+    def acquire(self) -> bool:
+        """True once held (or when no lock file can be made here: then the OS's own checks stand
+        alone); False while another process holds it."""
+        import fcntl
+
+        if self._fd is not None:
+            return True
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except PermissionError:              # made by another user without write access for us
+            try:
+                fd = os.open(self.path, os.O_RDONLY)
+            except OSError:
+                return True
+        except OSError:
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        except OSError:                      # a file system without flock
+            os.close(fd)
+            return True
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n{' '.join(sys.argv)}\n".encode())
+        except OSError:                      # read-only for us: held all the same, just unsigned
+            pass
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)               # closing drops the flock
+            self._fd = None
+
+    def owner(self) -> tuple[int | None, str]:
+        """(pid, command line) of the holder, as its file says; (None, "") when it says nothing."""
+        try:
+            pid, _, cmd = self.path.read_text(errors="replace").partition("\n")
+            return int(pid), cmd.strip()
+        except (OSError, ValueError):
+            return None, ""
+
+    def busy_message(self, url: str) -> str:
+        pid, cmd = self.owner()
+        who = "another process" if pid is None else f"another process (pid {pid}{f': {cmd}' if cmd else ''})"
+        stop = "stop it" if pid is None else f"stop it (kill {pid})"
+        return (f"{url} is in use by {who}. Two readers of one port each get part of its bytes, so both lose "
+                f"frames: {stop} and try again (lock file {self.path})")
+
+
 class SerialLink:
     """A pyserial URL kept open by a reader thread, reopened after every loss while ``reconnect``.
 
@@ -78,11 +182,17 @@ class SerialLink:
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._thread: threading.Thread | None = None
+        self.lock = PortLock.for_url(url)       # held from start() to close()
 
     # --- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> "SerialLink":
-        ser = self._open_first()
+        try:
+            ser = self._open_first()
+        except BaseException:
+            if self.lock is not None:
+                self.lock.release()
+            raise
         self._thread = threading.Thread(target=self._run, args=(ser,), name=f"serial-reader {self.url}",
                                         daemon=True)
         self._thread.start()
@@ -98,6 +208,8 @@ class SerialLink:
                 pass
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5.0)
+        if self.lock is not None and (self._thread is None or not self._thread.is_alive()):
+            self.lock.release()
 
     def __enter__(self) -> "SerialLink":
         return self.start()
@@ -133,9 +245,11 @@ class SerialLink:
     # --- reader thread ------------------------------------------------------------------
 
     def _try_open(self) -> serial.SerialBase | None:
+        # a device path gets pyserial's exclusive flock too: it also keeps out other programs that ask
+        extra = {"exclusive": True} if is_device(self.url) and os.name == "posix" else {}
         try:
             return serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=self.read_timeout,
-                                         write_timeout=2.0)
+                                         write_timeout=2.0, **extra)
         except (serial.SerialException, OSError, ValueError) as exc:
             self.stats.open_failures += 1
             self.stats.last_error = str(exc)
@@ -143,11 +257,19 @@ class SerialLink:
 
     def _open_first(self) -> serial.SerialBase:
         deadline = time.monotonic() + self.open_timeout
+        while self.lock is not None and not self.lock.acquire():
+            if time.monotonic() >= deadline:
+                raise PortError(self.lock.busy_message(self.url))
+            time.sleep(self.retry_s)
         while True:
             ser = self._try_open()
             if ser is not None:
                 return ser
             if time.monotonic() >= deadline:
+                if "exclusively lock" in self.stats.last_error:
+                    raise PortError(f"{self.url} is in use by another program, which holds its lock "
+                                    f"({self.stats.last_error}). Two readers of one port each get part of its "
+                                    f"bytes: close that program (`fuser -v {self.url}` names it) and try again")
                 raise PortError(f"cannot open {self.url!r}: {self.stats.last_error}. Check that the board is "
                                 f"plugged in and the name is right (a device path like /dev/ttyACM0, or a "
                                 f"pyserial URL such as socket://127.0.0.1:4444 or loop://)")
