@@ -71,9 +71,12 @@ ELSEWHERE: dict[tuple[str, str], str] = {
 
 def parse(cmd: argparse.ArgumentParser, name: str, argv: list[str]) -> argparse.Namespace:
     """cmd.parse_args, with a hint for an unknown option that another command has."""
+    from eggemo.options import RETIRED
+
     args, unknown = cmd.parse_known_args(argv)
     if unknown:
-        hints = [ELSEWHERE[(name, u.split("=")[0])] for u in unknown if (name, u.split("=")[0]) in ELSEWHERE]
+        known = {**ELSEWHERE, **RETIRED}
+        hints = [known[(name, u.split("=")[0])] for u in unknown if (name, u.split("=")[0]) in known]
         cmd.error(f"unrecognized arguments: {' '.join(unknown)}" + "".join(f"; {h}" for h in hints))
     return args
 

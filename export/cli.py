@@ -10,9 +10,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", type=Path, help="student checkpoint (.pt) written by `eggemo train`")
     p.add_argument("--out", type=Path, required=True, help="folder for the artefacts (created)")
     src = p.add_argument_group("representative data (exactly one; real training F0 contours)")
-    src.add_argument("--corpus", type=Path, help="the training corpus folder: features are extracted and split "
-                     "as `eggemo train` did (config from the checkpoint)")
-    src.add_argument("--features", type=Path, help="FeatureSet .npz of the whole corpus: split like training")
+    src.add_argument("--corpus", type=Path, help="corpus folder the student was trained on: features are "
+                     "extracted and split as `eggemo train` did (config from the checkpoint)")
+    src.add_argument("--features", type=Path, help="a FeatureSet .npz of the whole corpus: split like training")
     src.add_argument("--calib", type=Path, help="FeatureSet .npz of training-split utterances, used as given")
     p.add_argument("--val", type=Path, help="with --calib: FeatureSet .npz of the validation split for accuracy")
     p.add_argument("--calib-max", type=int, default=256, help="calibration utterances to use (default 256; 0 = all)")

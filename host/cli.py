@@ -13,6 +13,8 @@ import signal
 import sys
 from pathlib import Path
 
+from eggemo.options import add_egg_channel, add_fs
+
 from . import protocol as P
 from .pipeline import SegmenterConfig
 
@@ -36,13 +38,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: what the model was trained with; per-speaker training -> session)")
     p.add_argument("--mode", choices=sorted(MODES), help="what the board streams (default: both with --record, "
                    "so the EGG is kept; else f0). raw: F0 is computed on the host")
-    p.add_argument("--rate", type=int, choices=(8000, 16000), help="ask the board for this sample rate")
+    add_fs(p, "ask the board to sample the EGG at this rate (8000 or 16000)", choices=(8000, 16000))
     p.add_argument("--record", type=Path, metavar="DIR", help="write egg.wav and session.jsonl into DIR (new or empty)")
     p.add_argument("--fsync", action="store_true", help="with --record: fsync each block (survives power loss too)")
     p.add_argument("--feed", type=Path, metavar="WAV", help="stream this EGG recording into a board without ADC "
                    "(the QEMU board at --port)")
-    p.add_argument("--egg-channel", type=int, help="channel of --emulate/--feed WAV holding the EGG (1-based; "
-                   "default: the last)")
+    add_egg_channel(p)
     p.add_argument("--speed", type=float, default=1.0, help="--emulate/--feed pace, x real time (0: as fast as the "
                    "link goes; default 1)")
     p.add_argument("--exit-at-end", action="store_true", help="with --emulate/--feed: stop when the recording has "
@@ -238,7 +239,7 @@ def _live_guarded(args: argparse.Namespace, classifier, seg: SegmenterConfig, ct
 
     mode = MODES[args.mode] if args.mode else (P.MODE_BOTH if args.record else P.MODE_F0)
     wav = args.emulate or args.feed
-    feed = load_egg(wav, args.rate or 16000, args.egg_channel) if wav is not None else None
+    feed = load_egg(wav, args.fs or 16000, args.egg_channel) if wav is not None else None
     if args.exit_at_end and feed is None:
         return _fail("--exit-at-end needs --emulate or --feed")
     emulator = None
@@ -263,7 +264,7 @@ def _live_guarded(args: argparse.Namespace, classifier, seg: SegmenterConfig, ct
             lsl = LslOutlets(classifier.label_names if classifier else ())
         if args.record is not None:
             recorder = Recorder(args.record, _header(args, url, mode, classifier), fsync=args.fsync)
-        options = MonitorOptions(mode=mode, fs=args.rate, seg=seg, reconnect=not args.no_reconnect,
+        options = MonitorOptions(mode=mode, fs=args.fs, seg=seg, reconnect=not args.no_reconnect,
                                  open_timeout=max(args.open_timeout, 5.0 if emulator else 0.0), feed=feed,
                                  feed_speed=args.speed, stop_at_end=args.exit_at_end, duration=args.duration)
         monitor = Monitor(url, classifier, options, recorder=recorder, display=None, lsl=lsl)

@@ -289,14 +289,14 @@ def check_teacher(tck: dict[str, Any], fs: FeatureSet, splits: dict[str, np.ndar
 def add_common(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--corpus", help="corpus folder (EMO-DB layout, manifest.csv, or `eggemo synth` output)")
-    src.add_argument("--features", help="a FeatureSet saved as .npz instead of a corpus")
+    src.add_argument("--features", help="a FeatureSet .npz (`eggemo features --out`) instead of a corpus")
     p.add_argument("--config", default=str(default_config_path()),
                    help="TOML config (default: configs/eggemo.toml, eggemo's recipe; configs/default.toml "
                         "is the paper's)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one config value, e.g. --set optim.max_epochs=30 (repeatable)")
     p.add_argument("--seed", type=int, help="run.seed (model init and batch order)")
-    p.add_argument("--f0-source", choices=("egg", "speech"), help="data.f0_source: the channel the F0 core runs on "
+    p.add_argument("--f0-source", choices=("egg", "speech"), help="the channel the F0 core runs on (data.f0_source) "
                    "when features are extracted from --corpus; 'speech' is a proxy for corpora without EGG "
                    "(default from the config: egg)")
 
@@ -306,7 +306,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_common(p)
     p.add_argument("--out", required=True, help="run folder: best.pt, log.csv, log.jsonl, test_* reports")
     p.add_argument("--teacher", help="teacher checkpoint for distill")
-    p.add_argument("--size", choices=("paper", "edge"), help="student size: paper (4x256) or edge (2x48, 3 frames per step)")
+    p.add_argument("--size", choices=("paper", "edge"), help="switch the student to the paper's BiLSTM of this size, "
+                   "replacing the config's student architecture (the recipe's is a CNN): paper (4x256) or edge "
+                   "(2x48, 3 frames per step)")
     p.add_argument("--arch", choices=("resnet18", "crnn"), help="teacher arch (default from the config)")
     p.add_argument("--no-tsne", action="store_true", help="skip the t-SNE plot (slow for big test sets)")
 

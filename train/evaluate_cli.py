@@ -18,19 +18,19 @@ from pathlib import Path
 
 import numpy as np
 
+from eggemo.options import SHARED, add_noise, noise_from_args
+
 from .config import from_dict
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a best.pt written by `eggemo train`")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--corpus", help="corpus folder")
-    src.add_argument("--features", help="a FeatureSet saved as .npz")
+    src.add_argument("--corpus", help=SHARED["--corpus"])
+    src.add_argument("--features", help=SHARED["--features"])
     p.add_argument("--split", choices=("test", "all"), default="test",
                    help="test: the checkpoint's held-out utterances (default); all: every utterance")
-    p.add_argument("--snr", type=float, help="add noise to the speech channel at this SNR in dB (EGG untouched)")
-    p.add_argument("--noise", default="white", help="noise kind for --snr: white, babble or file")
-    p.add_argument("--noise-file", help="noise WAV for --noise file")
+    add_noise(p)
     p.add_argument("--out", required=True, help="folder for NAME_results.json, NAME_confusion.png, NAME_tsne.png")
     p.add_argument("--name", default="eval", help="file name prefix (default: eval)")
     p.add_argument("--no-tsne", action="store_true")
@@ -72,10 +72,7 @@ def main(args: argparse.Namespace) -> int:
                                                                      "data", "run", "features")}
         fc = {k: v for k, v in ckpt["feature_config"].items() if k not in ("source", "f0_source")}
         cfg = from_dict({**tc, "features": fc})
-        noise = None
-        if args.snr is not None:
-            from .noise import NoiseConfig
-            noise = NoiseConfig(kind=args.noise, snr_db=args.snr, path=args.noise_file)
+        noise = noise_from_args(args)
         fs, _ = load_features(cfg, corpus=args.corpus, features=args.features, noise=noise)
         if list(fs.label_names) != list(ckpt["label_names"]):
             raise ValueError(f"the corpus has labels {list(fs.label_names)}, the checkpoint {ckpt['label_names']}")
@@ -96,7 +93,7 @@ def main(args: argparse.Namespace) -> int:
                   f"so far", file=sys.stderr)
         result = evaluate(model, ckpt["arch"], fs)
         extra = {"checkpoint": str(args.checkpoint), "arch": ckpt["arch"], "kind": ckpt["kind"],
-                 "split": args.split, "snr_db": args.snr, "noise": args.noise if args.snr is not None else None,
+                 "split": args.split, "snr_db": None if noise is None else noise.snr_db, "noise": None if noise is None else noise.kind,
                  "run_state": ckpt["metrics"].get("state")}
         summary = write_report(result, Path(args.out), args.name, extra=extra, tsne=not args.no_tsne)
     except (ValueError, FileNotFoundError) as exc:

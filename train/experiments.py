@@ -27,6 +27,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from eggemo.options import NOISE_KINDS, SHARED
+
 from .cli import REPO_CONFIGS, TEACHER_BLIND, add_common, config_from_args, load_features, run_training
 from .config import Config, replace, student_size, to_dict
 from .featureset import FeatureSet
@@ -542,13 +544,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--sizes", nargs="+", choices=("paper", "edge"), default=["paper", "edge"],
                    help="table4: student sizes")
-    p.add_argument("--size", choices=("paper", "edge"), help="tau/alpha/noise: student size (default: config's)")
+    p.add_argument("--size", choices=("paper", "edge"), help="tau/alpha/noise: switch the student to the paper's "
+                   "BiLSTM of this size, replacing the config's student architecture (default: the config's student)")
     p.add_argument("--layers", type=int, nargs="+", default=[1, 2, 3, 4], help="table3: BiLSTM depths at 256 units")
     p.add_argument("--taus", type=float, nargs="+", default=[1.0, 2.0, 4.0, 8.0])
     p.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
     p.add_argument("--snrs", type=float, nargs="+", default=[20.0, 10.0, 5.0, 0.0, -5.0])
-    p.add_argument("--noise", default="white", help="noise kind: white, babble or file")
-    p.add_argument("--noise-file", help="noise WAV for --noise file")
+    p.add_argument("--noise", choices=NOISE_KINDS, default="white",
+                   help=f"{SHARED['--noise']}, EGG untouched, at each of --snrs (noise experiment): white (default), "
+                        f"babble or file")
+    p.add_argument("--noise-file", metavar="WAV", help=SHARED["--noise-file"])
     p.add_argument("--matched", action="store_true", help="noise: also retrain teacher and CMED student per SNR")
     p.add_argument("--protocol", choices=("stratified", "speakers"), default="stratified",
                    help="stratified 80/20 per seed (default), or held-out speakers: --folds groups of speakers, "

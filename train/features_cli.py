@@ -5,6 +5,8 @@ import argparse
 import sys
 import time
 
+from eggemo.options import SHARED, add_fs, add_label_set, add_noise, noise_from_args
+
 from .features import CROPS, F0_NORMS, FeatureConfig
 
 F0_SOURCES = ("egg", "speech")     # data.f0_source: where the student's F0 comes from
@@ -14,24 +16,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = FeatureConfig()
     # --corpus and --f0-source, as `eggemo train`/`experiment`; the positional corpus is the old spelling
     parser.add_argument("corpus_positional", nargs="?", metavar="CORPUS", help=argparse.SUPPRESS)
-    parser.add_argument("--corpus", help="corpus folder (EMO-DB layout or with manifest.csv) or a manifest CSV")
+    parser.add_argument("--corpus", help=f"{SHARED['--corpus']} (EMO-DB layout or with manifest.csv) or a manifest CSV")
     parser.add_argument("--out", required=True, help="FeatureSet file to write (.npz)")
     parser.add_argument("--cache", default=None, help="feature cache folder (default: none)")
     parser.add_argument("--kind", default="auto", choices=("auto", "manifest", "emodb", "synthetic"))
     parser.add_argument("--f0-source", default="egg", choices=F0_SOURCES,
-                        help="'speech' runs the F0 core on the speech: a documented proxy for corpora without EGG "
-                        "(the same option as `eggemo train --f0-source`, config key data.f0_source)")
-    parser.add_argument("--label-set", default=None, choices=("emodb", "cdesd"),
-                        help="reject labels outside this set (default: accept any)")
-    parser.add_argument("--fs", type=int, default=d.fs, help=f"sample rate, Hz (default {d.fs})")
+                        help=f"{SHARED['--f0-source']}: egg (default), or speech, a documented proxy for corpora "
+                        "without EGG (config key data.f0_source)")
+    add_label_set(parser, "labels outside it are refused (default: accept any)")
+    add_fs(parser, "every signal is resampled to it", default=d.fs)
     parser.add_argument("--frames", type=int, default=d.T, help=f"frames per example, T (default {d.T})")
     parser.add_argument("--crop", choices=CROPS, default=d.crop, help=f"which frames a long utterance keeps (default {d.crop})")
     parser.add_argument("--f0-norm", choices=F0_NORMS, default=d.f0_norm, help=f"log-F0 normalisation group (default {d.f0_norm})")
-    parser.add_argument("--noise", choices=("white", "babble", "file"), default=None,
-                        help="add noise to the speech channel (EGG untouched)")
-    parser.add_argument("--snr", type=float, default=10.0, help="SNR of the added noise, dB (default 10)")
-    parser.add_argument("--noise-file", default=None, help="noise WAV for --noise file")
-    parser.add_argument("--noise-seed", type=int, default=0)
+    add_noise(parser)
     parser.add_argument("--skip-bad", action="store_true", help="skip unreadable files and report them instead of stopping")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -54,7 +51,6 @@ def corpus_argument(args: argparse.Namespace) -> str:
 def main(args: argparse.Namespace) -> int:
     from .data import CorpusError, load_corpus
     from .features import extract_features
-    from .noise import NoiseConfig
     from .splits import counts_table, stratified_split
 
     from eggemo.outpath import check_out_dir, check_out_file
@@ -65,7 +61,7 @@ def main(args: argparse.Namespace) -> int:
         if args.cache is not None:
             check_out_dir(args.cache, "--cache")
         config = FeatureConfig(fs=args.fs, T=args.frames, crop=args.crop, f0_norm=args.f0_norm)
-        noise = None if args.noise is None else NoiseConfig(args.noise, args.snr, args.noise_file, seed=args.noise_seed)
+        noise = noise_from_args(args)
         skipped: list = []
         t0 = time.perf_counter()
         items = load_corpus(corpus, kind=args.kind, f0_source=args.f0_source, label_set=args.label_set,

@@ -5,6 +5,8 @@ import argparse
 import time
 from pathlib import Path
 
+from eggemo.options import add_fs, add_label_set
+
 from .synth_corpus import CorpusConfig, write_corpus
 
 
@@ -16,9 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--utterances", type=int, default=d.n_utterances, help=f"default {d.n_utterances}")
     parser.add_argument("--speakers", type=int, default=d.n_speakers, help=f"default {d.n_speakers}")
     parser.add_argument("--seed", type=int, default=d.seed, help=f"default {d.seed}")
-    parser.add_argument("--set", dest="label_set", choices=("emodb", "cdesd"), default=d.label_set,
-                        help="emotion set: EMO-DB's seven, or CDESD's (surprise instead of boredom)")
-    parser.add_argument("--fs", type=int, default=d.fs, help=f"sample rate, Hz (default {d.fs})")
+    add_label_set(parser, f"the emotions the corpus speaks (default {d.label_set})", default=d.label_set)
+    add_fs(parser, "of the corpus's WAVs", default=d.fs)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

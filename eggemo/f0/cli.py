@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from eggemo.options import add_egg_channel
+
 from . import BACKENDS, F0Params, F0Track, f0_track
 from .metrics import PitchErrors, align, load_praat_csv, pitch_errors
 
@@ -21,8 +23,7 @@ def csv_table(track: F0Track) -> np.ndarray:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("wav", type=Path, help="WAV file holding the EGG")
-    p.add_argument("--channel", type=int, default=None,
-                   help="1-based EGG channel (default: 1 for mono, 2 for stereo speech+EGG)")
+    add_egg_channel(p)
     p.add_argument("--fmin", type=float, default=F0Params.fmin)
     p.add_argument("--fmax", type=float, default=F0Params.fmax)
     p.add_argument("--backend", choices=BACKENDS, default="c")
@@ -36,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def egg_channel(samples: np.ndarray, channel: int | None) -> np.ndarray:
     n_ch = samples.shape[1]
-    ch = channel if channel is not None else (2 if n_ch == 2 else 1)
+    ch = channel if channel is not None else n_ch   # the last: a corpus WAV has speech in 1, EGG in 2
     if not 1 <= ch <= n_ch:
         raise ValueError(f"channel {ch} asked for, but the file has {n_ch} channel(s)")
     return samples[:, ch - 1]
@@ -115,7 +116,7 @@ def main(args: argparse.Namespace) -> int:
         for option, path in (("--csv", args.csv), ("--plot", args.plot)):
             if path is not None:
                 check_out_file(path, option, make_parent=True)   # missing folders are made, as --plot did
-        fs, egg, track, errors, praat_on_ours = analyse_file(args.wav, args.channel, params, args.backend, args.praat)
+        fs, egg, track, errors, praat_on_ours = analyse_file(args.wav, args.egg_channel, params, args.backend, args.praat)
     except ValueError as exc:
         raise SystemExit(f"eggemo f0: {exc}")
     print(f"{args.wav.name}: {len(egg) / fs:.2f} s at {fs} Hz, {len(track)} frames, "

@@ -112,7 +112,7 @@ def test_commands_synth_and_features(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| anger" in out and "wrote 7 utterances" in out
     fs = FeatureSet.load(tmp_path / "f.npz")
-    assert fs.logmel.shape == (7, 80, 300) and fs.f0.shape == (7, 300, 2)
+    assert fs.logmel.shape == (7, 80, 300) and fs.f0.shape == (7, 300, len(fs.f0_channels)) and len(fs.f0_channels) == 9
     with pytest.raises(SystemExit, match="no such file"):
         eggemo(["features", str(tmp_path / "nowhere"), "--out", str(tmp_path / "g.npz")])
 
