@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from eggemo.train.featureset import F0_CHANNELS, FeatureSet, MissingChannels
+from eggemo.train.featureset import F0_CHANNELS, FeatureSet, MissingChannels, find_npz
 
 
 class ExportDataError(ValueError):
@@ -41,7 +41,7 @@ def checkpoint_channels(ckpt: dict[str, Any]) -> tuple[str, ...]:
 
 def load_featureset(path: str | Path, what: str, channels: tuple[str, ...] | None = None) -> FeatureSet:
     """A FeatureSet .npz, narrowed to `channels` (the checkpoint's, by name) when given."""
-    path = Path(path)
+    path = find_npz(path)              # `eggemo features --out X` wrote X.npz
     if not path.is_file():
         raise ExportDataError(f"{what} {path} not found; write one with FeatureSet.save (or `eggemo features`), "
                               f"or pass --corpus DIR to extract features from a corpus")

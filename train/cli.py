@@ -84,6 +84,9 @@ def features_from_file(path: Path, fcfg: Any, noise: Any = None) -> tuple[Featur
     """The student's channels (fcfg.student_inputs, by name) of a FeatureSet .npz, and the feature
     settings to record: the file's own, where it recorded them. A channel the file lacks is an error
     saying how to re-extract; settings that differ from the config are said, not hidden."""
+    from .featureset import find_npz
+
+    path = find_npz(path)              # `eggemo features --out X` wrote X.npz
     if not path.is_file():
         raise FileNotFoundError(f"features file {path} not found; write one with `eggemo features --corpus DIR "
                                 f"--out {path}`")

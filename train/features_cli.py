@@ -51,13 +51,15 @@ def corpus_argument(args: argparse.Namespace) -> str:
 def main(args: argparse.Namespace) -> int:
     from .data import CorpusError, load_corpus
     from .features import extract_features
+    from .featureset import npz_path
     from .splits import counts_table, stratified_split
 
     from eggemo.outpath import check_out_dir, check_out_file
 
     corpus = corpus_argument(args)
+    out = npz_path(args.out)                              # numpy writes X.npz for --out X: say so, read it so
     try:
-        check_out_file(args.out, "--out")                 # before minutes of extraction
+        check_out_file(out, "--out")                      # before minutes of extraction
         if args.cache is not None:
             check_out_dir(args.cache, "--cache")
         config = FeatureConfig(fs=args.fs, T=args.frames, crop=args.crop, f0_norm=args.f0_norm)
@@ -72,11 +74,12 @@ def main(args: argparse.Namespace) -> int:
                               skipped=skipped, progress=not args.quiet)
     except (CorpusError, ValueError) as exc:
         raise SystemExit(f"eggemo features: {exc}")
-    fs.save(args.out)
+    fs.save(out)
     train, test = stratified_split(fs.labels, 0.2, seed=0)
     print(counts_table(fs.labels, fs.label_names, {"train": train, "test": test}))
     print(f"wrote {len(fs)} utterances ({fs.logmel.shape[1]} Mel bands x {fs.logmel.shape[2]} frames) "
-          f"to {args.out} in {time.perf_counter() - t0:.1f} s")
+          f"to {out} in {time.perf_counter() - t0:.1f} s"
+          + (f" (a FeatureSet file ends in .npz; `--features {args.out}` finds it too)" if str(out) != args.out else ""))
     if skipped:
         print(f"skipped {len(skipped)}:")
         for s in skipped:

@@ -22,6 +22,18 @@ import numpy as np
 F0_CHANNELS = ("log_f0", "voiced")
 
 
+def npz_path(path: str | Path) -> Path:
+    """The file a FeatureSet saved as `path` is in: numpy adds ".npz" to a name without it."""
+    path = Path(path)
+    return path if path.name.endswith(".npz") else path.with_name(path.name + ".npz")
+
+
+def find_npz(path: str | Path) -> Path:
+    """`path`, or `path` + ".npz" where only that exists: what `eggemo features --out path` wrote."""
+    path = Path(path)
+    return npz_path(path) if not path.exists() and npz_path(path).is_file() else path
+
+
 class MissingChannels(ValueError):
     """A FeatureSet lacks a channel the config or the checkpoint reads; the message says how to re-extract."""
 
@@ -81,11 +93,15 @@ class FeatureSet:
             raise KeyError(f"this FeatureSet has no {name!r} channel (it has {list(self.f0_channels)})")
         return self.f0[:, :, self.f0_channels.index(name)]
 
-    def save(self, path: str | Path) -> None:
+    def save(self, path: str | Path) -> Path:
+        """Write the arrays to `path`, or to `path`.npz where the name lacks it (as numpy does); returns
+        the file written."""
+        path = npz_path(path)
         extra = {} if self.feature_config is None else {"feature_config": np.array(json.dumps(self.feature_config))}
         np.savez(path, logmel=self.logmel, f0=self.f0, labels=self.labels,
                  label_names=np.array(self.label_names), speakers=self.speakers, utt_ids=self.utt_ids,
                  f0_channels=np.array(self.f0_channels), **extra)
+        return path
 
     @classmethod
     def load(cls, path: str | Path) -> "FeatureSet":

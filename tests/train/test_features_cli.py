@@ -87,3 +87,19 @@ def test_f0_source_with_a_features_file_is_refused(tmp_path, capsys):
         err = capsys.readouterr().err
         assert rc == 2 and "--f0-source applies when features are extracted from --corpus" in err, err
         assert "eggemo features --corpus DIR --f0-source speech" in err and "Traceback" not in err
+
+
+def test_features_out_without_npz_is_reported_and_found_as_written(corpus, tmp_path, capsys):
+    """`features --out X` wrote X.npz but reported X, and `train --features X` then said "not found"."""
+    assert eggemo(["features", "--corpus", str(corpus), "--out", str(tmp_path / "feats"), "--cache",
+                   str(tmp_path / "cache"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"to {tmp_path / 'feats.npz'} in" in out and f"`--features {tmp_path / 'feats'}` finds it too" in out
+    assert (tmp_path / "feats.npz").is_file() and not (tmp_path / "feats").exists()
+    cfg = train_cli.config_from_args(parse(train_cli, ["student", "--features", str(tmp_path / "feats"),
+                                                       "--out", str(tmp_path / "run")]))
+    fs, fc = train_cli.load_features(cfg, features=tmp_path / "feats")
+    assert len(fs) == 4 and fc["source"] == str(tmp_path / "feats.npz")
+    # the export reads it by the same name
+    from eggemo.export.data import load_featureset
+    assert len(load_featureset(tmp_path / "feats", "--features")) == 4
