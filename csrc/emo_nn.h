@@ -1,7 +1,9 @@
 /*
- * emo_nn: int8 inference kernels for the edge student, with TFLite's integer arithmetic.
+ * emo_nn: integer inference kernels for the edge student, with TFLite's integer arithmetic, in
+ * int8 (int8 activations and weights) and in TFLite's 16x8 mode (int16 activations, int8 weights,
+ * 64-bit biases; the `16` kernels below, which the recipe deploys).
  *
- * The exported student (export/keras_cnn.py) is a fixed graph of a handful of int8 ops:
+ * The exported student (export/keras_cnn.py) is a fixed graph of a handful of integer ops:
  * CONV_2D with a (k x 1) kernel (a 1-D convolution over frames), PAD, MEAN, REDUCE_MAX,
  * MUL, QUANTIZE, CONCATENATION, FULLY_CONNECTED and RESHAPE. export/cmodel.py reads the
  * .tflite and writes that graph as plain C (emo_model.c): constant weights and
@@ -11,13 +13,13 @@
  *
  * Arithmetic (TFLite's int8 scheme; docs/inference.md): a real value is
  * scale * (q - zero_point). A real multiplier M = in_scale * w_scale / out_scale is held as
- * a Q31 mantissa and a power-of-two exponent (emo_nn_quantize_multiplier in Python:
+ * a Q31 mantissa and a power-of-two exponent (quantize_multiplier in Python:
  * export/cmodel.py), and applied to an int32 accumulator by emo_nn_requant(): a saturating
  * rounding doubling high multiply, then a rounding right shift (round half away from zero
  * in the first step, half up in the second), as TFLite's reference kernels do
  * ("double rounding"; measured bit-exact against ai-edge-litert's reference kernels).
  *
- * Layout: every activation is channels-last, a (len x ch) int8 array, frames outer.
+ * Layout: every activation is channels-last, a (len x ch) int8 (int16 in 16x8) array, frames outer.
  * Weights of a convolution are (ch_out x kernel x ch_in), of a fully connected layer
  * (n_out x n_in), as in the .tflite file.
  */

@@ -1,6 +1,6 @@
 """Checkpoints: a torch.save'd dict that carries everything needed to rebuild and use the model.
 
-Format "eggemo-checkpoint-v1" (contract in briefs/student_spec.md):
+Format "eggemo-checkpoint-v1" (docs/training.md, "Checkpoints"):
     format, kind ("teacher" | "student"), arch, model_config (build_model kwargs), state_dict,
     label_names, feature_config (the FeatureConfig used to make the inputs, incl. T),
     train_config, metrics, seed.

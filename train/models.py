@@ -226,7 +226,7 @@ class CRNN(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# The EGG student (contract: briefs/student_spec.md). Separate forward and backward LSTMs per
+# The EGG student (docs/training.md, "Models"). Separate forward and backward LSTMs per
 # layer, because TFLite Micro has no REVERSE_V2: the export rebuilds each direction as its own
 # UNIDIRECTIONAL_SEQUENCE_LSTM over a time-reversed copy of the input.
 

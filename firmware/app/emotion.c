@@ -1,4 +1,4 @@
-/* The board's own classifier: segmenter -> features -> int8 student -> EMOTION (emotion.h). */
+/* The board's own classifier: segmenter -> features -> int8 or 16x8 student -> EMOTION payload (emotion.h). */
 #include "emotion.h"
 
 #include <string.h>

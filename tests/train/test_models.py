@@ -1,4 +1,4 @@
-"""Model shapes, parameter counts and the student's structure (briefs/student_spec.md)."""
+"""Model shapes, parameter counts and the student's structure (docs/training.md, "Models")."""
 import pytest
 import torch
 from torch import nn
