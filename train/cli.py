@@ -151,6 +151,12 @@ def run_training(mode: str, cfg: Config, fs: FeatureSet, feature_config: dict[st
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if feature_config.get("source"):       # a file's were checked as it was read; a corpus's come from extraction
+        fs.check_finite(str(feature_config["source"]), "Extract them again with `eggemo features`")
+    else:
+        cache = Path(cfg.data.cache_dir) if cfg.data.cache_dir else default_cache_dir()
+        fs.check_finite("the features extracted from the corpus", f"A file of the corpus or the feature cache "
+                        f"({cache}) is damaged: extract them again with an empty cache (--set data.cache_dir=DIR)")
     splits = make_splits(fs, cfg)
     parts = {k: fs.subset(v) for k, v in splits.items()}
     n_classes = len(fs.label_names)

@@ -57,6 +57,11 @@ class FeatureSet:
             if len(getattr(self, name)) != n:
                 raise ValueError(f"FeatureSet.{name} has {len(getattr(self, name))} rows, labels has {n}")
         object.__setattr__(self, "f0_channels", tuple(str(c) for c in self.f0_channels))
+        labels, k = np.asarray(self.labels), len(self.label_names)
+        if n and (labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= k):
+            bad = labels[(labels < 0) | (labels >= k)] if labels.dtype.kind in "iu" else labels
+            raise ValueError(f"{len(bad)} of its {n} labels are not indices 0..{k - 1} into its {k} label names "
+                             f"{list(self.label_names)} (e.g. {bad[:3].tolist()})")
         if self.f0.ndim != 3 or self.f0.shape[2] != len(self.f0_channels):
             raise ValueError(f"FeatureSet.f0 must be (N, T, {len(self.f0_channels)}) for the channels "
                              f"{list(self.f0_channels)}, got {self.f0.shape}")
@@ -87,6 +92,24 @@ class FeatureSet:
         idx = [self.f0_channels.index(c) for c in channels]
         return dataclasses.replace(self, f0=np.ascontiguousarray(self.f0[:, :, idx]), f0_channels=channels)
 
+    def check_finite(self, source: str, remedy: str) -> None:
+        """Refuse arrays that hold NaN or infinity, saying where they are, where they came from
+        (`source`) and what to do (`remedy`): no model learns from them, and training on them would
+        only show as a diverging loss."""
+        where = []
+        for name, arr, axis in (("logmel", self.logmel, (1, 2)), ("f0", self.f0, (1,))):
+            bad = ~np.isfinite(arr)
+            if not bad.any():
+                continue
+            rows = np.flatnonzero(bad.any(axis=axis) if name == "logmel" else bad.any(axis=1).any(axis=1))
+            part = "log-Mel" if name == "logmel" else "frame channel(s) " + ", ".join(
+                repr(self.f0_channels[c]) for c in np.flatnonzero(bad.any(axis=(0, 1))))
+            ids = ", ".join(str(u) for u in self.utt_ids[rows[:3]]) + (", ..." if len(rows) > 3 else "")
+            where.append(f"{int(bad.sum())} in the {part} of {len(rows)} utterance(s): {ids}")
+        if where:
+            raise ValueError(f"{source} holds NaN or infinite values ({'; '.join(where)}); no model can learn "
+                             f"from them. {remedy}")
+
     def channel(self, name: str) -> np.ndarray:
         """(N, T) one named channel of the student input."""
         if name not in self.f0_channels:
@@ -109,9 +132,8 @@ class FeatureSet:
             with np.load(path, allow_pickle=False) as z:
                 channels = tuple(str(s) for s in z["f0_channels"]) if "f0_channels" in z else F0_CHANNELS
                 settings = json.loads(str(z["feature_config"])) if "feature_config" in z else None
-                return cls(z["logmel"], z["f0"], z["labels"].astype(np.int64),
-                           tuple(str(s) for s in z["label_names"]), z["speakers"], z["utt_ids"], channels,
-                           settings)
+                fs = cls(z["logmel"], z["f0"], z["labels"].astype(np.int64),
+                         tuple(str(s) for s in z["label_names"]), z["speakers"], z["utt_ids"], channels, settings)
         except (zipfile.BadZipFile, EOFError, KeyError, AttributeError, json.JSONDecodeError) as exc:
             raise ValueError(f"{path} is not a complete FeatureSet .npz ({type(exc).__name__}: {exc}); "
                              f"write it again with `eggemo features`") from None
@@ -119,4 +141,9 @@ class FeatureSet:
             if "pickle" in str(exc):
                 raise ValueError(f"{path} is not a FeatureSet .npz (numpy cannot read it as one); "
                                  f"write one with `eggemo features`") from None
-            raise
+            raise ValueError(f"{path}: not a usable FeatureSet: {exc}; the file is damaged or was not written by "
+                             f"`eggemo features`: extract it again with `eggemo features --corpus DIR --out "
+                             f"{path}`") from None
+        fs.check_finite(str(path), f"They came from this file: extract it again with `eggemo features --corpus DIR "
+                                   f"--out {path}`")
+        return fs

@@ -238,3 +238,30 @@ def test_distill_teacher_is_refused_where_it_would_be_ignored(tiny, capsys):
     assert eggemo(["train", "student", *base, "--out", str(tiny / "run")]) == 2
     assert "only `eggemo train distill` reads a teacher" in capsys.readouterr().err
     assert not (tiny / "run").exists()
+
+
+def test_nan_in_features_is_said_as_such_not_as_a_learning_rate(tiny, capsys):
+    """NaN in a FeatureSet used to surface as a diverging loss: "Lower optim.lr"."""
+    fs = features([0, 1, 2] * 10)
+    fs.f0[3, 5, 0] = np.nan
+    assert eggemo(train(tiny, fs, "--out", str(tiny / "run"))) == 2
+    err = capsys.readouterr().err
+    assert f"{tiny / 'fs.npz'} holds NaN or infinite values (1 in the frame channel(s) 'log_f0' of 1 utterance(s): " \
+           f"u3)" in err
+    assert f"extract it again with `eggemo features --corpus DIR --out {tiny / 'fs.npz'}`" in err
+    assert "optim.lr" not in err and not (tiny / "run").exists()
+
+
+@pytest.mark.parametrize("labels", [[0, 1, 2] * 9 + [7, 7, 7], [5] * 30], ids=["some", "all"])
+def test_labels_out_of_range_are_named_not_counted_as_no_emotion(tiny, capsys, labels):
+    """Labels beyond the label names used to read as "the corpus has 0 emotion(s)" (or a traceback)."""
+    argv = train(tiny, features([0, 1, 2] * 10), "--out", str(tiny / "run"))
+    with np.load(tiny / "fs.npz") as z:              # a file with labels no FeatureSet would hold
+        arrays = {**z, "labels": np.array(labels, np.int64)}
+    np.savez(tiny / "fs.npz", **arrays)
+    assert eggemo(argv) == 2
+    err = capsys.readouterr().err
+    n_bad = sum(1 for x in labels if x > 2)
+    assert f"{tiny / 'fs.npz'}: not a usable FeatureSet: {n_bad} of its 30 labels are not indices 0..2 into its 3 " \
+           f"label names ['anger', 'sadness', 'neutral']" in err
+    assert "emotion(s)" not in err and "Traceback" not in err and not (tiny / "run").exists()
