@@ -18,6 +18,9 @@ from torch import nn
 from .models import STUDENT_ARCHS, TEACHER_ARCHS, build_model
 
 FORMAT = "eggemo-checkpoint-v1"
+# Beyond any weight or statistic a trained model holds (they stay within a few hundred; BatchNorm's
+# running variances within ~1e4): a value this large is a damaged file, e.g. a flipped exponent bit.
+WEIGHT_LIMIT = 1e6
 KEYS = ("format", "kind", "arch", "model_config", "state_dict", "label_names", "feature_config",
         "train_config", "metrics", "seed")
 
@@ -100,6 +103,13 @@ def _model(ckpt: dict[str, Any], path: Path) -> nn.Module:
         raise ValueError(f"{path}: {len(bad)} weight tensor(s) hold NaN or infinite values ({', '.join(bad[:3])}"
                          f"{', ...' if len(bad) > 3 else ''}): the training diverged; this checkpoint cannot be "
                          f"used, train again (e.g. with a lower optim.lr)")
+    huge = {k: float(v.abs().max()) for k, v in state.items()
+            if v.is_floating_point() and v.numel() and float(v.abs().max()) > WEIGHT_LIMIT}
+    if huge:
+        name, value = max(huge.items(), key=lambda kv: kv[1])
+        raise ValueError(f"{path}: the checkpoint is corrupt: {len(huge)} weight tensor(s) hold values no trained "
+                         f"model has (|w| up to {value:.3g} in {name}; trained weights stay far below "
+                         f"{WEIGHT_LIMIT:.0e}): a damaged copy or a flipped bit. Copy it again, or train again")
     if not isinstance(ckpt["model_config"], dict):
         raise ValueError(f"{path}: its model_config is not a table; the checkpoint is damaged, train again")
     model = build_model(arch, **ckpt["model_config"])

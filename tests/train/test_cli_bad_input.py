@@ -265,3 +265,22 @@ def test_labels_out_of_range_are_named_not_counted_as_no_emotion(tiny, capsys, l
     assert f"{tiny / 'fs.npz'}: not a usable FeatureSet: {n_bad} of its 30 labels are not indices 0..2 into its 3 " \
            f"label names ['anger', 'sadness', 'neutral']" in err
     assert "emotion(s)" not in err and "Traceback" not in err and not (tiny / "run").exists()
+
+
+def test_a_bit_flipped_checkpoint_is_called_corrupt_by_evaluate_and_export(tmp_path, capsys):
+    """A weight of 1.5e29 (one flipped exponent bit) used to evaluate with exit 0, and its export
+    blamed "a weight copy or graph bug"."""
+    def flip(ckpt):
+        w = ckpt["state_dict"]["fwd.0.weight_ih_l0"]
+        w.view(-1)[5] = 1.5e29
+    features([0, 1, 2] * 5).save(tmp_path / "fs.npz")
+    ckpt = _student_checkpoint(tmp_path / "flipped.pt", flip)
+    want = (f"{ckpt}: the checkpoint is corrupt: 1 weight tensor(s) hold values no trained model has (|w| up to "
+            f"1.5e+29 in fwd.0.weight_ih_l0")
+    assert eggemo(["evaluate", str(ckpt), "--features", str(tmp_path / "fs.npz"), "--split", "all",
+                   "--out", str(tmp_path / "ev")]) == 2
+    err = capsys.readouterr().err
+    assert want in err and "Copy it again, or train again" in err and not (tmp_path / "ev").exists()
+    assert eggemo(["export", str(ckpt), "--features", str(tmp_path / "fs.npz"), "--out", str(tmp_path / "ex")]) == 2
+    err = capsys.readouterr().err
+    assert want in err and "graph bug" not in err and not (tmp_path / "ex").exists()
