@@ -80,6 +80,13 @@ def training_config(train_config: dict[str, Any]):
     return from_dict({k: v for k, v in train_config.items() if k in tables})
 
 
+def checkpoint_config(ckpt: dict[str, Any]):
+    """The training Config of a checkpoint whose features read the checkpoint's own channels (a run
+    trained from a FeatureSet file has them in its feature_config only)."""
+    cfg = training_config(ckpt.get("train_config", {}))
+    return dataclasses.replace(cfg, features={**cfg.features, "student_inputs": list(checkpoint_channels(ckpt))})
+
+
 def split_like_training(fs: FeatureSet, train_config: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """(calibration idx, validation idx): the training and validation parts of the split that
     `eggemo train` drew (eggemo.train.cli.make_splits with the checkpoint's data config)."""
@@ -109,7 +116,7 @@ def from_corpus(corpus: str | Path, ckpt: dict[str, Any]) -> ExportData:
     corpus = Path(corpus)
     if not corpus.exists():
         raise ExportDataError(f"corpus {corpus} not found; pass the corpus folder the student was trained on")
-    fs, _ = load_features(training_config(ckpt.get("train_config", {})), corpus=corpus, progress=False)
+    fs, _ = load_features(checkpoint_config(ckpt), corpus=corpus, progress=False)
     return from_featureset(fs, ckpt.get("train_config", {}), str(corpus))
 
 

@@ -133,7 +133,7 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
     activations "int16" also converts in TFLite's 16x8 mode (int16 activations, the same int8
     weights) and deploys that model (student_16x8.tflite: the board's emo_model.c, the host's
     --model DIR); the int8 model is written and checked beside it. snap puts the checkpoint's
-    weights on their int8 grid first (export/int8_budget.py snap_weights), so the quantised model
+    weights on their int8 grid first (train/snap.py snap_weights), so the quantised model
     parts from the float one only by its activations' rounding; the report says how many
     validation labels the snapping itself changed."""
     from .keras_student import keras_logits
@@ -151,7 +151,7 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
         raise ExportError(f"--activations int16 and --snap are for the CNN student (the board's 16x8 kernels and "
                           f"the weight snapping have no LSTM); this is a {ckpt.get('arch')}: export it without them")
     if snap:
-        from .int8_budget import snap_weights
+        from eggemo.train.snap import snap_weights
         try:
             model = snap_weights(model)
         except ValueError as exc:

@@ -138,7 +138,7 @@ def convert_int8(model, representative: np.ndarray, cell_clip: float = INT8_CELL
 def convert_int16x8(model, representative: np.ndarray) -> bytes:
     """TFLite's 16x8 mode: int16 activations (symmetric, zero point 0), int8 per-channel weights,
     int16 input and logits (`eggemo export --activations int16`, what configs/eggemo.toml deploys;
-    export/agreement_study.py --activations int16 measures it)."""
+    studies/agreement_study.py --activations int16 measures it)."""
     import tensorflow as tf
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -132,7 +132,7 @@ class ExportConfig:
     # the export's --activations / --snap override it
     activations: str = "int8"     # "int8" | "int16" (TFLite's 16x8 mode: int16 activations, int8 weights)
     snap_weights: bool = False    # a CNN student's weights end training on their int8 grid (train/loop.py),
-                                  # and the export snaps them before converting (export/int8_budget.py)
+                                  # and the export snaps them before converting (train/snap.py)
 
 
 @dataclass(frozen=True)

@@ -367,9 +367,9 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
         if cfg.export.snap_weights and mode != "teacher" and arch == "cnn_student":
             # The recipe deploys int8 weights ([export] snap_weights): the float model it keeps, scores
             # and exports is the one those weights define, each convolution (BatchNorm folded), hidden
-            # and classifier weight rounded to its output channel's int8 step (export/int8_budget.py).
+            # and classifier weight rounded to its output channel's int8 step (train/snap.py).
             # Its quantised export then parts from it only by the activations' rounding.
-            from eggemo.export.int8_budget import snap_weights
+            from .snap import snap_weights
             before_ua = best_ua
             model = snap_weights(model).eval()
             val_logits, _ = predict(model, x_val, oc.batch_size * 4, device)

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from eggemo.export.agreement_study import main
+from studies.agreement_study import main
 
 from .conftest import featureset, f0_contours
 

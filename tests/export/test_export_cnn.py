@@ -517,7 +517,7 @@ def test_the_16x8_graph_lowers_and_its_numpy_reference_is_litert_bit_for_bit(cnn
     (csrc/emo_nn.c's 16x8 kernels) and the NumPy reference give ai-edge-litert's reference-kernel
     int16 scores exactly."""
     from eggemo.export import cmodel
-    from eggemo.export.int8_budget import snap_weights
+    from eggemo.train.snap import snap_weights
     from eggemo.export.keras_cnn import build_keras_cnn, cnn_shape_from_state
     from eggemo.export.tflite import convert_int16x8
     cx, cy = cnn_contours(84, seed=1)

@@ -1,4 +1,4 @@
-"""The int8 rounding simulation (export/int8_budget.py) against the converter's real int8 model:
+"""The int8 rounding simulation (studies/int8_budget.py) against the converter's real int8 model:
 the same ranges, the float model when nothing is rounded, the int8 logits when everything is; and
 the agreement study's CNN path with --budget."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from eggemo.export.int8_budget import ROUNDINGS, Int8Simulation, flips
+from studies.int8_budget import ROUNDINGS, Int8Simulation, flips
 
 from .test_export_cnn import RECIPE, cnn_contours, fs4, save_cnn, train_tiny_cnn
 
@@ -75,7 +75,7 @@ def test_flips_counts_label_changes(converted):
 
 def _study(converted, *options: str) -> dict:
     """The agreement study's JSON for the fixture's student on its calibration and held-out contours."""
-    from eggemo.export.agreement_study import main
+    from studies.agreement_study import main
     root = converted["root"]
     fs = root / "fs.npz"
     if not fs.exists():
@@ -103,7 +103,7 @@ def test_the_study_takes_a_cnn_student_and_budgets_it(converted, capsys):
 
 
 def test_snapped_weights_are_the_int8_models_weights(converted):
-    from eggemo.export.int8_budget import snap_weights
+    from eggemo.train.snap import snap_weights
     model, x = converted["model"], converted["x"]
     snapped = snap_weights(model)
     assert snapped is not model and not torch.equal(snapped.classifier.weight, model.classifier.weight)
@@ -118,7 +118,7 @@ def test_snapped_weights_are_the_int8_models_weights(converted):
 
 
 def test_16x8_export_of_the_snapped_student_tracks_it_closer_than_int8(converted):
-    from eggemo.export.int8_budget import snap_weights
+    from eggemo.train.snap import snap_weights
     from eggemo.export.keras_cnn import build_keras_cnn, cnn_shape_from_state
     from eggemo.export.runtime import StudentRuntime
     from eggemo.export.tflite import convert_int8, convert_int16x8

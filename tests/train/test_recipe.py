@@ -165,7 +165,7 @@ def test_snap_weights_makes_the_kept_student_the_one_its_int8_weights_define(tmp
     """[export] snap_weights (configs/eggemo.toml): training ends by putting the student's weights on
     their int8 grid; best.pt holds that model, its validation UA is the snapped model's, and
     snapping it again changes nothing (what the export then converts is exactly this model)."""
-    from eggemo.export.int8_budget import snap_weights
+    from eggemo.train.snap import snap_weights
     from eggemo.train.checkpoint import load_checkpoint
     c = replace(cfg(max_epochs=4, patience=4), export={"snap_weights": True})
     res = train("cnn_student", CNN, TRAIN, VAL, c, out_dir=tmp_path)

@@ -1,9 +1,9 @@
 """int8 against float argmax agreement over many trained checkpoints, with the disagreements
 located by the float model's top-2 margin (docs/export.md, "int8/float agreement").
 
-    python -m eggemo.export.agreement_study --corpus runs/corpus_default --out agreement.json \\
+    python -m studies.agreement_study --corpus runs/corpus_default --out agreement.json \\
         runs/results/paperopt/runs/*2x48s3*/seed[012]/best.pt
-    python -m eggemo.export.agreement_study --features feats.npz --budget --out agreement.json \\
+    python -m studies.agreement_study --features feats.npz --budget --out agreement.json \\
         runs/recipes/synth/runs/eggemo_student_cnn4x64/seed1*/best.pt
 
 Each checkpoint (BiLSTM or CNN student) is quantised as `eggemo export` does it (the same Keras
@@ -11,13 +11,13 @@ rebuild, calibrator and 256 training contours), run in ai-edge-litert's referenc
 host's, TFLite Micro's and the board's arithmetic) and compared with its torch model on its
 validation part, its test part and both together (held out): argmax agreement, and the UA of
 float and int8 on each part, paired over checkpoints in the summary. `--budget` (CNN students)
-also simulates every int8 rounding alone (export/int8_budget.py) and counts the labels each one
+also simulates every int8 rounding alone (studies/int8_budget.py) and counts the labels each one
 flips. Nothing is written but the JSON.
 
 Two measurements of what would close the gap to the float model (docs/results.md, "int8"):
 `--activations int16` converts in TFLite's 16x8 mode instead (int16 activations, the same int8
 weights; the board's kernels are int8 only), and `--snap` (CNN students) compares the quantised
-model with the checkpoint's weights put on their int8 grid (export/int8_budget.py snap_weights)
+model with the checkpoint's weights put on their int8 grid (train/snap.py snap_weights)
 instead of the checkpoint itself, and reports how many labels that snapping changes. "int8" in
 the JSON names the quantised model either way.
 """
@@ -46,13 +46,13 @@ def study(checkpoints: list[Path], *, corpus: Path | None = None, features: Path
           snap: bool = False) -> list[dict[str, Any]]:
     from eggemo.train.cli import load_features, make_splits
 
-    from .data import subsample, training_config
-    from .onnx_export import torch_logits
-    from .pipeline import load_student
-    from .rebuild import build_keras, student_shape
-    from .runtime import StudentRuntime
-    from .tflite import convert_int8, convert_int16x8
-    from .verify import agreement
+    from eggemo.export.data import checkpoint_config, subsample
+    from eggemo.export.onnx_export import torch_logits
+    from eggemo.export.pipeline import load_student
+    from eggemo.export.rebuild import build_keras, student_shape
+    from eggemo.export.runtime import StudentRuntime
+    from eggemo.export.tflite import convert_int8, convert_int16x8
+    from eggemo.export.verify import agreement
 
     if activations not in ("int8", "int16"):
         raise ValueError(f"activations must be 'int8' or 'int16', got {activations!r}")
@@ -64,9 +64,9 @@ def study(checkpoints: list[Path], *, corpus: Path | None = None, features: Path
                              f"this is a {ck['arch']}")
         original = model
         if snap:
-            from .int8_budget import snap_weights
+            from eggemo.train.snap import snap_weights
             model = snap_weights(model)
-        cfg = training_config(ck.get("train_config", {}))
+        cfg = checkpoint_config(ck)
         # each checkpoint's own feature config; repeats come from the feature cache
         fs = load_features(cfg, corpus=corpus, features=features, progress=False)[0]
         split = make_splits(fs, cfg)
@@ -87,7 +87,7 @@ def study(checkpoints: list[Path], *, corpus: Path | None = None, features: Path
                 f0 = torch_logits(original, x).argmax(1)
                 row[part]["snap"] = {"labels_changed": int(np.sum(f0 != f.argmax(1))), "ua_checkpoint": _ua(f0, y)}
         if budget:
-            from .int8_budget import flips
+            from studies.int8_budget import flips
             row["budget"] = flips(model, calib, fs.f0[held_out])
         rows.append(row)
         v = row["validation"]
@@ -118,7 +118,7 @@ def summary(rows: list[dict[str, Any]], part: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eggemo.export.agreement_study", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m studies.agreement_study", description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoints", nargs="+", type=Path, help="student/distill checkpoints (best.pt)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--corpus", type=Path, help="the corpus the checkpoints were trained on")
@@ -138,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"agreement_study: no such checkpoint: {', '.join(missing)}", file=sys.stderr)
         return 2
-    from .data import ExportDataError
-    from .pipeline import ExportError
+    from eggemo.export.data import ExportDataError
+    from eggemo.export.pipeline import ExportError
     try:
         rows = study(args.checkpoints, corpus=args.corpus, features=args.features, calib_max=args.calib_max,
                      budget=args.budget, activations=args.activations, snap=args.snap)
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             result["summary"][part]["snap"] = {"labels_changed": changed, "share_changed": changed / n,
                                                "ua_checkpoint_mean": ua}
     if args.budget:
-        from .int8_budget import ROUNDINGS
+        from studies.int8_budget import ROUNDINGS
         n = sum(r["budget"]["utterances"] for r in rows)
         result["budget"] = {"utterances": n, "flipped_share": {k: sum(r["budget"][k] for r in rows) / n
                                                                for k in ROUNDINGS + ("all",)}}

@@ -21,7 +21,7 @@ does (export/keras_cnn.py):
 `flips(...)` counts the utterances whose label changes when one of them (or all) is applied. The
 rounding is the float kind (round half to even, no fixed-point multipliers), so "all" follows the
 real int8 model closely but not bit for bit; the real model's agreement is measured beside it by
-export/agreement_study.py.
+studies/agreement_study.py. A study, not part of the package: run it from the repo root.
 """
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from eggemo.train.snap import round_weights as _round_weights
 
 ROUNDINGS = ("input", "weights", "conv1", "convs", "pooled", "moments", "concat", "hidden", "logits")
 
@@ -46,36 +48,6 @@ def _qparams(lo: float, hi: float) -> tuple[float, int]:
 def _round_act(t: torch.Tensor, sz: tuple[float, int]) -> torch.Tensor:
     s, z = sz
     return (torch.clamp(torch.round(t / s) + z, -128, 127) - z) * s
-
-
-def _round_weights(w: torch.Tensor) -> torch.Tensor:
-    """Per output channel (first axis), symmetric, [-127, 127]."""
-    step = w.abs().flatten(1).amax(1).clamp_min(1e-30) / 127.0
-    shape = (-1,) + (1,) * (w.dim() - 1)
-    return torch.clamp(torch.round(w / step.view(shape)), -127, 127) * step.view(shape)
-
-
-def snap_weights(model: torch.nn.Module) -> torch.nn.Module:
-    """A copy of a CNN student whose weights are the int8 model's: every convolution's weights
-    with its BatchNorm folded in, the hidden layer's and the classifier's, rounded to their own
-    output channel's int8 grid (max |w| / 127, as the converter sets it) and the fold undone. The
-    converter rounds these weights to themselves, so an int8 (or 16x8) export of the copy parts
-    from the copy only by its activations' rounding. Biases, BatchNorm statistics and the rest stay."""
-    import copy
-
-    from eggemo.train.models import CNNStudent
-    if not isinstance(model, CNNStudent):
-        raise ValueError(f"weight snapping folds the CNN student's BatchNorms; got {type(model).__name__}")
-    m = copy.deepcopy(model).eval()
-    blocks = list(m.blocks)
-    with torch.no_grad():
-        for conv, bn in zip(blocks[0::3], blocks[1::3]):
-            s = (bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps))[:, None, None]
-            conv.weight.copy_((_round_weights(conv.weight.double() * s) / s).float())
-        linears = [lin for lin in m.head.modules() if isinstance(lin, torch.nn.Linear)] + [m.classifier]
-        for lin in linears:
-            lin.weight.copy_(_round_weights(lin.weight.double()).float())
-    return m
 
 
 class Int8Simulation:
