@@ -190,10 +190,22 @@ def load_manifest(csv_path: str | Path, *, f0_source: str = "egg",
     allowed = resolve_label_set(label_set)
     base = csv_path.parent
     try:
-        with open(csv_path, newline="", encoding="utf-8") as fh:
+        with open(csv_path, newline="", encoding="utf-8-sig") as fh:     # -sig: a spreadsheet's BOM is no column
             rows = list(csv.DictReader(fh))
     except OSError as exc:
         raise CorpusError(f"{csv_path}: cannot read the manifest ({exc.strerror})") from exc
+    except UnicodeDecodeError:
+        raw = csv_path.read_bytes()            # the error's offset is within the chunk read: find it in the file
+        try:
+            raw.decode("utf-8")
+            start = 0
+        except UnicodeDecodeError as exc:
+            start = exc.start
+        line = raw[:start].count(b"\n") + 1
+        raise CorpusError(f"{csv_path}:{line}: the manifest is not UTF-8 text (byte {raw[start]:#04x} at "
+                          f"offset {start} is no UTF-8 character; a Latin-1 or Windows-1252 file?); save it as "
+                          f"UTF-8, e.g. iconv -f latin1 -t utf-8 {csv_path} > {csv_path}.utf8 && "
+                          f"mv {csv_path}.utf8 {csv_path}") from None
     if not rows:
         raise CorpusError(f"{csv_path}: the manifest has no rows")
     cols = set(rows[0])

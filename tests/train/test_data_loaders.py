@@ -184,3 +184,25 @@ def test_unreadable_item_is_an_audio_error(tmp_path):
     item = Item("x", str(tmp_path / "gone.wav"), "anger", "A")
     with pytest.raises(AudioError, match="cannot read"):
         read_item(item, FS)
+
+
+def test_a_manifest_that_is_not_utf8_names_its_file_line_and_encoding(tmp_path, capsys):
+    """A Latin-1 manifest used to stop `eggemo features` with Python's bare "'utf-8' codec can't decode
+    byte 0xe9 in position 127", naming no file."""
+    from eggemo.cli import main as eggemo
+
+    write_wav(tmp_path / "a.wav", np.stack([tone(300), tone(100)], axis=1), FS)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_bytes("speech_path,label,speaker\na.wav,anger,A\na.wav,sadness,Jos\u00e9\n".encode("latin-1"))
+    with pytest.raises(SystemExit, match=rf"^eggemo features: {manifest}:3: the manifest is not UTF-8 text \(byte "
+                                         rf"0xe9 at offset 57 .*a Latin-1 or Windows-1252 file\?\); save it as UTF-8"):
+        eggemo(["features", "--corpus", str(tmp_path), "--out", str(tmp_path / "f.npz"), "--quiet"])
+    # far into a long file (past the chunk the text reader decodes at once), still the right line
+    rows = "".join(f"a.wav,anger,S{i}\n" for i in range(2000))
+    manifest.write_bytes(f"speech_path,label,speaker\n{rows}a.wav,sadness,Jos\u00e9\n".encode("latin-1"))
+    with pytest.raises(SystemExit, match=rf"{manifest}:2002: the manifest is not UTF-8 text"):
+        eggemo(["features", "--corpus", str(tmp_path), "--out", str(tmp_path / "f.npz"), "--quiet"])
+    # the same file as UTF-8, saved by a spreadsheet with a byte-order mark, reads
+    write_wav(tmp_path / "b.wav", np.stack([tone(300), tone(100)], axis=1), FS)
+    manifest.write_bytes("speech_path,label,speaker\na.wav,anger,A\nb.wav,sadness,Jos\u00e9\n".encode("utf-8-sig"))
+    assert [it.speaker for it in load_corpus(tmp_path)] == ["A", "Jos\u00e9"]
