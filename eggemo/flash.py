@@ -33,11 +33,13 @@ class Chip:
     flash_size: int
     ram_base: int
     ram_size: int
+    ccm_base: int = 0       # core-coupled RAM (size 0: none); the image uses it, the probe never writes it
+    ccm_size: int = 0
 
 
 BOARDS = {
     "stm32f405": Chip("STM32F405RG", "stm32f405", "stm32f405rgtx", "stm32f405rg",
-                      0x0800_0000, 1024 * 1024, 0x2000_0000, 128 * 1024),
+                      0x0800_0000, 1024 * 1024, 0x2000_0000, 128 * 1024, 0x1000_0000, 64 * 1024),
 }
 
 
@@ -53,6 +55,7 @@ class ImageInfo:
     flash_bytes: int        # bytes written to flash (code, constants, .data image)
     ram_bytes: int          # RAM the image occupies (stack, .data, .bss)
     board: str              # the BOARD it was built for (its .eggemo.board section)
+    ccm_bytes: int = 0      # CCM the image reserves (the build with a model keeps its buffers there)
 
 
 def _in(addr: int, size: int, base: int, limit: int) -> bool:
@@ -132,7 +135,7 @@ def check_elf(path: str | Path, chip: Chip) -> ImageInfo:
         raise FirmwareError(f"{path}: an object or shared library (ELF type {e_type}), not a linked executable")
     if e_phnum == 0 or e_phoff + e_phnum * e_phentsize > len(data) or e_phentsize < 32:
         raise FirmwareError(f"{path}: truncated or missing program headers; rebuild the image")
-    flash_bytes = ram_bytes = 0
+    flash_bytes = ram_bytes = ccm_bytes = 0
     vectors: bytes | None = None
     for i in range(e_phnum):
         p_type, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, _, _ = struct.unpack_from(
@@ -151,6 +154,8 @@ def check_elf(path: str | Path, chip: Chip) -> ImageInfo:
                 vectors = data[p_offset:p_offset + 8]
         if _in(p_vaddr, 0, chip.ram_base, chip.ram_size):
             ram_bytes += p_memsz
+        elif chip.ccm_size and _in(p_vaddr, p_memsz, chip.ccm_base, chip.ccm_size):
+            ccm_bytes += p_memsz
         elif not _in(p_vaddr, p_memsz, chip.flash_base, chip.flash_size):
             raise FirmwareError(f"{path}: a segment runs at 0x{p_vaddr:08X}, neither in flash nor in RAM")
     if flash_bytes > chip.flash_size:
@@ -178,7 +183,7 @@ def check_elf(path: str | Path, chip: Chip) -> ImageInfo:
                             f"Build the chip image with {build}")
     if board != chip.board:
         raise FirmwareError(f"{path}: built for board '{board}', not {chip.board}; build it with {build}")
-    return ImageInfo(e_entry, sp, reset, flash_bytes, ram_bytes, board)
+    return ImageInfo(e_entry, sp, reset, flash_bytes, ram_bytes, board, ccm_bytes)
 
 
 def _target_available(target: str, pack: str | None) -> bool:
@@ -248,5 +253,6 @@ def main(args: argparse.Namespace) -> int:
         return 1
     verb = "valid" if args.check_only else "flashed"
     print(f"{args.firmware}: {verb} for {chip.name} (built with BOARD={info.board}): entry 0x{info.entry:08X}, "
-          f"flash {info.flash_bytes} B of {chip.flash_size}, RAM {info.ram_bytes} B of {chip.ram_size}")
+          f"flash {info.flash_bytes} B of {chip.flash_size}, RAM {info.ram_bytes} B of {chip.ram_size}"
+          + (f", CCM {info.ccm_bytes} B of {chip.ccm_size}" if info.ccm_bytes else ""))
     return 0
