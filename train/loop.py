@@ -138,6 +138,109 @@ def _distributed(device_name: str) -> tuple[int, int, int, bool]:
     return dist.get_world_size(), dist.get_rank(), local_rank, True
 
 
+@dataclass
+class _Run:
+    """What one call of `train` works with: the mode, the options in force and where it writes."""
+    arch: str
+    mode: str                            # teacher | student | distill
+    oc: Any                              # cfg.optim, with the teacher's own epochs and patience
+    device: torch.device
+    world: int
+    rank: int
+    n_classes: int
+
+
+def _teacher_of(arch: str, train_set: FeatureSet, cfg: Config, teacher: nn.Module | None,
+                teacher_outputs: tuple[np.ndarray, np.ndarray | None] | None):
+    """The teacher the student learns from (a model, its precomputed outputs, or None)."""
+    if teacher is not None and teacher_outputs is not None:
+        raise ValueError("give a teacher model or its precomputed outputs, not both")
+    if teacher_outputs is not None:
+        t_logits, t_feat = teacher_outputs
+        if len(t_logits) != len(train_set) or (t_feat is None and cfg.distill.kind != "logit"):
+            raise ValueError(f"teacher outputs: need logits for each of the {len(train_set)} training utterances "
+                             f"(got {len(t_logits)}), and features unless distill.kind = 'logit'")
+        teacher = _Precomputed(np.asarray(t_logits, np.float32),
+                               np.asarray(t_feat if t_feat is not None else t_logits, np.float32))
+    if teacher is not None and arch not in STUDENT_ARCHS:
+        raise ValueError(f"distillation trains the student; got arch {arch!r}")
+    return teacher
+
+
+def _build(arch: str, model_config: dict[str, Any], train_set: FeatureSet, run: _Run) -> tuple[nn.Module, nn.Module]:
+    """(model, the module that trains it: the model, or its DistributedDataParallel wrapper)."""
+    model = build_model(arch, **model_config).to(run.device)
+    for m in model.modules():
+        if isinstance(m, BandNorm):     # per-band standardisation: the training set's statistics
+            mean, std = _band_statistics(train_set.logmel)
+            m.mean.copy_(torch.as_tensor(mean))
+            m.std.copy_(torch.as_tensor(std))
+    if run.world == 1:
+        return model, model
+    # Without a teacher the student's distillation projection gets no gradient.
+    return model, nn.parallel.DistributedDataParallel(
+        model, device_ids=[run.device.index] if run.device.type == "cuda" else None,
+        find_unused_parameters=(run.mode == "student"))
+
+
+def _batches(train_set: FeatureSet, teacher, run: _Run, seed: int):
+    """(loader, its DistributedSampler or None) over inputs, labels and, for distillation, the
+    frozen teacher's features and logits (computed once: the teacher has no augmentation)."""
+    oc = run.oc
+    x = torch.as_tensor(model_inputs(run.arch, train_set), dtype=torch.float32)
+    y = torch.as_tensor(train_set.labels, dtype=torch.int64)
+    tensors = [x, y]
+    if isinstance(teacher, _Precomputed):
+        tensors += [torch.as_tensor(teacher.features), torch.as_tensor(teacher.logits)]
+    elif teacher is not None:
+        teacher = teacher.to(run.device).eval()
+        t_logits, t_feat = predict(teacher, train_set.logmel, oc.batch_size * 4, run.device)
+        tensors += [torch.as_tensor(t_feat), torch.as_tensor(t_logits)]
+        teacher.cpu()
+    dataset = TensorDataset(*tensors)
+    drop_last = len(dataset) % oc.batch_size == 1   # a batch of one breaks BatchNorm
+    if run.world > 1:
+        sampler = DistributedSampler(dataset, num_replicas=run.world, rank=run.rank, shuffle=True, seed=seed)
+        return DataLoader(dataset, batch_size=oc.batch_size, sampler=sampler, drop_last=drop_last), sampler
+    gen = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=oc.batch_size, shuffle=True, generator=gen, drop_last=drop_last), None
+
+
+def _batch_loss(net: nn.Module, batch: list[torch.Tensor], distilling: bool, channels: tuple[str, ...],
+                cfg: Config, run: _Run, aug_gen: torch.Generator):
+    """(loss, its CE and KD parts, logits, labels) of one augmented batch. The paper's loss path
+    (hard labels) is kept exactly when nothing softens the targets."""
+    oc, ac = run.oc, cfg.augment
+    soft = oc.label_smoothing > 0 or ac.mixup > 0
+    xb, yb = batch[0], batch[1]
+    xb = augment_student(xb, channels, ac, aug_gen) if run.arch in STUDENT_ARCHS else spec_augment(xb, ac, aug_gen)
+    targets = soft_targets(yb, run.n_classes, oc.label_smoothing) if soft else None
+    extra = [t.to(run.device) for t in batch[2:]]          # the teacher's features and logits
+    if ac.mixup > 0:
+        xb, targets, perm, lam = mixup(xb, targets, ac.mixup, aug_gen)
+        extra = [lam * t + (1 - lam) * t[perm.to(t.device)] for t in extra]
+    xb, yb = xb.to(run.device), yb.to(run.device)
+    logits, feature = net(xb)
+    if not distilling:
+        loss = soft_cross_entropy(logits, targets.to(run.device)) if soft else F.cross_entropy(logits, yb)
+        return loss, loss, torch.zeros((), device=run.device), logits, yb
+    if soft or cfg.distill.kind != "feature":
+        tg = targets.to(run.device) if soft else soft_targets(yb, run.n_classes)
+        parts = distill_loss(cfg.distill.kind, logits, feature, extra[1], extra[0], tg,
+                             cfg.distill.tau, cfg.distill.alpha)
+    else:
+        parts = cmed_loss(logits, feature, extra[0], yb, cfg.distill.tau, cfg.distill.alpha)
+    return parts.total, parts.ce, parts.kd, logits, yb
+
+
+def _scores(model: nn.Module, x_val: np.ndarray, y_val: np.ndarray, run: _Run) -> tuple[float, float, float]:
+    """(validation loss, UA, WA) of the model as it is now."""
+    val_logits, _ = predict(model, x_val, run.oc.batch_size * 4, run.device)
+    val_pred = val_logits.argmax(1)
+    val_loss = float(F.cross_entropy(torch.as_tensor(val_logits), torch.as_tensor(y_val)))
+    return val_loss, unweighted_accuracy(y_val, val_pred, run.n_classes), weighted_accuracy(y_val, val_pred)
+
+
 def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_set: FeatureSet,
           cfg: Config, *, teacher: nn.Module | None = None,
           teacher_outputs: tuple[np.ndarray, np.ndarray | None] | None = None, out_dir: str | Path | None = None,
@@ -152,17 +255,7 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
     Ctrl-C stopped it (then the message says what best.pt holds), "trained" at the end. None of
     them has a test score; `eggemo train` adds it and the state "tested".
     """
-    if teacher is not None and teacher_outputs is not None:
-        raise ValueError("give a teacher model or its precomputed outputs, not both")
-    if teacher_outputs is not None:
-        t_logits, t_feat = teacher_outputs
-        if len(t_logits) != len(train_set) or (t_feat is None and cfg.distill.kind != "logit"):
-            raise ValueError(f"teacher outputs: need logits for each of the {len(train_set)} training utterances "
-                             f"(got {len(t_logits)}), and features unless distill.kind = 'logit'")
-        teacher = _Precomputed(np.asarray(t_logits, np.float32),
-                               np.asarray(t_feat if t_feat is not None else t_logits, np.float32))
-    if teacher is not None and arch not in STUDENT_ARCHS:
-        raise ValueError(f"distillation trains the student; got arch {arch!r}")
+    teacher = _teacher_of(arch, train_set, cfg, teacher, teacher_outputs)
     if tuple(train_set.label_names) != tuple(val_set.label_names):
         raise ValueError("train and validation sets have different label_names")
     if len(train_set) == 0 or len(val_set) == 0:
@@ -176,6 +269,7 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
     world, rank, local_rank, own_group = _distributed(cfg.run.device)
     main_rank = rank == 0
     device = pick_device(cfg.run.device, local_rank)
+    run = _Run(arch, mode, oc, device, world, rank, len(train_set.label_names))
     if cfg.run.threads > 0:
         torch.set_num_threads(cfg.run.threads)
     if device.type == "cpu":
@@ -185,52 +279,15 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
         torch.set_flush_denormal(True)
     seed_everything(cfg.run.seed)
 
-    model = build_model(arch, **model_config).to(device)
-    for m in model.modules():
-        if isinstance(m, BandNorm):     # per-band standardisation: the training set's statistics
-            mean, std = _band_statistics(train_set.logmel)
-            m.mean.copy_(torch.as_tensor(mean))
-            m.std.copy_(torch.as_tensor(std))
-    net: nn.Module = model
-    if world > 1:
-        # Without a teacher the student's distillation projection gets no gradient.
-        net = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=(mode == "student"))
-
-    # Tensors: inputs, labels and (for distillation) the frozen teacher's features.
-    x = torch.as_tensor(model_inputs(arch, train_set), dtype=torch.float32)
-    y = torch.as_tensor(train_set.labels, dtype=torch.int64)
-    tensors = [x, y]
-    if isinstance(teacher, _Precomputed):
-        tensors += [torch.as_tensor(teacher.features), torch.as_tensor(teacher.logits)]
-    elif teacher is not None:
-        teacher = teacher.to(device).eval()
-        t_logits, t_feat = predict(teacher, train_set.logmel, oc.batch_size * 4, device)
-        tensors += [torch.as_tensor(t_feat), torch.as_tensor(t_logits)]
-        teacher.cpu()
-    dataset = TensorDataset(*tensors)
-    drop_last = len(dataset) % oc.batch_size == 1   # a batch of one breaks BatchNorm
-    if world > 1:
-        sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=cfg.run.seed)
-        loader = DataLoader(dataset, batch_size=oc.batch_size, sampler=sampler, drop_last=drop_last)
-    else:
-        sampler = None
-        gen = torch.Generator().manual_seed(cfg.run.seed)
-        loader = DataLoader(dataset, batch_size=oc.batch_size, shuffle=True, generator=gen, drop_last=drop_last)
+    model, net = _build(arch, model_config, train_set, run)
+    loader, sampler = _batches(train_set, teacher, run, cfg.run.seed)
     x_val = model_inputs(arch, val_set)
     y_val = np.asarray(val_set.labels)
-    n_classes = len(train_set.label_names)
-
     opt_cls = torch.optim.AdamW if oc.optimizer == "adamw" else torch.optim.Adam
     optimizer = opt_cls(net.parameters(), lr=oc.lr, weight_decay=oc.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: _lr_factor(e, oc))
-    ac = cfg.augment
-    is_student = arch in STUDENT_ARCHS
     channels = tuple(train_set.f0_channels)
     aug_gen = torch.Generator().manual_seed(cfg.run.seed + 7919)
-    # The paper's loss path (hard labels) is kept exactly when nothing softens the targets.
-    soft = oc.label_smoothing > 0 or ac.mixup > 0
 
     out = Path(out_dir) if out_dir is not None and main_rank else None
     if out is not None:
@@ -266,29 +323,7 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
             sums = torch.zeros(5, dtype=torch.float64, device=device)  # loss, ce, kd, correct, n
             bar = tqdm(loader, desc=f"{mode} epoch {epoch}", leave=False, disable=not (main_rank and cfg.run.progress))
             for batch in bar:
-                xb, yb = batch[0], batch[1]
-                if is_student:
-                    xb = augment_student(xb, channels, ac, aug_gen)
-                else:
-                    xb = spec_augment(xb, ac, aug_gen)
-                targets = soft_targets(yb, n_classes, oc.label_smoothing) if soft else None
-                extra = [t.to(device) for t in batch[2:]]
-                if ac.mixup > 0:
-                    xb, targets, perm, lam = mixup(xb, targets, ac.mixup, aug_gen)
-                    extra = [lam * t + (1 - lam) * t[perm.to(t.device)] for t in extra]
-                xb, yb = xb.to(device), yb.to(device)
-                logits, feature = net(xb)
-                if teacher is not None:
-                    if soft or cfg.distill.kind != "feature":
-                        tg = targets.to(device) if soft else soft_targets(yb, n_classes)
-                        parts = distill_loss(cfg.distill.kind, logits, feature, extra[1], extra[0], tg,
-                                             cfg.distill.tau, cfg.distill.alpha)
-                    else:
-                        parts = cmed_loss(logits, feature, extra[0], yb, cfg.distill.tau, cfg.distill.alpha)
-                    loss, ce, kd = parts.total, parts.ce, parts.kd
-                else:
-                    loss = ce = soft_cross_entropy(logits, targets.to(device)) if soft else F.cross_entropy(logits, yb)
-                    kd = torch.zeros((), device=device)
+                loss, ce, kd, logits, yb = _batch_loss(net, batch, teacher is not None, channels, cfg, run, aug_gen)
                 _check_finite(loss, epoch, cfg)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -303,10 +338,7 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
                 dist.all_reduce(sums)
             loss_sum, ce_sum, kd_sum, correct, n_seen = sums.tolist()
 
-            val_logits, _ = predict(unwrap(net), x_val, oc.batch_size * 4, device)
-            val_pred = val_logits.argmax(1)
-            val_loss = float(F.cross_entropy(torch.as_tensor(val_logits), torch.as_tensor(y_val)))
-            val_ua = unweighted_accuracy(y_val, val_pred, n_classes)
+            val_loss, val_ua, val_wa = _scores(unwrap(net), x_val, y_val, run)
             if not (np.isfinite(val_loss) and all(torch.isfinite(p).all() for p in model.parameters())):
                 raise TrainingError(f"the model's weights or validation loss became non-finite in epoch {epoch} "
                                     f"(learning rate {oc.lr:g}); training stopped, no checkpoint of this epoch "
@@ -316,7 +348,7 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
             improved = score > best_score
             row = {"epoch": epoch, "lr": lr, "train_loss": loss_sum / n_seen, "train_ce": ce_sum / n_seen,
                    "train_kd": kd_sum / n_seen, "train_acc": correct / n_seen, "val_loss": val_loss,
-                   "val_ua": val_ua, "val_wa": weighted_accuracy(y_val, val_pred), "best": improved,
+                   "val_ua": val_ua, "val_wa": val_wa, "best": improved,
                    "seconds": time.perf_counter() - t0}
             history.append(row)
             if oc.average_best > 1:
@@ -340,13 +372,14 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
                 break
             scheduler.step()
 
+        # After the epochs, each step rescored on validation and kept: the best epochs' weights
+        # averaged, the teacher's regression fused in, the student's weights put on their int8 grid.
         if len(top) > 1:
             # Checkpoint averaging: the mean of the best epochs' weights (integer buffers from the best).
             best_state = {k: (torch.stack([t[2][k] for t in top]).mean(0) if v.is_floating_point() else v)
                           for k, v in best_state.items()}
             model.load_state_dict(best_state)
-            val_logits, _ = predict(model, x_val, oc.batch_size * 4, device)
-            best_ua = unweighted_accuracy(y_val, val_logits.argmax(1), n_classes)
+            _, best_ua, _ = _scores(model, x_val, y_val, run)
             if main_rank:
                 best_ckpt = keep_best({"best_epoch": best_epoch, "val_ua": best_ua,
                                        "averaged_epochs": sorted(t[1] for t in top)})
@@ -356,12 +389,10 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
             # the teacher's late fusion: the band-statistics regression, fitted on the same training
             # part, joins the trained network (models.ResNet18.fit_moment_head)
             model.fit_moment_head(train_set.logmel, train_set.labels)
-            val_logits, _ = predict(model, x_val, oc.batch_size * 4, device)
-            best_ua = unweighted_accuracy(y_val, val_logits.argmax(1), n_classes)
+            _, best_ua, val_wa = _scores(model, x_val, y_val, run)
             if main_rank:
                 before = best_ckpt.get("metrics", {})
-                best_ckpt = keep_best({**before, "best_epoch": best_epoch, "val_ua": best_ua,
-                                       "val_wa": weighted_accuracy(y_val, val_logits.argmax(1)),
+                best_ckpt = keep_best({**before, "best_epoch": best_epoch, "val_ua": best_ua, "val_wa": val_wa,
                                        "val_ua_network_alone": history[best_epoch - 1]["val_ua"] if best_epoch else None,
                                        "val_wa_network_alone": before.get("val_wa")})
         if cfg.export.snap_weights and mode != "teacher" and arch == "cnn_student":
@@ -372,11 +403,9 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
             from .snap import snap_weights
             before_ua = best_ua
             model = snap_weights(model).eval()
-            val_logits, _ = predict(model, x_val, oc.batch_size * 4, device)
-            best_ua = unweighted_accuracy(y_val, val_logits.argmax(1), n_classes)
+            _, best_ua, val_wa = _scores(model, x_val, y_val, run)
             if main_rank:
-                best_ckpt = keep_best({**best_ckpt.get("metrics", {}), "val_ua": best_ua,
-                                       "val_wa": weighted_accuracy(y_val, val_logits.argmax(1)),
+                best_ckpt = keep_best({**best_ckpt.get("metrics", {}), "val_ua": best_ua, "val_wa": val_wa,
                                        "snapped_weights": True, "val_ua_before_snapping": before_ua})
         if main_rank and best_ckpt:
             best_ckpt = {**best_ckpt, "metrics": {**best_ckpt["metrics"], "state": "trained"}}
