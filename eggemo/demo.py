@@ -359,7 +359,8 @@ def summarise(mon, streamed: Streamed, fs, model, export_dir: Path, report: dict
                   "agreement_with_host": ms.get("agreement"),
                   "cost_per_inference": ms.get("board_cost")},
         "export": {"int8_bytes": report["int8"]["size_bytes"], "tflm_arena_bytes": report["tflm"].get("arena_bytes"),
-                   "int16x8_bytes": (report.get("int16x8") or {}).get("size_bytes")},
+                   "int16x8_bytes": (report.get("int16x8") or {}).get("size_bytes"),
+                   "c_scratch_bytes": (report.get("c_inference") or {}).get("scratch_bytes")},
         "firmware": {} if status is None else {"hops": status.hops, "hop_cost_mean": status.hop_cost_mean,
                                                 "hop_cost_max": status.hop_cost_max,
                                                 "cost_unit": "instructions (QEMU -icount)",
@@ -397,8 +398,10 @@ def summarise(mon, streamed: Streamed, fs, model, export_dir: Path, report: dict
     if status is not None:
         print(f"   firmware F0: {status.hop_cost_mean:,} mean / {status.hop_cost_max:,} max "
               f"{s['firmware']['cost_unit']} per 10 ms hop (budget 336,000), {status.hops} hops")
-    print(f"   int8 model {s['export']['int8_bytes']:,} B, TFLite Micro arena {s['export']['tflm_arena_bytes']:,} B"
-          + (f"; deployed 16x8 model {s['export']['int16x8_bytes']:,} B (run as C on the board)"
-             if s["export"]["int16x8_bytes"] else ""))
+    e = s["export"]
+    print(f"   int8 model {e['int8_bytes']:,} B, TFLite Micro arena {e['tflm_arena_bytes']:,} B"
+          + (f"; deployed 16x8 model {e['int16x8_bytes']:,} B" if e["int16x8_bytes"] else "")
+          + (f"; the board runs the deployed model as C in {e['c_scratch_bytes']:,} B of scratch"
+             if e["c_scratch_bytes"] else ""))
     print("   link: " + ", ".join(f"{k} {v}" for k, v in s["link"].items()))
     return s

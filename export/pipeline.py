@@ -22,7 +22,8 @@ from . import cgen
 from .data import ExportData, check_contours, subsample
 from .runtime import FLOAT_MODEL, INT8_MODEL, MODEL_16X8, REPORT, StudentRuntime
 from .tflite_check import check_int8_types, check_tflm_ops, io_quantization, read_model
-from .verify import agreement, classification_metrics, compare_tflm, onnx_logits, state_leak, tflm_arena_size
+from .verify import (agreement, captured_stderr, classification_metrics, compare_tflm, onnx_logits, state_leak,
+                     tflm_arena_size)
 
 PARITY_TOL = 1e-4          # max |logit diff| of Keras / ONNX / float TFLite against torch
 TFLM_MAX_LSB = 1           # TFLM vs TFLite interpreter, int8 output units (target; per kernel: hard check)
@@ -284,16 +285,25 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
                    "vs_float": agreement(w16_val, float_val, step=w16_rt.output_scale)}
             if snap:
                 w16["vs_checkpoint"] = agreement(w16_val, ckpt_val)
-            try:        # whether TFLite Micro runs it too (the board runs it as C either way)
-                w16["tflm"] = {"runs": True, **compare_tflm(w16_buf, tflm_x[:4], tflm_arena_size(w16_buf))}
-            except (RuntimeError, ValueError) as exc:
-                w16["tflm"] = {"runs": False, "error": (str(exc).splitlines() or [type(exc).__name__])[0],
-                               "note": "the board runs this model as C (emo_model.c), checked against "
-                                       "ai-edge-litert's reference kernels below"}
+            # whether TFLite Micro runs it too (the board runs it as C either way); what TFLM prints
+            # while it tries is the report's, not stray lines on the terminal
+            with captured_stderr() as said:
+                try:
+                    w16["tflm"] = {"runs": True, **compare_tflm(w16_buf, tflm_x[:4], tflm_arena_size(w16_buf))}
+                except (RuntimeError, ValueError) as exc:
+                    w16["tflm"] = {"runs": False, "error": (str(exc).splitlines() or [type(exc).__name__])[0],
+                                   "note": "the board runs this model as C (emo_model.c), checked against "
+                                           "ai-edge-litert's reference kernels below"}
+            if said.lines():
+                w16["tflm"]["tflm_said"] = said.lines()[:8]
+                if not w16["tflm"]["runs"]:          # TFLM's own words say more than the interpreter's exception
+                    w16["tflm"]["error"] = _tflm_words(said.lines())
             tick("int16x8_s", t0)
             log(f"  16x8 tflite: {len(w16_buf)} bytes; accuracy {m_w16['accuracy']:.4f}; argmax agreement with "
                 f"float {w16['vs_float']['argmax_agreement']:.4f} ({w16['vs_float']['disagreements']} of "
-                f"{len(val_x)} differ)")
+                f"{len(val_x)} differ); TFLite Micro "
+                + ("runs it too" if w16["tflm"]["runs"] else f"does not run it ({w16['tflm']['error']}): the board "
+                                                             f"runs it as C"))
             deploy_buf, deploy_rt, deploy_file = w16_buf, w16_rt, MODEL_16X8
 
         # 7. write: ONNX is already in tmp; the rest now
@@ -311,6 +321,7 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
                                              report.get("input", {}).get("feature_config"), tmp, lstm, log,
                                              deploy_file)
         tick("c_inference_s", t0)
+        _deployed_budget(report)
         report["timings_s"]["total_s"] = round(time.perf_counter() - t_start, 2)
         from .report import render_markdown
         (tmp / REPORT).write_text(json.dumps(report, indent=2) + "\n")
@@ -359,6 +370,41 @@ def _c_inference(int8_buf: bytes, int8_rt: StudentRuntime, val_x: np.ndarray, la
                        "argmax_agreement": same_argmax / max(len(diffs), 1)}}
 
 
+def _tflm_words(lines: list[str]) -> str:
+    """TFLite Micro's failure as one phrase: the node that failed, then why (it prints the why first)."""
+    node = [line for line in lines if line.startswith("Node ")][:1]
+    why = [line.rstrip(".") for line in lines if not line.startswith("Node ")][:2]
+    return "; ".join(node) + (": " if node and why else "") + "; ".join(why)
+
+
+def _mcu_verdict(mcu: dict[str, Any], model_bytes: int) -> str:
+    if mcu["model_fits_flash"] and mcu["fits_ram"]:
+        return "fits"
+    return "does not fit: " + "; ".join(
+        ([f"model {model_bytes} B > flash {mcu['flash_bytes']} B"] if not mcu["model_fits_flash"] else [])
+        + ([f"{mcu['ram_use']} {mcu['ram_needed_bytes']} B > RAM {mcu['ram_bytes']} B"] if not mcu["fits_ram"] else []))
+
+
+def _deployed_budget(report: dict[str, Any]) -> None:
+    """The RAM budget is the deployed model's. Where the board runs it as C (a CNN student, int8 or
+    16x8: emo_model.c) that is the C inference's scratch, and TFLite Micro's arena (of the int8 model)
+    stays in the report as a cross-check, not a target; a BiLSTM student keeps the arena, as TFLite
+    Micro runs it."""
+    c = report.get("c_inference") or {}
+    if not c.get("available"):
+        return
+    scratch = int(c["scratch_bytes"])
+    targets = report["targets"]
+    if "tflm_arena_bytes" in targets:            # the edge targets
+        del targets["tflm_arena_bytes"]
+        targets["c_scratch_bytes"] = {"value": scratch, "limit": TARGETS["edge_max_arena_bytes"],
+                                      "met": scratch <= TARGETS["edge_max_arena_bytes"]}
+    mcu = report["mcu"]
+    mcu.update(runtime=f"C inference ({c['source']}, emo_model.c)", ram_use="C scratch", ram_needed_bytes=scratch,
+               fits_ram=scratch <= mcu["ram_bytes"])
+    mcu["verdict"] = _mcu_verdict(mcu, report["int8"]["size_bytes"])
+
+
 def _report(ckpt_path, ckpt, shape, size, data, n_calib, n_val, tmp, onnx_diff, keras_diff, float_diff,
             float_info, int8_info, type_counts, io, m_torch, m_float, m_int8, vs_float, drop, arena, tflm, leak,
             timings, model, w16=None, snapped=None) -> dict[str, Any]:
@@ -392,10 +438,10 @@ def _report(ckpt_path, ckpt, shape, size, data, n_calib, n_val, tmp, onnx_diff, 
                                  "met": int8_bytes <= TARGETS["edge_max_int8_bytes"]}
         targets["tflm_arena_bytes"] = {"value": arena, "limit": TARGETS["edge_max_arena_bytes"],
                                        "met": arena <= TARGETS["edge_max_arena_bytes"]}
-    mcu_note = ("fits" if fits_flash and fits_ram else
-                "does not fit: " + "; ".join(
-                    ([f"model {int8_bytes} B > flash {MCU['flash_bytes']} B"] if not fits_flash else [])
-                    + ([f"TFLM arena {arena} B > RAM {MCU['ram_bytes']} B"] if not fits_ram else [])))
+    # the RAM the deployed model needs: TFLite Micro's arena here, the C scratch where the board runs C
+    mcu = {**MCU, "model_fits_flash": fits_flash, "arena_fits_ram": fits_ram, "runtime": "TFLite Micro",
+           "ram_use": "TFLM arena", "ram_needed_bytes": arena, "fits_ram": fits_ram}
+    mcu["verdict"] = _mcu_verdict(mcu, int8_bytes)
     return {
         "format": "eggemo-export-report-v1",
         "checkpoint": {"path": str(ckpt_path), "sha256": _sha256(Path(ckpt_path)), "arch": ckpt["arch"],
@@ -433,7 +479,7 @@ def _report(ckpt_path, ckpt, shape, size, data, n_calib, n_val, tmp, onnx_diff, 
         "tflm": {"arena_bytes": arena, "arena_kib": round(arena / 1024, 1), **tflm,
                  "note": "arena measured with the tflite-micro Python interpreter on x86-64 (64-bit pointers); "
                          "a 32-bit MCU build needs slightly less for its per-tensor structs"},
-        "mcu": {**MCU, "model_fits_flash": fits_flash, "arena_fits_ram": fits_ram, "verdict": mcu_note},
+        "mcu": mcu,
         "targets": targets,
         "runtimes": {"host": f"ai-edge-litert {ai_edge_litert.__version__ if hasattr(ai_edge_litert, '__version__') else ''}".strip(),
                      "tflite_micro": tflite_micro.__version__, "tensorflow": tf.__version__,

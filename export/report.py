@@ -81,8 +81,8 @@ def _deployed_section(r: dict[str, Any]) -> list[str]:
     out = ["## Deployed model", "",
            f"`{d['file']}` ({d['activations']} activations, int8 weights"
            + ("; weights put on their int8 grid before converting" if d["snapped_weights"] else "")
-           + "): the board's C inference and the host's `--model` folder run it. The accuracy-drop and argmax-agreement "
-           "targets below are its own; the size and TFLite Micro ones are the int8 model's.", ""]
+           + "): the board's C inference and the host's `--model` folder run it. The accuracy-drop, argmax-agreement "
+           "and RAM (C scratch) targets below are its own; the size and TFLite Micro ones are the int8 model's.", ""]
     sn = r.get("snap")
     if sn:
         out += [f"Snapping the weights changed {sn['labels_changed']} of {sn['utterances']} validation labels of the "
@@ -105,6 +105,22 @@ def _deployed_section(r: dict[str, Any]) -> list[str]:
                  if t.get("runs") else f"TFLite Micro does not run it ({t.get('error', 'not tried')}); "
                  + str(t.get("note", ""))), ""]
     return out if (sn or w or d["activations"] != "int8") else []
+
+
+def _mcu_lines(r: dict[str, Any]) -> list[str]:
+    """Whether the deployed model fits the MCU, in the RAM its runtime needs (the C scratch where the
+    board runs it as C; TFLite Micro's arena otherwise)."""
+    mcu = r["mcu"]
+    head = f"{mcu['name']} ({mcu['flash_bytes'] // 1024} KiB flash, {mcu['ram_bytes'] // 1024} KiB RAM)"
+    if "runtime" not in mcu:        # reports written before the runtime was named
+        return [f"{head}: model fits flash {_yes(mcu['model_fits_flash'])}, arena fits RAM "
+                f"{_yes(mcu['arena_fits_ram'])} -- {mcu['verdict']}."]
+    lines = [f"{head}, deployed model run by {mcu['runtime']}: model fits flash {_yes(mcu['model_fits_flash'])}, "
+             f"{mcu['ram_use']} of {mcu['ram_needed_bytes']:,} B fits RAM {_yes(mcu['fits_ram'])} -- {mcu['verdict']}."]
+    if mcu["runtime"] != "TFLite Micro":
+        lines += ["", f"The board runs the deployed model as C, so the TFLite Micro arena above "
+                      f"({r['tflm']['arena_bytes']:,} B, of the int8 model) is a cross-check, not its RAM budget."]
+    return lines
 
 
 def render_markdown(r: dict[str, Any]) -> str:
@@ -160,9 +176,7 @@ def render_markdown(r: dict[str, Any]) -> str:
            f"({', '.join(tm['kernels_checked'])}) {_kernels_note(r)}; differences downstream are those roundings "
            f"carried through the network. Largest difference per op output: "
            + ", ".join(tm["per_op_max_lsb_diff"]) + ".", "",
-           f"{mcu['name']} ({mcu['flash_bytes'] // 1024} KiB flash, {mcu['ram_bytes'] // 1024} KiB RAM): "
-           f"model fits flash {_yes(mcu['model_fits_flash'])}, arena fits RAM {_yes(mcu['arena_fits_ram'])} "
-           f"-- {mcu['verdict']}.", "",
+           *_mcu_lines(r), "",
            "## Targets", "",
            _table(["target", "value", "limit", "met"],
                   [[k, v["value"], v["limit"], _yes(v["met"])] for k, v in r["targets"].items()]), "",

@@ -69,6 +69,35 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+class Captured:
+    """What was written to fd 2 inside `captured_stderr()`, once the block has ended."""
+    text: str = ""
+
+    def lines(self) -> list[str]:
+        return [line.strip() for line in self.text.splitlines() if line.strip()]
+
+
+@contextlib.contextmanager
+def captured_stderr() -> Iterator[Captured]:
+    """Take what native code (TFLite Micro's MicroPrintf) writes straight to fd 2 while probing a
+    model, so the export reports it instead of printing stray lines beside its own."""
+    import tempfile
+
+    said = Captured()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as buf:
+        try:
+            os.dup2(buf.fileno(), 2)
+            yield said
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            buf.seek(0)
+            said.text = buf.read().decode("utf-8", "replace")
+
+
 def _tflm_interpreter(model: bytes, arena_size: int):
     from tflite_micro import runtime as tflm
     return tflm.Interpreter.from_bytes(bytes(model), arena_size=int(arena_size))
