@@ -251,6 +251,10 @@ def _check_eggemo(argv: tuple[str, ...], whole: bool) -> None:
             action = opts[key]
             if action.choices is not None and i + 1 < len(rest) and not PLACEHOLDER.match(rest[i + 1]):
                 assert rest[i + 1] in action.choices, f"{key} {rest[i + 1]}: not one of {list(action.choices)}"
+    for i, t in enumerate(rest[:-1]):               # a placeholder for a choice (--board NAME): any choice
+        action = opts.get(t)
+        if action is not None and action.choices is not None and PLACEHOLDER.match(rest[i + 1]):
+            rest[i + 1] = str(next(iter(action.choices)))
     try:
         parse(p, name, rest)
     except _ParseError as exc:
@@ -412,10 +416,10 @@ def _model_dirs() -> set[str]:
 
 
 def _make_checkout(root: Path, export: Path, venv: bool) -> Path:
-    """firmware/ copied (its own build folders), csrc/ and export/ linked, the venv linked when
-    `venv`, and `export` copied to every folder in _model_dirs()."""
+    """firmware/ copied (its own build folders), the sources the build reads (csrc/, eggemo/,
+    export/) linked, the venv linked when `venv`, and `export` copied to every folder in _model_dirs()."""
     shutil.copytree(ROOT / "firmware", root / "firmware", ignore=shutil.ignore_patterns("build*"))
-    for name in ("csrc", "export", *([".venv"] if venv else [])):
+    for name in ("csrc", "eggemo", "export", *([".venv"] if venv else [])):
         (root / name).symlink_to(ROOT / name)
     for rel in _model_dirs():
         if not (root / rel).exists():
@@ -467,7 +471,8 @@ def _firmware_make_lines() -> dict[tuple[str, ...], DocLine]:
     """The docs' `make -C firmware ...` lines, a placeholder MODEL given DOC_EXPORT, each once."""
     out: dict[tuple[str, ...], DocLine] = {}
     for d in _lines("make"):
-        if "-C" in d.argv:
+        if "-C" in d.argv and not any(_placeholder(a.partition("=")[2]) for a in d.argv
+                                      if re.match(r"^(BOARD|BUILD|PYTHON)=", a)):   # BOARD=NAME: a template
             argv = tuple(f"MODEL={DOC_EXPORT}" if a.startswith("MODEL=") and _placeholder(a[6:]) else a
                          for a in d.argv)
             out.setdefault(argv, d)
@@ -616,8 +621,8 @@ def test_blocks_with_a_background_qemu_run_whole(tree, block):
             b.stop()
 
 
-@pytest.mark.parametrize("d", [d for d in _lines("eggemo") if d.argv[1:2] == ("flash",) and len(d.argv) > 2],
-                         ids=_id)
+@pytest.mark.parametrize("d", [d for d in _lines("eggemo") if d.argv[1:2] == ("flash",) and len(d.argv) > 2
+                               and not any(PLACEHOLDER.match(a) for a in d.argv)], ids=_id)
 def test_flash_lines_name_the_image_the_build_writes(tree, d):
     """`eggemo flash --board B ELF`: the ELF the documented build writes passes every check before the
     probe (--check-only: there is no probe here)."""
