@@ -59,6 +59,8 @@ extern "C" {
 /* Stream modes (bit mask of EMO_CMD_SET_MODE). */
 #define EMO_MODE_RAW 1
 #define EMO_MODE_F0 2
+#define EMO_MODE_REPLAY 4            /* with RAW and/or F0: the samples come as REPLAY frames (a board with
+                                      * an ADC leaves it off); not reported in HELLO's mode */
 
 /* Boards (HELLO). */
 #define EMO_BOARD_STM32F405 1

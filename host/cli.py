@@ -41,8 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_fs(p, "ask the board to sample the EGG at this rate (8000 or 16000)", choices=(8000, 16000))
     p.add_argument("--record", type=Path, metavar="DIR", help="write egg.wav and session.jsonl into DIR (new or empty)")
     p.add_argument("--fsync", action="store_true", help="with --record: fsync each block (survives power loss too)")
-    p.add_argument("--feed", type=Path, metavar="WAV", help="stream this EGG recording into a board without ADC "
-                   "(the QEMU board at --port)")
+    p.add_argument("--feed", type=Path, metavar="WAV", help="stream this EGG recording into the board at --port "
+                   "in place of its ADC (the QEMU board, or the chip image under QEMU)")
     add_egg_channel(p)
     p.add_argument("--speed", type=float, default=1.0, help="--emulate/--feed pace, x real time (0: as fast as the "
                    "link goes; default 1)")
@@ -296,10 +296,41 @@ def _live_guarded(args: argparse.Namespace, classifier, seg: SegmenterConfig, ct
         print(f"eggemo monitor: {len(monitor.predictions)} predictions{board}"
               + (f", utterance end -> screen p50 {lat[0]:.1f} ms, p95 {lat[1]:.1f} ms" if lat else "")
               + f"; link {monitor.link_counters()}", file=sys.stderr)
+        problem = _feed_problem(monitor, wav, feed, args.fs or 16000, args.egg_channel)
+        if problem is not None:
+            print(f"eggemo monitor: {problem}", file=sys.stderr)
+            return 1
         return 0
     finally:
         if emulator is not None:
             emulator.close()
+
+
+def _feed_problem(monitor, wav: Path | None, feed, fs: int, egg_channel: int | None) -> str | None:
+    """What went wrong when a fed recording gave nothing to show: it was refused or never streamed,
+    no F0 came back, or (with a model on either side) no utterance was classified. None when it gave
+    what it should, or when nothing was fed."""
+    if wav is None:
+        return None
+    total = len(feed) / fs
+    fed = monitor.feed_sent / fs
+    if monitor.feed_refused is not None:
+        return monitor.feed_refused
+    if monitor.feed_sent == 0:
+        why = ("the board never acknowledged START" if monitor.hello is not None
+               else "no valid HELLO came from the board" if monitor.link.stats.connects else "the port never opened")
+        return f"nothing of {wav} was streamed ({why}); the link line above has the counters"
+    if monitor.f0_frames == 0:
+        return (f"the board sent no F0 frame for the {fed:.2f} of {total:.2f} s of {wav} it was fed; the link "
+                f"line above has its counters (samples dropped, format errors)")
+    classifies = monitor.classifier is not None or monitor.board_classifies
+    if classifies and not monitor.predictions and not monitor.board_predictions:
+        hop_ms = monitor.options.seg.hop_ms
+        return (f"no utterance of {wav} was classified: {fed:.2f} of {total:.2f} s fed gave {monitor.f0_frames} "
+                f"F0 frames, {monitor.f0_voiced} voiced ({monitor.f0_voiced * hop_ms / 1000:.2f} s); an utterance "
+                f"needs {monitor.options.seg.min_voiced_ms:g} ms of voicing (--min-voiced-ms). Is the EGG in the "
+                f"channel read ({f'channel {egg_channel}' if egg_channel else 'the last'}; --egg-channel N)?")
+    return None
 
 
 def _header(args, url: str, mode: int, classifier) -> dict:

@@ -29,6 +29,8 @@ class MonitorState:
     port: str = ""
     connected: bool = False
     board: str = ""                 # e.g. "qemu-netduinoplus2 fw 0.1.0, 16000 Hz"
+    clock: str = ""                 # the clock HELLO reports, e.g. "CPU 16 MHz, FALLBACK clock"
+    clock_fallback: bool = False    # HELLO's clock-fallback flag: shown as a warning
     mode: str = ""
     streaming: bool = False
     label_names: tuple[str, ...] = ()
@@ -263,6 +265,8 @@ def render(state: MonitorState, width: int = 100):
     head.append("● " if state.connected else "○ ", style="bold green" if state.connected else "bold red")
     head.append(f"{state.port}  ", style="bold")
     head.append(state.board or ("waiting for the board..." if state.connected else "disconnected, retrying..."))
+    if state.clock:
+        head.append(f"  {state.clock}", style="bold yellow" if state.clock_fallback else "dim")
     if state.mode:
         head.append(f"  mode {state.mode}{' streaming' if state.streaming else ''}", style="dim")
 

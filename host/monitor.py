@@ -9,8 +9,10 @@ When the host normalises with fixed statistics (--norm FILE.json) it gives them 
 (SET_NORM) before each START, so the two use the same statistics.
 
 One thread (the caller's) handles everything in arrival order; the serial reader thread only
-decodes and queues (link.MessageProtocol), and a Feeder thread streams EGG into a board that
-has no ADC (the emulator). Every input of the pipeline is written to the recording before it
+decodes and queues (link.MessageProtocol), and a Feeder thread streams a recording (--feed) as
+REPLAY frames into a board: the QEMU board, which has no ADC, or the chip, which then leaves its
+ADC off (SET_MODE's REPLAY bit). The end of the recording ends the stream (STOP), as silence
+would end its last utterance. Every input of the pipeline is written to the recording before it
 is used ("f0" and "end" lines), so a replay drives the pipeline through the same calls.
 """
 from __future__ import annotations
@@ -54,9 +56,22 @@ class MonitorOptions:
     open_timeout: float = 0.0          # keep trying the first open this long
     feed: np.ndarray | None = field(default=None, repr=False)   # int16 EGG for a board without ADC
     feed_speed: float = 1.0            # x real time; 0 = as fast as the link takes it
-    stop_at_end: bool = False          # after the feed: STOP, and return once the board's final STATUS is in
+    stop_at_end: bool = False          # after the feed (always followed by STOP): return once the board's
+    #                                    final STATUS is in
     duration: float | None = None      # return after this many seconds
     hello_hint_s: float = 3.0          # say what may be wrong when a connected board stays silent this long
+
+
+FALLBACK_WARNING = ("warning: the board runs on its fallback clock (HELLO flag): its crystal or PLL did not "
+                    "start, so its sampling and link run on the internal 16 MHz oscillator (about 1 % accurate; the "
+                    "link 2.1 % off its rate at 16 MHz). Check the crystal; under QEMU, which models no clock "
+                    "tree, the chip image always runs so")
+
+
+def clock_text(h: P.Hello) -> str:
+    """The clock the board says it runs on: 'CPU 168 MHz', 'CPU 16 MHz, FALLBACK clock'."""
+    text = f"CPU {h.cpu_hz / 1e6:g} MHz"
+    return f"{text}, FALLBACK clock" if h.clock_fallback else text
 
 
 def norm_text(n: P.SetNorm) -> str:
@@ -251,6 +266,9 @@ class Monitor:
         self.hello: P.Hello | None = None
         self.streaming = False
         self.samples_lost = 0                    # RAW samples missing (gaps in their indices)
+        self.f0_frames = 0                       # F0 frames that reached the pipeline (board's or host's)
+        self.f0_voiced = 0
+        self.feed_refused: str | None = None     # why the board would not take the fed recording
         self.finished = threading.Event()
         self.error: str | None = None            # why the monitor gave up (a board of another protocol version)
         self._encoder = P.Encoder()
@@ -264,6 +282,7 @@ class Monitor:
         self._raw_next: int | None = None
         self._host_f0: HostF0 | None = None
         self._feeder: Feeder | None = None
+        self._feed_sent = 0                      # samples fed by earlier feeders (a reconnection starts another)
         self._down_since: float | None = None
         self._up_since: float | None = None      # when the link came up, until the board says anything
         self._hello_rejected = False             # a refused HELLO was said on this connection
@@ -336,6 +355,17 @@ class Monitor:
                 "samples_dropped": 0 if s is None else s.samples_dropped + s.samples_lost + s.rx_overflows,
                 "samples_lost": self.samples_lost}
 
+    @property
+    def feed_sent(self) -> int:
+        """Samples of the fed recording the board was sent (by the feeder that ran furthest)."""
+        return max(self._feed_sent, self._feeder.sent if self._feeder is not None else 0)
+
+    def _stop_feeder(self) -> None:
+        if self._feeder is not None:
+            self._feeder.stop()
+            self._feed_sent = max(self._feed_sent, self._feeder.sent)
+            self._feeder = None
+
     def _shutdown(self) -> None:
         if self._feeder is not None:
             self._feeder.stop()
@@ -395,9 +425,7 @@ class Monitor:
             self._record("link", state="down", error=item.error)
             if item.error or not self._closing:
                 self._event(f"link lost: {item.error or 'closed'}" + ("; retrying" if self.options.reconnect else ""))
-            if self._feeder is not None:
-                self._feeder.stop()
-                self._feeder = None
+            self._stop_feeder()
             if self._host_f0 is not None:
                 self._frames(self._host_f0.flush(), "host", item.t)
             self._end("link_lost", item.t)
@@ -465,9 +493,14 @@ class Monitor:
         self._record("hello", fw_version=list(h.fw_version), board=h.board_name, fs=h.fs,
                      f0_hop_samples=h.f0_hop_samples, f0_frame_samples=h.f0_frame_samples, mode=h.mode,
                      streaming=h.streaming, cpu_hz=h.cpu_hz, cost_unit=h.cost_unit, flags=h.flags)
-        self.state.board = (f"{h.board_name} fw {'.'.join(map(str, h.fw_version))}, {h.fs} Hz, "
-                            f"F0 hop {1000 * h.f0_hop_samples / h.fs:.0f} ms"
-                            + (", classifies on board" if h.has_model else ""))
+        board = (f"{h.board_name} fw {'.'.join(map(str, h.fw_version))}, {h.fs} Hz, "
+                 f"F0 hop {1000 * h.f0_hop_samples / h.fs:.0f} ms" + (", classifies on board" if h.has_model else ""))
+        clock = clock_text(h)
+        if (board, clock) != (self.state.board, self.state.clock):   # a new board, or another clock: say it
+            self._event(f"board: {board}; {clock}")
+            if h.clock_fallback:
+                self._event(FALLBACK_WARNING)
+        self.state.board, self.state.clock, self.state.clock_fallback = board, clock, h.clock_fallback
         if h.has_model and self.classifier is None:
             self.state.note = "no --model: the board's own predictions, F0 and link"
         self.board_classifies = h.has_model
@@ -489,7 +522,7 @@ class Monitor:
         self._starting = True
         if self.options.fs is not None and self.options.fs != h.fs:
             self.send(P.CMD_SET_RATE, P.set_rate_payload(self.options.fs))
-        self.send(P.CMD_SET_MODE, P.set_mode_payload(self.options.mode))
+        self.send(P.CMD_SET_MODE, P.set_mode_payload(self.options.mode, replay=self.options.feed is not None))
         norm = self.board_norm_payload() if h.has_model else None
         if norm is not None:
             self._board_norm = P.SetNorm.from_payload(norm)
@@ -523,6 +556,10 @@ class Monitor:
     def _ack(self, a: P.Ack, t: float) -> None:
         cmd, _ = self._pending.pop(a.seq, (a.command, t))
         name = COMMAND_NAMES.get(cmd, f"0x{cmd:02X}")
+        if not a.ok and cmd == P.CMD_REPLAY:    # every frame of the feed would say it: said once, as the feed's
+            self._record("refused", command=name, status=a.status)
+            self._feed_refused(a)
+            return
         if not a.ok:
             self._record("refused", command=name, status=a.status)
             self._event(f"the board refused {name} (status {a.status})"
@@ -540,7 +577,7 @@ class Monitor:
             self._end("restart", t)              # nothing should be open; indices restart at 0
             self._raw_next = None
             self._host_f0 = HostF0(fs) if self.options.mode == P.MODE_RAW else None
-            if self.options.feed is not None and (self.hello is None or self.hello.board == P.BOARD_QEMU):
+            if self.options.feed is not None and self.feed_refused is None:
                 self._feeder = Feeder(self.options.feed, self.send, fs=fs, speed=self.options.feed_speed,
                                       on_done=self._feed_done).start()
         elif cmd == P.CMD_SET_NORM and self._board_norm is not None:
@@ -553,12 +590,32 @@ class Monitor:
             if self._host_f0 is not None:
                 self._frames(self._host_f0.flush(), "host", t)
             self._end("stream_end", t)
+            if self.options.feed is not None and not self.options.stop_at_end:
+                self._event("the recording has been streamed, and its stream stopped (Ctrl-C quits)")
 
     def _feed_done(self) -> None:
-        # feeder thread: everything is sent; STOP makes the board flush its last F0 segment
+        # feeder thread: everything is sent. STOP makes the board release its last F0 segment (it
+        # holds a voiced segment until it ends) and ends the open utterance, as silence would, so
+        # its prediction is shown whether or not the monitor exits now (stop_at_end).
+        self._stopping = True
+        self.send(P.CMD_STOP)
+
+    def _feed_refused(self, a: P.Ack) -> None:
+        """The board refused a REPLAY frame: it will refuse the rest too. Stop feeding, say it once
+        (what was refused and what to do); with stop_at_end there is nothing left to wait for."""
+        self._stop_feeder()
+        if self.feed_refused is not None:
+            return
+        board = self.hello.board_name if self.hello is not None else "the board"
+        self.feed_refused = (f"{board} refused the fed recording's samples (REPLAY, status {a.status}): its "
+                             f"firmware does not take samples from the host in place of its ADC. Build and "
+                             f"flash (or boot under QEMU) the firmware of this eggemo, whose SET_MODE takes the "
+                             f"REPLAY bit; without --feed the board streams what its own ADC samples")
+        self._record("feed_refused", status=a.status, message=self.feed_refused)
+        self._event(self.feed_refused)
         if self.options.stop_at_end:
-            self._stopping = True
-            self.send(P.CMD_STOP)
+            self.error = self.feed_refused
+            self._stop.set()
 
     def _raw(self, block: P.SampleBlock, t: float) -> None:
         n = len(block.samples)
@@ -575,6 +632,8 @@ class Monitor:
         if len(frames) == 0:
             return
         self._record("f0", source=source, **{c: getattr(frames, c) for c in FRAME_COLUMNS})
+        self.f0_frames += len(frames)
+        self.f0_voiced += int(np.count_nonzero(frames.voiced))
         self.state.add_f0(frames.index, frames.f0_hz)
         if self.lsl is not None and self.hello is not None:
             self.lsl.push_f0(self.hello.f0_time(frames.index), frames.f0_hz, frames.voiced, frames.periodicity,

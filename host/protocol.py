@@ -56,6 +56,7 @@ CMD_SET_NORM = 0x8A
 MODE_RAW = 1
 MODE_F0 = 2
 MODE_BOTH = MODE_RAW | MODE_F0
+MODE_REPLAY = 4   # SET_MODE bit: the samples come as REPLAY frames (a board with an ADC leaves it off)
 
 BOARD_STM32F405 = 1
 BOARD_QEMU = 2
@@ -647,10 +648,12 @@ def pack_f0(records: np.ndarray) -> bytes:
 # --- host -> board commands (payloads) --------------------------------------------------
 
 
-def set_mode_payload(mode: int) -> bytes:
+def set_mode_payload(mode: int, replay: bool = False) -> bytes:
+    """SET_MODE: what the board sends (MODE_RAW, MODE_F0 or MODE_BOTH); with replay, the host
+    sends the samples as REPLAY frames (MODE_REPLAY), also to a board that has an ADC."""
     if mode not in (MODE_RAW, MODE_F0, MODE_BOTH):
         raise ValueError(f"mode {mode}: use MODE_RAW, MODE_F0 or MODE_BOTH")
-    return bytes([mode])
+    return bytes([mode | (MODE_REPLAY if replay else 0)])
 
 
 def set_rate_payload(fs: int) -> bytes:

@@ -34,7 +34,8 @@ static uint8_t rx_chunk[EMO_APP_RX_CHUNK];
 
 static struct {
     int32_t fs;
-    int32_t mode;
+    int32_t mode;                    /* EMO_MODE_RAW | EMO_MODE_F0: what the board sends */
+    int32_t replay_source;           /* 1: samples come as REPLAY frames (EMO_MODE_REPLAY), the ADC stays off */
     int32_t streaming;
     int32_t hop_samples;             /* input samples per F0 hop at fs */
     int32_t frame_samples;           /* input samples per F0 analysis frame at fs */
@@ -274,7 +275,7 @@ static emo_status_t cmd_start(void)
 #ifdef EMO_APP_MODEL
     emotion_start();
 #endif
-    s = board_sampling(1, app.fs);
+    s = board_sampling(!app.replay_source, app.fs); /* fed by the host: only the rate is checked */
     if (s == EMO_OK) {
         app.streaming = 1;
     }
@@ -310,8 +311,8 @@ static emo_status_t cmd_replay(const emo_proto_frame_t *f)
     int32_t i, n;
     int16_t x[EMO_APP_REPLAY_CHUNK];
 
-    if (board_has_adc()) {
-        return EMO_ERR_UNSUPPORTED;
+    if (board_has_adc() && !app.replay_source) {
+        return EMO_ERR_UNSUPPORTED; /* this stream's samples come from the ADC */
     }
     if (!app.streaming) {
         return EMO_ERR_STATE;
@@ -406,12 +407,15 @@ static void handle(const emo_proto_frame_t *f)
         }
         return;
     case EMO_CMD_SET_MODE:
-        if (f->len != 1 || f->payload[0] < 1 || f->payload[0] > (EMO_MODE_RAW | EMO_MODE_F0)) {
+        /* RAW and/or F0, optionally fed by REPLAY frames (EMO_MODE_REPLAY) */
+        if (f->len != 1 || (f->payload[0] & (EMO_MODE_RAW | EMO_MODE_F0)) == 0 ||
+            (f->payload[0] & ~(EMO_MODE_RAW | EMO_MODE_F0 | EMO_MODE_REPLAY)) != 0) {
             send_ack(f, f->len != 1 ? EMO_ERR_FORMAT : EMO_ERR_PARAM);
         } else if (app.streaming) {
             send_ack(f, EMO_ERR_STATE);
         } else {
-            app.mode = f->payload[0];
+            app.mode = f->payload[0] & (EMO_MODE_RAW | EMO_MODE_F0);
+            app.replay_source = (f->payload[0] & EMO_MODE_REPLAY) != 0;
             send_ack(f, EMO_OK);
         }
         return;

@@ -116,16 +116,25 @@ class QemuBoard:
         return self.expect(P.Status)
 
     def stream(self, samples: np.ndarray, *, mode: int = P.MODE_F0, fs: int = 16000,
-               block: int = P.RAW_MAX) -> StreamResult:
-        """START, replay all samples, STOP; collect everything up to the final STATUS."""
+               block: int = P.RAW_MAX, replay: bool = False, speed: float = 0.0) -> StreamResult:
+        """START, replay all samples, STOP; collect everything up to the final STATUS. replay sets
+        SET_MODE's REPLAY bit (a board with an ADC then takes the samples instead); speed paces the
+        REPLAY frames at x real time (0: all at once, for a board whose link holds bytes back)."""
         for cmd, payload in ((P.CMD_SET_RATE, P.set_rate_payload(fs)),
-                             (P.CMD_SET_MODE, P.set_mode_payload(mode)), (P.CMD_START, b"")):
+                             (P.CMD_SET_MODE, P.set_mode_payload(mode, replay)), (P.CMD_START, b"")):
             ack = self.command(cmd, payload)
             if not ack.ok:
                 raise RuntimeError(f"board refused command 0x{cmd:02X}: status {ack.status}")
         t0 = time.monotonic()
-        wire = b"".join(self.encoder.encode(P.CMD_REPLAY, p) for p in P.replay_frames(samples, 0, block))
-        self.ser.write(wire)
+        frames = [(p, self.encoder.encode(P.CMD_REPLAY, p)) for p in P.replay_frames(samples, 0, block)]
+        if speed <= 0:
+            self.ser.write(b"".join(w for _, w in frames))
+        else:
+            for payload, wire in frames:         # each when its first sample is due
+                wait = t0 + int.from_bytes(payload[:4], "little") / (fs * speed) - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                self.ser.write(wire)
         stop_seq = self.send(P.CMD_STOP)
         f0, raw, acks, emotions = [], [], [], []
         while True:

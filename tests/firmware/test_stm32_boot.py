@@ -21,6 +21,7 @@ from eggemo.host import protocol as P
 from eggemo.host.emulator import Emulator
 
 from .qemu_board import FIRMWARE, QemuBoard
+from .test_f0_stream import synthetic_egg
 
 APP_H = (FIRMWARE / "app" / "app.h").read_text()
 FW_VERSION = tuple(int(re.search(rf"#define EMO_APP_FW_{part} (\d+)", APP_H).group(1))
@@ -100,3 +101,39 @@ def test_chip_image_starts_and_stops_sampling(chip):
     chip.expect(P.Status)                                        # the STATUS that follows STOP
     chip.send(P.CMD_GET_HELLO)
     assert not chip.expect(P.Hello).streaming
+
+
+def test_chip_image_streams_a_replayed_utterance_with_the_qemu_boards_bits(chip, board):
+    """With SET_MODE's REPLAY bit the chip leaves its ADC off and takes the samples from REPLAY
+    frames, so a recording goes through the chip image under QEMU as through the QEMU board: the
+    same F0 records, bit for bit, and the same stream counters. (A chip image built with MODEL=
+    keeps its classifier in the CCM, which QEMU's netduinoplus2 does not map, so the EMOTION frames
+    of the chip are covered by the QEMU board's tests alone.) The chip's link has no flow control,
+    so the samples are paced here (2x real time), as on the chip; nothing may overflow."""
+    x = synthetic_egg()
+    want = board.stream(x)
+    got = chip.stream(x, replay=True, speed=2.0)
+    assert len(want.f0) > 100 and got.f0.tobytes() == want.f0.tobytes()
+    st = got.status
+    assert (st.samples_in, st.samples_dropped, st.samples_lost, st.rx_overflows) == (len(x), 0, 0, 0)
+    assert (st.hops, st.f0_sent) == (want.status.hops, want.status.f0_sent) and st.cmd_rejected == 0
+    assert not [a for a in got.acks if not a.ok]
+
+
+def test_chip_image_refuses_replay_into_a_stream_of_its_adc(chip):
+    """Without the REPLAY bit a stream's samples come from the ADC: REPLAY is refused (-11), as
+    before, and the next stream may still be fed."""
+    assert chip.command(P.CMD_SET_MODE, P.set_mode_payload(P.MODE_F0)).ok
+    assert chip.command(P.CMD_START).ok
+    seq = chip.send(P.CMD_REPLAY, P.pack_samples(0, np.zeros(160, np.int16)))
+    ack = chip.expect(P.Ack)
+    assert (ack.command, ack.seq, ack.status) == (P.CMD_REPLAY, seq, ERR_UNSUPPORTED)
+    assert chip.command(P.CMD_STOP).ok
+    chip.expect(P.Status)
+    assert chip.command(P.CMD_SET_MODE, bytes([P.MODE_F0 | P.MODE_REPLAY | 8])).status == -2   # unknown bit
+    assert chip.command(P.CMD_SET_MODE, bytes([P.MODE_REPLAY])).status == -2                  # nothing to send
+    assert chip.command(P.CMD_SET_MODE, P.set_mode_payload(P.MODE_F0, replay=True)).ok
+    assert chip.command(P.CMD_START).ok
+    chip.send(P.CMD_REPLAY, P.pack_samples(0, np.zeros(160, np.int16)))
+    assert chip.command(P.CMD_STOP).ok
+    assert chip.expect(P.Status).samples_in == 160

@@ -106,6 +106,8 @@ class SimBoard:
             pass
         elif f.type == P.CMD_SET_NORM:
             status = 0 if self.flags & P.HELLO_FLAG_MODEL else -11     # as the firmware: only with a model
+        elif f.type == P.CMD_REPLAY:
+            status = -11              # it samples on its own, as firmware from before SET_MODE's REPLAY bit
         elif f.type == P.CMD_START:
             self._stream = F0Stream(self.fs)
             self.sent_samples = 0
