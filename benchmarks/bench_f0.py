@@ -18,8 +18,8 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from eggemo.eggsynth import contour, synth_egg  # noqa: E402
-from eggemo.f0 import f0_track  # noqa: E402
-from eggemo.f0.metrics import pitch_errors  # noqa: E402
+from eggemo.core.f0 import f0_track  # noqa: E402
+from eggemo.core.f0.metrics import pitch_errors  # noqa: E402
 
 FS = 16000
 FMIN, FMAX = 50.0, 500.0

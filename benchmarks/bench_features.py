@@ -38,7 +38,7 @@ def timed(fn) -> tuple[float, float, object]:
 
 def stage_times(items, config: FeatureConfig, n: int) -> dict[str, float]:
     """Median seconds per utterance of each stage over the first n items."""
-    from eggemo.f0 import f0_track
+    from eggemo.core.f0 import f0_track
     from threadpoolctl import threadpool_limits
 
     out: dict[str, list[float]] = {"read + resample WAV": [], "F0 core (C)": [], "log-Mel, 1 BLAS thread": [],

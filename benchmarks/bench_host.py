@@ -98,7 +98,7 @@ def bench_latency(model: Path, corpus: dict, n_utts: int) -> list[tuple[str, flo
     # baselines in the same process: inference alone, repaint alone
     infer, paint = [], []
     seg = Segmenter(SEG)
-    from eggemo.f0.binding import F0Stream
+    from eggemo.core.f0.binding import F0Stream
 
     utts = []
     for k in keys:

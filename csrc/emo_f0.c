@@ -1,5 +1,5 @@
 /* emo_f0: F0 of an EGG signal. See emo_f0.h; the specification is
- * eggemo/f0/reference.py. Build with -ffp-contract=off. */
+ * eggemo/core/f0/reference.py. Build with -ffp-contract=off. */
 #include "emo_f0.h"
 
 #include <math.h>

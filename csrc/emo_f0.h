@@ -3,7 +3,7 @@
  *
  * The same source runs on the wearable (Cortex-M4F) and in Python (cffi), so
  * the model is trained on exactly the contour the device computes. The NumPy
- * reference in eggemo/f0/reference.py is the specification of this code.
+ * reference in eggemo/core/f0/reference.py is the specification of this code.
  *
  * Pipeline, per 10 ms hop:
  *   1. decimate by D (boxcar mean of D input samples) to the analysis rate
@@ -25,7 +25,7 @@
  *      closures, the contact quotient is the share of its samples above 35 %
  *      of its peak-to-peak contact; the frame reports the mean contact
  *      quotient, the jitter (mean |T_k - T_k-1| / mean T) and the shimmer
- *      (mean |A_k - A_k-1| / mean A) of its cycles (see eggemo/f0/reference.py).
+ *      (mean |A_k - A_k-1| / mean A) of its cycles (see eggemo/core/f0/reference.py).
  *
  * Streaming and whole-signal results are identical: emo_f0_analyze() is the
  * streaming API run over the whole signal. Because the bidirectional pass needs

@@ -13,7 +13,7 @@ import sys
 
 # name -> (module, one-line help). Add new subcommands here.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "f0": ("eggemo.f0.cli", "F0 and voice quality (CQ, jitter, shimmer) of an EGG recording: table, CSV and plot"),
+    "f0": ("eggemo.f0_cli", "F0 and voice quality (CQ, jitter, shimmer) of an EGG recording: table, CSV and plot"),
     "synth": ("eggemo.train.synth_cli", "write a synthetic speech+EGG emotional corpus"),
     "features": ("eggemo.train.features_cli", "extract and cache features of a corpus"),
     "train": ("eggemo.train.cli", "train the teacher, the student, or distil"),

@@ -8,8 +8,8 @@ import numpy as np
 
 from eggemo.options import add_egg_channel
 
-from . import BACKENDS, F0Params, F0Track, f0_track
-from .metrics import PitchErrors, align, load_praat_csv, pitch_errors
+from eggemo.core.f0 import BACKENDS, F0Params, F0Track, f0_track
+from eggemo.core.f0.metrics import PitchErrors, align, load_praat_csv, pitch_errors
 
 
 CSV_COLUMNS = ("time_s", "f0_hz", "voiced", "periodicity", "energy_db", "cq", "jitter", "shimmer")
@@ -93,7 +93,7 @@ def plot(path: Path, egg: np.ndarray, fs: int, track: F0Track, praat: tuple[np.n
 
 def analyse_file(wav: Path, channel: int | None = None, params: F0Params | None = None, backend: str = "c",
                  praat_csv: Path | None = None) -> tuple[int, np.ndarray, F0Track, PitchErrors | None, np.ndarray | None]:
-    from ..wavio import read_wav
+    from eggemo.wavio import read_wav
 
     fs, samples = read_wav(wav)
     egg = egg_channel(samples, channel)
@@ -109,7 +109,7 @@ def analyse_file(wav: Path, channel: int | None = None, params: F0Params | None 
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..outpath import check_out_file
+    from eggemo.outpath import check_out_file
 
     params = F0Params(fmin=args.fmin, fmax=args.fmax)
     try:

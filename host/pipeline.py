@@ -88,7 +88,7 @@ class HostF0:
         self._offset = 0         # frame index of the current F0Stream's frame 0
 
     def _new_stream(self, first: int):
-        from eggemo.f0.binding import F0Stream
+        from eggemo.core.f0.binding import F0Stream
 
         self._stream = F0Stream(self.fs, self.params)
         self._offset = -(-first // self._stream.hop_samples)  # ceil: never reuse an index
@@ -117,7 +117,7 @@ class HostF0:
         return self._frames(self._stream.flush()) if self._stream is not None else empty_frames()
 
     def _frames(self, cols: tuple[np.ndarray, ...]) -> Frames:
-        # the columns of eggemo.f0.binding.frames_to_arrays, the board's record fields
+        # the columns of eggemo.core.f0.binding.frames_to_arrays, the board's record fields
         index, f0, voiced, periodicity, energy, cq, jitter, shimmer = cols
         voiced = np.asarray(voiced, bool)
         f32 = np.float32

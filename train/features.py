@@ -13,7 +13,7 @@ scaled so that a full-scale sine has power 0.25 in its bin, `n_mels` triangular
 filters on the Slaney mel scale with unit peak (librosa.filters.mel, norm=None)
 between fmin and fmax. log-Mel = ln(max(mel, log_floor)).
 
-F0. The F0 core (`eggemo.f0.f0_track`, the C code the firmware runs) on the EGG
+F0. The F0 core (`eggemo.core.f0.f0_track`, the C code the firmware runs) on the EGG
 (or on the speech under the documented `f0_source="speech"` proxy). Channel 0 of
 the student input is the normalised log-F0:
     (ln f0 - mu) / sigma  on voiced frames, clipped to +-F0_CLIP,
@@ -69,7 +69,7 @@ F0_NORMS = ("speaker", "utterance", "global")
 #   cq            the EGG contact quotient: (cq - 0.5) * 4 on voiced frames with a measured cycle, else 0
 #   jitter        ln(jitter / 0.02) on voiced frames with two measured cycles, else 0, clipped to +-F0_CLIP
 #   shimmer       ln(shimmer / 0.05) likewise
-# (cq, jitter, shimmer: the F0 core's voice quality per frame, see eggemo/f0/reference.py; under
+# (cq, jitter, shimmer: the F0 core's voice quality per frame, see eggemo/core/f0/reference.py; under
 # the speech-F0 proxy they are computed on the speech waveform and mean little.)
 STUDENT_INPUTS = ("log_f0", "voiced", "delta_log_f0", "periodicity", "energy", "delta_energy",
                   "cq", "jitter", "shimmer")
@@ -120,7 +120,7 @@ class FeatureConfig:
         return int(round(self.hop_ms * self.fs / 1000))
 
     def f0_params(self):
-        from eggemo.f0 import F0Params
+        from eggemo.core.f0 import F0Params
 
         return F0Params(fmin=self.f0_fmin, fmax=self.f0_fmax, frame_ms=self.f0_frame_ms, hop_ms=self.hop_ms)
 
@@ -326,7 +326,7 @@ CACHED = ("logmel", "f0_hz", "voiced", "periodicity", "energy_db", "cq", "jitter
 
 def compute_utterance(speech: np.ndarray, f0_signal: np.ndarray, config: FeatureConfig) -> UtteranceFeatures:
     """log-Mel of the speech and F0 (via the F0 core) of f0_signal, both at config.fs, on one grid."""
-    from eggemo.f0 import f0_track
+    from eggemo.core.f0 import f0_track
 
     track = f0_track(np.asarray(f0_signal, dtype=np.float32), config.fs, config.f0_params())
     lm = log_mel(speech, config, n_frames=len(track))

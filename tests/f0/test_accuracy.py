@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eggemo.f0 import f0_track
-from eggemo.f0.metrics import align, load_praat_csv, pitch_errors
+from eggemo.core.f0 import f0_track
+from eggemo.core.f0.metrics import align, load_praat_csv, pitch_errors
 from eggemo.wavio import read_wav
 
 from .conftest import DATA, MODAL

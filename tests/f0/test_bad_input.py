@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from eggemo._emo import ffi, lib
-from eggemo.f0 import F0Params, f0_track
-from eggemo.f0.binding import F0Stream
+from eggemo.core.f0 import F0Params, f0_track
+from eggemo.core.f0.binding import F0Stream
 
 BACKENDS = ["c", "numpy"]
 GOOD = 0.1 * np.sin(2 * np.pi * 150 * np.arange(8000) / 8000)

@@ -34,7 +34,7 @@ def test_f0_command_writes_csv_and_plot(tmp_path, capsys):
 
 def test_f0_csv_voice_quality_is_the_tracks(tmp_path):
     """The CSV's cq, jitter and shimmer columns are the C core's, to the CSV's 6 digits."""
-    from eggemo.f0 import f0_track
+    from eggemo.core.f0 import f0_track
     from eggemo.wavio import read_wav
 
     wav = DATA / "M11_disyll_stereo.wav"

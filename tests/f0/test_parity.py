@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from eggemo.eggsynth import synth_egg
-from eggemo.f0 import F0Params, f0_track
+from eggemo.core.f0 import F0Params, f0_track
 from eggemo.wavio import read_wav
 
 from .conftest import REAL_EGG, synthetic_set

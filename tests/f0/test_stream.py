@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eggemo.f0 import F0Params, f0_track
-from eggemo.f0.binding import F0Stream
-from eggemo.f0.params import MAX_SEG
+from eggemo.core.f0 import F0Params, f0_track
+from eggemo.core.f0.binding import F0Stream
+from eggemo.core.f0.params import MAX_SEG
 from eggemo.wavio import read_wav
 
 from .conftest import DATA, synthetic_set

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from eggemo.eggsynth import contour, synth_egg
-from eggemo.f0 import F0Track, f0_track
+from eggemo.core.f0 import F0Track, f0_track
 from eggemo.wavio import read_wav
 
 from .conftest import MODAL, REAL_EGG

@@ -58,7 +58,7 @@ def synthetic_utterances() -> dict:
 def offline_features(egg: np.ndarray, T: int = 300) -> np.ndarray:
     """The training features of one utterance file: F0 core on the whole signal, per-utterance
     normalisation, pad/crop (eggemo.train.features, f0_norm="utterance")."""
-    from eggemo.f0 import f0_track
+    from eggemo.core.f0 import f0_track
     from eggemo.train.features import F0Stats, FeatureConfig, f0_input
 
     fc = FeatureConfig(f0_norm="utterance", T=T)
@@ -81,7 +81,7 @@ def exported_model(tmp_path_factory, corpus) -> Path:
 def offline_student_input(egg: np.ndarray, inputs: tuple[str, ...], T: int = 300) -> np.ndarray:
     """offline_features() for a student reading `inputs` (eggemo.train.features.STUDENT_INPUTS):
     every per-frame column of the F0 core on the whole file, per-utterance normalisation."""
-    from eggemo.f0 import f0_track
+    from eggemo.core.f0 import f0_track
     from eggemo.train.features import F0Stats, FeatureConfig, student_input
 
     fc = FeatureConfig(f0_norm="utterance", T=T, student_inputs=inputs)

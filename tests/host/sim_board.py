@@ -1,6 +1,6 @@
 """A software board on the far end of a real byte link (a pty master, a socket): it speaks the
 protocol of docs/protocol.md (HELLO, ACK, STATUS, START/STOP, F0 and RAW frames) and computes
-F0 with the C routine the firmware runs (eggemo.f0.binding.F0Stream), hop by hop, so frames are
+F0 with the C routine the firmware runs (eggemo.core.f0.binding.F0Stream), hop by hop, so frames are
 released in the firmware's order. Used where the test is about the host side of the link
 (reconnect over ptys, the 10-minute stream benchmark) and QEMU would only add minutes.
 """
@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from eggemo.f0.binding import F0Stream
+from eggemo.core.f0.binding import F0Stream
 from eggemo.host import protocol as P
 
 
@@ -125,7 +125,7 @@ class SimBoard:
     def _emit_f0(self, cols) -> None:
         if cols is None or len(cols[0]) == 0:
             return
-        # the columns of eggemo.f0.binding.frames_to_arrays: every field of emo_f0_frame_t
+        # the columns of eggemo.core.f0.binding.frames_to_arrays: every field of emo_f0_frame_t
         rec = np.zeros(len(cols[0]), P.F0_DTYPE)
         for name, col in zip(("index", "f0_hz", "voiced", "periodicity", "energy_db", "cq", "jitter", "shimmer"),
                              cols, strict=True):

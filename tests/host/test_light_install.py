@@ -53,7 +53,7 @@ def test_int8_inference_without_torch_or_tensorflow(exported_model, corpus):
 
     from .conftest import HELD_OUT
 
-    from eggemo.f0 import f0_track
+    from eggemo.core.f0 import f0_track
     tr = f0_track(corpus[HELD_OUT[0]][1], 16000)
     np.save(exported_model.parent / "f0.npy", np.where(tr.voiced, tr.f0, 0).astype(np.float32))
     np.save(exported_model.parent / "voiced.npy", tr.voiced)

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from eggemo.f0 import f0_track
+from eggemo.core.f0 import f0_track
 from eggemo.host import protocol as P
 from eggemo.host.pipeline import (FRAME_COLUMNS, F0Normaliser, Frames, HostF0, ModelInfo, Segmenter, SegmenterConfig,
                                   choose_normaliser, concat_frames, frames_from_records, frames_to_records,

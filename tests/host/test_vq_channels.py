@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from eggemo.f0 import f0_track
+from eggemo.core.f0 import f0_track
 from eggemo.host import protocol as P
 from eggemo.host.monitor import Monitor, MonitorOptions
 from eggemo.host.pipeline import Classifier, SegmenterConfig

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eggemo.export.runtime import quantize
-from eggemo.f0 import f0_track
+from eggemo.core.f0 import f0_track
 from eggemo.host.pipeline import (F0Normaliser, NativeNormaliser, Segmenter, SegmenterConfig, Utterance,
                                   concat_frames, native_frames, native_quantize, native_student_input)
 from eggemo.host.pipeline import Frames

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from eggemo.eggsynth import contour, synth_egg
-from eggemo.f0 import f0_track
+from eggemo.core.f0 import f0_track
 from eggemo.train.data import EMODB_LABELS, load_corpus
 from eggemo.train.features import (F0Stats, FeatureConfig, compute_utterance, extract_features, f0_input,
                                    STUDENT_INPUTS, fit_length, log_mel, normalise_f0)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from eggemo.cli import main as eggemo
-from eggemo.f0 import f0_track
+from eggemo.core.f0 import f0_track
 from eggemo.train.audio import read_wav, wav_info
 from eggemo.train.featureset import FeatureSet
 from eggemo.train.synth_corpus import (EMOTIONS, CorpusConfig, make_speakers, make_texts, render,

@@ -1,6 +1,6 @@
 """F0 of EGG signals: the C routine (default, the firmware's code) and its NumPy reference.
 
-    from eggemo.f0 import f0_track, F0Params
+    from eggemo.core.f0 import f0_track, F0Params
     track = f0_track(egg, fs)              # C, via cffi
     track = f0_track(egg, fs, backend="numpy")  # the readable specification
 """

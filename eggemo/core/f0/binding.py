@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._emo import ffi, lib
+from eggemo._emo import ffi, lib
 from .params import F0Params, F0Track, as_signal, geometry
 
 FIELDS = ("fs", "decimation", "fmin", "fmax", "frame_ms", "hop_ms", "hpf_hz", "energy_floor_db",
@@ -50,7 +50,7 @@ FRAME_DTYPE = np.dtype({
 
 
 def f0_track(x: np.ndarray, fs: int, params: F0Params | None = None) -> F0Track:
-    """Same signature and result as eggemo.f0.reference.f0_track, computed in C (float32)."""
+    """Same signature and result as eggemo.core.f0.reference.f0_track, computed in C (float32)."""
     p = params or F0Params()
     g = geometry(fs, p)
     sig = np.ascontiguousarray(as_signal(x), dtype=np.float32)
