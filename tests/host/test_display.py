@@ -130,3 +130,11 @@ def test_a_wide_trace_has_no_holes_in_a_voiced_stretch():
     grid = dots(f0_trace(f0, 400, 4))                          # 800 dot columns for 500 frames
     drawn = grid[:, 1:]                                         # frame 0 lands on dot column 1
     assert drawn.any(axis=0).all() and np.all(np.diff(top_dot(drawn)) <= 0)
+
+
+def test_render_shows_the_clock_the_board_runs_on_and_its_fallback():
+    """HELLO's clock (and its clock-fallback flag, which was never shown) beside the board's name."""
+    s = MonitorState(port="socket://127.0.0.1:4444", connected=True, board="stm32f405 fw 0.2.0, 16000 Hz",
+                     clock="CPU 16 MHz, FALLBACK clock", clock_fallback=True)
+    head = text_of(s, 120).splitlines()[0]
+    assert "stm32f405 fw 0.2.0, 16000 Hz  CPU 16 MHz, FALLBACK clock" in head
