@@ -312,6 +312,30 @@ emo_status_t emo_proto_pack_ack(uint8_t type, uint16_t seq, int32_t status, uint
     return EMO_OK;
 }
 
+emo_status_t emo_proto_pack_nack(uint8_t type, uint16_t seq, int32_t status, int32_t reason, uint8_t *out,
+                                 int32_t cap, int32_t *n_out)
+{
+    emo_status_t s;
+
+    if (out == NULL || n_out == NULL) {
+        return EMO_ERR_NULL;
+    }
+    *n_out = 0;
+    if (cap < EMO_PROTO_NACK_LEN) {
+        return EMO_ERR_CAPACITY;
+    }
+    if (status >= 0 || reason < 0 || reason > 255) {
+        return EMO_ERR_PARAM;
+    }
+    s = emo_proto_pack_ack(type, seq, status, out, cap, n_out);
+    if (s != EMO_OK) {
+        return s;
+    }
+    out[EMO_PROTO_ACK_LEN] = (uint8_t)reason;
+    *n_out = EMO_PROTO_NACK_LEN;
+    return EMO_OK;
+}
+
 emo_status_t emo_proto_pack_f0(const emo_f0_frame_t *frames, int32_t n, uint8_t *out,
                                int32_t cap, int32_t *n_out)
 {
@@ -382,8 +406,10 @@ static int32_t emo_emotion_ok(const emo_proto_emotion_t *e)
 {
     return e->n_classes >= 1 && e->n_classes <= EMO_PROTO_EMOTION_CLASSES && e->label < e->n_classes &&
            e->reason >= EMO_SEG_HANGOVER && e->reason <= EMO_SEG_RESTART && e->last >= e->first &&
+           e->last - e->first < EMO_PROTO_UTTERANCE_MAX &&
            e->n_voiced >= 1 && (uint64_t)e->n_voiced <= (uint64_t)e->last - e->first + 1u &&
-           e->mu - e->mu == 0.0f && e->sigma > 0.0f && e->sigma - e->sigma == 0.0f;
+           e->mu >= (float)EMO_PROTO_NORM_MU_MIN && e->mu <= (float)EMO_PROTO_NORM_MU_MAX &&
+           e->sigma >= (float)EMO_PROTO_NORM_SIGMA_MIN && e->sigma <= (float)EMO_PROTO_NORM_SIGMA_MAX;
 }
 
 emo_status_t emo_proto_pack_emotion(const emo_proto_emotion_t *e, uint8_t *out, int32_t cap,
@@ -460,12 +486,23 @@ static int32_t emo_norm_mode_ok(int32_t mode)
     return mode == EMO_FEAT_NORM_UTTERANCE || mode == EMO_FEAT_NORM_SESSION || mode == EMO_FEAT_NORM_FIXED;
 }
 
-/* Fixed statistics emo_feat_norm_init() takes: finite means, finite sigmas > 0. x - x is 0 only
- * when x is finite, and every comparison with NaN is false. */
-static int32_t emo_norm_stats_ok(const emo_proto_set_norm_t *s)
+/* The first fixed statistic outside its range, as an EMO_NACK_* reason; 0 when all are usable.
+ * Every comparison with NaN is false, so NaN is outside every range. */
+static int32_t emo_norm_stats_reason(const emo_proto_set_norm_t *s)
 {
-    return s->mu - s->mu == 0.0 && s->e_mu - s->e_mu == 0.0 && s->sigma > 0.0 && s->sigma - s->sigma == 0.0 &&
-           s->e_sigma > 0.0 && s->e_sigma - s->e_sigma == 0.0;
+    if (!(s->mu >= EMO_PROTO_NORM_MU_MIN && s->mu <= EMO_PROTO_NORM_MU_MAX)) {
+        return EMO_NACK_MU;
+    }
+    if (!(s->sigma >= EMO_PROTO_NORM_SIGMA_MIN && s->sigma <= EMO_PROTO_NORM_SIGMA_MAX)) {
+        return EMO_NACK_SIGMA;
+    }
+    if (!(s->e_mu >= EMO_PROTO_NORM_E_MU_MIN && s->e_mu <= EMO_PROTO_NORM_E_MU_MAX)) {
+        return EMO_NACK_E_MU;
+    }
+    if (!(s->e_sigma >= EMO_PROTO_NORM_E_SIGMA_MIN && s->e_sigma <= EMO_PROTO_NORM_E_SIGMA_MAX)) {
+        return EMO_NACK_E_SIGMA;
+    }
+    return 0;
 }
 
 emo_status_t emo_proto_pack_set_norm(const emo_proto_set_norm_t *s, uint8_t *out, int32_t cap,
@@ -478,7 +515,7 @@ emo_status_t emo_proto_pack_set_norm(const emo_proto_set_norm_t *s, uint8_t *out
     }
     *n_out = 0;
     fixed = s->mode == EMO_FEAT_NORM_FIXED;
-    if (!emo_norm_mode_ok(s->mode) || (fixed && !emo_norm_stats_ok(s))) {
+    if (!emo_norm_mode_ok(s->mode) || (fixed && emo_norm_stats_reason(s) != 0)) {
         return EMO_ERR_PARAM;
     }
     if (cap < (fixed ? EMO_PROTO_SET_NORM_FIXED_LEN : EMO_PROTO_SET_NORM_LEN)) {
@@ -496,32 +533,42 @@ emo_status_t emo_proto_pack_set_norm(const emo_proto_set_norm_t *s, uint8_t *out
     return EMO_OK;
 }
 
-emo_status_t emo_proto_unpack_set_norm(const uint8_t *payload, int32_t len, emo_proto_set_norm_t *s)
+emo_status_t emo_proto_unpack_set_norm(const uint8_t *payload, int32_t len, emo_proto_set_norm_t *s,
+                                       int32_t *reason)
 {
+    int32_t why;
+
+    if (reason != NULL) {
+        *reason = 0;
+    }
     if (payload == NULL || s == NULL) {
         return EMO_ERR_NULL;
     }
     memset(s, 0, sizeof(*s));
     if (len != EMO_PROTO_SET_NORM_LEN && len != EMO_PROTO_SET_NORM_FIXED_LEN) {
-        return EMO_ERR_FORMAT;
-    }
-    if (!emo_norm_mode_ok(payload[0])) {
-        return EMO_ERR_PARAM;
-    }
-    if ((payload[0] == EMO_FEAT_NORM_FIXED) != (len == EMO_PROTO_SET_NORM_FIXED_LEN)) {
-        return EMO_ERR_FORMAT;
-    }
-    s->mode = payload[0];
-    if (s->mode == EMO_FEAT_NORM_FIXED) {
-        s->mu = emo_get_f64(payload + 1);
-        s->sigma = emo_get_f64(payload + 9);
-        s->e_mu = emo_get_f64(payload + 17);
-        s->e_sigma = emo_get_f64(payload + 25);
-        if (!emo_norm_stats_ok(s)) {
-            return EMO_ERR_PARAM;
+        why = EMO_NACK_LENGTH;
+    } else if (!emo_norm_mode_ok(payload[0])) {
+        why = EMO_NACK_MODE;
+    } else if ((payload[0] == EMO_FEAT_NORM_FIXED) != (len == EMO_PROTO_SET_NORM_FIXED_LEN)) {
+        why = EMO_NACK_LENGTH;
+    } else {
+        s->mode = payload[0];
+        why = 0;
+        if (s->mode == EMO_FEAT_NORM_FIXED) {
+            s->mu = emo_get_f64(payload + 1);
+            s->sigma = emo_get_f64(payload + 9);
+            s->e_mu = emo_get_f64(payload + 17);
+            s->e_sigma = emo_get_f64(payload + 25);
+            why = emo_norm_stats_reason(s);
         }
     }
-    return EMO_OK;
+    if (reason != NULL) {
+        *reason = why;
+    }
+    if (why != 0) {
+        memset(s, 0, sizeof(*s));
+    }
+    return why == 0 ? EMO_OK : (why == EMO_NACK_LENGTH ? EMO_ERR_FORMAT : EMO_ERR_PARAM);
 }
 
 emo_status_t emo_proto_unpack_samples(const uint8_t *payload, int32_t len, uint32_t *first,

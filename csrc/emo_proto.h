@@ -44,6 +44,7 @@ extern "C" {
 #define EMO_MSG_STATUS 4             /* emo_proto_status_t, EMO_PROTO_STATUS_LEN bytes */
 #define EMO_MSG_ACK 5                /* command type u8, command seq u16, status i8 */
 #define EMO_MSG_EMOTION 6            /* emo_proto_emotion_t, EMO_PROTO_EMOTION_HEAD + n_classes bytes */
+#define EMO_MSG_NACK 7               /* a refused command and why: an ACK and a reason u8 (EMO_NACK_*) */
 /* Frame types, host -> board (0x80..0xFF). */
 #define EMO_CMD_START 129            /* 0x81, no payload: start a new stream */
 #define EMO_CMD_STOP 130             /* 0x82, no payload: stop, flush F0, send status */
@@ -80,6 +81,7 @@ extern "C" {
 #define EMO_PROTO_STATUS_FIELDS 17   /* u32 fields of a STATUS payload */
 #define EMO_PROTO_STATUS_LEN 68      /* STATUS payload, bytes */
 #define EMO_PROTO_ACK_LEN 4          /* ACK payload, bytes */
+#define EMO_PROTO_NACK_LEN 5         /* NACK payload: command u8, seq u16, status i8, reason u8 */
 /* F0 record: index u32, f0 f32, periodicity f32, energy f32, voiced u8, cq f32, jitter f32,
  * shimmer f32, packed (29 bytes, so the floats after voiced sit at odd offsets). */
 #define EMO_PROTO_F0_RECORD 29       /* bytes of one F0 record */
@@ -90,6 +92,32 @@ extern "C" {
 #define EMO_PROTO_EMOTION_MAX 45     /* longest EMOTION payload (29 + 16), bytes */
 #define EMO_PROTO_SET_NORM_LEN 1     /* SET_NORM payload in utterance or session mode: the mode byte */
 #define EMO_PROTO_SET_NORM_FIXED_LEN 33  /* SET_NORM payload in fixed mode: mode, then 4 f64 */
+
+/* Why the board refused a command (NACK reason): SET_NORM's, checked in this order. */
+#define EMO_NACK_NO_MODEL 1          /* the firmware carries no model (status EMO_ERR_UNSUPPORTED) */
+#define EMO_NACK_LENGTH 2            /* the payload length does not fit the mode (EMO_ERR_FORMAT) */
+#define EMO_NACK_MODE 3              /* an unknown normalisation mode (EMO_ERR_PARAM) */
+#define EMO_NACK_MU 4                /* fixed mu outside EMO_PROTO_NORM_MU_MIN..MAX (EMO_ERR_PARAM) */
+#define EMO_NACK_SIGMA 5             /* fixed sigma outside EMO_PROTO_NORM_SIGMA_MIN..MAX (EMO_ERR_PARAM) */
+#define EMO_NACK_E_MU 6              /* fixed e_mu outside EMO_PROTO_NORM_E_MU_MIN..MAX (EMO_ERR_PARAM) */
+#define EMO_NACK_E_SIGMA 7           /* fixed e_sigma outside EMO_PROTO_NORM_E_SIGMA_MIN..MAX (EMO_ERR_PARAM) */
+#define EMO_NACK_STREAMING 8         /* only while stopped (EMO_ERR_STATE) */
+
+/* Ranges of the normalisation statistics (docs/protocol.md "Ranges"; host/protocol.py NORM_RANGES has
+ * the same doubles). A mean of ln F0 lies within the voiced F0 range 40..650 Hz, which the F0 core's
+ * 50..500 Hz search cannot leave; a standard deviation of values in [a, b] is at most (b - a) / 2; the
+ * floors are emo_feat's. Energies are dB re full scale: -120 is silence, +12.04 the most an int16
+ * signal reaches after the F0 core's two high-passes. SET_NORM's f64 and EMOTION's f32 (compared in
+ * f32) must lie within them, NaN never does: the board refuses what it could not classify with. */
+#define EMO_PROTO_NORM_MU_MIN 3.6888794541139363      /* ln 40 */
+#define EMO_PROTO_NORM_MU_MAX 6.476972362889683       /* ln 650 */
+#define EMO_PROTO_NORM_SIGMA_MIN 0.05                 /* EMO_FEAT_SIGMA_FLOOR */
+#define EMO_PROTO_NORM_SIGMA_MAX ((EMO_PROTO_NORM_MU_MAX - EMO_PROTO_NORM_MU_MIN) / 2.0)
+#define EMO_PROTO_NORM_E_MU_MIN (-121.0)
+#define EMO_PROTO_NORM_E_MU_MAX 13.0
+#define EMO_PROTO_NORM_E_SIGMA_MIN 1.0                /* EMO_FEAT_ENERGY_SIGMA_FLOOR */
+#define EMO_PROTO_NORM_E_SIGMA_MAX ((EMO_PROTO_NORM_E_MU_MAX - EMO_PROTO_NORM_E_MU_MIN) / 2.0)
+#define EMO_PROTO_UTTERANCE_MAX 1000 /* most frames of one EMOTION's utterance (EMO_SEG_MAX_FRAMES) */
 
 /* HELLO payload (little-endian on the wire, in this order). */
 typedef struct {
@@ -132,14 +160,14 @@ typedef struct {
  */
 typedef struct {
     uint32_t first;              /* index of the utterance's first F0 frame */
-    uint32_t last;               /* index of its last F0 frame, >= first */
+    uint32_t last;               /* index of its last F0 frame, first .. first + EMO_PROTO_UTTERANCE_MAX - 1 */
     uint16_t n_voiced;           /* its voiced frames, 1 .. last - first + 1 */
     uint8_t reason;              /* why it ended: emo_seg_reason_t, EMO_SEG_HANGOVER..EMO_SEG_RESTART */
     uint8_t label;               /* argmax class index, < n_classes */
     uint32_t model_id;           /* bytes 0..3 of the SHA-256 of the model's .tflite, as a u32 LE */
     uint32_t cost;               /* features + inference cost, in the HELLO cost_unit */
-    float mu;                    /* mean of ln F0 the utterance was normalised with, finite */
-    float sigma;                 /* its standard deviation, finite and > 0 */
+    float mu;                    /* mean of ln F0 the utterance was normalised with, in NORM_MU_MIN..MAX */
+    float sigma;                 /* its standard deviation, in NORM_SIGMA_MIN..MAX */
     uint8_t n_classes;           /* 1..EMO_PROTO_EMOTION_CLASSES */
     int8_t scores[EMO_PROTO_EMOTION_CLASSES]; /* the model's int8 output (a 16x8 model's narrowed:
                                                  * emo_nn_narrow16), n_classes of them */
@@ -154,10 +182,10 @@ typedef struct {
  */
 typedef struct {
     uint8_t mode;                /* emo_feat_norm_mode_t: 0 utterance, 1 session, 2 fixed */
-    double mu;                   /* fixed: mean of ln F0 (Hz) over voiced frames, finite */
-    double sigma;                /* fixed: its standard deviation, finite and > 0 */
-    double e_mu;                 /* fixed: mean energy_db of the same frames, finite */
-    double e_sigma;              /* fixed: its standard deviation, finite and > 0 */
+    double mu;                   /* fixed: mean of ln F0 (Hz) over voiced frames, NORM_MU_MIN..MAX */
+    double sigma;                /* fixed: its standard deviation, NORM_SIGMA_MIN..MAX */
+    double e_mu;                 /* fixed: mean energy_db of the same frames, NORM_E_MU_MIN..MAX */
+    double e_sigma;              /* fixed: its standard deviation, NORM_E_SIGMA_MIN..MAX */
 } emo_proto_set_norm_t;
 
 /* A decoded frame. payload points into the decoder and stays valid until the
@@ -231,6 +259,11 @@ emo_status_t emo_proto_pack_status(const emo_proto_status_t *s, uint8_t *out, in
 emo_status_t emo_proto_pack_ack(uint8_t type, uint16_t seq, int32_t status, uint8_t *out,
                                 int32_t cap, int32_t *n_out);
 
+/* NACK payload: command `type` with sequence number seq was refused with `status` (< 0) because of
+ * `reason` (EMO_NACK_*). Errors: EMO_ERR_NULL, EMO_ERR_PARAM (status >= 0), EMO_ERR_CAPACITY. */
+emo_status_t emo_proto_pack_nack(uint8_t type, uint16_t seq, int32_t status, int32_t reason, uint8_t *out,
+                                 int32_t cap, int32_t *n_out);
+
 /* F0 payload: n (1..EMO_PROTO_F0_PER_FRAME) records of EMO_PROTO_F0_RECORD bytes. */
 emo_status_t emo_proto_pack_f0(const emo_f0_frame_t *frames, int32_t n, uint8_t *out,
                                int32_t cap, int32_t *n_out);
@@ -249,16 +282,18 @@ emo_status_t emo_proto_pack_emotion(const emo_proto_emotion_t *e, uint8_t *out, 
 emo_status_t emo_proto_unpack_emotion(const uint8_t *payload, int32_t len, emo_proto_emotion_t *e);
 
 /* SET_NORM payload into out: 1 byte, or EMO_PROTO_SET_NORM_FIXED_LEN in fixed mode. Errors:
- * EMO_ERR_NULL, EMO_ERR_PARAM (an unknown mode; fixed statistics not finite, or a sigma <= 0),
+ * EMO_ERR_NULL, EMO_ERR_PARAM (an unknown mode; a fixed statistic outside its EMO_PROTO_NORM_* range),
  * EMO_ERR_CAPACITY. */
 emo_status_t emo_proto_pack_set_norm(const emo_proto_set_norm_t *s, uint8_t *out, int32_t cap,
                                      int32_t *n_out);
 
 /* Read a SET_NORM payload into s, checked in this order: EMO_ERR_FORMAT (a length other than
  * EMO_PROTO_SET_NORM_LEN or EMO_PROTO_SET_NORM_FIXED_LEN), EMO_ERR_PARAM (an unknown mode),
- * EMO_ERR_FORMAT (the length of the other kind of mode), EMO_ERR_PARAM (fixed statistics not
- * finite, or a sigma <= 0); EMO_ERR_NULL. */
-emo_status_t emo_proto_unpack_set_norm(const uint8_t *payload, int32_t len, emo_proto_set_norm_t *s);
+ * EMO_ERR_FORMAT (the length of the other kind of mode), EMO_ERR_PARAM (a fixed statistic outside
+ * its range: mu, sigma, e_mu, e_sigma in this order); EMO_ERR_NULL. *reason (when reason is not NULL)
+ * is the EMO_NACK_* that names the refusal, 0 when the payload is usable. */
+emo_status_t emo_proto_unpack_set_norm(const uint8_t *payload, int32_t len, emo_proto_set_norm_t *s,
+                                       int32_t *reason);
 
 /*
  * Read a RAW or REPLAY payload: *first and *n samples into x (cap samples).

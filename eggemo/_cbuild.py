@@ -25,6 +25,8 @@ def cdef_from_header(text: str) -> str:
     """Strip a C header down to what cffi's cdef parser accepts."""
     out: list[str] = []
     skipping_cplusplus = 0
+    # comments go first, so that one continued over lines (after a #define, say) leaves no stray text
+    text = re.sub(r"/\*.*?\*/", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
     for line in text.splitlines():
         s = line.strip()
         if s.startswith("#ifdef __cplusplus"):

@@ -5,8 +5,12 @@ and the parity tests hold the two byte-identical. Bytes in, frames out::
 
     decoder = Decoder()
     for frame in decoder.feed(chunk):          # any chunking, garbage allowed
-        msg = parse(frame)                     # Hello | RawBlock | F0Block | Status | Ack | Emotion
+        msg = parse(frame)                     # Hello | SampleBlock | F0Block | Status | Ack | Nack | Emotion
     wire = Encoder().encode(CMD_START)         # host -> board command, COBS + 0x00
+
+parse() checks every field of every payload against its documented range (the constants under
+"ranges" below) and raises a ProtocolError naming the field (``exc.field``, e.g. "f0.energy_db")
+for one outside it, so a board's impossible value never reaches the pipeline.
 
 A frame is ``version:u8 | type:u8 | seq:u16 | payload | crc:u16`` (little-endian),
 COBS-encoded and ended by one 0x00 byte. The CRC is CRC-16/CCITT-FALSE.
@@ -14,6 +18,8 @@ COBS-encoded and ended by one 0x00 byte. The CRC is CRC-16/CCITT-FALSE.
 from __future__ import annotations
 
 import binascii
+import dataclasses
+import math
 import struct
 from dataclasses import dataclass, field, fields
 
@@ -41,6 +47,7 @@ MSG_F0 = 0x03
 MSG_STATUS = 0x04
 MSG_ACK = 0x05
 MSG_EMOTION = 0x06
+MSG_NACK = 0x07      # a refused command and why (SET_NORM): an Ack with a reason byte
 # Frame types, host -> board.
 CMD_START = 0x81
 CMD_STOP = 0x82
@@ -70,6 +77,7 @@ HELLO_FLAG_CLOCK_FALLBACK = 0x01   # HELLO flags bit 0: the board runs on its fa
 HELLO_FLAG_MODEL = 0x02            # bit 1: the board runs the student and sends EMOTION frames
 STATUS_LEN = 68
 ACK_LEN = 4
+NACK_LEN = 5
 F0_RECORD_LEN = 29
 F0_PER_FRAME = 35  # 35 * 29 = 1015 <= MAX_PAYLOAD
 RAW_MAX = 510  # int16 samples in one RAW or REPLAY frame
@@ -102,9 +110,85 @@ F0_DTYPE = np.dtype(
 )
 assert F0_DTYPE.itemsize == F0_RECORD_LEN and F0_PER_FRAME * F0_RECORD_LEN <= MAX_PAYLOAD
 
+# --- ranges: every field of every payload (docs/protocol.md, "Ranges") --------------------------
+# What the C core can produce, with margins for float rounding; csrc/emo_proto.h holds the same numbers
+# for what the board checks (SET_NORM, EMOTION). A value outside its range is a payload error.
+
+# The rates the F0 core analyses (EMO_FS_MIN..EMO_FS_MAX); a HELLO outside them cannot be placed in time.
+FS_MIN, FS_MAX = 4000, 96000
+# Longest F0 analysis window: EMO_F0_MAX_FRAME (1024) samples at the lowest analysis rate (4000 Hz).
+F0_FRAME_MAX_S = 0.256
+CPU_HZ_MIN, CPU_HZ_MAX = 1_000_000, 1_000_000_000     # a microcontroller's core clock (the F405: 16..168 MHz)
+HELLO_FLAGS = HELLO_FLAG_CLOCK_FALLBACK | HELLO_FLAG_MODEL   # the defined bits; the others are 0
+# Voiced F0: the board searches 50..500 Hz (emo_f0_default_params); the parabolic refinement of a lag
+# by at most half a sample widens that to 49.7..600 Hz at any rate a HELLO allows.
+F0_HZ_MIN, F0_HZ_MAX = 40.0, 650.0
+# Periodicity: a normalised autocorrelation, 0..1 in exact arithmetic, but its float32 denominator comes
+# from differences of running sums, which cancel on a frame whose energy falls away (boards send 1.015):
+# the hard bound is |r| <= 16 * 1024 over the 1e-20 floor of the denominator. The student clips it to 1.
+PERIODICITY_MAX = 1e25
+# Short-time energy, dB re full scale: -120 is silence (the 1e-12 epsilon); +12.04 the most an int16
+# signal reaches after the two high-passes (|y| <= 4).
+ENERGY_DB_MIN, ENERGY_DB_MAX = -121.0, 13.0
+CQ_MAX = 1.0                  # a share of the cycle
+JITTER_MAX = 1.2              # periods within 0.7..1.5 of the frame's: |dT| / mean T <= 0.8 / 0.7
+SHIMMER_MAX = 128.0           # 2 * EMO_F0_MAX_CYCLES: mean |dA| over pairs / mean A over cycles
+# The F0 record's float fields: (lo, hi). f0_hz, cq, jitter and shimmer are exactly 0 on unvoiced records.
+F0_RANGES = {"f0_hz": (F0_HZ_MIN, F0_HZ_MAX), "periodicity": (0.0, PERIODICITY_MAX),
+             "energy_db": (ENERGY_DB_MIN, ENERGY_DB_MAX), "cq": (0.0, CQ_MAX), "jitter": (0.0, JITTER_MAX),
+             "shimmer": (0.0, SHIMMER_MAX)}
+F0_ZERO_UNVOICED = ("f0_hz", "cq", "jitter", "shimmer")
+# Normalisation statistics (SET_NORM in f64, EMOTION's mu and sigma in f32): a mean of ln F0 lies
+# within the voiced F0 range, a standard deviation of values in [a, b] is at most (b - a) / 2, and the
+# floors are the C core's (EMO_FEAT_SIGMA_FLOOR, EMO_FEAT_ENERGY_SIGMA_FLOOR).
+NORM_MU_MIN, NORM_MU_MAX = math.log(F0_HZ_MIN), math.log(F0_HZ_MAX)
+NORM_SIGMA_MIN, NORM_SIGMA_MAX = 0.05, (NORM_MU_MAX - NORM_MU_MIN) / 2
+NORM_E_MU_MIN, NORM_E_MU_MAX = ENERGY_DB_MIN, ENERGY_DB_MAX
+NORM_E_SIGMA_MIN, NORM_E_SIGMA_MAX = 1.0, (ENERGY_DB_MAX - ENERGY_DB_MIN) / 2
+NORM_RANGES = {"mu": (NORM_MU_MIN, NORM_MU_MAX), "sigma": (NORM_SIGMA_MIN, NORM_SIGMA_MAX),
+               "e_mu": (NORM_E_MU_MIN, NORM_E_MU_MAX), "e_sigma": (NORM_E_SIGMA_MIN, NORM_E_SIGMA_MAX)}
+UTTERANCE_MAX_FRAMES = 1000   # EMO_SEG_MAX_FRAMES: the board's longest utterance (EMOTION last - first + 1)
+# ACK and NACK status: an emo_status_t, EMO_OK (0) down to EMO_ERR_UNSUPPORTED (-11)
+STATUS_OK, STATUS_MIN = 0, -11
+
+# Why the board refused a command (NACK reason; csrc/emo_proto.h EMO_NACK_*): what to tell the user.
+NACK_NO_MODEL = 1
+NACK_LENGTH = 2
+NACK_MODE = 3
+NACK_MU = 4
+NACK_SIGMA = 5
+NACK_E_MU = 6
+NACK_E_SIGMA = 7
+NACK_STREAMING = 8
+NACK_REASONS = {
+    NACK_NO_MODEL: "the firmware carries no model, so there is no normalisation to set (build it with MODEL=DIR "
+                   "to classify on the board)",
+    NACK_LENGTH: f"the payload is not {SET_NORM_LEN} byte (utterance or session mode) or {SET_NORM_FIXED_LEN} bytes "
+                 f"(fixed mode with its four statistics)",
+    NACK_MODE: "the normalisation mode is not 0 (utterance), 1 (session) or 2 (fixed)",
+    NACK_MU: f"mu, the mean of ln F0, must be a number in {NORM_MU_MIN:.4f}..{NORM_MU_MAX:.4f} "
+             f"(F0 {F0_HZ_MIN:g}..{F0_HZ_MAX:g} Hz)",
+    NACK_SIGMA: f"sigma, the standard deviation of ln F0, must be a number in {NORM_SIGMA_MIN:g}..{NORM_SIGMA_MAX:.4f}",
+    NACK_E_MU: f"e_mu, the mean energy, must be a number in {NORM_E_MU_MIN:g}..{NORM_E_MU_MAX:g} dB",
+    NACK_E_SIGMA: f"e_sigma, the standard deviation of the energy, must be a number in "
+                  f"{NORM_E_SIGMA_MIN:g}..{NORM_E_SIGMA_MAX:g} dB",
+    NACK_STREAMING: "the board is streaming; it takes a new normalisation only while stopped (STOP first)",
+}
+_NACK_OF_NORM_FIELD = {"mu": NACK_MU, "sigma": NACK_SIGMA, "e_mu": NACK_E_MU, "e_sigma": NACK_E_SIGMA}
+
+# The name a payload error is counted under is "<frame>.<field>", e.g. "f0.energy_db", "hello.fs";
+# "<frame>.length" for a payload whose length does not fit its type.
+FRAME_NAMES = {MSG_HELLO: "hello", MSG_RAW: "raw", MSG_F0: "f0", MSG_STATUS: "status", MSG_ACK: "ack",
+               MSG_EMOTION: "emotion", MSG_NACK: "nack", CMD_REPLAY: "replay", CMD_SET_NORM: "set_norm"}
+
 
 class ProtocolError(ValueError):
-    """A frame or payload that does not follow docs/protocol.md."""
+    """A frame or payload that does not follow docs/protocol.md. ``field`` names what was wrong in a
+    payload ("f0.energy_db", "hello.length"; see FRAME_NAMES), "" for a frame's own format or CRC."""
+
+    def __init__(self, message: str = "", field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class CrcError(ProtocolError):
@@ -136,12 +220,9 @@ def version_advice(version: int) -> str:
 
 
 class PayloadError(ProtocolError):
-    """The frame is well formed and its CRC is right, but a value in its payload is impossible
-    (a HELLO with fs = 0, a voiced F0 record of NaN Hz): a board bug or a corrupted memory."""
-
-
-# The rates the F0 core analyses (emo_f0.c); a HELLO outside them cannot be placed in time.
-FS_MIN, FS_MAX = 4000, 96000
+    """The frame is well formed and its CRC is right, but a value in its payload is outside its
+    documented range (a HELLO with fs = 0, an F0 record of NaN Hz or inf dB): a board bug or a
+    corrupted memory. ``field`` names the first such field."""
 
 
 # --- CRC and COBS ---------------------------------------------------------------------
@@ -330,7 +411,13 @@ class Decoder:
 
 _HELLO = struct.Struct("<BBBBIHHBBBBI")
 _ACK = struct.Struct("<BHb")
-assert _HELLO.size == HELLO_LEN and _ACK.size == ACK_LEN
+_NACK = struct.Struct("<BHbB")
+assert _HELLO.size == HELLO_LEN and _ACK.size == ACK_LEN and _NACK.size == NACK_LEN
+
+
+def _in(v, lo, hi) -> bool:
+    """lo <= v <= hi; False for NaN."""
+    return bool(lo <= v <= hi)
 
 
 @dataclass(frozen=True)
@@ -365,14 +452,35 @@ class Hello:
         """Centre of F0 frame `index` in seconds from the stream's first sample."""
         return (np.asarray(index) * self.f0_hop_samples + 0.5 * self.f0_frame_samples) / self.fs
 
+    def problem(self) -> tuple[str, str] | None:
+        """(field, what is wrong) for the first field outside its range, None when all are in range."""
+        frame_max = int(self.fs * F0_FRAME_MAX_S) if _in(self.fs, FS_MIN, FS_MAX) else 0
+        checks = [
+            ("fs", _in(self.fs, FS_MIN, FS_MAX), f"fs {self.fs} Hz: need {FS_MIN}..{FS_MAX} Hz"),
+            ("f0_frame_samples", _in(self.f0_frame_samples, 1, frame_max),
+             f"F0 frame of {self.f0_frame_samples} samples: need 1..{frame_max} ({F0_FRAME_MAX_S:g} s at {self.fs} Hz)"),
+            ("f0_hop_samples", _in(self.f0_hop_samples, 1, self.f0_frame_samples),
+             f"F0 hop of {self.f0_hop_samples} samples: need 1..{self.f0_frame_samples} (at most the frame)"),
+            ("board", self.board in BOARD_NAMES, f"board {self.board}: not one of {sorted(BOARD_NAMES)}"),
+            ("mode", self.mode in (MODE_RAW, MODE_F0, MODE_BOTH), f"mode {self.mode}: need 1 raw, 2 F0 or 3 both"),
+            ("streaming", int(self.streaming) in (0, 1), f"streaming {int(self.streaming)}: need 0 or 1"),
+            ("cost_unit", self.cost_unit in (COST_CYCLES, COST_INSTRUCTIONS),
+             f"cost unit {self.cost_unit}: need 0 cycles or 1 instructions"),
+            ("flags", self.flags & ~HELLO_FLAGS == 0, f"flags 0x{self.flags:02X}: only bits 0 and 1 are defined"),
+            ("cpu_hz", _in(self.cpu_hz, CPU_HZ_MIN, CPU_HZ_MAX),
+             f"cpu_hz {self.cpu_hz}: need {CPU_HZ_MIN:,}..{CPU_HZ_MAX:,} Hz"),
+        ]
+        return next(((name, what) for name, ok, what in checks if not ok), None)
+
     @classmethod
     def from_payload(cls, payload: bytes) -> "Hello":
-        _need(payload, HELLO_LEN, "HELLO")
+        _need(payload, HELLO_LEN, "HELLO", "hello")
         ma, mi, pa, board, fs, hop, frame, mode, streaming, cost, flags, cpu = _HELLO.unpack(payload)
-        if not FS_MIN <= fs <= FS_MAX or hop == 0 or frame == 0:
-            raise PayloadError(f"HELLO with fs {fs} Hz, F0 hop {hop} and frame {frame} samples: need fs in "
-                               f"{FS_MIN}..{FS_MAX} and a hop and frame of at least one sample")
-        return cls((ma, mi, pa), board, fs, hop, frame, mode, bool(streaming), cost, cpu, flags)
+        h = cls((ma, mi, pa), board, fs, hop, frame, mode, streaming, cost, cpu, flags)
+        bad = h.problem()
+        if bad is not None:
+            raise PayloadError(f"HELLO with {bad[1]}", "hello." + bad[0])
+        return dataclasses.replace(h, streaming=bool(streaming))
 
     def to_payload(self) -> bytes:
         return _HELLO.pack(*self.fw_version, self.board, self.fs, self.f0_hop_samples,
@@ -402,13 +510,35 @@ class Status:
     tx_frames: int = 0         # frames sent since reset
     f0_sent: int = 0           # F0 records sent
 
+    def problem(self) -> tuple[str, str] | None:
+        """Each counter is any u32; three follow from how the board counts: the largest hop cost is at
+        least the last and the mean one, and each hop releases at most one F0 record."""
+        if self.hop_cost_max < max(self.hop_cost_last, self.hop_cost_mean):
+            return "hop_cost_max", (f"largest hop cost {self.hop_cost_max} below the last ({self.hop_cost_last}) or "
+                                    f"the mean ({self.hop_cost_mean})")
+        if self.f0_sent > self.hops:
+            return "f0_sent", f"{self.f0_sent} F0 records sent from {self.hops} hops (one record per hop at most)"
+        return None
+
     @classmethod
     def from_payload(cls, payload: bytes) -> "Status":
-        _need(payload, STATUS_LEN, "STATUS")
-        return cls(*struct.unpack(f"<{STATUS_LEN // 4}I", payload))
+        _need(payload, STATUS_LEN, "STATUS", "status")
+        s = cls(*struct.unpack(f"<{STATUS_LEN // 4}I", payload))
+        bad = s.problem()
+        if bad is not None:
+            raise PayloadError(f"STATUS with {bad[1]}", "status." + bad[0])
+        return s
 
     def to_payload(self) -> bytes:
         return struct.pack(f"<{STATUS_LEN // 4}I", *(getattr(self, f.name) for f in fields(self)))
+
+
+def _command_problem(command: int, status: int, lo: int, hi: int) -> tuple[str, str] | None:
+    if not command & 0x80:
+        return "command", f"command 0x{command:02X}: a host command has bit 7 set (0x80..0xFF)"
+    if not lo <= status <= hi:
+        return "status", f"status {status}: need {lo}..{hi} (emo_status_t)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -425,11 +555,41 @@ class Ack:
 
     @classmethod
     def from_payload(cls, payload: bytes) -> "Ack":
-        _need(payload, ACK_LEN, "ACK")
-        return cls(*_ACK.unpack(payload))
+        _need(payload, ACK_LEN, "ACK", "ack")
+        a = cls(*_ACK.unpack(payload))
+        bad = _command_problem(a.command, a.status, STATUS_MIN, STATUS_OK)
+        if bad is not None:
+            raise PayloadError(f"ACK with {bad[1]}", "ack." + bad[0])
+        return a
 
     def to_payload(self) -> bytes:
         return _ACK.pack(self.command, self.seq, self.status)
+
+
+@dataclass(frozen=True)
+class Nack(Ack):
+    """A refused command with the reason (NACK, board -> host; today SET_NORM's): an Ack whose status
+    is an error, so code that waits for a command's Ack gets it too."""
+
+    reason: int = 0    # NACK_* (NACK_REASONS)
+
+    @property
+    def reason_text(self) -> str:
+        return NACK_REASONS.get(self.reason, f"reason {self.reason}")
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> "Nack":
+        _need(payload, NACK_LEN, "NACK", "nack")
+        n = cls(*_NACK.unpack(payload))
+        bad = _command_problem(n.command, n.status, STATUS_MIN, -1)
+        if bad is None and n.reason not in NACK_REASONS:
+            bad = "reason", f"reason {n.reason}: not one of {sorted(NACK_REASONS)}"
+        if bad is not None:
+            raise PayloadError(f"NACK with {bad[1]}", "nack." + bad[0])
+        return n
+
+    def to_payload(self) -> bytes:
+        return _NACK.pack(self.command, self.seq, self.status, self.reason)
 
 
 @dataclass(frozen=True)
@@ -440,14 +600,52 @@ class SampleBlock:
     samples: np.ndarray = field(repr=False)
 
     @classmethod
-    def from_payload(cls, payload: bytes) -> "SampleBlock":
+    def from_payload(cls, payload: bytes, name: str = "replay") -> "SampleBlock":
         if len(payload) < 4 or (len(payload) - 4) % 2:
-            raise FormatError(f"sample payload of {len(payload)} bytes: need 4 + 2*n")
+            raise FormatError(f"sample payload of {len(payload)} bytes: need 4 + 2*n", name + ".length")
         (first,) = struct.unpack_from("<I", payload)
         return cls(first, np.frombuffer(payload, dtype="<i2", offset=4).astype(np.int16))
 
+    @classmethod
+    def raw_from_payload(cls, payload: bytes) -> "SampleBlock":
+        """A RAW frame: as REPLAY, and with at least one sample (the board sends one per hop)."""
+        b = cls.from_payload(payload, "raw")
+        if len(b.samples) == 0:
+            raise PayloadError(f"RAW frame without samples: need 1..{RAW_MAX}", "raw.samples")
+        return b
+
     def to_payload(self) -> bytes:
         return pack_samples(self.first, self.samples)
+
+
+def f0_problem(records: np.ndarray, consecutive: bool = True) -> tuple[str, str] | None:
+    """(field, what is wrong) for the first F0 record field outside its range, None when every field
+    of every record is in range. Fields are checked in record order (index, voiced, f0_hz, periodicity,
+    energy_db, cq, jitter, shimmer); with `consecutive`, the indices must run on by one (the records
+    of one F0 frame). Takes a structured array with F0_DTYPE's field names, or a dict of such columns."""
+    index = np.asarray(records["index"]).astype(np.int64)
+    n = len(index)
+    if n == 0:
+        return None
+    if consecutive and n > 1 and np.any(np.diff(index) != 1):
+        k = int(np.flatnonzero(np.diff(index) != 1)[0])
+        return "index", f"record indices {index[k]} then {index[k + 1]}: the records of one frame run on by one"
+    voiced = np.asarray(records["voiced"])
+    bad = (voiced != 0) & (voiced != 1)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        return "voiced", f"record {index[k]} with voiced {int(voiced[k])}: need 0 or 1"
+    v = voiced == 1
+    for name, (lo, hi) in F0_RANGES.items():
+        with np.errstate(over="ignore", invalid="ignore"):    # float32, as on the wire (cf. _f32_in)
+            x = np.asarray(records[name]).astype(np.float32)
+            inside = (x >= np.float32(lo)) & (x <= np.float32(hi))
+            ok = np.where(v, inside, x == 0) if name in F0_ZERO_UNVOICED else inside
+        if not ok.all():
+            k = int(np.flatnonzero(~ok)[0])
+            need = f"{lo:g}..{hi:g}" if v[k] or name not in F0_ZERO_UNVOICED else "0 (unvoiced)"
+            return name, f"record {index[k]} ({'voiced' if v[k] else 'unvoiced'}) with {name} {float(x[k])!r}: need {need}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -460,19 +658,11 @@ class F0Block:
     @classmethod
     def from_payload(cls, payload: bytes) -> "F0Block":
         if not payload or len(payload) % F0_RECORD_LEN:
-            raise FormatError(f"F0 payload of {len(payload)} bytes is not n*{F0_RECORD_LEN}")
+            raise FormatError(f"F0 payload of {len(payload)} bytes is not n*{F0_RECORD_LEN}", "f0.length")
         records = np.frombuffer(payload, dtype=F0_DTYPE).copy()
-        voiced_f0 = records["f0_hz"][records["voiced"] != 0]
-        bad = ~(np.isfinite(voiced_f0) & (voiced_f0 > 0))
-        if bad.any():
-            raise PayloadError(f"F0 frame with {int(bad.sum())} voiced record(s) whose F0 is not a positive "
-                               f"finite number (e.g. {float(voiced_f0[bad][0])} Hz)")
-        for name, top in (("cq", 1.0), ("jitter", np.inf), ("shimmer", np.inf)):
-            v = records[name]
-            bad = ~(np.isfinite(v) & (v >= 0) & (v <= top))
-            if bad.any():
-                raise PayloadError(f"F0 frame with {int(bad.sum())} record(s) whose {name} is not a finite number "
-                                   f"in 0..{top:g} (e.g. {float(v[bad][0])})")
+        bad = f0_problem(records)
+        if bad is not None:
+            raise PayloadError(f"F0 {bad[1]}", "f0." + bad[0])
         return cls(records)
 
     def to_payload(self) -> bytes:
@@ -481,6 +671,13 @@ class F0Block:
 
 _EMOTION = struct.Struct("<IIHBBIIffB")
 assert _EMOTION.size == EMOTION_HEAD
+
+
+def _f32_in(v: float, lo: float, hi: float) -> bool:
+    """lo <= v <= hi with all three as float32 (what the wire carries): rounding a value inside the
+    double range to float32 keeps it inside the float32 range."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.float32(lo) <= np.float32(v) <= np.float32(hi))
 
 
 @dataclass(frozen=True)
@@ -512,31 +709,39 @@ class Emotion:
         if n < EMOTION_HEAD or n != EMOTION_HEAD + payload[EMOTION_HEAD - 1]:
             have = f"n_classes {payload[EMOTION_HEAD - 1]}" if n >= EMOTION_HEAD else "no n_classes byte"
             raise PayloadError(f"EMOTION payload of {n} bytes with {have}: need exactly {EMOTION_HEAD} + n_classes "
-                               f"bytes")
+                               f"bytes", "emotion.length")
         first, last, n_voiced, reason, label, model_id, cost, mu, sigma, n_classes = _EMOTION.unpack_from(payload)
         e = cls(first, last, n_voiced, reason, label, model_id, cost, mu, sigma,
                 tuple(struct.unpack_from(f"<{n_classes}b", payload, EMOTION_HEAD)))
-        problem = e.problem()
-        if problem:
-            raise PayloadError(f"EMOTION payload with {problem}")
+        bad = e.field_problem()
+        if bad is not None:
+            raise PayloadError(f"EMOTION payload with {bad[1]}", "emotion." + bad[0])
         return e
 
+    def field_problem(self) -> tuple[str, str] | None:
+        """(field, what is wrong) for the first field outside its range (the ranges of
+        emo_proto_emotion_t, which the board's packer refuses to send), None when all are in range."""
+        n_frames = self.last - self.first + 1
+        checks = [
+            ("n_classes", 1 <= self.n_classes <= EMOTION_CLASSES, f"{self.n_classes} classes, not 1..{EMOTION_CLASSES}"),
+            ("label", 0 <= self.label < self.n_classes, f"label {self.label} outside its {self.n_classes} classes"),
+            ("reason", self.reason in REASON_NAMES, f"reason {self.reason}, not one of {sorted(REASON_NAMES)}"),
+            ("last", self.last >= self.first, f"last frame {self.last} before its first {self.first}"),
+            ("last", n_frames <= UTTERANCE_MAX_FRAMES,
+             f"{n_frames} frames ({self.first}..{self.last}): an utterance has at most {UTTERANCE_MAX_FRAMES}"),
+            ("n_voiced", 1 <= self.n_voiced <= n_frames,
+             f"{self.n_voiced} voiced frames in {n_frames}: need 1 .. all of them"),
+            ("mu", _f32_in(self.mu, NORM_MU_MIN, NORM_MU_MAX),
+             f"ln-F0 mean mu {self.mu}: need {NORM_MU_MIN:.4f}..{NORM_MU_MAX:.4f}"),
+            ("sigma", _f32_in(self.sigma, NORM_SIGMA_MIN, NORM_SIGMA_MAX),
+             f"ln-F0 standard deviation sigma {self.sigma}: need {NORM_SIGMA_MIN:g}..{NORM_SIGMA_MAX:.4f}"),
+        ]
+        return next(((name, what) for name, ok, what in checks if not ok), None)
+
     def problem(self) -> str:
-        """What is impossible in this utterance's fields ("" when nothing): the ranges of
-        emo_proto_emotion_t, which the board's packer refuses to send."""
-        if not 1 <= self.n_classes <= EMOTION_CLASSES:
-            return f"{self.n_classes} classes, not 1..{EMOTION_CLASSES}"
-        if not 0 <= self.label < self.n_classes:
-            return f"label {self.label} outside its {self.n_classes} classes"
-        if self.reason not in REASON_NAMES:
-            return f"reason {self.reason}, not one of {sorted(REASON_NAMES)}"
-        if self.last < self.first:
-            return f"last frame {self.last} before its first {self.first}"
-        if not 1 <= self.n_voiced <= self.last - self.first + 1:
-            return f"{self.n_voiced} voiced frames in {self.last - self.first + 1}: need 1 .. all of them"
-        if not (np.isfinite(self.mu) and np.isfinite(self.sigma) and self.sigma > 0):
-            return f"ln-F0 statistics mu {self.mu}, sigma {self.sigma}: need finite, and sigma > 0"
-        return ""
+        """What is impossible in this utterance's fields ("" when nothing)."""
+        bad = self.field_problem()
+        return "" if bad is None else bad[1]
 
     def to_payload(self) -> bytes:
         problem = self.problem()
@@ -567,35 +772,53 @@ class SetNorm:
     def mode_name(self) -> str:
         return NORM_NAMES.get(self.mode, f"unknown mode {self.mode}")
 
-    def problem(self) -> str:
-        """What the board would refuse in this setting with EMO_ERR_PARAM ("" when nothing)."""
+    def field_problem(self) -> tuple[str, str] | None:
+        """(field, what is wrong) for what the board would refuse with EMO_ERR_PARAM: an unknown mode,
+        or (fixed mode) the first statistic outside its range (NORM_RANGES); None when it is usable."""
         if self.mode not in NORM_NAMES:
-            return f"normalisation mode {self.mode}, not one of {sorted(NORM_NAMES)} ({', '.join(NORM_NAMES.values())})"
+            return "mode", (f"normalisation mode {self.mode}, not one of {sorted(NORM_NAMES)} "
+                            f"({', '.join(NORM_NAMES.values())})")
         if self.mode != NORM_FIXED:
-            return ""
-        values = {"mu": self.mu, "sigma": self.sigma, "e_mu": self.e_mu, "e_sigma": self.e_sigma}
-        if not all(isinstance(v, (int, float, np.floating, np.integer)) and np.isfinite(v) for v in values.values()):
-            return f"fixed statistics {values}: each must be a finite number"
-        if not (self.sigma > 0 and self.e_sigma > 0):
-            return f"fixed statistics with sigma {self.sigma} and e_sigma {self.e_sigma}: both must be > 0"
-        return ""
+            return None
+        for name, (lo, hi) in NORM_RANGES.items():
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) or not _in(v, lo, hi):
+                return name, f"fixed statistic {name} {v!r}: need a finite number in {lo:.6g}..{hi:.6g}"
+        return None
+
+    def problem(self) -> str:
+        """What the board would refuse with EMO_ERR_PARAM ("" when nothing)."""
+        bad = self.field_problem()
+        return "" if bad is None else bad[1]
+
+    @classmethod
+    def reason(cls, payload: bytes) -> int:
+        """The NACK reason the board answers this payload with (0 when it takes it), checked in the
+        board's order: length, mode, the length of the mode, then mu, sigma, e_mu, e_sigma."""
+        try:
+            cls.from_payload(payload)
+        except ProtocolError as exc:
+            name = exc.field.split(".", 1)[1]
+            return {"length": NACK_LENGTH, "mode": NACK_MODE}.get(name) or _NACK_OF_NORM_FIELD[name]
+        return 0
 
     @classmethod
     def from_payload(cls, payload: bytes) -> "SetNorm":
         n = len(payload)
         if n not in (SET_NORM_LEN, SET_NORM_FIXED_LEN):
             raise FormatError(f"SET_NORM payload of {n} bytes: need {SET_NORM_LEN} (utterance or session) or "
-                              f"{SET_NORM_FIXED_LEN} (fixed, with four f64 statistics)")
+                              f"{SET_NORM_FIXED_LEN} (fixed, with four f64 statistics)", "set_norm.length")
         mode = payload[0]
         if mode not in NORM_NAMES:
-            raise PayloadError(f"SET_NORM with {cls(mode).problem()}")
+            raise PayloadError(f"SET_NORM with {cls(mode).problem()}", "set_norm.mode")
         if (mode == NORM_FIXED) != (n == SET_NORM_FIXED_LEN):
             want = SET_NORM_FIXED_LEN if mode == NORM_FIXED else SET_NORM_LEN
-            raise FormatError(f"SET_NORM payload of {n} bytes for mode {NORM_NAMES[mode]}: need {want}")
+            raise FormatError(f"SET_NORM payload of {n} bytes for mode {NORM_NAMES[mode]}: need {want}",
+                              "set_norm.length")
         s = cls(mode, *_SET_NORM_STATS.unpack_from(payload, 1)) if mode == NORM_FIXED else cls(mode)
-        problem = s.problem()
-        if problem:
-            raise PayloadError(f"SET_NORM with {problem}")
+        bad = s.field_problem()
+        if bad is not None:
+            raise PayloadError(f"SET_NORM with {bad[1]}", "set_norm." + bad[0])
         return s
 
     def to_payload(self) -> bytes:
@@ -607,13 +830,14 @@ class SetNorm:
         return bytes([self.mode]) + _SET_NORM_STATS.pack(self.mu, self.sigma, self.e_mu, self.e_sigma)
 
 
-Message = Hello | Status | Ack | SampleBlock | F0Block | Emotion | SetNorm
+Message = Hello | Status | Ack | Nack | SampleBlock | F0Block | Emotion | SetNorm
 
 _PARSERS = {
     MSG_HELLO: Hello.from_payload,
     MSG_STATUS: Status.from_payload,
     MSG_ACK: Ack.from_payload,
-    MSG_RAW: SampleBlock.from_payload,
+    MSG_NACK: Nack.from_payload,
+    MSG_RAW: SampleBlock.raw_from_payload,
     MSG_F0: F0Block.from_payload,
     MSG_EMOTION: Emotion.from_payload,
     CMD_REPLAY: SampleBlock.from_payload,
@@ -622,8 +846,9 @@ _PARSERS = {
 
 
 def parse(frame: Frame) -> Message | Frame:
-    """The typed message in a frame; frames of other types come back unchanged.
-    Raises FormatError when the payload does not fit its type."""
+    """The typed message in a frame; frames of other types come back unchanged. Raises FormatError
+    when the payload's length does not fit its type and PayloadError when a field is outside its
+    range; either names the field (``exc.field``, e.g. "f0.energy_db")."""
     parser = _PARSERS.get(frame.type)
     return frame if parser is None else parser(frame.payload)
 
@@ -663,8 +888,7 @@ def set_rate_payload(fs: int) -> bytes:
 def set_norm_payload(stats=None, mode: int | None = None) -> bytes:
     """SET_NORM payload. With stats (an F0Stats, or anything with mu, sigma, e_mu and e_sigma): fixed
     mode with those statistics; without: mode NORM_UTTERANCE or NORM_SESSION. Raises ValueError for
-    what the board would refuse: an unknown mode, statistics that are not finite numbers or a sigma
-    or e_sigma <= 0."""
+    what the board would refuse (NACK): an unknown mode, or a statistic outside its range (NORM_RANGES)."""
     if stats is None:
         if mode not in (NORM_UTTERANCE, NORM_SESSION):
             raise ValueError(f"SET_NORM without statistics needs mode NORM_UTTERANCE ({NORM_UTTERANCE}) or "
@@ -697,6 +921,6 @@ def replay_frames(samples: np.ndarray, first: int = 0, block: int = RAW_MAX) -> 
     return [pack_samples(first + i, x[i : i + block]) for i in range(0, len(x), block)]
 
 
-def _need(payload: bytes, n: int, what: str) -> None:
+def _need(payload: bytes, n: int, what: str, name: str) -> None:
     if len(payload) != n:
-        raise FormatError(f"{what} payload of {len(payload)} bytes, expected {n}")
+        raise FormatError(f"{what} payload of {len(payload)} bytes, expected {n}", name + ".length")

@@ -138,6 +138,15 @@ static void send_ack(const emo_proto_frame_t *f, emo_status_t status)
     send_frame(EMO_MSG_ACK, payload, n);
 }
 
+/* A refusal that says why (EMO_NACK_*): a NACK, which the host reads as an error ACK and a reason. */
+static void send_nack(const emo_proto_frame_t *f, emo_status_t status, int32_t reason)
+{
+    int32_t n;
+    app.cmd_rejected++;
+    emo_proto_pack_nack(f->type, f->seq, status, reason, payload, (int32_t)sizeof(payload), &n);
+    send_frame(EMO_MSG_NACK, payload, n);
+}
+
 static void send_f0(const emo_f0_frame_t *frames, int32_t n)
 {
     while (n > 0) {
@@ -339,17 +348,20 @@ static emo_status_t cmd_replay(const emo_proto_frame_t *f)
 }
 
 /* Where the board's classifier takes its normalisation statistics, from the next START on. A
- * malformed payload is refused as such in any state; a board without a model has no classifier. */
-static emo_status_t cmd_set_norm(const emo_proto_frame_t *f)
+ * payload it cannot use (a length, a mode, a statistic outside its range: emo_proto_unpack_set_norm)
+ * is refused in any state, so an acknowledged setting always classifies; a board without a model has
+ * no classifier. *reason is the EMO_NACK_* of a refusal. */
+static emo_status_t cmd_set_norm(const emo_proto_frame_t *f, int32_t *reason)
 {
 #ifdef EMO_APP_MODEL
     emo_proto_set_norm_t n;
     emo_feat_stats_t st;
-    emo_status_t s = emo_proto_unpack_set_norm(f->payload, f->len, &n);
+    emo_status_t s = emo_proto_unpack_set_norm(f->payload, f->len, &n, reason);
     if (s != EMO_OK) {
         return s;
     }
     if (app.streaming) {
+        *reason = EMO_NACK_STREAMING;
         return EMO_ERR_STATE; /* one stream, one normalisation: the host stops first */
     }
     if (n.mode != EMO_FEAT_NORM_FIXED) {
@@ -363,6 +375,7 @@ static emo_status_t cmd_set_norm(const emo_proto_frame_t *f)
     return emotion_set_norm(n.mode, &st);
 #else
     (void)f;
+    *reason = EMO_NACK_NO_MODEL;
     return EMO_ERR_UNSUPPORTED;
 #endif
 }
@@ -433,9 +446,16 @@ static void handle(const emo_proto_frame_t *f)
         send_ack(f, s);
         return;
     }
-    case EMO_CMD_SET_NORM:
-        send_ack(f, cmd_set_norm(f));
+    case EMO_CMD_SET_NORM: {
+        int32_t reason = 0;
+        s = cmd_set_norm(f, &reason);
+        if (s != EMO_OK && reason != 0) {
+            send_nack(f, s, reason);
+        } else {
+            send_ack(f, s);
+        }
         return;
+    }
     case EMO_CMD_EXIT:
         if (f->len != 4) {
             send_ack(f, EMO_ERR_FORMAT);

@@ -194,25 +194,40 @@ def _raw_set_norm(mode: int, *values: float) -> bytes:
     return bytes([mode]) + struct.pack(f"<{len(values)}d", *values)
 
 
+def refused(board: QemuBoard, payload: bytes) -> P.Nack:
+    """The board's answer to SET_NORM(payload): a NACK that names the reason."""
+    ack = board.command(P.CMD_SET_NORM, payload)
+    assert isinstance(ack, P.Nack), (payload.hex(), ack)
+    return ack
+
+
 def test_set_norm_refusals(board_model, corpus):
     export, elf = board_model
     good = P.set_norm_payload(STATS)
-    bad_values = [_raw_set_norm(2, math.nan, 0.2, -20.0, 6.0), _raw_set_norm(2, 5.0, math.inf, -20.0, 6.0),
-                  _raw_set_norm(2, 5.0, 0.0, -20.0, 6.0), _raw_set_norm(2, 5.0, 0.2, -math.inf, 6.0),
-                  _raw_set_norm(2, 5.0, 0.2, -20.0, -6.0), _raw_set_norm(2, 5.0, 0.2, -20.0, 0.0),
-                  bytes([3]), bytes([255]), _raw_set_norm(3, 5.0, 0.2, -20.0, 6.0)]
+    bad_values = [(_raw_set_norm(2, math.nan, 0.2, -20.0, 6.0), P.NACK_MU),
+                  (_raw_set_norm(2, 5.0, math.inf, -20.0, 6.0), P.NACK_SIGMA),
+                  (_raw_set_norm(2, 5.0, 0.0, -20.0, 6.0), P.NACK_SIGMA),
+                  (_raw_set_norm(2, 5.0, 0.2, -math.inf, 6.0), P.NACK_E_MU),
+                  (_raw_set_norm(2, 5.0, 0.2, -20.0, -6.0), P.NACK_E_SIGMA),
+                  (_raw_set_norm(2, 5.0, 0.2, -20.0, 0.0), P.NACK_E_SIGMA),
+                  (bytes([3]), P.NACK_MODE), (bytes([255]), P.NACK_MODE),
+                  (_raw_set_norm(3, 5.0, 0.2, -20.0, 6.0), P.NACK_MODE)]
     bad_lengths = [b"", bytes(2), good[:-1], good + b"\x00", bytes([2]), _raw_set_norm(0, 5.0, 0.2, -20.0, 6.0),
                    bytes([1, 0])]
     with QemuBoard(elf) as board:
         before = board.status().cmd_rejected
-        for payload in bad_values:
-            assert board.command(P.CMD_SET_NORM, payload).status == lib.EMO_ERR_PARAM, payload.hex()
+        for payload, reason in bad_values:
+            nack = refused(board, payload)
+            assert (nack.status, nack.reason) == (lib.EMO_ERR_PARAM, reason), payload.hex()
+            assert P.SetNorm.reason(payload) == reason          # the host names it alike
         for payload in bad_lengths:
-            assert board.command(P.CMD_SET_NORM, payload).status == lib.EMO_ERR_FORMAT, payload.hex()
+            nack = refused(board, payload)
+            assert (nack.status, nack.reason) == (lib.EMO_ERR_FORMAT, P.NACK_LENGTH), payload.hex()
         # while streaming: refused, the stream goes on with the normalisation it started with
         for cmd, payload in ((P.CMD_SET_MODE, P.set_mode_payload(P.MODE_F0)), (P.CMD_START, b"")):
             assert board.command(cmd, payload).ok
-        assert board.command(P.CMD_SET_NORM, good).status == lib.EMO_ERR_STATE
+        nack = refused(board, good)
+        assert (nack.status, nack.reason) == (lib.EMO_ERR_STATE, P.NACK_STREAMING)
         assert board.command(P.CMD_STOP).ok
         n_refused = len(bad_values) + len(bad_lengths) + 1
         assert board.status().cmd_rejected == before + n_refused
@@ -230,7 +245,27 @@ def test_firmware_without_a_model_refuses_set_norm(firmware_elf):
         assert not board.hello.has_model
         for payload in (P.set_norm_payload(STATS), P.set_norm_payload(None, P.NORM_SESSION),
                         b"", bytes([9])):
-            assert board.command(P.CMD_SET_NORM, payload).status == lib.EMO_ERR_UNSUPPORTED
+            nack = refused(board, payload)
+            assert (nack.status, nack.reason) == (lib.EMO_ERR_UNSUPPORTED, P.NACK_NO_MODEL)
+
+
+def test_set_norm_of_absurd_values_is_refused_and_the_board_keeps_classifying(board_model, corpus):
+    """SET_NORM with mu 1e308 or sigma 1e-320 used to be acknowledged; the board then could not send
+    an EMOTION frame again (its f32 echo of the statistics was inf or 0) and went quiet. Now it answers
+    a NACK that names the statistic, keeps the setting it had, and classifies the next stream."""
+    export, elf = board_model
+    absurd = [(_raw_set_norm(2, 1e308, 0.2, -20.0, 6.0), P.NACK_MU),
+              (_raw_set_norm(2, 5.0, 1e-320, -20.0, 6.0), P.NACK_SIGMA),
+              (_raw_set_norm(2, math.nan, math.nan, math.nan, math.nan), P.NACK_MU),
+              (_raw_set_norm(2, 5.0, 0.2, -20.0, 1e300), P.NACK_E_SIGMA)]
+    with QemuBoard(elf) as board:
+        for payload, reason in absurd:
+            nack = refused(board, payload)
+            assert (nack.command, nack.status, nack.reason) == (P.CMD_SET_NORM, lib.EMO_ERR_PARAM, reason)
+        res = board.stream(stream_of(corpus, HELD_OUT[:1]))
+    assert res.emotions, "the board went quiet after refusing SET_NORM"
+    clf, host = host_predictions(export, res.f0, None)          # the model's own (session) statistics
+    assert_same(res.emotions, host, clf)
 
 
 def test_monitor_gives_the_board_its_fixed_statistics(board_model, corpus, tmp_path):

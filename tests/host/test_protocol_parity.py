@@ -31,7 +31,7 @@ def test_constants_match():
         assert getattr(P, name) == getattr(lib, c_name), name
     assert P.F0_RECORD_LEN == lib.EMO_PROTO_F0_RECORD and P.CRC_INIT == lib.EMO_PROTO_CRC_INIT
     assert P.CRC_POLY == lib.EMO_PROTO_CRC_POLY
-    for name in ("HELLO", "RAW", "F0", "STATUS", "ACK", "EMOTION"):
+    for name in ("HELLO", "RAW", "F0", "STATUS", "ACK", "EMOTION", "NACK"):
         assert getattr(P, f"MSG_{name}") == getattr(lib, f"EMO_MSG_{name}")
     for name in ("START", "STOP", "SET_MODE", "SET_RATE", "REPLAY", "GET_STATUS", "GET_HELLO", "EXIT", "STALL"):
         assert getattr(P, f"CMD_{name}") == getattr(lib, f"EMO_CMD_{name}")
@@ -197,20 +197,52 @@ def py_unpack_emotion(payload: bytes) -> P.Emotion | None:
         return None
 
 
-f32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
+def f32_in(lo: float, hi: float):
+    """float32 values within lo..hi as the wire compares them (float32 bounds), the bounds included."""
+    a, b = float(np.float32(lo)), float(np.float32(hi))
+    return st.one_of(st.floats(a, b, width=32), st.sampled_from([a, b]))
 
 
 @st.composite
 def emotions(draw) -> P.Emotion:
     """Valid EMOTIONs, f32 statistics (what the wire carries), at and inside every range."""
     first = draw(st.integers(0, 2**32 - 1))
-    last = draw(st.integers(first, min(2**32 - 1, first + draw(st.sampled_from([0, 1000, 2**32])))))
+    span = draw(st.sampled_from([0, 1, P.UTTERANCE_MAX_FRAMES - 1]))
+    last = draw(st.integers(first, min(2**32 - 1, first + span)))
     n = draw(st.integers(1, P.EMOTION_CLASSES))
     return P.Emotion(first, last, draw(st.integers(1, min(65535, last - first + 1))),
                      draw(st.sampled_from(sorted(P.REASON_NAMES))), draw(st.integers(0, n - 1)),
-                     draw(st.integers(0, 2**32 - 1)), draw(st.integers(0, 2**32 - 1)), draw(f32),
-                     draw(f32.filter(lambda x: x > 0)), tuple(draw(st.lists(st.integers(-128, 127), min_size=n,
-                                                                             max_size=n))))
+                     draw(st.integers(0, 2**32 - 1)), draw(st.integers(0, 2**32 - 1)),
+                     draw(f32_in(P.NORM_MU_MIN, P.NORM_MU_MAX)), draw(f32_in(P.NORM_SIGMA_MIN, P.NORM_SIGMA_MAX)),
+                     tuple(draw(st.lists(st.integers(-128, 127), min_size=n, max_size=n))))
+
+
+def test_range_constants_match():
+    """The ranges the board checks (csrc/emo_proto.h) are the host's: the integer ones read from the
+    header, the doubles by their edges (the last value inside and the first outside agree in C)."""
+    assert P.UTTERANCE_MAX_FRAMES == lib.EMO_PROTO_UTTERANCE_MAX == lib.EMO_SEG_MAX_FRAMES
+    assert (P.FS_MIN, P.FS_MAX) == (lib.EMO_FS_MIN, lib.EMO_FS_MAX)
+    assert (P.STATUS_OK, P.STATUS_MIN) == (lib.EMO_OK, lib.EMO_ERR_UNSUPPORTED)
+    assert P.NACK_LEN == lib.EMO_PROTO_NACK_LEN
+    for name in ("NO_MODEL", "LENGTH", "MODE", "MU", "SIGMA", "E_MU", "E_SIGMA", "STREAMING"):
+        assert getattr(P, f"NACK_{name}") == getattr(lib, f"EMO_NACK_{name}"), name
+    from eggemo.train.features import ENERGY_SIGMA_FLOOR
+    from eggemo.train.features import SIGMA_FLOOR   # emo_feat's floors, in Python
+    assert (P.NORM_SIGMA_MIN, P.NORM_E_SIGMA_MIN) == (SIGMA_FLOOR, ENERGY_SIGMA_FLOOR)
+    base = dict(mu=5.0, sigma=0.2, e_mu=-20.0, e_sigma=6.0)
+    for name, (lo, hi) in P.NORM_RANGES.items():
+        for edge, outside in ((lo, -math.inf), (hi, math.inf)):
+            for v, ok in ((edge, True), (math.nextafter(edge, outside), False)):
+                payload = bytes([P.NORM_FIXED]) + struct.pack("<4d", *{**base, name: v}.values())
+                assert (c_unpack_set_norm(payload)[0] == lib.EMO_OK) is ok, (name, v)
+                assert (py_unpack_set_norm(payload)[0] == lib.EMO_OK) is ok, (name, v)
+    e = P.Emotion(0, 0, 1, 1, 0, 0, 0, 5.0, 0.2, (0,))
+    for name, (lo, hi) in (("mu", (P.NORM_MU_MIN, P.NORM_MU_MAX)), ("sigma", (P.NORM_SIGMA_MIN, P.NORM_SIGMA_MAX))):
+        for edge, outside in ((np.float32(lo), -np.inf), (np.float32(hi), np.inf)):
+            for v, ok in ((edge, True), (np.nextafter(edge, np.float32(outside)), False)):
+                bad = P.Emotion(**{**e.__dict__, name: float(v)})
+                assert (c_pack_emotion(bad)[0] == lib.EMO_OK) is ok, (name, v)
+                assert (not bad.problem()) is ok, (name, v)
 
 
 @given(emotions())
@@ -229,8 +261,9 @@ _bad_field = st.one_of(
     st.tuples(st.just("reason"), st.integers(0, 255)),
     st.tuples(st.just("last"), st.integers(0, 2**32 - 1)),
     st.tuples(st.just("n_voiced"), st.integers(0, 65535)),
-    st.tuples(st.just("mu"), st.sampled_from([math.nan, math.inf, -math.inf, 0.0])),
-    st.tuples(st.just("sigma"), st.sampled_from([math.nan, math.inf, 0.0, -0.0, -1.0, 2.0**-149])),
+    st.tuples(st.just("mu"), st.sampled_from([math.nan, math.inf, -math.inf, 0.0, 3.5, 6.5, 1e38])),
+    st.tuples(st.just("sigma"), st.sampled_from([math.nan, math.inf, 0.0, -0.0, -1.0, 2.0**-149, 0.03, 1.5])),
+    st.tuples(st.just("last"), st.integers(1000, 2000)),
     st.tuples(st.just("edge"), st.sampled_from(["label", "last", "n_voiced"])),
 )
 
@@ -300,8 +333,10 @@ def c_pack_set_norm(s: P.SetNorm) -> tuple[int, bytes]:
 
 
 def c_unpack_set_norm(payload: bytes) -> tuple[int, P.SetNorm | None]:
-    cs = ffi.new("emo_proto_set_norm_t *")
-    rc = lib.emo_proto_unpack_set_norm(payload, len(payload), cs)
+    cs, reason = ffi.new("emo_proto_set_norm_t *"), ffi.new("int32_t *")
+    rc = lib.emo_proto_unpack_set_norm(payload, len(payload), cs, reason)
+    assert reason[0] == P.SetNorm.reason(payload), payload.hex()     # the NACK reason, named alike
+    assert (reason[0] == 0) == (rc == lib.EMO_OK)
     return rc, (P.SetNorm(*(getattr(cs, f) for f in SET_NORM_FIELDS)) if rc == lib.EMO_OK else None)
 
 
@@ -316,7 +351,6 @@ def py_unpack_set_norm(payload: bytes) -> tuple[int, P.SetNorm | None]:
         return lib.EMO_ERR_PARAM, None
 
 
-f64 = st.floats(allow_nan=False, allow_infinity=False)
 # every double the wire can carry, NaN payloads and signed zeros and subnormals included
 any_f64 = st.one_of(st.floats(), st.sampled_from([math.nan, -math.nan, math.inf, -math.inf, 0.0, -0.0, 5e-324,
                                                   -5e-324, 1.7976931348623157e308]),
@@ -329,8 +363,8 @@ def set_norms(draw) -> P.SetNorm:
     mode = draw(st.sampled_from(sorted(P.NORM_NAMES)))
     if mode != P.NORM_FIXED:
         return P.SetNorm(mode)
-    pos = f64.filter(lambda x: x > 0)
-    return P.SetNorm(mode, draw(f64), draw(pos), draw(f64), draw(pos))
+    values = [draw(st.one_of(st.floats(lo, hi), st.sampled_from([lo, hi]))) for lo, hi in P.NORM_RANGES.values()]
+    return P.SetNorm(mode, *values)
 
 
 @given(set_norms())
@@ -386,6 +420,6 @@ def test_set_norm_c_rejects_bad_arguments():
     cs = ffi.new("emo_proto_set_norm_t *", {"mode": 2, "mu": 5.0, "sigma": 0.2, "e_sigma": 1.0})
     assert lib.emo_proto_pack_set_norm(cs, out, 32, n) == lib.EMO_ERR_CAPACITY
     assert lib.emo_proto_pack_set_norm(cs, ffi.NULL, 64, n) == lib.EMO_ERR_NULL
-    assert lib.emo_proto_unpack_set_norm(ffi.NULL, 1, cs) == lib.EMO_ERR_NULL
+    assert lib.emo_proto_unpack_set_norm(ffi.NULL, 1, cs, ffi.NULL) == lib.EMO_ERR_NULL
     cs.mode = 1
     assert lib.emo_proto_pack_set_norm(cs, out, 1, n) == lib.EMO_OK and n[0] == 1 and out[0] == 1
