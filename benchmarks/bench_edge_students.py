@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--utterances", type=int, default=8, help="utterances per model and round")
     a = p.parse_args(argv)
 
-    from eggemo.export.runtime import INT8_MODEL, REPORT, StudentRuntime
+    from eggemo.runtime import INT8_MODEL, REPORT, StudentRuntime
     from eggemo.export.verify import _tflm_interpreter
 
     models = []

@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/bench_export.py --checkpoint best.pt --calib train.npz
 
 Rows per student: float torch (batch 1), float TFLite and int8 TFLite in ai-edge-litert (the host
-runtime, state reset before each utterance as in eggemo.export.runtime), and the int8 model in the
+runtime, state reset before each utterance as in eggemo.runtime), and the int8 model in the
 TFLite Micro Python interpreter (reference kernels on x86, not MCU timing). Ratios are against float
 torch measured in the same run. Without --checkpoint the students have torch's seeded initial
 weights and calibrate on synthetic contours: the time of an LSTM or a convolution does not depend
@@ -64,7 +64,7 @@ def bench_student(label: str, model, arch: str, model_config: dict, calib: np.nd
     import torch
 
     from eggemo.export.rebuild import build_keras, student_shape
-    from eggemo.export.runtime import StudentRuntime
+    from eggemo.runtime import StudentRuntime
     from eggemo.export.tflite import convert_float, convert_int8
     from eggemo.export.verify import tflm_arena_size, _tflm_interpreter
 

@@ -14,7 +14,7 @@
  * Arithmetic (TFLite's int8 scheme; docs/inference.md): a real value is
  * scale * (q - zero_point). A real multiplier M = in_scale * w_scale / out_scale is held as
  * a Q31 mantissa and a power-of-two exponent (quantize_multiplier in Python:
- * export/cmodel.py), and applied to an int32 accumulator by emo_nn_requant(): a saturating
+ * eggemo/core/nn.py), and applied to an int32 accumulator by emo_nn_requant(): a saturating
  * rounding doubling high multiply, then a rounding right shift (round half away from zero
  * in the first step, half up in the second), as TFLite's reference kernels do
  * ("double rounding"; measured bit-exact against ai-edge-litert's reference kernels).

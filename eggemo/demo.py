@@ -176,7 +176,7 @@ def speaker_stats(items, speaker: str):
 
 
 def stream_through_board(streamed: Streamed, elf: Path, export_dir: Path, stats, plain: bool, session: Path):
-    from .export.runtime import StudentRuntime
+    from .runtime import StudentRuntime
     from .host import protocol as P
     from .host.cli import _display
     from .host.emulator import Emulator
@@ -317,7 +317,7 @@ def summarise(mon, streamed: Streamed, fs, model, export_dir: Path, report: dict
               on_board: bool = False) -> dict:
     import torch
 
-    from .export.runtime import StudentRuntime
+    from .runtime import StudentRuntime
 
     y = fs.labels[streamed.rows]
     names = list(fs.label_names)

@@ -9,7 +9,7 @@ convolution reads is streamed into it where that lowers the scratch (emo_nn_conv
 one's output is made 16 output frames of the second at a time; the student's largest tensor is
 never held whole, which halves its scratch).
 
-    lower(tflite bytes)  -> Program (ops with integer parameters; the NumPy reference runs it)
+    lower(tflite bytes)  -> Program (ops with integer parameters; eggemo.core.nn.run_reference runs it)
     render(Program)      -> (emo_model.h, emo_model.c)
     build(dir)           -> a cffi module of the generated C + csrc/emo_nn.c, for parity tests
 
@@ -34,14 +34,14 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import math
 import struct
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
+
+from eggemo.core.nn import MultiplierError, Op, Program, mean_multiplier, pack_conv_weights, quantize_multiplier
 
 ROOT = Path(__file__).resolve().parent.parent
 CSRC = ROOT / "csrc"
@@ -59,136 +59,9 @@ class LoweringError(ValueError):
     """The .tflite holds something the C inference does not implement; the message says what."""
 
 
-def quantize_multiplier(real: float) -> tuple[int, int]:
-    """(mult, shift) with real = mult * 2^(shift - 31), mult in [2^30, 2^31) (or 0)."""
-    if real <= 0.0:
-        if real == 0.0:
-            return 0, 0
-        raise LoweringError(f"negative requantisation multiplier {real}")
-    mant, exp = math.frexp(real)
-    q = math.floor(mant * (1 << 31) + 0.5)
-    if q == 1 << 31:
-        q //= 2
-        exp += 1
-    if exp < -31:
-        return 0, 0
-    if exp > 30:
-        raise LoweringError(f"requantisation multiplier {real} is too large for TFLite's int8 arithmetic")
-    return int(q), int(exp)
-
-
-def mean_multiplier(real: float, n: int) -> tuple[int, int]:
-    """MEAN's multiplier for in_scale / out_scale with 1 / n folded in, as TFLite computes it."""
-    mult, shift = quantize_multiplier(real)
-    s = min(n.bit_length() - 1, 32, 31 + shift)
-    return int((mult << s) // n), shift - s
-
-
-def requant(x: np.ndarray, mult: int | np.ndarray, shift: int | np.ndarray) -> np.ndarray:
-    """NumPy twin of emo_nn_requant (int64 arithmetic, exact)."""
-    x = np.asarray(x, np.int64)
-    mult = np.asarray(mult, np.int64)
-    shift = np.asarray(shift, np.int64)
-    x = np.clip(x * (np.int64(1) << np.maximum(shift, 0)), -2**31, 2**31 - 1)
-    ab = x * mult
-    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    num = ab + nudge
-    hi = np.where(num >= 0, num // (1 << 31), -((-num) // (1 << 31)))
-    hi = np.where((x == -2**31) & (mult == -2**31), 2**31 - 1, hi)
-    e = np.maximum(-shift, 0)
-    mask = (np.int64(1) << e) - 1
-    rem = hi & mask
-    threshold = (mask >> 1) + (hi < 0)
-    return (hi >> e) + (rem > threshold)
-
-
-def requant_wide(x: np.ndarray, mult: int | np.ndarray, shift: int | np.ndarray) -> np.ndarray:
-    """NumPy twin of emo_nn_requant_wide: a 64-bit accumulator times M as TFLite's 16x8 CONV_2D
-    rounds it, the Q31 mantissa cut to 16 bits (rounded; 0x7FFF at the top), one rounding shift
-    by 15 - shift."""
-    mult = np.asarray(mult, np.int64)
-    reduced = np.where(mult < 0x7FFF0000, (mult + (1 << 15)) >> 16, 0x7FFF)
-    total = 15 - np.asarray(shift, np.int64)
-    r = (np.asarray(x, np.int64) * reduced + (np.int64(1) << (total - 1))) >> total
-    return np.clip(r, -2**31, 2**31 - 1)
-
-
-def requant_once(x: np.ndarray, mult: int | np.ndarray, shift: int | np.ndarray) -> np.ndarray:
-    """NumPy twin of emo_nn_requant_once (FULLY_CONNECTED's single rounding)."""
-    total = np.maximum(31 - np.asarray(shift, np.int64), 1)
-    r = (np.asarray(x, np.int64) * np.asarray(mult, np.int64) + (np.int64(1) << (total - 1))) >> total
-    return np.clip(r, -2**31, 2**31 - 1)
-
-
-def pack_conv_weights(w: np.ndarray) -> np.ndarray:
-    """(ch_out, kernel, ch_in) int8 weights as emo_nn's blocked int16 layout (csrc/emo_nn.h)."""
-    ch_out = w.shape[0]
-    rows = w.reshape(ch_out, -1).astype(np.int16)
-    n = rows.shape[1]
-    n4, ch4 = n & ~3, ch_out & ~3
-    order = np.concatenate([np.arange(n4).reshape(-1, 4)[:, [0, 2, 1, 3]].reshape(-1), np.arange(n4, n)])
-    rows = rows[:, order]                                   # each group of four as j0, j2, j1, j3
-    parts = []
-    for b in range(0, ch4, 4):
-        block = rows[b:b + 4]
-        parts.append(block[:, :n4].reshape(4, n4 // 4, 4).transpose(1, 0, 2).reshape(-1))
-        parts.append(block[:, n4:].reshape(-1))
-    parts.append(rows[ch4:].reshape(-1))
-    return np.concatenate(parts).astype(np.int16)
 
 
 # --- the lowered program ---------------------------------------------------------------
-
-@dataclass
-class Op:
-    kind: str                      # conv | mean | max | mul | requantize | concat | fc
-    inputs: list[int]              # tensor ids (a constant operand is a tensor id too)
-    output: int
-    params: dict = field(default_factory=dict)
-    consts: dict = field(default_factory=dict)   # name -> np.ndarray
-
-
-@dataclass
-class Program:
-    ops: list[Op]
-    sizes: dict[int, int]          # tensor id -> bytes
-    consts: dict[int, np.ndarray]  # constant activation-type operands (MUL's ramp)
-    input: int
-    output: int
-    frames: int
-    channels: int
-    n_classes: int
-    input_scale: float
-    input_zero_point: int
-    output_scale: float
-    output_zero_point: int
-    model_sha256: str
-    op_counts: dict[str, int]
-    bits: int = 8                  # activations: 8 (int8) or 16 (TFLite's 16x8 mode)
-    offsets: dict[int, int] = field(default_factory=dict)   # activation tensor -> scratch offset
-    scratch_bytes: int = 0
-    streams: dict[int, int] = field(default_factory=dict)   # op k -> tile: op k - 1 streamed into it
-
-    def mid_bytes(self, k: int) -> int:
-        """Bytes of the rows of op k - 1's output that one tile of streamed op k reads
-        (emo_nn_conv_pair's mid)."""
-        a, b = self.ops[k - 1].params, self.ops[k].params
-        rows = min((self.streams[k] - 1) * b["stride"] + b["kernel"], a["len_out"])
-        return rows * a["ch_out"] * self.bits // 8
-
-    @property
-    def model_id(self) -> int:
-        """The first four bytes of the model's SHA-256, as a little-endian u32 (EMOTION frames)."""
-        return int.from_bytes(bytes.fromhex(self.model_sha256[:8]), "little")
-
-    @property
-    def weight_bytes(self) -> int:
-        """Constant bytes of the generated C: convolution weights widened to int16 (emo_nn.h), the
-        rest as in the .tflite."""
-        return sum(int(a.nbytes) * (2 if op.kind == "conv" and name == "weights" else 1)
-                   for op in self.ops for name, a in op.consts.items()) + \
-            sum(int(a.nbytes) for a in self.consts.values())
-
 
 def _act_range(fused: int, zp: int, what: str, bits: int = 8) -> tuple[int, int]:
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
@@ -222,6 +95,8 @@ def lower(buf: bytes) -> Program:
         return _lower(buf)
     except LoweringError:
         raise
+    except MultiplierError as exc:
+        raise LoweringError(str(exc)) from None
     except (struct.error, IndexError, KeyError, TypeError, ValueError, AttributeError, OverflowError,
             RecursionError, MemoryError) as exc:
         raise LoweringError("not a readable TFLite model (the file is truncated or corrupt); export the student "
@@ -475,59 +350,6 @@ def plan(prog: Program) -> None:
     prog.scratch_bytes = max((e for _, e, _ in placed), default=0)
 
 
-# --- the NumPy reference ---------------------------------------------------------------
-
-def run_reference(prog: Program, x: np.ndarray) -> np.ndarray:
-    """The Program in NumPy (the specification the C follows): int8 (frames, channels) -> int8 scores
-    (int16 -> int16 for a 16x8 program)."""
-    x = np.asarray(x)
-    dt = np.dtype(np.int16 if prog.bits == 16 else np.int8)
-    if x.dtype != dt or x.shape != (prog.frames, prog.channels):
-        raise ValueError(f"input must be {dt} of shape ({prog.frames}, {prog.channels}), got {x.dtype} {x.shape}")
-    vals: dict[int, np.ndarray] = {prog.input: x.reshape(-1).astype(np.int64)}
-    vals.update({k: v.astype(np.int64) for k, v in prog.consts.items()})
-    for op in prog.ops:
-        vals[op.output] = eval_op(op, vals)
-    return vals[prog.output].astype(dt)
-
-
-def eval_op(op: Op, vals: dict[int, np.ndarray]) -> np.ndarray:
-    """One op of a Program in NumPy; vals maps tensor ids to flat int64 arrays."""
-    p, c = op.params, op.consts
-    if op.kind == "conv":
-        a = vals[op.inputs[0]].reshape(p["len_in"], p["ch_in"]) - p["in_zp"]
-        w = c["weights"].astype(np.int64)
-        acc = np.tile(c["bias"].astype(np.int64), (p["len_out"], 1))
-        for k in range(p["kernel"]):
-            src = np.arange(p["len_out"]) * p["stride"] + k - p["pad_before"]
-            ok = (src >= 0) & (src < p["len_in"])
-            acc[ok] += a[src[ok]] @ w[:, k, :].T
-        y = (requant_wide if p["wide"] else requant)(acc, c["mult"][None, :], c["shift"][None, :]) + p["out_zp"]
-        return np.clip(y, p["act_min"], p["act_max"]).reshape(-1)
-    if op.kind in ("mean", "max"):
-        a = vals[op.inputs[0]].reshape(p["outer"], p["len"], p["inner"])
-        if op.kind == "max":
-            return a.max(axis=1).reshape(-1)
-        s = a.sum(axis=1) - p["len"] * p["in_zp"]
-        return np.clip(requant(s, p["mult"], p["shift"]) + p["out_zp"], p["qmin"], p["qmax"]).reshape(-1)
-    if op.kind == "mul":
-        r, cc = np.meshgrid(np.arange(p["rows"]), np.arange(p["cols"]), indexing="ij")
-        a = vals[op.inputs[0]][r * p["a_row"] + cc * p["a_col"]] - p["a_zp"]
-        b = vals[op.inputs[1]][r * p["b_row"] + cc * p["b_col"]] - p["b_zp"]
-        y = requant(a * b, p["mult"], p["shift"]) + p["out_zp"]
-        return np.clip(y, p["act_min"], p["act_max"]).reshape(-1)
-    if op.kind == "requantize":
-        y = requant(vals[op.inputs[0]] - p["in_zp"], p["mult"], p["shift"]) + p["out_zp"]
-        return np.clip(y, p["qmin"], p["qmax"])
-    if op.kind == "concat":
-        return np.concatenate([vals[i] for i in op.inputs])
-    if op.kind == "fc":
-        acc = c["weights"].astype(np.int64) @ (vals[op.inputs[0]] - p["in_zp"]) + c["bias"]
-        y = requant_once(acc, c["mult"], c["shift"]) + p["out_zp"]
-        return np.clip(y, p["act_min"], p["act_max"])
-    raise ValueError(f"unknown op kind {op.kind!r}")
-
-
 # --- C -------------------------------------------------------------------------------------
 
 def _array(ctype: str, name: str, a: np.ndarray, align: int = 0) -> str:
@@ -550,7 +372,7 @@ def board_features(feature_config: dict | None, channels: int) -> dict:
     """The student input the board builds: channel codes (features.STUDENT_INPUTS order, which is
     emo_feat_channel_t's), crop and normalisation (the host's choose_normaliser without --norm:
     "utterance" stays, speaker statistics become the session's)."""
-    from eggemo.train.features import PAPER_INPUTS, STUDENT_INPUTS
+    from eggemo.core.feat import PAPER_INPUTS, STUDENT_INPUTS
     fc = feature_config or {}
     names = tuple(fc.get("student_inputs") or PAPER_INPUTS)
     if len(names) != channels:
@@ -776,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("export_dir", type=Path, help="folder written by `eggemo export`")
     p.add_argument("--out", type=Path, required=True, help="folder for emo_model.c/.h")
     a = p.parse_args(argv)
-    from .runtime import deployed_model
+    from eggemo.runtime import deployed_model
 
     report = a.export_dir / "export_report.json"
     try:

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import cgen
 from .data import ExportData, check_contours, subsample
-from .runtime import FLOAT_MODEL, INT8_MODEL, MODEL_16X8, REPORT, StudentRuntime
+from eggemo.runtime import FLOAT_MODEL, INT8_MODEL, MODEL_16X8, REPORT, StudentRuntime
 from .tflite_check import check_int8_types, check_tflm_ops, io_quantization, read_model
 from .verify import (agreement, captured_stderr, classification_metrics, compare_tflm, onnx_logits, state_leak,
                      tflm_arena_size)

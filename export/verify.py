@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .runtime import StudentRuntime, dequantize
+from eggemo.runtime import StudentRuntime, dequantize
 
 ARENA_ALIGN = 16
 

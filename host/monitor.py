@@ -136,7 +136,7 @@ def board_prediction(e: P.Emotion, label_names: tuple[str, ...] = (), runtime=No
     label = label_names[e.label] if len(label_names) == e.n_classes else f"class {e.label}"
     probs = None
     if runtime is not None and runtime.quantized and len(runtime.label_names) == e.n_classes:
-        from eggemo.export.runtime import dequantize, softmax
+        from eggemo.runtime import dequantize, softmax
 
         zp = 0 if runtime.bits == 16 else runtime.output_zero_point     # a 16x8 model's narrowed scores
         probs = softmax(dequantize(np.asarray(e.scores), runtime.frame_scale, zp))
@@ -144,7 +144,7 @@ def board_prediction(e: P.Emotion, label_names: tuple[str, ...] = (), runtime=No
 
 
 # How a board prediction and a host prediction of the same utterance compare (Agreement.counts).
-IDENTICAL = "identical"              # same label, same int8 scores (a 16x8 model's narrowed: frame_scores)
+IDENTICAL = "identical"              # same label, same int8 scores (a 16x8 model's narrowed: eggemo.core.nn.narrow16)
 SAME_LABEL = "same_label"            # same label, other scores
 OTHER_LABEL = "other_label"
 BOARD_ONLY = "board_only"            # the host segmented these frames otherwise (or not at all)
@@ -170,10 +170,10 @@ class Pair:
 def compare(b: BoardPrediction, p: Prediction) -> str:
     if b.label != p.label:
         return OTHER_LABEL
-    from eggemo.export.runtime import frame_scores
+    from eggemo.core.nn import narrow16
 
     raw = np.asarray(p.raw)
-    same = raw.dtype.kind == "i" and frame_scores(raw).tolist() == list(b.scores)
+    same = raw.dtype.kind == "i" and narrow16(raw).tolist() == list(b.scores)
     return IDENTICAL if same else SAME_LABEL
 
 

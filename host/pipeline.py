@@ -9,7 +9,7 @@ and the replay of a recording drive exactly the same code:
         pred = clf.predict(utt)
 
 The student's input is built from the channels the export report names, so the model sees what it
-was trained on. For a float model, by ``eggemo.train.features.student_input`` (numpy only), the
+was trained on. For a float model, by ``eggemo.core.feat.student_input`` (numpy only), the
 function feature extraction used in training. For the int8 model, by the C core (csrc/emo_feat.c
 through the cffi binding), normalisation statistics and quantisation included: the code the board
 runs its own int8 student on, so the host and the board feed the model the same bytes. The C input
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eggemo.train.features import ENERGY_SIGMA_FLOOR, PAPER_INPUTS, SIGMA_FLOOR, F0Stats, student_input
+from eggemo.core.feat import ENERGY_SIGMA_FLOOR, PAPER_INPUTS, SIGMA_FLOOR, F0Stats, student_input
 
 from . import protocol as P
 
@@ -455,7 +455,7 @@ class ModelInfo:
 
     @classmethod
     def from_model(cls, model: str | Path) -> "ModelInfo":
-        from eggemo.export.runtime import deployed_model
+        from eggemo.runtime import deployed_model
 
         path = Path(model)
         if path.is_dir():
@@ -466,7 +466,7 @@ class ModelInfo:
         report = path.parent / "export_report.json"
         if not report.is_file():
             return cls(path, None, None, "center", None, 10.0, 40.0, None)
-        from eggemo.export.runtime import read_report
+        from eggemo.runtime import read_report
 
         r = read_report(report)
         fc = r.get("input", {}).get("feature_config", {}) or {}
@@ -535,7 +535,7 @@ class Classifier:
 
     @classmethod
     def from_model(cls, model: str | Path, norm: str | None = None, num_threads: int = 1) -> "Classifier":
-        from eggemo.export.runtime import StudentRuntime
+        from eggemo.runtime import StudentRuntime
 
         info = ModelInfo.from_model(model)
         rt = StudentRuntime(info.path, info.label_names, num_threads)
@@ -564,11 +564,11 @@ class Classifier:
         x = self.features(utt, stats)
         raw = self.runtime.run_raw(self.model_input(x))
         if self.runtime.quantized:
-            from eggemo.export.runtime import dequantize, softmax
+            from eggemo.runtime import dequantize, softmax
 
             probs = softmax(dequantize(raw, self.runtime.output_scale, self.runtime.output_zero_point))
         else:
-            from eggemo.export.runtime import softmax
+            from eggemo.runtime import softmax
 
             probs = softmax(raw.astype(np.float32))
         return Prediction(self.label_names[int(np.argmax(probs))], probs, raw, utt.first, utt.last, utt.n_voiced,

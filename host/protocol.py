@@ -693,7 +693,7 @@ class Emotion:
     cost: int                 # features + inference cost, in Hello.cost_unit
     mu: float                 # mean of ln F0 the utterance was normalised with
     sigma: float              # its standard deviation
-    scores: tuple[int, ...]   # the model's int8 output, one per class (a 16x8 model's narrowed: runtime.frame_scores)
+    scores: tuple[int, ...]   # the model's int8 output, one per class (a 16x8 model's narrowed: eggemo.core.nn.narrow16)
 
     @property
     def n_classes(self) -> int:

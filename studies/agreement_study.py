@@ -50,7 +50,7 @@ def study(checkpoints: list[Path], *, corpus: Path | None = None, features: Path
     from eggemo.export.onnx_export import torch_logits
     from eggemo.export.pipeline import load_student
     from eggemo.export.rebuild import build_keras, student_shape
-    from eggemo.export.runtime import StudentRuntime
+    from eggemo.runtime import StudentRuntime
     from eggemo.export.tflite import convert_int8, convert_int16x8
     from eggemo.export.verify import agreement
 

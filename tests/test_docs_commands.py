@@ -432,7 +432,7 @@ def doc_export(tmp_path_factory) -> dict:
     """A small CNN student (random weights), exported by `eggemo export` as the tests/firmware board
     model is; and the synthetic utterances it was calibrated on."""
     from eggemo.host.emulator import missing_tools
-    from eggemo.train.features import STUDENT_INPUTS
+    from eggemo.core.feat import STUDENT_INPUTS
 
     from .host.conftest import export_test_student, require, synthetic_utterances
     require((ROOT / ".venv" / "bin" / "python").is_file(), "the docs' commands need the checkout's .venv: make venv")

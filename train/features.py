@@ -35,9 +35,10 @@ crop="center" (default) the middle T frames are kept, with "start" the first,
 with "end" the last. Shorter ones are padded at the end: log-Mel with
 ln(log_floor) (digital silence), F0 channels with 0 (unvoiced).
 
-The F0 functions (`F0Stats`, `normalise_f0`, `fit_length`, `f0_input`) are
-numpy-only so the host applies exactly the same transform to the F0 frames it
-receives from the board; librosa is imported only inside `mel_filterbank`.
+The student's input from the F0 frames (`F0Stats`, `normalise_f0`, `fit_length`,
+`student_input`: emo_feat's NumPy twin) lives in eggemo.core.feat, beside its C
+binding, so the board, the host and training build it the same way; librosa is
+imported only inside `mel_filterbank`.
 """
 from __future__ import annotations
 
@@ -48,36 +49,12 @@ from functools import lru_cache
 
 import numpy as np
 
+from eggemo.core.feat import CROPS, F0_NORMS, PAPER_INPUTS, STUDENT_INPUTS, F0Stats, fit_length, student_input
+
 from .featureset import FeatureSet
 
 FEATURE_VERSION = 4        # bump when a change here or in the F0 core alters cached arrays (2: periodicity,
                            # energy; 3: cq, jitter, shimmer; 4: cycles of at least 0.7 periods)
-SIGMA_FLOOR = 0.05         # ln units (about 0.9 semitone)
-ENERGY_SIGMA_FLOOR = 1.0   # dB
-F0_CLIP = 6.0
-CROPS = ("center", "start", "end")
-F0_NORMS = ("speaker", "utterance", "global")
-# Per-frame channels the student may read; every one comes from the F0 core's frame records
-# (f0, voiced, periodicity, energy), which the board sends, so the host builds the same input.
-#   log_f0        (ln f0 - mu) / sigma on voiced frames, 0 elsewhere (mu, sigma: F0Stats)
-#   voiced        1 / 0
-#   delta_log_f0  log_f0[i] - log_f0[i-1] where both frames are voiced, else 0
-#   periodicity   the normalised autocorrelation at the chosen period (0..1), every frame
-#   energy        (energy_db - e_mu) / e_sigma, every frame, clipped to +-F0_CLIP
-#                 (e_mu, e_sigma: mean and sd of the voiced frames' energy in the same group)
-#   delta_energy  energy[i] - energy[i-1]
-#   cq            the EGG contact quotient: (cq - 0.5) * 4 on voiced frames with a measured cycle, else 0
-#   jitter        ln(jitter / 0.02) on voiced frames with two measured cycles, else 0, clipped to +-F0_CLIP
-#   shimmer       ln(shimmer / 0.05) likewise
-# (cq, jitter, shimmer: the F0 core's voice quality per frame, see eggemo/core/f0/reference.py; under
-# the speech-F0 proxy they are computed on the speech waveform and mean little.)
-STUDENT_INPUTS = ("log_f0", "voiced", "delta_log_f0", "periodicity", "energy", "delta_energy",
-                  "cq", "jitter", "shimmer")
-VQ_INPUTS = ("cq", "jitter", "shimmer")
-VQ_REF = {"jitter": 0.02, "shimmer": 0.05}
-PAPER_INPUTS = ("log_f0", "voiced")
-
-
 @dataclass(frozen=True)
 class FeatureConfig:
     fs: int = 16000              # every signal is resampled to this rate
@@ -175,130 +152,6 @@ def mel_power(x: np.ndarray, config: FeatureConfig, n_frames: int | None = None)
 def log_mel(x: np.ndarray, config: FeatureConfig, n_frames: int | None = None) -> np.ndarray:
     """(n_mels, n_frames) ln(max(Mel power, log_floor)), float32."""
     return np.log(np.maximum(mel_power(x, config, n_frames), config.log_floor)).astype(np.float32)
-
-
-# ---------------------------------------------------------------- F0 (numpy only) ---
-
-@dataclass(frozen=True)
-class F0Stats:
-    """Mean and standard deviation of ln F0 over voiced frames, and how many frames; also the
-    mean and standard deviation of those frames' energy in dB (for the "energy" input)."""
-    mu: float
-    sigma: float
-    n: int
-    e_mu: float = 0.0
-    e_sigma: float = 1.0
-
-    @classmethod
-    def from_frames(cls, f0_hz: np.ndarray | Sequence[np.ndarray],
-                    voiced: np.ndarray | Sequence[np.ndarray],
-                    energy_db: np.ndarray | Sequence[np.ndarray] | None = None) -> "F0Stats":
-        """Statistics over one contour, or over a list of contours (a speaker's utterances)."""
-        if isinstance(f0_hz, np.ndarray) and f0_hz.ndim == 1:
-            f0_hz, voiced = [f0_hz], [voiced]
-            energy_db = None if energy_db is None else [energy_db]
-        masks = [np.asarray(v, bool) & (np.asarray(f) > 0) for f, v in zip(f0_hz, voiced)]
-        logs = [np.log(np.asarray(f, np.float64)[m]) for f, m in zip(f0_hz, masks)]
-        lf = np.concatenate(logs) if logs else np.zeros(0)
-        if len(lf) == 0:
-            return cls(float(np.log(100.0)), 1.0, 0)   # nothing voiced: any value works, all frames are 0
-        e_mu, e_sigma = 0.0, 1.0
-        if energy_db is not None:
-            e = np.concatenate([np.asarray(x, np.float64)[m] for x, m in zip(energy_db, masks)])
-            e_mu, e_sigma = float(e.mean()), float(max(e.std(), ENERGY_SIGMA_FLOOR))
-        return cls(float(lf.mean()), float(max(lf.std(), SIGMA_FLOOR)), int(len(lf)), e_mu, e_sigma)
-
-
-def normalise_f0(f0_hz: np.ndarray, voiced: np.ndarray, stats: F0Stats) -> np.ndarray:
-    """(L,) float32: (ln f0 - mu) / sigma on voiced frames, clipped to +-F0_CLIP; 0 elsewhere."""
-    f0_hz = np.asarray(f0_hz, dtype=np.float64)
-    v = np.asarray(voiced, dtype=bool) & (f0_hz > 0)
-    out = np.zeros(len(f0_hz), dtype=np.float32)
-    out[v] = np.clip((np.log(f0_hz[v]) - stats.mu) / stats.sigma, -F0_CLIP, F0_CLIP)
-    return out
-
-
-def fit_length(x: np.ndarray, T: int, crop: str = "center", pad_value: float | np.ndarray = 0.0,
-               axis: int = 0) -> np.ndarray:
-    """Crop (keep the centre, start or end) or pad at the end to length T on `axis`. pad_value is
-    one number, or (for a (L, C) array padded on axis 0) one number per channel."""
-    if crop not in CROPS:
-        raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
-    x = np.asarray(x)
-    L = x.shape[axis]
-    if L > T:
-        start = {"start": 0, "center": (L - T) // 2, "end": L - T}[crop]
-        return np.take(x, np.arange(start, start + T), axis=axis)
-    if L < T:
-        if np.ndim(pad_value) == 0:
-            pad = [(0, 0)] * x.ndim
-            pad[axis] = (0, T - L)
-            return np.pad(x, pad, constant_values=pad_value)
-        tail = np.broadcast_to(np.asarray(pad_value, x.dtype), (T - L,) + x.shape[1:])
-        return np.concatenate([x, tail], axis=0)
-    return x
-
-
-def _pad_value(channel: str) -> float:
-    """What a padding frame (after the utterance's end) holds: silence, unvoiced."""
-    return -F0_CLIP if channel == "energy" else 0.0
-
-
-def student_input(f0_hz: np.ndarray, voiced: np.ndarray, stats: F0Stats, T: int = 300,
-                  crop: str = "center", inputs: Sequence[str] = PAPER_INPUTS,
-                  periodicity: np.ndarray | None = None, energy_db: np.ndarray | None = None, *,
-                  cq: np.ndarray | None = None, jitter: np.ndarray | None = None,
-                  shimmer: np.ndarray | None = None) -> np.ndarray:
-    """The student's (T, len(inputs)) float32 input from the F0 core's frames (see STUDENT_INPUTS).
-
-    periodicity, energy_db, cq, jitter and shimmer are needed only when `inputs` name a channel
-    built from them."""
-    vq = {"cq": cq, "jitter": jitter, "shimmer": shimmer}
-    v = (np.asarray(voiced, dtype=bool) & (np.asarray(f0_hz) > 0))
-    lf = normalise_f0(f0_hz, voiced, stats)
-    cols: list[np.ndarray] = []
-    energy = None
-    for name in inputs:
-        if name == "log_f0":
-            col = lf
-        elif name == "voiced":
-            col = v.astype(np.float32)
-        elif name == "delta_log_f0":
-            col = np.zeros_like(lf)
-            both = v[1:] & v[:-1]
-            col[1:][both] = (lf[1:] - lf[:-1])[both]
-        elif name == "periodicity":
-            if periodicity is None:
-                raise ValueError("the 'periodicity' input needs the F0 core's periodicity per frame")
-            col = np.clip(np.nan_to_num(np.asarray(periodicity, np.float32)), -1.0, 1.0)
-        elif name in ("energy", "delta_energy"):
-            if energy_db is None:
-                raise ValueError(f"the {name!r} input needs the F0 core's energy_db per frame")
-            if energy is None:
-                e = np.nan_to_num(np.asarray(energy_db, np.float64), nan=-200.0)
-                energy = np.clip((e - stats.e_mu) / stats.e_sigma, -F0_CLIP, F0_CLIP).astype(np.float32)
-            col = energy if name == "energy" else np.concatenate([[0.0], np.diff(energy)]).astype(np.float32)
-        elif name in VQ_INPUTS:
-            if vq[name] is None:
-                raise ValueError(f"the {name!r} input needs the F0 core's {name} per frame")
-            q = np.nan_to_num(np.asarray(vq[name], np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-            have = v & (q > 0)
-            col = np.zeros(len(q), np.float32)
-            if name == "cq":
-                col[have] = np.clip((q[have] - 0.5) * 4.0, -F0_CLIP, F0_CLIP)
-            else:
-                col[have] = np.clip(np.log(q[have] / VQ_REF[name]), -F0_CLIP, F0_CLIP)
-        else:
-            raise ValueError(f"unknown student input {name!r}; choose from {STUDENT_INPUTS}")
-        cols.append(np.asarray(col, np.float32))
-    x = np.stack(cols, axis=1)
-    return fit_length(x, T, crop, np.array([_pad_value(c) for c in inputs], np.float32), axis=0).astype(np.float32)
-
-
-def f0_input(f0_hz: np.ndarray, voiced: np.ndarray, stats: F0Stats, T: int = 300,
-             crop: str = "center") -> np.ndarray:
-    """The paper's (T, 2) float32 student input: normalised log-F0 and voiced flag."""
-    return student_input(f0_hz, voiced, stats, T, crop, PAPER_INPUTS)
 
 
 # ---------------------------------------------------------------- per utterance ---

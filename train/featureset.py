@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 # The paper's student input channels, per 10 ms frame: normalised log-F0 (0 where unvoiced)
-# and the voicing flag 0/1. Other recipes read more (eggemo.train.features.STUDENT_INPUTS).
+# and the voicing flag 0/1. Other recipes read more (eggemo.core.feat.STUDENT_INPUTS).
 # A FeatureSet written by `eggemo features` holds every channel; a student picks its own by name
 # (FeatureSet.select, from the config's features.student_inputs). A file written before channels
 # were named holds these two.

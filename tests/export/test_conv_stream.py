@@ -2,28 +2,28 @@
 bits as the two convolutions run whole, for every tile size, stride, kernel and padding, and the
 row checks that keep a tile from reading frames it does not hold.
 
-The reference is export/cmodel.py's NumPy evaluation of each op (itself bit for bit with
+The reference is eggemo/core/nn.py's NumPy evaluation of each op (itself bit for bit with
 ai-edge-litert's kernels: tests/export/test_export_cnn.py)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from eggemo.export import cmodel
+from eggemo.core import nn
 
 ffi = pytest.importorskip("eggemo._emo").ffi
 lib = pytest.importorskip("eggemo._emo").lib
 
 
 def conv_op(rng, bits: int, len_in: int, ch_in: int, ch_out: int, kernel: int, stride: int, pad: int,
-            relu: bool) -> cmodel.Op:
+            relu: bool) -> nn.Op:
     wide = bits == 16
     len_out = (len_in + pad + (kernel - 1) // 2 - kernel) // stride + 1    # some right padding too
     in_zp, out_zp = (0, 0) if wide else (int(rng.integers(-20, 20)), int(rng.integers(-20, 20)))
     lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
-    mq = [cmodel.quantize_multiplier(float(m)) for m in rng.uniform(2e-4, 3e-3, ch_out) / (128 if wide else 1)]
+    mq = [nn.quantize_multiplier(float(m)) for m in rng.uniform(2e-4, 3e-3, ch_out) / (128 if wide else 1)]
     bias = rng.integers(-3000, 3000, ch_out)
-    return cmodel.Op("conv", [0], 1,
+    return nn.Op("conv", [0], 1,
                      dict(len_in=len_in, ch_in=ch_in, len_out=len_out, ch_out=ch_out, kernel=kernel, stride=stride,
                           pad_before=pad, in_zp=in_zp, out_zp=out_zp, act_min=max(lo, out_zp) if relu else lo,
                           act_max=hi, wide=wide),
@@ -35,10 +35,10 @@ def conv_op(rng, bits: int, len_in: int, ch_in: int, ch_out: int, kernel: int, s
 class CConv:
     """One op as the C struct (emo_nn_conv_t or emo_nn_conv16_t), its arrays kept alive."""
 
-    def __init__(self, op: cmodel.Op):
+    def __init__(self, op: nn.Op):
         p, c = op.params, op.consts
         self.wide = p["wide"]
-        self.keep = [np.ascontiguousarray(cmodel.pack_conv_weights(c["weights"])), c["bias"], c["mult"], c["shift"]]
+        self.keep = [np.ascontiguousarray(nn.pack_conv_weights(c["weights"])), c["bias"], c["mult"], c["shift"]]
         self.s = ffi.new("emo_nn_conv16_t *" if self.wide else "emo_nn_conv_t *")
         for f in ("len_in", "ch_in", "len_out", "ch_out", "kernel", "stride", "pad_before", "act_min", "act_max"):
             setattr(self.s, f, p[f])
@@ -69,8 +69,8 @@ def test_streamed_pair_is_the_two_convolutions_bit_for_bit(bits, len_in, k_a, s_
     x = rng.integers(info.min, info.max + 1, len_in * 5).astype(dt)
     x[:5] = info.min
     x[5:10] = info.max
-    mid_ref = cmodel.eval_op(a, {0: x.astype(np.int64)})
-    want = cmodel.eval_op(b, {0: mid_ref})
+    mid_ref = nn.eval_op(a, {0: x.astype(np.int64)})
+    want = nn.eval_op(b, {0: mid_ref})
     ca, cb = CConv(a), CConv(b)
     whole_mid = np.zeros(mid_ref.size, dt)
     pair = lib.emo_nn_conv16_pair if bits == 16 else lib.emo_nn_conv_pair
@@ -92,7 +92,7 @@ def test_rows_refuses_a_window_reaching_a_frame_not_held():
     op = conv_op(rng, 8, 20, 3, 4, 5, 1, 2, relu=False)
     c = CConv(op)
     x = rng.integers(-128, 128, 20 * 3).astype(np.int8)
-    want = cmodel.eval_op(op, {0: x.astype(np.int64)}).reshape(20, 4)
+    want = nn.eval_op(op, {0: x.astype(np.int64)}).reshape(20, 4)
     out = np.zeros(4 * 20, np.int8)
     # output frames 6..9 read input frames 4..11: holding exactly those is enough
     held = np.ascontiguousarray(x.reshape(20, 3)[4:12])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from eggemo.export.data import subsample
-from eggemo.export.runtime import StudentRuntime
+from eggemo.runtime import StudentRuntime
 from eggemo.export.tflite_check import TFLM_OPS, check_int8_types, read_model
 from eggemo.export.verify import agreement, onnx_logits, tflm_run
 from eggemo.export.onnx_export import torch_logits

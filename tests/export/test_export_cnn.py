@@ -13,9 +13,10 @@ import shutil
 import numpy as np
 import pytest
 
+from eggemo.core import nn
 from eggemo.export.data import subsample
 from eggemo.export.onnx_export import torch_logits
-from eggemo.export.runtime import StudentRuntime
+from eggemo.runtime import StudentRuntime
 from eggemo.export.tflite_check import TFLM_OPS, check_int8_types, read_model
 from eggemo.export.verify import agreement, onnx_logits, tflm_run
 
@@ -297,7 +298,7 @@ def test_the_configs_16x8_export_is_deployed_snapped_and_written_as_c(recipe_exp
     the snapping's own effect and the 16x8 agreement reported; the flags override the config."""
     from eggemo.cli import main
     from eggemo.export import cmodel
-    from eggemo.export.runtime import deployed_model
+    from eggemo.runtime import deployed_model
     from eggemo.train.checkpoint import make_checkpoint, save_checkpoint
     ckpt = make_checkpoint(recipe_exported["model"], arch="cnn_student", model_config=RECIPE, label_names=LABELS,
                            feature_config={"T": T, "student_inputs": list(CHANNELS)},
@@ -363,7 +364,7 @@ def test_int16_export_of_an_lstm_student_is_refused_clearly(exported, tmp_path, 
 
 def test_deployed_model_names_a_bad_report_clearly(tmp_path):
     from eggemo.export.cmodel import main as cmodel_main
-    from eggemo.export.runtime import deployed_model
+    from eggemo.runtime import deployed_model
     (tmp_path / "student_int8.tflite").write_bytes(b"x")
     report = tmp_path / "export_report.json"
     assert deployed_model(tmp_path) == tmp_path / "student_int8.tflite"            # no report: int8
@@ -446,7 +447,7 @@ def test_c_inference_is_bit_exact_with_litert(which, request, cnn_data, tmp_path
     differ = 0
     for q in qs:
         ref = litert(q)
-        got, numpy_ref = c.run(q), cmodel.run_reference(prog, q)
+        got, numpy_ref = c.run(q), nn.run_reference(prog, q)
         np.testing.assert_array_equal(numpy_ref, ref)
         differ += int(np.any(got != ref))
         assert int(np.argmax(got)) == int(np.argmax(ref))
@@ -478,7 +479,7 @@ def test_export_writes_and_checks_the_c_inference(recipe_exported):
 def test_requantisation_twins_agree_with_the_c_core():
     """emo_nn_requant / _once / _wide / _once64 (C) against their NumPy twins, edge values included."""
     from eggemo._emo import lib
-    from eggemo.export.cmodel import quantize_multiplier, requant, requant_once, requant_wide
+    from eggemo.core.nn import quantize_multiplier, requant, requant_once, requant_wide
     rng = np.random.default_rng(0)
     xs = np.concatenate([rng.integers(-2**31, 2**31, 400), [0, 1, -1, 2**31 - 1, -2**31, 12345, -12345]])
     for real in [1e-6, 3.7e-4, 0.0123, 0.5, 0.99999, 1.0, 1.5, 7.25]:
@@ -499,10 +500,10 @@ def test_requantisation_twins_agree_with_the_c_core():
 
 
 def test_narrowed_16x8_scores_are_the_hosts_frame_scores():
-    """The int8 scores a board running a 16x8 model sends (emo_nn_narrow16) are export/runtime.py's
-    frame_scores of the int16 scores, extremes and rounding ties included; int8 scores pass as they are."""
+    """The int8 scores a board running a 16x8 model sends (emo_nn_narrow16) are eggemo/core/nn.py's
+    narrow16 of the int16 scores, extremes and rounding ties included; int8 scores pass as they are."""
     from eggemo._emo import ffi, lib
-    from eggemo.export.runtime import frame_scores
+    from eggemo.core.nn import narrow16 as frame_scores
     rng = np.random.default_rng(1)
     x = np.concatenate([rng.integers(-32768, 32768, 3000), [-32768, 32767, -129, -128, -127, 127, 128, 383, 384,
                                                             -384, -385, 0, 32640, 32639, -32640, -32641]]).astype(np.int16)
@@ -590,7 +591,7 @@ def test_the_16x8_graph_lowers_and_its_numpy_reference_is_litert_bit_for_bit(cnn
     c = cmodel.CModel(tmp_path / "c16", tmp_path / "build16")
     for q in qs:
         ref = litert(q)
-        np.testing.assert_array_equal(cmodel.run_reference(prog, q), ref)
+        np.testing.assert_array_equal(nn.run_reference(prog, q), ref)
         np.testing.assert_array_equal(c.run(q), ref)
     with pytest.raises(ValueError, match="int16"):
-        cmodel.run_reference(prog, qs[0].astype(np.int8))
+        nn.run_reference(prog, qs[0].astype(np.int8))

@@ -6,7 +6,7 @@ import pytest
 
 from eggemo.export.data import subsample
 from eggemo.export.onnx_export import torch_logits
-from eggemo.export.runtime import StudentRuntime
+from eggemo.runtime import StudentRuntime
 from eggemo.export.tflite import INT8_CELL_CLIP, lstm_clips
 from eggemo.export.tflite_check import TFLM_OPS, check_int8_types, read_model
 from eggemo.export.verify import onnx_logits, tflm_run

@@ -18,7 +18,7 @@ torch = pytest.importorskip("torch")
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
     from eggemo.export.keras_cnn import build_keras_cnn, cnn_shape_from_state
-    from eggemo.export.runtime import StudentRuntime
+    from eggemo.runtime import StudentRuntime
     from eggemo.export.tflite import convert_int8
     cx, cy = cnn_contours(84, seed=1)
     vx, vy = cnn_contours(60, seed=2)
@@ -120,7 +120,7 @@ def test_snapped_weights_are_the_int8_models_weights(converted):
 def test_16x8_export_of_the_snapped_student_tracks_it_closer_than_int8(converted):
     from eggemo.train.snap import snap_weights
     from eggemo.export.keras_cnn import build_keras_cnn, cnn_shape_from_state
-    from eggemo.export.runtime import StudentRuntime
+    from eggemo.runtime import StudentRuntime
     from eggemo.export.tflite import convert_int8, convert_int16x8
     snapped = snap_weights(converted["model"])
     state = {k: v.detach().numpy() for k, v in snapped.state_dict().items()}

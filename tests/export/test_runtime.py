@@ -7,11 +7,12 @@ import sys
 import numpy as np
 import pytest
 
-from eggemo.export.runtime import StudentRuntime, dequantize, quantize
+from eggemo.core.feat import quantize
+from eggemo.runtime import StudentRuntime, dequantize
 
 
 def test_runtime_imports_neither_torch_nor_tensorflow():
-    code = ("import sys, eggemo.export.runtime; "
+    code = ("import sys, eggemo.runtime; "
             "bad = [m for m in ('torch', 'tensorflow', 'tf_keras') if m in sys.modules]; "
             "sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
@@ -62,7 +63,7 @@ def test_missing_model_file_says_how_to_make_one(tmp_path):
 
 
 def test_corrupt_model_and_report_name_the_file(tmp_path):
-    from eggemo.export.runtime import StudentRuntime, read_report
+    from eggemo.runtime import StudentRuntime, read_report
     from eggemo.host.pipeline import ModelInfo
     bad = tmp_path / "student_int8.tflite"
     bad.write_bytes(b"not a flatbuffer at all" * 10)

@@ -7,7 +7,7 @@ import pytest
 
 from eggemo.export.keras_student import build_keras_student, shape_from_state
 from eggemo.export.onnx_export import torch_logits
-from eggemo.export.runtime import StudentRuntime
+from eggemo.runtime import StudentRuntime
 from eggemo.export.tflite import convert_float, lstm_clips, with_lstm_clipping
 
 torch = pytest.importorskip("torch")

@@ -22,7 +22,7 @@ from eggemo._emo import lib
 from eggemo.host import protocol as P
 from eggemo.host.emulator import build_firmware
 from eggemo.host.pipeline import Classifier, Pipeline, SegmenterConfig, frames_from_records, read_norm_file
-from eggemo.train.features import F0Stats
+from eggemo.core.feat import F0Stats
 
 from ..host.conftest import CALIB, HELD_OUT, VAL, export_test_student, synthetic_utterances
 from .conftest import _require_tools
@@ -102,7 +102,7 @@ def test_board_runs_the_16x8_model_bit_for_bit_with_the_host(board_model_16x8, c
     the folder runs it (int16 input, activations and scores; label from the int16 scores) and the
     EMOTION frames carry the scores narrowed to int8, as the host's frame_scores narrows its own."""
     from eggemo.export import cmodel
-    from eggemo.export.runtime import frame_scores
+    from eggemo.core.nn import narrow16 as frame_scores
     from eggemo.host.monitor import IDENTICAL, board_prediction, compare
 
     export, elf = board_model_16x8

@@ -59,7 +59,8 @@ def offline_features(egg: np.ndarray, T: int = 300) -> np.ndarray:
     """The training features of one utterance file: F0 core on the whole signal, per-utterance
     normalisation, pad/crop (eggemo.train.features, f0_norm="utterance")."""
     from eggemo.core.f0 import f0_track
-    from eggemo.train.features import F0Stats, FeatureConfig, f0_input
+    from eggemo.core.feat import F0Stats, f0_input
+    from eggemo.train.features import FeatureConfig
 
     fc = FeatureConfig(f0_norm="utterance", T=T)
     tr = f0_track(egg, FS, fc.f0_params())
@@ -79,10 +80,11 @@ def exported_model(tmp_path_factory, corpus) -> Path:
 
 
 def offline_student_input(egg: np.ndarray, inputs: tuple[str, ...], T: int = 300) -> np.ndarray:
-    """offline_features() for a student reading `inputs` (eggemo.train.features.STUDENT_INPUTS):
+    """offline_features() for a student reading `inputs` (eggemo.core.feat.STUDENT_INPUTS):
     every per-frame column of the F0 core on the whole file, per-utterance normalisation."""
     from eggemo.core.f0 import f0_track
-    from eggemo.train.features import F0Stats, FeatureConfig, student_input
+    from eggemo.core.feat import F0Stats, student_input
+    from eggemo.train.features import FeatureConfig
 
     fc = FeatureConfig(f0_norm="utterance", T=T, student_inputs=inputs)
     tr = f0_track(egg, FS, fc.f0_params())

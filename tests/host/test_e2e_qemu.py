@@ -31,7 +31,7 @@ SEG = SegmenterConfig(hangover_ms=1000.0)
 
 
 def offline_prediction(model_dir, egg: np.ndarray) -> tuple[str, np.ndarray]:
-    from eggemo.export.runtime import StudentRuntime
+    from eggemo.runtime import StudentRuntime
 
     rt = StudentRuntime.from_export_dir(model_dir)
     raw = rt.run_raw(rt.quantize_input(offline_features(egg, rt.input_shape[0])))

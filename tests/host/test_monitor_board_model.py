@@ -20,7 +20,7 @@ from eggemo.host.monitor import IDENTICAL, Monitor, MonitorOptions, model_id_of
 from eggemo.host.pipeline import Classifier
 from eggemo.host.record import Recorder, read_recording
 from eggemo.host.replay import replay
-from eggemo.train.features import STUDENT_INPUTS
+from eggemo.core.feat import STUDENT_INPUTS
 from eggemo.wavio import write_wav
 
 from .conftest import FS, HELD_OUT, export_test_student, require

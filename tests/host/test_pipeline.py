@@ -11,7 +11,7 @@ from eggemo.host import protocol as P
 from eggemo.host.pipeline import (FRAME_COLUMNS, F0Normaliser, Frames, HostF0, ModelInfo, Segmenter, SegmenterConfig,
                                   choose_normaliser, concat_frames, frames_from_records, frames_to_records,
                                   read_norm_file)
-from eggemo.train.features import F0Stats
+from eggemo.core.feat import F0Stats
 
 from .conftest import FS
 from .test_reconnect import voiced_egg

@@ -13,7 +13,7 @@ from eggemo.core.f0 import f0_track
 from eggemo.host import protocol as P
 from eggemo.host.monitor import Monitor, MonitorOptions
 from eggemo.host.pipeline import Classifier, SegmenterConfig
-from eggemo.train.features import student_input
+from eggemo.core.feat import student_input
 
 from .conftest import FS, HELD_OUT, export_test_student, require
 from .test_reconnect import PtyBoard, wait_for

@@ -9,7 +9,7 @@ Bounds, and why:
   computed in double and rounded once, as NumPy does; an ulp of ln moves the float32 only across a
   rounding boundary.
 - int8 input: identical on >= 99.9 % of values, never more than 1 LSB apart; quantisation itself
-  (TFLite's reference rounding) is identical to export.runtime.quantize and to TFLite's reference
+  (TFLite's reference rounding) is identical to eggemo.core.feat.quantize and to TFLite's reference
   QUANTIZE kernel on every value, ties included.
 """
 from __future__ import annotations
@@ -22,12 +22,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eggemo.export.runtime import quantize
+from eggemo.core.feat import quantize
 from eggemo.core.f0 import f0_track
 from eggemo.host.pipeline import (F0Normaliser, NativeNormaliser, Segmenter, SegmenterConfig, Utterance,
                                   concat_frames, native_frames, native_quantize, native_student_input)
 from eggemo.host.pipeline import Frames
-from eggemo.train.features import CROPS, F0_CLIP, STUDENT_INPUTS, F0Stats, student_input
+from eggemo.core.feat import CROPS, F0_CLIP, STUDENT_INPUTS, F0Stats, student_input
 from eggemo.wavio import read_wav
 from eggemo._emo import ffi, lib
 

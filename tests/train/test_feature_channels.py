@@ -16,7 +16,7 @@ from eggemo.export.data import ExportDataError, load_export_data
 from eggemo.train import cli as train_cli
 from eggemo.train.cli import REPO_CONFIGS
 from eggemo.train.config import load_config
-from eggemo.train.features import PAPER_INPUTS, STUDENT_INPUTS
+from eggemo.core.feat import PAPER_INPUTS, STUDENT_INPUTS
 from eggemo.train.featureset import FeatureSet, MissingChannels
 
 RECIPE = load_config(REPO_CONFIGS / "eggemo.toml")

@@ -10,8 +10,8 @@ import pytest
 from eggemo.eggsynth import contour, synth_egg
 from eggemo.core.f0 import f0_track
 from eggemo.train.data import EMODB_LABELS, load_corpus
-from eggemo.train.features import (F0Stats, FeatureConfig, compute_utterance, extract_features, f0_input,
-                                   STUDENT_INPUTS, fit_length, log_mel, normalise_f0)
+from eggemo.core.feat import STUDENT_INPUTS, F0Stats, f0_input, fit_length, normalise_f0
+from eggemo.train.features import FeatureConfig, compute_utterance, extract_features, log_mel
 from eggemo.train.noise import NoiseConfig
 from eggemo.train.synth_corpus import CorpusConfig, write_corpus
 
@@ -158,7 +158,7 @@ def test_noise_changes_the_speech_features_only(corpus):
 
 
 def test_importing_the_f0_functions_needs_neither_librosa_nor_torch():
-    code = ("import sys, numpy as np; from eggemo.train.features import f0_input, F0Stats; "
+    code = ("import sys, numpy as np; from eggemo.core.feat import f0_input, F0Stats; "
             "f0_input(np.full(5, 100.), np.ones(5, bool), F0Stats(4.6, .2, 5)); "
             "bad = {'librosa', 'torch', 'sklearn'} & set(sys.modules); assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -9,7 +9,8 @@ import torch
 
 from eggemo.train.augment import augment_student, spec_augment
 from eggemo.train.config import AugmentConfig, Config, OptimConfig, replace
-from eggemo.train.features import F0_CLIP, PAPER_INPUTS, STUDENT_INPUTS, F0Stats, FeatureConfig, student_input
+from eggemo.core.feat import F0_CLIP, PAPER_INPUTS, STUDENT_INPUTS, F0Stats, student_input
+from eggemo.train.features import FeatureConfig
 from eggemo.train.featureset import FeatureSet
 from eggemo.train.loop import TrainingError, _lr_factor, pick_device, train
 from eggemo.train.models import CNNStudent, build_model

@@ -1,6 +1,8 @@
-"""Run an exported student on the host: numpy and ai-edge-litert only (no torch, no TensorFlow).
+"""What `eggemo export` wrote, read back: the report, the deployed model, and the student run in
+ai-edge-litert (numpy and ai-edge-litert only: no torch, no TensorFlow). The export writes these
+files and the host reads them through this module, never through the export's code.
 
-    model = StudentRuntime.from_export_dir("export_out")       # student_int8.tflite + report labels
+    model = StudentRuntime.from_export_dir("runs/export")       # student_int8.tflite + report labels
     probs = model.probabilities(f0)                            # f0: (T, 2) float, FeatureSet.f0[i]
     label, probs = model.predict(f0)
 
@@ -18,22 +20,12 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+from eggemo.core.feat import quantize
+
 INT8_MODEL = "student_int8.tflite"
 MODEL_16X8 = "student_16x8.tflite"       # `eggemo export --activations int16`: int16 activations
 FLOAT_MODEL = "student_float.tflite"
 REPORT = "export_report.json"
-
-
-def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype = np.dtype(np.int8)) -> np.ndarray:
-    """Affine quantisation round(x / scale) + zero_point, saturated to dtype, as TFLite's reference
-    QUANTIZE kernel (and TF Lite Micro's) computes it: x / scale in float32, rounded half away from
-    zero. csrc/emo_feat.c emo_feat_quantize, which the board and the host's int8 classifier use, is
-    the same bit for bit."""
-    info = np.iinfo(dtype)
-    v = np.asarray(x, np.float32) / np.float32(scale)
-    t = np.trunc(v)
-    q = np.where(np.abs(v - t) >= 0.5, t + np.sign(v), t).astype(np.float64) + zero_point
-    return np.clip(q, info.min, info.max).astype(dtype)
 
 
 def deployed_model(out_dir: str | Path) -> Path:
@@ -53,16 +45,6 @@ def deployed_model(out_dir: str | Path) -> Path:
         raise ValueError(f"{report}: deploy.file {name!r} is not a file name in the export folder; export the "
                          f"student again with `eggemo export CHECKPOINT --out DIR`")
     return out_dir / name
-
-
-def frame_scores(raw: np.ndarray) -> np.ndarray:
-    """The int8 scores an EMOTION frame carries for a model's raw output: an int8 model's as they
-    are, a 16x8 model's int16 ones as (x + 128) >> 8, saturated (csrc/emo_nn.c emo_nn_narrow16;
-    their scale is 256 output scales)."""
-    raw = np.asarray(raw)
-    if raw.dtype == np.int16:
-        return np.clip((raw.astype(np.int32) + 128) >> 8, -128, 127).astype(np.int8)
-    return raw
 
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -121,7 +103,7 @@ class StudentRuntime:
         self.output_scale, self.output_zero_point = self._out["quantization"]
         self.input_dtype = np.dtype(self._in["dtype"])
         self.bits = {np.dtype(np.int8): 8, np.dtype(np.int16): 16}.get(self.input_dtype, 32)
-        # what an EMOTION frame's int8 scores are in (frame_scores): a 16x8 model's are narrowed
+        # what an EMOTION frame's int8 scores are in (eggemo.core.nn.narrow16): a 16x8 model's are narrowed
         self.frame_scale = self.output_scale * (256 if self.bits == 16 else 1)
         if label_names is not None and len(label_names) != self.n_classes:
             raise ValueError(f"{len(label_names)} label names for a model with {self.n_classes} outputs")
