@@ -63,9 +63,8 @@ extern "C" {
 #define EMO_MODE_REPLAY 4            /* with RAW and/or F0: the samples come as REPLAY frames (a board with
                                       * an ADC leaves it off); not reported in HELLO's mode */
 
-/* Boards (HELLO). */
-#define EMO_BOARD_STM32F405 1
-#define EMO_BOARD_QEMU 2
+/* Boards (HELLO board): each board's id is the `id` of its firmware/boards/<board>/board.toml,
+ * compiled into its firmware as EMO_BOARD_ID and read by the host from the same file. */
 
 /* Unit of the hop cost in STATUS (HELLO cost_unit). */
 #define EMO_COST_CYCLES 0            /* CPU clock cycles (SysTick on the chip) */

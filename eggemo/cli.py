@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from eggemo.boards import BoardError
+
 # name -> (module, one-line help). Add new subcommands here.
 COMMANDS: dict[str, tuple[str, str]] = {
     "f0": ("eggemo.f0_cli", "F0 and voice quality (CQ, jitter, shimmer) of an EGG recording: table, CSV and plot"),
@@ -58,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:                 # Ctrl-C: a line, not a traceback; 130 as a shell reports it
         print(f"eggemo {name}: interrupted", file=sys.stderr)
         return 130
+    except BoardError as exc:                 # a firmware/boards/ folder that cannot be read
+        print(f"eggemo {name}: {exc}", file=sys.stderr)
+        return 2
 
 
 # An option that a user looks for in one command but that lives in another: (command, option) -> hint.

@@ -5,7 +5,10 @@
 The image is checked first (ARM, vector table and entry in flash, fits the chip, and built
 for this board: the firmware Makefile writes BOARD into a .eggemo.board section, and the
 QEMU build, which has no ADC code path, is refused), so a wrong file never reaches the probe. Programming uses pyOCD's Python API with an
-ST-Link or CMSIS-DAP probe. OpenOCD works too: see firmware/README.md.
+ST-Link or CMSIS-DAP probe. OpenOCD works too: see the board's README (firmware/boards/stm32f405/README.md).
+
+The boards it flashes are those whose firmware/boards/<board>/board.toml has a [flash] table
+(eggemo.boards): chip, memory map and pyOCD target all come from there.
 """
 from __future__ import annotations
 
@@ -15,6 +18,9 @@ import struct
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from eggemo import boards as B
+from eggemo.options import add_board
 
 EM_ARM = 40
 ET_EXEC = 2
@@ -37,10 +43,18 @@ class Chip:
     ccm_size: int = 0
 
 
-BOARDS = {
-    "stm32f405": Chip("STM32F405RG", "stm32f405", "stm32f405rgtx", "stm32f405rg",
-                      0x0800_0000, 1024 * 1024, 0x2000_0000, 128 * 1024, 0x1000_0000, 64 * 1024),
-}
+def chip_of(board: B.Board) -> Chip:
+    """The Chip a flashable board's board.toml describes (its [flash] table and memory map)."""
+    if board.flash_tool is None:
+        raise B.BoardError(f"board {board.name} has no [flash] table in {board.folder / B.BOARD_FILE}: "
+                           f"it is not written through a probe")
+    flash, ram = board.memory["flash"], board.memory["ram"]
+    ccm = board.memory.get("ccm", B.Region(0, 0))
+    return Chip(board.chip, board.name, board.flash_tool.pyocd_target, board.flash_tool.pyocd_pack,
+                flash.origin, flash.size, ram.origin, ram.size, ccm.origin, ccm.size)
+
+
+BOARDS = {name: chip_of(b) for name, b in B.flashable().items()}
 
 
 class FirmwareError(ValueError):
@@ -100,7 +114,7 @@ def firmware_command(board: str = "stm32f405", model: str | Path | None = None) 
     folder: `make -C firmware BOARD=... [MODEL=...] [&& eggemo flash --board ... ELF]`."""
     make = f"make -C {_typed(FIRMWARE_DIR)} BOARD={board}" + (f" MODEL={_typed(Path(model))}" if model is not None
                                                               else "")
-    if board == "qemu":
+    if board not in BOARDS:          # the emulator's: built, not flashed
         return make
     return f"{make} && eggemo flash --board {board} {firmware_image(board, model)}"
 
@@ -146,7 +160,7 @@ def check_elf(path: str | Path, chip: Chip) -> ImageInfo:
             if not _in(p_paddr, p_filesz, chip.flash_base, chip.flash_size):
                 raise FirmwareError(f"{path}: a segment loads at 0x{p_paddr:08X}..0x{p_paddr + p_filesz:08X}, "
                                     f"outside {chip.name} flash 0x{chip.flash_base:08X}+{chip.flash_size // 1024} KiB; "
-                                    "link with firmware/boards/stm32f405/stm32f405.ld")
+                                    f"build it with `{firmware_command(chip.board)}`")
             if p_offset + p_filesz > len(data):
                 raise FirmwareError(f"{path}: truncated: a segment runs past the end of the file")
             flash_bytes += p_filesz
@@ -177,8 +191,9 @@ def check_elf(path: str | Path, chip: Chip) -> ImageInfo:
     if board is None:
         raise FirmwareError(f"{path}: the image says nothing about the board it was built for (no {BOARD_SECTION} "
                             f"section), so it may be the QEMU build; rebuild it with {build}")
-    if board == "qemu":
-        raise FirmwareError(f"{path}: this is the QEMU build (BOARD=qemu): it takes its EGG from the serial link "
+    known = B.all_boards()
+    if board in known and known[board].emulated:
+        raise FirmwareError(f"{path}: this is the QEMU build (BOARD={board}): it takes its EGG from the serial link "
                             f"and never starts {chip.name}'s ADC, so on the chip it would stream nothing. "
                             f"Build the chip image with {build}")
     if board != chip.board:
@@ -208,7 +223,7 @@ def flash(path: str | Path, board: str = "stm32f405", *, probe: str | None = Non
         from pyocd.flash.file_programmer import FileProgrammer
     except ImportError:
         raise FirmwareError("pyOCD is not installed: pip install 'eggemo[flash]' (or use OpenOCD, "
-                            "see firmware/README.md)") from None
+                            f"see firmware/boards/{board}/README.md)") from None
     probes = ConnectHelper.get_all_connected_probes(blocking=False, unique_id=probe, print_wait_message=False)
     if not probes:
         which = f" with ID containing '{probe}'" if probe else ""
@@ -218,7 +233,7 @@ def flash(path: str | Path, board: str = "stm32f405", *, probe: str | None = Non
     target = target or chip.pyocd_target
     if not _target_available(target, pack):
         raise FirmwareError(f"pyOCD has no '{target}' target: run `pyocd pack install {chip.pack_hint}` once "
-                            "(downloads the STM32F4 device pack), or pass --pack FILE.pack")
+                            f"(downloads the device pack with {chip.name}), or pass --pack FILE.pack")
     options = {"target_override": target, "frequency": 4_000_000}
     if pack:
         options["pack"] = pack
@@ -234,7 +249,7 @@ def flash(path: str | Path, board: str = "stm32f405", *, probe: str | None = Non
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("firmware", type=Path, help="firmware ELF (make -C firmware BOARD=stm32f405)")
-    parser.add_argument("--board", choices=sorted(BOARDS), default="stm32f405")
+    add_board(parser, "the one the image was built for", BOARDS)
     parser.add_argument("--probe", help="unique ID (or part of it) of the probe to use")
     parser.add_argument("--target", help="pyOCD target type (default: the board's)")
     parser.add_argument("--pack", help="CMSIS device pack file for pyOCD")

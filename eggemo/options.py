@@ -25,6 +25,7 @@ SHARED: dict[str, str] = {
     "--corpus": "corpus folder",
     "--features": "a FeatureSet .npz",
     "--f0-source": "the channel the F0 core runs on",
+    "--board": "the board (a folder of firmware/boards/, as make's BOARD=)",
 }
 
 # (command, old option) -> what to write instead
@@ -40,6 +41,13 @@ def add_label_set(p: argparse.ArgumentParser, role: str, default: str | None = N
     p.add_argument("--label-set", choices=LABEL_SETS, default=default,
                    help=f"{SHARED['--label-set']}: emodb (EMO-DB's seven) or cdesd (CDESD's: surprise instead of "
                         f"boredom); {role}")
+
+
+def add_board(p: argparse.ArgumentParser, role: str, boards) -> None:
+    """--board NAME, one of `boards` (names of eggemo.boards), default eggemo.boards.DEFAULT_BOARD."""
+    from eggemo.boards import DEFAULT_BOARD
+    p.add_argument("--board", choices=sorted(boards), default=DEFAULT_BOARD,
+                   help=f"{SHARED['--board']}: {role} (default {DEFAULT_BOARD})")
 
 
 def add_egg_channel(p: argparse.ArgumentParser) -> None:

@@ -5,6 +5,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from eggemo.boards import all_boards
+from eggemo.options import add_board
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", type=Path, help="student checkpoint (.pt) written by `eggemo train`")
@@ -23,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--snap", action=argparse.BooleanOptionalAction, default=None,
                    help="put the weights on their int8 grid before converting, so the quantised model parts from "
                         "the float one only by its activations' rounding (default: the config's export.snap_weights)")
+    add_board(p, "whose flash and RAM the model is checked against (the report's mcu)", all_boards())
     p.add_argument("--tflm-utterances", type=int, default=32,
                    help="validation utterances run in TFLite Micro against ai-edge-litert (default 32; 0 = all)")
 
@@ -44,7 +48,8 @@ def main(args: argparse.Namespace) -> int:
         activations, snap = export_settings(ckpt, args.activations, args.snap,
                                             log=lambda m: print(m, file=sys.stderr))
         report = export_student(args.checkpoint, args.out, data, calib_max=args.calib_max,
-                                tflm_utterances=args.tflm_utterances, activations=activations, snap=snap)
+                                tflm_utterances=args.tflm_utterances, activations=activations, snap=snap,
+                                board=args.board)
     except (ExportError, ExportDataError, ExportCheckError, FileNotFoundError, ValueError) as exc:
         print(f"eggemo export: {exc}", file=sys.stderr)
         return 2

@@ -18,6 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from eggemo import boards
+from eggemo.boards import DEFAULT_BOARD
+
 from . import cgen
 from .data import ExportData, check_contours, subsample
 from eggemo.runtime import FLOAT_MODEL, INT8_MODEL, MODEL_16X8, REPORT, StudentRuntime
@@ -30,15 +33,23 @@ TFLM_MAX_LSB = 1           # TFLM vs TFLite interpreter, int8 output units (targ
 ONNX_FILE = "student.onnx"
 C_NAME = "emo_model_data"
 REPORT_MD = "export_report.md"
-
-# STM32F405 (the wearable's MCU): 1 MiB flash, 128 KiB SRAM at 0x20000000 (CCM not counted).
-MCU = {"name": "STM32F405", "flash_bytes": 1 << 20, "ram_bytes": 128 << 10}
 TARGETS = {"max_accuracy_drop_points": 1.0, "min_argmax_agreement": 0.99,
            "edge_max_int8_bytes": 150 << 10, "edge_max_arena_bytes": 48 << 10}
 
 
 class ExportError(ValueError):
     """The export cannot produce a model that is safe to ship; the message says why and what to do."""
+
+
+def mcu_budget(board: str = DEFAULT_BOARD) -> dict[str, Any]:
+    """The memory a model may take on `board`, from its firmware/boards/<board>/board.toml: the chip's
+    flash and SRAM (a CCM is not counted). The default is the wearable (STM32F405: 1 MiB, 128 KiB)."""
+    try:
+        b = boards.board(board)
+    except boards.BoardError as exc:
+        raise ExportError(str(exc)) from None
+    return {"name": b.chip, "board": b.name, "flash_bytes": b.memory["flash"].size,
+            "ram_bytes": b.memory["ram"].size}
 
 
 def _log_default(msg: str) -> None:
@@ -128,8 +139,10 @@ def export_settings(ckpt: dict, activations: str | None = None, snap: bool | Non
 
 def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData, *, calib_max: int = 256,
                    tflm_utterances: int = 32, parity_utterances: int = 64, activations: str = "int8",
-                   snap: bool = False, log: Callable[[str], None] = _log_default) -> dict[str, Any]:
+                   snap: bool = False, board: str = DEFAULT_BOARD,
+                   log: Callable[[str], None] = _log_default) -> dict[str, Any]:
     """Write all artefacts into out_dir and return the report dict (also written as JSON and MD).
+    The model is checked against the memory of `board` (mcu_budget).
 
     activations "int16" also converts in TFLite's 16x8 mode (int16 activations, the same int8
     weights) and deploys that model (student_16x8.tflite: the board's emo_model.c, the host's
@@ -146,6 +159,7 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
     ckpt_path, out_dir = Path(ckpt_path), Path(out_dir)
     if activations not in ACTIVATIONS:
         raise ExportError(f"activations {activations!r}: choose int8 or int16 (TFLite's 16x8 mode)")
+    budget = mcu_budget(board)
     model, ckpt = load_student(ckpt_path)
     checkpoint_model = model
     if (activations == "int16" or snap) and ckpt.get("arch") != "cnn_student":
@@ -313,7 +327,7 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
             (tmp / MODEL_16X8).write_bytes(deploy_buf)
         report = _report(ckpt_path, ckpt, shape, size, data, len(calib), len(val_x), tmp, onnx_diff, keras_diff,
                          float_diff, float_info, int8_info, type_counts, io, m_torch, m_float, m_int8, vs_float,
-                         drop, arena, tflm, leak, timings, model, w16, snapped)
+                         drop, arena, tflm, leak, timings, model, w16, snapped, budget)
         cgen.write(int8_buf, cgen.facts_from_report(report), tmp, C_NAME, INT8_MODEL)
         report["c_source"] = {"files": [f"{C_NAME}.h", f"{C_NAME}.c"], "symbol": C_NAME, "align_bytes": cgen.ALIGN}
         t0 = time.perf_counter()
@@ -407,7 +421,7 @@ def _deployed_budget(report: dict[str, Any]) -> None:
 
 def _report(ckpt_path, ckpt, shape, size, data, n_calib, n_val, tmp, onnx_diff, keras_diff, float_diff,
             float_info, int8_info, type_counts, io, m_torch, m_float, m_int8, vs_float, drop, arena, tflm, leak,
-            timings, model, w16=None, snapped=None) -> dict[str, Any]:
+            timings, model, w16=None, snapped=None, budget=None) -> dict[str, Any]:
     import ai_edge_litert
     import tensorflow as tf
     import tflite_micro
@@ -419,8 +433,9 @@ def _report(ckpt_path, ckpt, shape, size, data, n_calib, n_val, tmp, onnx_diff, 
 
     lstm = is_lstm(shape)
     int8_bytes = int8_info.size_bytes
-    fits_flash = int8_bytes <= MCU["flash_bytes"]
-    fits_ram = arena <= MCU["ram_bytes"]
+    budget = budget or mcu_budget()
+    fits_flash = int8_bytes <= budget["flash_bytes"]
+    fits_ram = arena <= budget["ram_bytes"]
     edge = size != "paper"        # the MCU targets apply to every student but the host-only paper size
     # the accuracy targets are the deployed model's (the 16x8 one when there is one)
     d_drop = drop if w16 is None else w16["accuracy_drop_points"]
@@ -439,7 +454,7 @@ def _report(ckpt_path, ckpt, shape, size, data, n_calib, n_val, tmp, onnx_diff, 
         targets["tflm_arena_bytes"] = {"value": arena, "limit": TARGETS["edge_max_arena_bytes"],
                                        "met": arena <= TARGETS["edge_max_arena_bytes"]}
     # the RAM the deployed model needs: TFLite Micro's arena here, the C scratch where the board runs C
-    mcu = {**MCU, "model_fits_flash": fits_flash, "arena_fits_ram": fits_ram, "runtime": "TFLite Micro",
+    mcu = {**budget, "model_fits_flash": fits_flash, "arena_fits_ram": fits_ram, "runtime": "TFLite Micro",
            "ram_use": "TFLM arena", "ram_needed_bytes": arena, "fits_ram": fits_ram}
     mcu["verdict"] = _mcu_verdict(mcu, int8_bytes)
     return {

@@ -29,6 +29,7 @@ import numpy as np
 from . import protocol as P
 
 TOOLS = ("arm-none-eabi-gcc", "qemu-system-arm", "make")
+EMULATED_BOARD = "qemu"     # firmware/boards/qemu: what --emulate builds and boots
 
 
 def source_root() -> Path:
@@ -40,13 +41,14 @@ def missing_tools() -> list[str]:
     return [t for t in TOOLS if shutil.which(t) is None]
 
 
-def build_firmware(build_dir: str | Path | None = None, board: str = "qemu", model: str | Path | None = None) -> Path:
+def build_firmware(build_dir: str | Path | None = None, board: str = EMULATED_BOARD,
+                   model: str | Path | None = None) -> Path:
     """make -C firmware BOARD=board [BUILD=build_dir] [MODEL=model]; returns the ELF. make rebuilds
     only what changed. With `model` (an `eggemo export` folder) the board classifies utterances itself."""
     return make_firmware(build_dir, board, model)[0]
 
 
-def make_firmware(build_dir: str | Path | None = None, board: str = "qemu",
+def make_firmware(build_dir: str | Path | None = None, board: str = EMULATED_BOARD,
                   model: str | Path | None = None) -> tuple[Path, str]:
     """As build_firmware, and also returns make's output (the firmware tests read the size report)."""
     missing = missing_tools()
@@ -83,14 +85,17 @@ class Emulator:
         if not self.elf.is_file():
             raise FileNotFoundError(f"firmware image {self.elf} not found; build it with "
                                     f"`make -C firmware BOARD=qemu`")
+        from eggemo import boards
         from eggemo.flash import elf_board
 
-        board = elf_board(self.elf)
-        if board not in (None, "qemu"):
-            raise ValueError(f"{self.elf} was built for BOARD={board}, not for QEMU's netduinoplus2; "
-                             f"build the emulator image with `make -C firmware BOARD=qemu`")
+        # the machine is the one the image's board names ([qemu] of its board.toml); an image that names
+        # no board (a .bin, the bytes a probe writes) runs on the QEMU board's
+        board = boards.board(elf_board(self.elf) or EMULATED_BOARD)
+        if board.qemu_machine is None:
+            raise ValueError(f"{self.elf} was built for BOARD={board.name}, not for QEMU (its board.toml has no "
+                             f"[qemu] machine); build the emulator image with `make -C firmware BOARD={EMULATED_BOARD}`")
         self.port = port or free_port()
-        cmd = ["qemu-system-arm", "-M", "netduinoplus2", "-nographic", "-monitor", "none",
+        cmd = ["qemu-system-arm", "-M", board.qemu_machine, "-nographic", "-monitor", "none",
                "-kernel", str(self.elf),
                "-serial", f"tcp:127.0.0.1:{self.port},server=on,wait=on,nodelay=on"]
         if semihosting:

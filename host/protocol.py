@@ -25,6 +25,8 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from eggemo import boards as _boards
+
 VERSION = 2  # 2: F0 records carry the contact quotient, jitter and shimmer (29 bytes instead of 17)
 HEADER_LEN = 4
 CRC_LEN = 2
@@ -65,9 +67,11 @@ MODE_F0 = 2
 MODE_BOTH = MODE_RAW | MODE_F0
 MODE_REPLAY = 4   # SET_MODE bit: the samples come as REPLAY frames (a board with an ADC leaves it off)
 
-BOARD_STM32F405 = 1
-BOARD_QEMU = 2
-BOARD_NAMES = {BOARD_STM32F405: "stm32f405", BOARD_QEMU: "qemu-netduinoplus2"}
+# HELLO board id -> the name the host shows: each firmware/boards/<board>/board.toml (eggemo.boards),
+# whose id the board's firmware is built with (EMO_BOARD_ID). The two named are those code tells apart.
+BOARD_NAMES = _boards.hello_names()
+BOARD_STM32F405 = _boards.board("stm32f405").id
+BOARD_QEMU = _boards.board("qemu").id
 
 COST_CYCLES = 0
 COST_INSTRUCTIONS = 1

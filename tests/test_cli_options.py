@@ -22,6 +22,8 @@ EXPECTED = {
     "evaluate": {"--corpus", "--features", "--noise", "--snr", "--noise-file", "--noise-seed"},
     "experiment": {"--corpus", "--features", "--set", "--f0-source", "--noise", "--noise-file"},
     "monitor": {"--egg-channel", "--fs"},
+    "export": {"--board"},
+    "flash": {"--board"},
 }
 
 

@@ -18,7 +18,7 @@
 #define EMO_APP_FW_PATCH 0
 #define EMO_APP_RX_RING 1024       /* bytes, a power of two */
 #ifndef EMO_APP_SAMPLE_RING
-#define EMO_APP_SAMPLE_RING 1024   /* samples, a power of two; a board.mk may set its own */
+#define EMO_APP_SAMPLE_RING 1024   /* samples, a power of two; a board.toml may set its own */
 #endif
 #define EMO_APP_MAX_HOP 160        /* input samples per 10 ms hop at 16 kHz */
 #define EMO_APP_DEFAULT_FS 16000

@@ -14,7 +14,8 @@
 /* Clocks, USART, SysTick, watchdog; interrupts are enabled on return. */
 void board_init(void);
 
-/* EMO_BOARD_* of emo_proto.h, and the unit of board_cost() (EMO_COST_*). */
+/* The HELLO board id (EMO_BOARD_ID: the board.toml id, defined by the build), and the unit of
+ * board_cost() (EMO_COST_*). */
 uint8_t board_id(void);
 uint8_t board_cost_unit(void);
 

@@ -29,7 +29,7 @@ typedef int16_t emo_act_t;
 #define FEAT_FLOATS (EMO_MODEL_FRAMES * EMO_MODEL_CHANNELS)
 #define WORK_BYTES (EMO_MODEL_SCRATCH_BYTES > 4 * FEAT_FLOATS ? EMO_MODEL_SCRATCH_BYTES : 4 * FEAT_FLOATS)
 
-/* On the chip the two large buffers live in the 64 KiB CCM (boards/stm32f405/board.mk; not zeroed
+/* On the chip the two large buffers live in the 64 KiB CCM (boards/stm32f405/board.toml; not zeroed
  * at reset: emotion_start() initialises the segmenter, and the work buffer is written before it is
  * read), leaving the SRAM to the F0 core and the rings; QEMU has no CCM. */
 #ifdef EMO_BOARD_CCM

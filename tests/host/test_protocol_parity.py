@@ -36,7 +36,7 @@ def test_constants_match():
     for name in ("START", "STOP", "SET_MODE", "SET_RATE", "REPLAY", "GET_STATUS", "GET_HELLO", "EXIT", "STALL"):
         assert getattr(P, f"CMD_{name}") == getattr(lib, f"EMO_CMD_{name}")
     assert (P.MODE_RAW, P.MODE_F0, P.MODE_REPLAY) == (lib.EMO_MODE_RAW, lib.EMO_MODE_F0, lib.EMO_MODE_REPLAY)
-    assert (P.BOARD_STM32F405, P.BOARD_QEMU) == (lib.EMO_BOARD_STM32F405, lib.EMO_BOARD_QEMU)
+    assert (P.BOARD_STM32F405, P.BOARD_QEMU) == (1, 2)   # board.toml ids, the firmware's EMO_BOARD_ID: on the wire
     assert (P.COST_CYCLES, P.COST_INSTRUCTIONS) == (lib.EMO_COST_CYCLES, lib.EMO_COST_INSTRUCTIONS)
     assert (P.EMOTION_HEAD, P.EMOTION_CLASSES) == (lib.EMO_PROTO_EMOTION_HEAD, lib.EMO_PROTO_EMOTION_CLASSES)
     assert lib.EMO_PROTO_EMOTION_MAX == P.EMOTION_HEAD + P.EMOTION_CLASSES

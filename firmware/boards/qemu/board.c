@@ -11,7 +11,7 @@
 #include "emo_proto.h"
 #include "stm32f4.h"
 
-#define QEMU_CPU_HZ 168000000u
+#define QEMU_CPU_HZ EMO_BOARD_CORE_HZ /* board.toml clock.core_hz */
 #define QEMU_NS_PER_INSN 1u   /* -icount shift=0 */
 
 void board_init(void)
@@ -23,7 +23,7 @@ void board_init(void)
 
 uint8_t board_id(void)
 {
-    return EMO_BOARD_QEMU;
+    return EMO_BOARD_ID; /* board.toml id, compiled in by the build */
 }
 
 uint8_t board_cost_unit(void)

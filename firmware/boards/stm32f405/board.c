@@ -28,6 +28,11 @@
  * a crystal's start-up (about 2 ms) and the PLL's lock (about 0.1 ms). */
 #define FLAG_POLLS 100000u
 
+/* board.toml's clocks are these: the PLL below (HSE / 8 * 336 / 2) and the HSI it falls back to */
+#if EMO_BOARD_CORE_HZ != HSE_HZ / 8u * 336u / 2u || EMO_BOARD_FALLBACK_HZ != HSI_HZ
+#error "board.toml clock.core_hz / clock.fallback_hz differ from the clocks board.c sets up"
+#endif
+
 static uint16_t adc_buf[2][EMO_APP_MAX_HOP]; /* DMA targets; converted to int16 in place */
 static int32_t adc_hop;
 static uint8_t clock_flags;                  /* EMO_HELLO_FLAG_CLOCK_FALLBACK when not on HSE + PLL */
@@ -153,7 +158,7 @@ void board_init(void)
 
 uint8_t board_id(void)
 {
-    return EMO_BOARD_STM32F405;
+    return EMO_BOARD_ID; /* board.toml id, compiled in by the build */
 }
 
 uint8_t board_cost_unit(void)
