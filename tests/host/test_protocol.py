@@ -87,7 +87,7 @@ def test_payloads_round_trip():
     assert P.Hello.from_payload(h.to_payload()) == h and len(h.to_payload()) == P.HELLO_LEN
     assert h.board_name == "qemu-netduinoplus2"
     assert h.f0_time(0) == pytest.approx(0.02) and h.f0_time(3) == pytest.approx(0.05)
-    s = P.Status(*range(1, 18))
+    s = P.Status(*range(1, 13), 13, 15, 14, 16, 12)     # hop costs last 13, max 15, mean 14; 12 records
     assert P.Status.from_payload(s.to_payload()) == s and len(s.to_payload()) == P.STATUS_LEN
     a = P.Ack(P.CMD_SET_RATE, 65535, -3)
     assert P.Ack.from_payload(a.to_payload()) == a and not a.ok
@@ -115,32 +115,126 @@ def test_payloads_round_trip():
         P.set_mode_payload(4)
 
 
-@pytest.mark.parametrize("fs, hop, frame", [(0, 160, 640), (3999, 160, 640), (96001, 160, 640),
-                                            (16000, 0, 640), (16000, 160, 0)])
+@pytest.mark.parametrize("fs, hop, frame", [(0, 160, 640), (3999, 160, 640), (96001, 160, 640)])
 def test_hello_with_impossible_values_is_a_payload_error(fs, hop, frame):
     h = P.Hello((0, 1, 0), P.BOARD_QEMU, fs, hop, frame, P.MODE_F0, False, P.COST_CYCLES, 168_000_000)
-    with pytest.raises(P.PayloadError, match=f"HELLO with fs {fs} Hz"):
+    with pytest.raises(P.PayloadError, match=f"HELLO with fs {fs} Hz") as exc:
         P.parse(P.Frame(P.MSG_HELLO, 0, h.to_payload()))
+    assert exc.value.field == "hello.fs"
 
 
-@pytest.mark.parametrize("f0", [float("inf"), float("-inf"), float("nan"), -120.0, 0.0])
-def test_voiced_f0_that_is_not_positive_and_finite_is_a_payload_error(f0):
+GOOD_HELLO = P.Hello((0, 1, 0), P.BOARD_QEMU, 16000, 160, 640, P.MODE_F0, False, P.COST_CYCLES, 168_000_000,
+                     P.HELLO_FLAG_MODEL)
+
+
+@pytest.mark.parametrize("change, field", [
+    (dict(f0_hop_samples=0), "f0_hop_samples"), (dict(f0_hop_samples=641), "f0_hop_samples"),
+    (dict(f0_frame_samples=0), "f0_frame_samples"), (dict(f0_frame_samples=4097), "f0_frame_samples"),
+    (dict(board=0), "board"), (dict(board=3), "board"), (dict(mode=0), "mode"), (dict(mode=4), "mode"),
+    (dict(streaming=2), "streaming"), (dict(cost_unit=2), "cost_unit"), (dict(flags=0x04), "flags"),
+    (dict(flags=0xFF), "flags"), (dict(cpu_hz=0), "cpu_hz"), (dict(cpu_hz=2**32 - 1), "cpu_hz"),
+])
+def test_every_hello_field_is_range_checked(change, field):
+    """Each field of HELLO has a documented range (docs/protocol.md); a value outside it is a
+    payload error named after the field, and the values at the edges of the ranges pass."""
+    bad = P.Hello(**{**GOOD_HELLO.__dict__, **change})
+    with pytest.raises(P.PayloadError, match="HELLO with") as exc:
+        P.parse(P.Frame(P.MSG_HELLO, 0, bad.to_payload()))
+    assert exc.value.field == f"hello.{field}"
+    for edge in (dict(fs=P.FS_MIN, f0_hop_samples=1, f0_frame_samples=1), dict(fs=P.FS_MAX),
+                 dict(f0_hop_samples=640, f0_frame_samples=640, cpu_hz=P.CPU_HZ_MIN, flags=3),
+                 dict(f0_frame_samples=4096, cpu_hz=P.CPU_HZ_MAX, board=P.BOARD_STM32F405, mode=P.MODE_BOTH)):
+        h = P.Hello(**{**GOOD_HELLO.__dict__, **edge})
+        assert P.parse(P.Frame(P.MSG_HELLO, 0, h.to_payload())) == h
+
+
+def _records(**cols) -> np.ndarray:
+    """Two good F0 records (unvoiced, then voiced at 110 Hz), with the given columns changed."""
     rec = np.zeros(2, P.F0_DTYPE)
-    rec["f0_hz"], rec["voiced"] = [110.0, f0], [1, 1]
-    with pytest.raises(P.PayloadError, match="1 voiced record"):
-        P.parse(P.Frame(P.MSG_F0, 0, P.pack_f0(rec)))
-    rec["voiced"] = [1, 0]                        # unvoiced: its F0 field is not used
-    assert P.parse(P.Frame(P.MSG_F0, 0, P.pack_f0(rec))).records.tobytes() == rec.tobytes()
+    rec["index"], rec["f0_hz"], rec["voiced"] = [41, 42], [0.0, 110.0], [0, 1]
+    rec["periodicity"], rec["energy_db"], rec["cq"] = [0.3, 0.9], [-60.0, -20.0], [0.0, 0.5]
+    for name, v in cols.items():
+        rec[name] = v
+    return rec
 
 
-@pytest.mark.parametrize("name, value", [("cq", float("nan")), ("cq", 1.5), ("cq", -0.1), ("jitter", float("inf")),
-                                         ("jitter", -0.01), ("shimmer", float("nan"))])
-def test_voice_quality_that_is_impossible_is_a_payload_error(name, value):
-    rec = np.zeros(2, P.F0_DTYPE)
-    rec["f0_hz"], rec["voiced"], rec["cq"] = [110.0, 0.0], [1, 0], [0.5, 0.0]
-    rec[name][1] = value
-    with pytest.raises(P.PayloadError, match=f"1 record\\(s\\) whose {name}"):
-        P.parse(P.Frame(P.MSG_F0, 0, P.pack_f0(rec)))
+@pytest.mark.parametrize("f0", [float("inf"), float("-inf"), float("nan"), -120.0, 0.0, 3e38, 1e-38, 1e-45,
+                                np.nextafter(np.float32(P.F0_HZ_MIN), np.float32(0)), 650.01])
+def test_voiced_f0_outside_its_range_is_a_payload_error(f0):
+    with pytest.raises(P.PayloadError, match="F0 record 42 \\(voiced\\) with f0_hz") as exc:
+        P.parse(P.Frame(P.MSG_F0, 0, P.pack_f0(_records(f0_hz=[0.0, f0]))))
+    assert exc.value.field == "f0.f0_hz"
+    # unvoiced: the F0 core writes exactly 0 there, so anything else is a payload error too
+    with pytest.raises(P.PayloadError, match="F0 record 41 \\(unvoiced\\) with f0_hz .*need 0"):
+        P.parse(P.Frame(P.MSG_F0, 0, P.pack_f0(_records(f0_hz=[f0 or 1.0, 110.0]))))
+    for edge in (P.F0_HZ_MIN, P.F0_HZ_MAX):
+        rec = _records(f0_hz=[0.0, edge])
+        assert P.parse(P.Frame(P.MSG_F0, 0, P.pack_f0(rec))).records.tobytes() == rec.tobytes()
+
+
+@pytest.mark.parametrize("name, value", [
+    ("periodicity", float("nan")), ("periodicity", -0.01), ("periodicity", 2e25), ("periodicity", float("inf")),
+    ("energy_db", float("inf")), ("energy_db", float("-inf")), ("energy_db", float("nan")), ("energy_db", -200.0),
+    ("energy_db", 14.0), ("energy_db", 3e38),
+    ("cq", float("nan")), ("cq", 1.5), ("cq", -0.1), ("jitter", float("inf")), ("jitter", -0.01), ("jitter", 1.3),
+    ("shimmer", float("nan")), ("shimmer", 129.0), ("shimmer", -1e-45),
+])
+def test_every_f0_record_field_outside_its_range_is_a_payload_error(name, value):
+    """energy_db and periodicity were not checked at all: a NaN energy changed predictions without a
+    word, and an inf one ended the session. Every float field of a record has its range now."""
+    col = np.array(_records()[name])
+    col[1] = value
+    with pytest.raises(P.PayloadError, match=f"F0 record 42 \\(voiced\\) with {name}") as exc:
+        P.parse(P.Frame(P.MSG_F0, 0, P.pack_f0(_records(**{name: col}))))
+    assert exc.value.field == f"f0.{name}"
+
+
+@pytest.mark.parametrize("name", ["cq", "jitter", "shimmer"])
+def test_voice_quality_of_an_unvoiced_record_is_zero(name):
+    with pytest.raises(P.PayloadError, match=f"record 41 \\(unvoiced\\) with {name} 0.25: need 0") as exc:
+        P.parse(P.Frame(P.MSG_F0, 0, P.pack_f0(_records(**{name: [0.25, 0.0]}))))
+    assert exc.value.field == f"f0.{name}"
+
+
+def test_f0_record_voiced_flag_and_indices_are_checked():
+    with pytest.raises(P.PayloadError, match="voiced 2: need 0 or 1") as exc:
+        P.parse(P.Frame(P.MSG_F0, 0, P.pack_f0(_records(voiced=[0, 2]))))
+    assert exc.value.field == "f0.voiced"
+    for index in ([41, 41], [41, 43], [42, 41]):
+        with pytest.raises(P.PayloadError, match="indices") as exc:
+            P.parse(P.Frame(P.MSG_F0, 0, P.pack_f0(_records(index=index))))
+        assert exc.value.field == "f0.index"
+    edges = _records(periodicity=[0.0, P.PERIODICITY_MAX], energy_db=[P.ENERGY_DB_MIN, P.ENERGY_DB_MAX],
+                     cq=[0.0, P.CQ_MAX], jitter=[0.0, P.JITTER_MAX], shimmer=[0.0, P.SHIMMER_MAX],
+                     index=[2**32 - 2, 2**32 - 1])
+    assert P.parse(P.Frame(P.MSG_F0, 0, P.pack_f0(edges))).records.tobytes() == edges.tobytes()
+
+
+def test_status_ack_nack_and_raw_fields_are_checked():
+    def refused(type_: int, payload: bytes) -> str:
+        with pytest.raises(P.ProtocolError) as exc:
+            P.parse(P.Frame(type_, 0, payload))
+        return exc.value.field
+
+    s = P.Status(hops=10, hop_cost_last=5, hop_cost_max=9, hop_cost_mean=7, f0_sent=10, tx_frames=1)
+    assert P.parse(P.Frame(P.MSG_STATUS, 0, s.to_payload())) == s
+    assert refused(P.MSG_STATUS, P.Status(hop_cost_last=5, hop_cost_max=4).to_payload()) == "status.hop_cost_max"
+    assert refused(P.MSG_STATUS, P.Status(hop_cost_mean=5, hop_cost_max=4).to_payload()) == "status.hop_cost_max"
+    assert refused(P.MSG_STATUS, P.Status(hops=3, f0_sent=4).to_payload()) == "status.f0_sent"
+    assert refused(P.MSG_ACK, P.Ack(P.CMD_START, 0, -12).to_payload()) == "ack.status"
+    assert refused(P.MSG_ACK, P.Ack(P.CMD_START, 0, 1).to_payload()) == "ack.status"
+    assert refused(P.MSG_ACK, P.Ack(0x05, 0, 0).to_payload()) == "ack.command"
+    assert refused(P.MSG_ACK, bytes(5)) == "ack.length"
+    n = P.Nack(P.CMD_SET_NORM, 7, -2, P.NACK_MU)
+    assert P.parse(P.Frame(P.MSG_NACK, 0, n.to_payload())) == n and not n.ok and isinstance(n, P.Ack)
+    assert "mu, the mean of ln F0" in n.reason_text
+    assert refused(P.MSG_NACK, P.Nack(P.CMD_SET_NORM, 7, 0, P.NACK_MU).to_payload()) == "nack.status"
+    assert refused(P.MSG_NACK, P.Nack(P.CMD_SET_NORM, 7, -2, 0).to_payload()) == "nack.reason"
+    assert refused(P.MSG_NACK, P.Nack(P.CMD_SET_NORM, 7, -2, 9).to_payload()) == "nack.reason"
+    assert refused(P.MSG_NACK, P.Ack(P.CMD_SET_NORM, 7, -2).to_payload()) == "nack.length"
+    assert refused(P.MSG_RAW, P.pack_samples(5, np.zeros(0, np.int16))) == "raw.samples"
+    assert refused(P.MSG_RAW, b"\x00" * 5) == "raw.length"
+    assert P.parse(P.Frame(P.CMD_REPLAY, 0, P.pack_samples(5, np.zeros(0, np.int16)))).first == 5
 
 
 def _frame_of_version(version: int, type_: int, seq: int, payload: bytes) -> bytes:
@@ -198,9 +292,12 @@ def test_emotion_layout_and_round_trip():
     assert payload[29:] == bytes([0x80, 17, 127, 0, 0xFD])         # int8 scores
     back = P.parse(P.Frame(P.MSG_EMOTION, 9, payload))
     assert back == EMO and back.n_classes == 5 and back.reason_name == "hangover"
-    one = P.Emotion(0, 0, 1, P.REASON_STREAM_END, 0, 0, 0, 0.0, 2.0**-20, (5,))
+    # the edges of every range: one frame, the lowest statistics; the longest utterance, the highest
+    lo32 = float(np.float32(P.NORM_MU_MIN))
+    one = P.Emotion(0, 0, 1, P.REASON_STREAM_END, 0, 0, 0, lo32, float(np.float32(P.NORM_SIGMA_MIN)), (5,))
     assert P.Emotion.from_payload(one.to_payload()) == one
-    top = P.Emotion(0, 2**32 - 1, 65535, P.REASON_RESTART, 15, 2**32 - 1, 2**32 - 1, -1.5, 3.0,
+    top = P.Emotion(2**32 - P.UTTERANCE_MAX_FRAMES, 2**32 - 1, P.UTTERANCE_MAX_FRAMES, P.REASON_RESTART, 15,
+                    2**32 - 1, 2**32 - 1, float(np.float32(P.NORM_MU_MAX)), float(np.float32(P.NORM_SIGMA_MAX)),
                     tuple(range(-8, 8)))
     assert len(top.to_payload()) == P.EMOTION_HEAD + P.EMOTION_CLASSES
     assert P.Emotion.from_payload(top.to_payload()) == top
@@ -219,7 +316,9 @@ def test_emotion_of_the_wrong_length_is_a_payload_error(n):
     (dict(reason=0), "reason 0"), (dict(reason=6), "reason 6"), (dict(last=1199), "before its first"),
     (dict(n_voiced=0), "0 voiced frames"), (dict(n_voiced=252), "252 voiced frames in 251"),
     (dict(mu=float("nan")), "mu nan"), (dict(sigma=0.0), "sigma 0.0"), (dict(sigma=-0.5), "sigma -0.5"),
-    (dict(sigma=float("inf")), "sigma inf"),
+    (dict(sigma=float("inf")), "sigma inf"), (dict(mu=float("inf")), "mu inf"), (dict(mu=3.5), "mu 3.5"),
+    (dict(mu=6.5), "mu 6.5"), (dict(sigma=2.0**-140), f"sigma {2.0**-140}"), (dict(sigma=0.03125), "sigma 0.03125"),
+    (dict(sigma=1.5), "sigma 1.5"), (dict(first=0, last=1000, n_voiced=3), "1001 frames"),
 ])
 def test_emotion_with_impossible_values_is_a_payload_error(change, match):
     bad = P.Emotion(**{**EMO.__dict__, **change})
@@ -266,20 +365,33 @@ def test_set_norm_payload_refuses_what_the_board_would(kwargs, match):
         P.set_norm_payload(**kwargs)
 
 
-@pytest.mark.parametrize("mu, sigma, e_mu, e_sigma, match", [
-    (float("nan"), 0.2, 0.0, 1.0, "finite"), (5.0, float("inf"), 0.0, 1.0, "finite"),
-    (5.0, 0.2, float("-inf"), 1.0, "finite"), (5.0, 0.2, 0.0, float("nan"), "finite"),
-    (5.0, 0.0, 0.0, 1.0, "> 0"), (5.0, -0.2, 0.0, 1.0, "> 0"), (5.0, 0.2, 0.0, 0.0, "> 0"),
-    (5.0, 0.2, 0.0, -1.0, "> 0"),
+@pytest.mark.parametrize("mu, sigma, e_mu, e_sigma, field", [
+    (float("nan"), 0.2, 0.0, 1.0, "mu"), (5.0, float("inf"), 0.0, 1.0, "sigma"),
+    (5.0, 0.2, float("-inf"), 1.0, "e_mu"), (5.0, 0.2, 0.0, float("nan"), "e_sigma"),
+    (5.0, 0.0, 0.0, 1.0, "sigma"), (5.0, -0.2, 0.0, 1.0, "sigma"), (5.0, 0.2, 0.0, 0.0, "e_sigma"),
+    (5.0, 0.2, 0.0, -1.0, "e_sigma"),
+    # values the board used to acknowledge and then could not classify with (EMOTION went quiet)
+    (1e308, 0.2, 0.0, 1.0, "mu"), (5.0, 1e-320, 0.0, 1.0, "sigma"), (100.0, 0.2, 0.0, 1.0, "mu"),
+    (5.0, 0.2, 1e300, 1.0, "e_mu"), (5.0, 0.2, 0.0, 1e-300, "e_sigma"), (5.0, 2.0, 0.0, 1.0, "sigma"),
+    (5.0, 0.2, 0.0, 68.0, "e_sigma"),
 ])
-def test_set_norm_statistics_must_be_finite_with_positive_sigmas(mu, sigma, e_mu, e_sigma, match):
+def test_set_norm_statistics_must_be_within_their_ranges(mu, sigma, e_mu, e_sigma, field):
     from eggemo.core.feat import F0Stats
 
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=f"fixed statistic {field} .*: need a finite number in"):
         P.set_norm_payload(F0Stats(mu, sigma, 0, e_mu, e_sigma))
     raw = bytes([P.NORM_FIXED]) + struct.pack("<4d", mu, sigma, e_mu, e_sigma)
-    with pytest.raises(P.PayloadError, match=match):             # what the board answers EMO_ERR_PARAM
+    with pytest.raises(P.PayloadError, match=f"statistic {field}") as exc:   # what the board refuses (NACK)
         P.SetNorm.from_payload(raw)
+    assert exc.value.field == f"set_norm.{field}"
+    assert P.SetNorm.reason(raw) == {"mu": P.NACK_MU, "sigma": P.NACK_SIGMA, "e_mu": P.NACK_E_MU,
+                                     "e_sigma": P.NACK_E_SIGMA}[field]
+
+
+def test_set_norm_ranges_edges_are_usable():
+    for i in (0, 1):
+        s = P.SetNorm(P.NORM_FIXED, *(r[i] for r in P.NORM_RANGES.values()))
+        assert P.SetNorm.from_payload(s.to_payload()) == s and P.SetNorm.reason(s.to_payload()) == 0
 
 
 @pytest.mark.parametrize("payload, error", [
