@@ -121,7 +121,7 @@ extern "C" {
 /* HELLO payload (little-endian on the wire, in this order). */
 typedef struct {
     uint8_t fw_major, fw_minor, fw_patch;
-    uint8_t board;               /* EMO_BOARD_* */
+    uint8_t board;               /* the board.toml id (EMO_BOARD_ID) */
     uint32_t fs;                 /* sample rate, Hz */
     uint16_t f0_hop_samples;     /* input samples between F0 frames */
     uint16_t f0_frame_samples;   /* input samples in one F0 analysis frame */
