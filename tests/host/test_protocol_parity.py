@@ -226,8 +226,7 @@ def test_range_constants_match():
     assert P.NACK_LEN == lib.EMO_PROTO_NACK_LEN
     for name in ("NO_MODEL", "LENGTH", "MODE", "MU", "SIGMA", "E_MU", "E_SIGMA", "STREAMING"):
         assert getattr(P, f"NACK_{name}") == getattr(lib, f"EMO_NACK_{name}"), name
-    from eggemo.train.features import ENERGY_SIGMA_FLOOR
-    from eggemo.train.features import SIGMA_FLOOR   # emo_feat's floors, in Python
+    from eggemo.core.feat import ENERGY_SIGMA_FLOOR, SIGMA_FLOOR   # emo_feat's floors, in Python
     assert (P.NORM_SIGMA_MIN, P.NORM_E_SIGMA_MIN) == (SIGMA_FLOOR, ENERGY_SIGMA_FLOOR)
     base = dict(mu=5.0, sigma=0.2, e_mu=-20.0, e_sigma=6.0)
     for name, (lo, hi) in P.NORM_RANGES.items():
