@@ -143,6 +143,12 @@ def _replay(args: argparse.Namespace, classifier) -> int:
     note = " (the last line was cut: the recorder was killed)" if res.recording.truncated_line else ""
     print(f"replayed {len(res.predictions)} predictions; the recording has {len(res.recorded)}, "
           f"{ok} identical{note}")
+    if res.payload_errors:
+        from .display import payload_errors_text
+
+        n = sum(res.payload_errors.values())
+        print(f"board frames with a value outside its range, counted and never replayed: "
+              f"{payload_errors_text({'payload_errors': n, 'payload_error_fields': res.payload_errors})}")
     if res.board:
         print(f"the board's own predictions: {len(res.board)}; {_agreement_line(res.agreement.summary())} "
               f"(replayed host predictions vs the board's)")

@@ -181,6 +181,14 @@ def bar(p: float, width: int) -> str:
     return ("█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")).ljust(width)
 
 
+def payload_errors_text(link: dict) -> str:
+    """'0', or '4: f0.energy_db 3, hello.fs 1': board frames refused for a value outside its range
+    (or a payload of the wrong length), per field, most first."""
+    n = int(link.get("payload_errors", 0))
+    per_field = sorted(dict(link.get("payload_error_fields") or {}).items(), key=lambda kv: (-kv[1], kv[0]))
+    return f"{n}: " + ", ".join(f"{name} {c}" for name, c in per_field) if n and per_field else str(n)
+
+
 def link_rows(state: MonitorState) -> list[tuple[str, str]]:
     k = state.link
     lat = state.latency_percentiles()
@@ -188,7 +196,8 @@ def link_rows(state: MonitorState) -> list[tuple[str, str]]:
         ("bytes in / out", f"{int(k.get('bytes_in', 0)):,} / {int(k.get('bytes_out', 0)):,}"),
         ("frames", f"{int(k.get('frames', 0)):,}"),
         ("CRC errors", str(int(k.get("crc_errors", 0)))),
-        ("format errors", str(int(k.get("format_errors", 0)) + int(k.get("payload_errors", 0)))),
+        ("format errors", str(int(k.get("format_errors", 0)))),
+        ("payload errors", payload_errors_text(k)),
         ("frames lost (seq)", str(int(k.get("seq_lost", 0)))),
         ("samples dropped", f"{int(k.get('samples_dropped', 0))} board, {int(k.get('samples_lost', 0))} link"),
         ("reconnects", str(int(k.get("reconnects", 0)))),

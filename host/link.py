@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import protocol as P
 from .transport import Protocol, SerialLink
@@ -52,6 +52,7 @@ class Rejected:
     t: float
     frame: P.Frame             # as received
     error: str                 # why it was refused (the ProtocolError's message)
+    field: str = ""            # the field it was refused for, "f0.energy_db" (P.ProtocolError.field)
 
 
 @dataclass
@@ -64,10 +65,11 @@ class DecodeCounters:
     format_errors: int = 0
     seq_gaps: int = 0
     seq_lost: int = 0
-    payload_errors: int = 0    # valid frames whose payload did not fit their type
+    payload_errors: int = 0    # valid frames whose payload did not fit their type or its ranges
+    payload_error_fields: dict[str, int] = field(default_factory=dict)   # the same per field: "f0.energy_db"
 
-    def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
+    def as_dict(self) -> dict:
+        return {**self.__dict__, "payload_error_fields": dict(self.payload_error_fields)}
 
 
 class MessageProtocol(Protocol):
@@ -79,6 +81,7 @@ class MessageProtocol(Protocol):
         self._decoder = P.Decoder()
         self._past = DecodeCounters()     # counters of decoders of earlier connections
         self._payload_errors = 0
+        self._payload_fields: dict[str, int] = {}
         self._version_told = False
 
     @property
@@ -87,7 +90,7 @@ class MessageProtocol(Protocol):
         p = self._past
         return DecodeCounters(p.bytes + s.bytes, p.frames + s.frames, p.crc_errors + s.crc_errors,
                               p.format_errors + s.format_errors, p.seq_gaps + s.seq_gaps,
-                              p.seq_lost + s.seq_lost, self._payload_errors)
+                              p.seq_lost + s.seq_lost, self._payload_errors, dict(self._payload_fields))
 
     def connection_made(self, link: SerialLink) -> None:
         # A fresh decoder: a partial frame from before the loss must not glue onto new bytes,
@@ -116,8 +119,11 @@ class MessageProtocol(Protocol):
             try:
                 msg = P.parse(frame)
             except P.ProtocolError as exc:
+                name = exc.field or f"{P.FRAME_NAMES.get(frame.type, f'0x{frame.type:02x}')}.payload"
                 self._payload_errors += 1
-                self.queue.put(Rejected(t, frame, str(exc)))
+                # a new dict, not an update: the monitor's thread reads (copies) it meanwhile
+                self._payload_fields = {**self._payload_fields, name: self._payload_fields.get(name, 0) + 1}
+                self.queue.put(Rejected(t, frame, str(exc), name))
                 continue
             self.queue.put(Arrival(msg, t))
 

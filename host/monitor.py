@@ -286,6 +286,7 @@ class Monitor:
         self._down_since: float | None = None
         self._up_since: float | None = None      # when the link came up, until the board says anything
         self._hello_rejected = False             # a refused HELLO was said on this connection
+        self._payload_fields_told: set[str] = set()   # payload error fields said once (link panel counts the rest)
         self._stop = threading.Event()
         self._closing = False
 
@@ -402,6 +403,7 @@ class Monitor:
         if isinstance(item, Arrival):
             self._message(item.message, item.t)
         elif isinstance(item, Rejected):
+            self._payload_error(item)
             self._rejected(item)
         elif isinstance(item, LinkUp):
             self.state.connected = True
@@ -450,6 +452,17 @@ class Monitor:
                     f"running? Firmware of another protocol version than this host's ({P.VERSION}) drops the "
                     f"host's commands without a word: then reflash it with this eggemo's firmware "
                     f"({firmware_command()}), or use the host of the board's release")
+
+    def _payload_error(self, r: Rejected) -> None:
+        """A board frame with a value outside its range (docs/protocol.md "Ranges"), or a payload of the
+        wrong length: kept in the recording as received, never passed on, said once per field."""
+        f = r.frame
+        self._record("rejected", frame=P.FRAME_NAMES.get(f.type, f"0x{f.type:02x}"), frame_type=f.type, seq=f.seq,
+                     payload=f.payload.hex(), field=r.field, error=r.error)
+        if r.field not in self._payload_fields_told:
+            self._payload_fields_told.add(r.field)
+            self._event(f"payload error ({r.field}): {r.error}; the frame is skipped and kept in the recording, "
+                        f"and further ones are counted in the link panel")
 
     def _rejected(self, r: Rejected) -> None:
         """A frame of the board's whose payload was refused (counted in payload_errors): the board
@@ -561,8 +574,10 @@ class Monitor:
             self._feed_refused(a)
             return
         if not a.ok:
-            self._record("refused", command=name, status=a.status)
-            self._event(f"the board refused {name} (status {a.status})"
+            why = a.reason_text if isinstance(a, P.Nack) else ""      # a NACK says which value it refused
+            self._record("refused", command=name, status=a.status,
+                         **({"reason": a.reason, "reason_text": why} if why else {}))
+            self._event(f"the board refused {name} (status {a.status}{': ' + why if why else ''})"
                         + (": it normalises with its model's own statistics, so its predictions and the host's "
                            "will differ" if cmd == P.CMD_SET_NORM else ""))
             if cmd == P.CMD_START:

@@ -436,7 +436,15 @@ def read_norm_file(path: str | Path) -> F0Stats:
         raise ValueError(f"--norm {path}: mu must be finite and sigma positive, got mu={mu}, sigma={sigma}")
     if not (math.isfinite(e_mu) and math.isfinite(e_sigma) and e_sigma > 0):
         raise ValueError(f"--norm {path}: e_mu must be finite and e_sigma positive, got e_mu={e_mu}, e_sigma={e_sigma}")
-    return F0Stats(mu, max(sigma, SIGMA_FLOOR), int(d.get("n", 0)), e_mu, max(e_sigma, ENERGY_SIGMA_FLOOR))
+    stats = F0Stats(mu, max(sigma, SIGMA_FLOOR), int(d.get("n", 0)), e_mu, max(e_sigma, ENERGY_SIGMA_FLOOR))
+    for name, (lo, hi) in P.NORM_RANGES.items():     # what a board takes (SET_NORM) and any voice gives
+        v = getattr(stats, name)
+        if not lo <= v <= hi:
+            hint = (f"; mu is the mean of ln F0, e.g. {math.log(120.0):.2f} for 120 Hz, not F0 in Hz"
+                    if name == "mu" and v > P.NORM_MU_MAX else "")
+            raise ValueError(f"--norm {path}: {name} = {v:g} is outside {lo:.4g}..{hi:.4g}, the statistics a "
+                             f"voice of {P.F0_HZ_MIN:g}..{P.F0_HZ_MAX:g} Hz can have (docs/protocol.md, Ranges){hint}")
+    return stats
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,16 @@ later. Lines of session.jsonl have a "type" and "t" (seconds since the session b
                 of the same frames (monitor.OUTCOMES), or one without a partner
     model_mismatch {"board", "host", "model"}      the board's model id is not --model's
     end         {"reason"}                            the stream ended (stream_end, link_lost, ...)
+    rejected    {"frame", "frame_type", "seq", "payload", "field", "error"}   a board frame refused for a
+                value outside its range or a payload of the wrong length (docs/protocol.md "Ranges"): the
+                payload as received (hex), the field ("f0.energy_db") and why; it never reached the
+                pipeline, and a replay counts it (ReplayResult.payload_errors) instead of replaying it
+    refused     {"command", "status"} (+ "reason", "reason_text" from a NACK)   the board refused a command
     status      the board's STATUS counters
     version_mismatch {"board", "host", "message"}  the board speaks another protocol version: stopped
     silent      {"seconds"}                           the board has not answered since the link came up
-    stats       the host's link counters (periodically and at the end); at the end also
+    stats       the host's link counters ("payload_errors" and, per field, "payload_error_fields";
+                periodically and at the end); at the end also
                 "predictions", "board_predictions" and "agreement" (Agreement.summary(), null
                 without a model)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import protocol as P
 from .pipeline import FRAME_COLUMNS, VQ_COLUMNS, Classifier, Frames, Pipeline, Prediction, SegmenterConfig
 from .record import JSONL_NAME, Recording, read_recording
 
@@ -25,6 +26,10 @@ class ReplayResult:
     recorded: list[dict]                 # the "prediction" lines of the recording
     board: list = dataclasses.field(default_factory=list)   # monitor.BoardPrediction of each "emotion" line
     agreement: object = None             # monitor.Agreement of the board's vs the replayed predictions
+    # board frames with a value outside its range, per field ("f0.energy_db"): those the live monitor
+    # refused ("rejected" lines) and "f0" or "emotion" lines that fail the same checks here (a recording
+    # made before the checks); none of them reaches the pipeline
+    payload_errors: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def matches(self) -> list[bool]:
         """Per prediction: same utterance frames, same label, same raw model output."""
@@ -40,7 +45,10 @@ class ReplayResult:
 
 
 def frames_from_event(e: dict) -> Frames:
-    """The Frames of an "f0" line; ValueError when its columns are not equally long 1-D lists.
+    """The Frames of an "f0" line; ValueError when its columns are not equally long 1-D lists, and
+    protocol.PayloadError (a ValueError) when a value is outside its range (docs/protocol.md
+    "Ranges"), as the live monitor checks board frames: a recording made before those checks may hold
+    an F0 record of inf dB, which must not end the replay or reach the model.
 
     cq, jitter and shimmer came with protocol version 2: a recording made before has none, and
     replays with zeros there (what the F0 core reports on frames without a measured cycle)."""
@@ -50,6 +58,10 @@ def frames_from_event(e: dict) -> Frames:
                np.asarray(e["periodicity"], np.float32), np.asarray(e["energy_db"], np.float32), *vq)
     if any(getattr(f, c).ndim != 1 or len(getattr(f, c)) != len(f.index) for c in FRAME_COLUMNS):
         raise ValueError("its columns are not lists of one length")
+    # an "f0" line may join frames across a gap (host F0 after lost samples): indices need not run on
+    bad = P.f0_problem({c: getattr(f, c) for c in FRAME_COLUMNS}, consecutive=False)
+    if bad is not None:
+        raise P.PayloadError(f"F0 {bad[1]}", "f0." + bad[0])
     return f
 
 
@@ -67,7 +79,6 @@ def segmenter_config(rec: Recording) -> SegmenterConfig:
 def replay(folder: str | Path, classifier: Classifier | None, seg: SegmenterConfig | None = None,
            on_prediction=None) -> ReplayResult:
     """Drive a fresh pipeline with the recording's inputs; returns its predictions and the recorded ones."""
-    from . import protocol as P
     from .monitor import Agreement, board_prediction, model_id_of
 
     rec = read_recording(folder)
@@ -79,6 +90,10 @@ def replay(folder: str | Path, classifier: Classifier | None, seg: SegmenterConf
     info = getattr(classifier, "info", None)
     model_id = model_id_of(info.path) if info is not None else None
     fields = [f.name for f in dataclasses.fields(P.Emotion)]
+    payload_errors: dict[str, int] = {}
+
+    def count(name: str) -> None:
+        payload_errors[name] = payload_errors.get(name, 0) + 1
 
     def take(ps: list[Prediction]) -> None:
         for p in ps:
@@ -90,6 +105,9 @@ def replay(folder: str | Path, classifier: Classifier | None, seg: SegmenterConf
 
     for line, e in zip(rec.lines, rec.events):
         kind = e.get("type")
+        if kind == "rejected":              # refused live, kept as received: counted, never replayed
+            count(str(e.get("field") or "payload"))
+            continue
         try:
             if kind == "f0":
                 frames = frames_from_event(e)
@@ -97,10 +115,12 @@ def replay(folder: str | Path, classifier: Classifier | None, seg: SegmenterConf
                 reason = str(e["reason"])
             elif kind == "emotion":
                 emo = P.Emotion(**{**{k: e[k] for k in fields}, "scores": tuple(int(v) for v in e["scores"])})
-                problem = emo.problem()
-                if problem:
-                    raise ValueError(problem)
+                bad = emo.field_problem()
+                if bad is not None:
+                    raise P.PayloadError(f"EMOTION with {bad[1]}", "emotion." + bad[0])
         except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, P.ProtocolError):
+                count(exc.field)
             rec.problems.append(f"{JSONL_NAME} line {line}: an {kind!r} line that cannot be replayed "
                                 f"({type(exc).__name__}: {exc}); skipped")
             continue
@@ -116,4 +136,5 @@ def replay(folder: str | Path, classifier: Classifier | None, seg: SegmenterConf
             if classifier is not None:
                 agree.board(b)
     agree.end()
-    return ReplayResult(rec, preds, rec.of_type("prediction"), board, agree if classifier is not None else None)
+    return ReplayResult(rec, preds, rec.of_type("prediction"), board, agree if classifier is not None else None,
+                        payload_errors)

@@ -18,7 +18,7 @@ from eggemo.host import protocol as P
 
 class SimBoard:
     def __init__(self, fd: int, samples: np.ndarray, *, fs: int = 16000, speed: float = 0.0,
-                 board: int = P.BOARD_QEMU, flags: int = 0) -> None:
+                 board: int = P.BOARD_QEMU, flags: int = 0, inject: list | None = None) -> None:
         self.fd = fd
         self.samples = np.ascontiguousarray(samples, np.int16)
         self.fs = fs
@@ -26,6 +26,10 @@ class SimBoard:
         self.board = board
         self.flags = flags            # HELLO flags; with HELLO_FLAG_MODEL it takes SET_NORM (it sends no EMOTION)
         self.mode = P.MODE_F0
+        # a misbehaving board: these CRC-valid (type, payload) frames go out among the F0 frames that
+        # carry voiced records, a few after each; a payload may be a function of the next record index
+        self.inject = list(inject or [])
+        self.injected = 0
         self.sent_samples = 0
         self.decoder = P.Decoder()
         self.tx_seq = 0
@@ -131,7 +135,13 @@ class SimBoard:
                              cols, strict=True):
             rec[name] = col
         for i in range(0, len(rec), P.F0_PER_FRAME):
-            self._send(P.MSG_F0, P.pack_f0(rec[i:i + P.F0_PER_FRAME]))
+            part = rec[i:i + P.F0_PER_FRAME]
+            self._send(P.MSG_F0, P.pack_f0(part))
+            for _ in range(3 if part["voiced"].any() else 0):
+                if self.injected < len(self.inject):
+                    type_, payload = self.inject[self.injected]
+                    self._send(type_, payload(int(part["index"][-1]) + 1) if callable(payload) else payload)
+                    self.injected += 1
 
     def _tx(self) -> None:
         hop = self.fs // 100

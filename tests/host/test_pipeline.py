@@ -101,6 +101,13 @@ def test_norm_file_and_model_choice(tmp_path):
     bad.write_text("{\"mu\": 1}")
     with pytest.raises(ValueError, match="sigma"):
         read_norm_file(bad)
+    # statistics no voice has (and a board would refuse): F0 in Hz instead of ln F0, a huge spread
+    for d, match in (({"mu": 120.0, "sigma": 0.2}, "mu = 120 is outside 3.689..6.477.*not F0 in Hz"),
+                     ({"mu": 4.9, "sigma": 3.0}, "sigma = 3 is outside"),
+                     ({"mu": 4.9, "sigma": 0.2, "e_mu": 1e300}, "e_mu = 1e\\+300 is outside")):
+        bad.write_text(json.dumps(d))
+        with pytest.raises(ValueError, match=match):
+            read_norm_file(bad)
     info = ModelInfo(tmp_path / "m.tflite", None, 300, "center", "global", 10.0, 40.0, None)
     with pytest.raises(ValueError, match="--norm FILE.json"):
         choose_normaliser(info, None)
