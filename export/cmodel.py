@@ -103,6 +103,175 @@ def lower(buf: bytes) -> Program:
                             "again with `eggemo export CHECKPOINT --out DIR`") from None
 
 
+class _Graph:
+    """The .tflite's one subgraph as the lowering reads it: each tensor's shape, quantisation and
+    constant data, the activation width, and what earlier ops left for later ones (RESHAPE aliases,
+    PAD folded into the convolution that reads it, MUL's constant operands)."""
+
+    def __init__(self, model, bits: int) -> None:
+        self.model, self.T, self.bits = model, model.subgraphs[0].tensors, bits
+        self.qmin, self.qmax = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        self.wide = bits == 16            # 16x8: 64-bit biases and accumulators, requant_wide
+        self.alias: dict[int, int] = {}   # RESHAPE output -> its input's tensor
+        self.pads: dict[int, tuple[int, int]] = {}   # PAD output -> (source tensor, frames before)
+        self.consts: dict[int, np.ndarray] = {}      # constant activation-type operands
+
+    def shape(self, i: int) -> tuple[int, ...]:
+        return tuple(int(d) for d in (self.T[i].shape if self.T[i].shape is not None else ()))
+
+    def qp(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        q = self.T[i].quantization
+        if q is None or q.scale is None or len(q.scale) == 0:
+            raise LoweringError(f"tensor {i} ({self.T[i].name!r}) has no quantisation parameters")
+        return np.asarray(q.scale, np.float64), np.asarray(q.zeroPoint, np.int64)
+
+    def sq(self, i: int) -> tuple[float, int]:
+        s, z = self.qp(i)
+        return float(s[0]), int(z[0])
+
+    def const(self, i: int) -> np.ndarray | None:
+        buffers = self.model.buffers
+        data = buffers[self.T[i].buffer].data if self.T[i].buffer < len(buffers) else None
+        if data is None or len(data) == 0:
+            return None
+        dt = {_INT8: np.int8, _INT16: np.int16, _INT32: np.int32, _INT64: np.int64}.get(self.T[i].type)
+        if dt is None:
+            raise LoweringError(f"constant tensor {i} has type {self.T[i].type}; the C inference takes "
+                                f"int8/int16/int32/int64")
+        return np.frombuffer(bytes(data), dt).reshape(self.shape(i)).copy()
+
+    def src(self, i: int) -> int:
+        """The tensor that holds i's values (through RESHAPEs, which move no data)."""
+        while i in self.alias:
+            i = self.alias[i]
+        return i
+
+    def per_channel(self, x: int, w_id: int, out: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(mult, shift) per output channel: M = in_scale * w_scale[c] / out_scale."""
+        (si, _), (so, _) = self.sq(x), self.sq(out)
+        ws = np.broadcast_to(self.qp(w_id)[0], (n,))
+        mq = [quantize_multiplier(si * float(s) / so) for s in ws]
+        return np.array([m for m, _ in mq], np.int32), np.array([s for _, s in mq], np.int32)
+
+
+# One function per TFLite op: (graph, op name, inputs, output, options) -> the Op (None when the op
+# only tells the next one something: PAD is folded into the convolution that reads it).
+
+def _pad(g: _Graph, name: str, ins: list[int], out: int, opt) -> None:
+    p = g.const(ins[1])
+    if p is None or g.sq(ins[0]) != g.sq(out) or len(g.shape(ins[0])) != 4 or np.any(np.delete(p, 1, axis=0)):
+        raise LoweringError("PAD other than zero-point padding of the frame axis of a (1, T, 1, C) tensor")
+    g.pads[out] = (ins[0], int(p[1, 0]))
+
+
+def _conv(g: _Graph, name: str, ins: list[int], out: int, opt) -> Op:
+    x, w_id, b_id = ins[0], ins[1], ins[2]
+    pad_before = 0
+    if x in g.pads:
+        x, pad_before = g.pads.pop(x)
+    xs, ys, w, b = g.shape(x), g.shape(out), g.const(w_id), g.const(b_id)
+    if w is None or b is None:
+        raise LoweringError("CONV_2D with non-constant weights or bias")
+    if len(xs) != 4 or xs[2] != 1 or w.shape[2] != 1 or opt.strideW not in (0, 1) \
+            or opt.dilationHFactor != 1 or opt.dilationWFactor != 1:
+        raise LoweringError(f"CONV_2D on {xs} with kernel {w.shape}: the C inference takes (k x 1) "
+                            f"kernels over a (1, T, 1, C) input, no dilation")
+    K, stride, L, Lout = w.shape[1], int(opt.strideH), xs[1], ys[1]
+    if opt.padding == schema.Padding.SAME:
+        pad_before += max((Lout - 1) * stride + K - L, 0) // 2
+    (_, zi), (_, zo) = g.sq(x), g.sq(out)
+    mult, shift = g.per_channel(x, w_id, out, w.shape[0])
+    lo, hi = _act_range(opt.fusedActivationFunction, zo, "CONV_2D", g.bits)
+    return Op("conv", [g.src(x)], out,
+              dict(len_in=L, ch_in=xs[3], len_out=Lout, ch_out=ys[3], kernel=K, stride=stride,
+                   pad_before=pad_before, in_zp=zi, out_zp=zo, act_min=lo, act_max=hi, wide=g.wide),
+              dict(weights=w[:, :, 0, :].astype(np.int8), bias=b.astype(np.int64 if g.wide else np.int32),
+                   mult=mult, shift=shift))
+
+
+def _reduce(g: _Graph, name: str, ins: list[int], out: int, opt) -> Op:
+    xs = g.shape(ins[0])
+    axes = sorted({int(a) % len(xs) for a in np.atleast_1d(g.const(ins[1]))})
+    if axes != list(range(axes[0], axes[-1] + 1)):
+        raise LoweringError(f"{name} over axes {axes}, not contiguous")
+    outer = int(np.prod(xs[:axes[0]]))
+    n = int(np.prod([xs[a] for a in axes]))
+    inner = int(np.prod(xs[axes[-1] + 1:]))
+    (si, zi), (so, zo) = g.sq(ins[0]), g.sq(out)
+    p = dict(outer=outer, len=n, inner=inner, in_zp=zi, out_zp=zo, mult=0, shift=0, qmin=g.qmin, qmax=g.qmax)
+    if name == "MEAN":
+        if si == so and zi == zo:
+            raise LoweringError("MEAN with identical input and output quantisation (TFLite's plain "
+                                "integer mean) is not implemented")
+        p["mult"], p["shift"] = mean_multiplier(si / so, n)
+    elif (si, zi) != (so, zo):
+        raise LoweringError("REDUCE_MAX that changes quantisation")
+    return Op("mean" if name == "MEAN" else "max", [g.src(ins[0])], out, p)
+
+
+def _mul(g: _Graph, name: str, ins: list[int], out: int, opt) -> Op:
+    a, b_ = ins
+    ys = g.shape(out)
+    rows, cols = int(np.prod(ys[:-1])), ys[-1]
+
+    def strides(i: int) -> tuple[int, int]:
+        s = (1,) * (len(ys) - len(g.shape(i))) + g.shape(i)
+        r = int(np.prod(s[:-1]))
+        if r not in (rows, 1) or s[-1] not in (cols, 1):
+            raise LoweringError(f"MUL broadcast of {g.shape(i)} to {ys} is not implemented")
+        return (s[-1] if r == rows else 0), (1 if s[-1] == cols else 0)
+
+    (s1, z1), (s2, z2), (so, zo) = g.sq(a), g.sq(b_), g.sq(out)
+    for i in (a, b_):
+        c = g.const(i)
+        if c is not None:
+            g.consts[i] = c.reshape(-1)
+    m, s = quantize_multiplier(s1 * s2 / so)
+    lo, hi = _act_range(opt.fusedActivationFunction if opt is not None else 0, zo, "MUL", g.bits)
+    (ar, ac), (br, bc) = strides(a), strides(b_)
+    return Op("mul", [g.src(a), g.src(b_)], out,
+              dict(rows=rows, cols=cols, a_row=ar, a_col=ac, b_row=br, b_col=bc, a_zp=z1, b_zp=z2,
+                   out_zp=zo, mult=m, shift=s, act_min=lo, act_max=hi))
+
+
+def _quantize(g: _Graph, name: str, ins: list[int], out: int, opt) -> Op:
+    act_type = g.T[g.model.subgraphs[0].inputs[0]].type
+    if g.T[ins[0]].type != act_type or g.T[out].type != act_type:
+        raise LoweringError("QUANTIZE between types (a float input, or int8 inside a 16x8 model)")
+    (si, zi), (so, zo) = g.sq(ins[0]), g.sq(out)
+    m, s = quantize_multiplier(si / so)
+    return Op("requantize", [g.src(ins[0])], out,
+              dict(n=int(np.prod(g.shape(out))), in_zp=zi, out_zp=zo, mult=m, shift=s, qmin=g.qmin, qmax=g.qmax))
+
+
+def _concat(g: _Graph, name: str, ins: list[int], out: int, opt) -> Op:
+    ys = g.shape(out)
+    if int(opt.axis) % len(ys) != len(ys) - 1 or int(np.prod(ys[:-1])) != 1:
+        raise LoweringError("CONCATENATION other than along the last axis of a vector")
+    if any(g.sq(i) != g.sq(out) for i in ins):
+        raise LoweringError("CONCATENATION of differently quantised inputs")
+    return Op("concat", [g.src(i) for i in ins], out, dict(sizes=[int(np.prod(g.shape(i))) for i in ins]))
+
+
+def _fully_connected(g: _Graph, name: str, ins: list[int], out: int, opt) -> Op:
+    x, w_id, b_id = ins[0], ins[1], ins[2]
+    w, b = g.const(w_id), g.const(b_id) if b_id >= 0 else None
+    if w is None:
+        raise LoweringError("FULLY_CONNECTED with non-constant weights")
+    n_out, n_in = w.shape
+    b = np.zeros(n_out, np.int64) if b is None else b
+    (_, zi), (_, zo) = g.sq(x), g.sq(out)
+    mult, shift = g.per_channel(x, w_id, out, n_out)
+    lo, hi = _act_range(opt.fusedActivationFunction, zo, "FULLY_CONNECTED", g.bits)
+    return Op("fc", [g.src(x)], out, dict(n_in=n_in, n_out=n_out, in_zp=zi, out_zp=zo, act_min=lo, act_max=hi),
+              dict(weights=w.astype(np.int8), bias=b.astype(np.int64 if g.wide else np.int32), mult=mult,
+                   shift=shift))
+
+
+_LOWERINGS = {"PAD": _pad, "CONV_2D": _conv, "MEAN": _reduce, "REDUCE_MAX": _reduce, "MUL": _mul,
+              "QUANTIZE": _quantize, "CONCATENATION": _concat, "FULLY_CONNECTED": _fully_connected}
+
+
 def _lower(buf: bytes) -> Program:
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise LoweringError("not a TFLite flatbuffer (no TFL3 identifier)")
@@ -112,180 +281,43 @@ def _lower(buf: bytes) -> Program:
     sg = model.subgraphs[0]
     codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
     T = sg.tensors
-
-    def shape(i: int) -> tuple[int, ...]:
-        return tuple(int(d) for d in (T[i].shape if T[i].shape is not None else ()))
-
-    def qp(i: int) -> tuple[np.ndarray, np.ndarray]:
-        q = T[i].quantization
-        if q is None or q.scale is None or len(q.scale) == 0:
-            raise LoweringError(f"tensor {i} ({T[i].name!r}) has no quantisation parameters")
-        return np.asarray(q.scale, np.float64), np.asarray(q.zeroPoint, np.int64)
-
-    def sq(i: int) -> tuple[float, int]:
-        s, z = qp(i)
-        return float(s[0]), int(z[0])
-
-    def const(i: int) -> np.ndarray | None:
-        data = model.buffers[T[i].buffer].data if T[i].buffer < len(model.buffers) else None
-        if data is None or len(data) == 0:
-            return None
-        dt = {_INT8: np.int8, _INT16: np.int16, _INT32: np.int32, _INT64: np.int64}.get(T[i].type)
-        if dt is None:
-            raise LoweringError(f"constant tensor {i} has type {T[i].type}; the C inference takes "
-                                f"int8/int16/int32/int64")
-        return np.frombuffer(bytes(data), dt).reshape(shape(i)).copy()
-
     (inp,), (outp,) = list(sg.inputs), list(sg.outputs)
     for i, what in ((inp, "input"), (outp, "output")):
         if T[i].type not in _ACT_TYPES or T[i].type != T[inp].type:
             raise LoweringError(f"the model's {what} is not int8 (or int16 throughout, TFLite's 16x8 mode); "
                                 f"export the full-int8 student")
-    bits = _ACT_TYPES[T[inp].type]
-    qmin, qmax = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    wide = bits == 16                 # 16x8: 64-bit biases and accumulators, requant_wide
-    in_shape = shape(inp)
+    g = _Graph(model, _ACT_TYPES[T[inp].type])
+    in_shape = g.shape(inp)
     if len(in_shape) != 3 or in_shape[0] != 1:
         raise LoweringError(f"input shape {in_shape}; the C inference takes (1, frames, channels)")
-    alias: dict[int, int] = {}        # RESHAPE output -> its input's tensor
-    pads: dict[int, tuple[int, int]] = {}   # PAD output -> (source tensor, frames before)
+
     ops: list[Op] = []
-    consts: dict[int, np.ndarray] = {}
     counts: dict[str, int] = {}
-
-    def src(i: int) -> int:
-        while i in alias:
-            i = alias[i]
-        return i
-
     for op in sg.operators or []:
         name = _OP_NAMES.get(codes[op.opcodeIndex], str(codes[op.opcodeIndex]))
         counts[name] = counts.get(name, 0) + 1
         ins, out = [int(i) for i in op.inputs], int(op.outputs[0])
-        opt = op.builtinOptions
         if name == "RESHAPE":
-            alias[out] = ins[0]
-        elif name == "PAD":
-            p = const(ins[1])
-            s_in, s_out = sq(ins[0]), sq(out)
-            if p is None or s_in != s_out or len(shape(ins[0])) != 4 or np.any(np.delete(p, 1, axis=0)):
-                raise LoweringError("PAD other than zero-point padding of the frame axis of a (1, T, 1, C) tensor")
-            pads[out] = (ins[0], int(p[1, 0]))
-        elif name == "CONV_2D":
-            x, w_id, b_id = ins[0], ins[1], ins[2]
-            pad_before = 0
-            if x in pads:
-                x, pad_before = pads.pop(x)
-            xs, ys, w, b = shape(x), shape(out), const(w_id), const(b_id)
-            if w is None or b is None:
-                raise LoweringError("CONV_2D with non-constant weights or bias")
-            if len(xs) != 4 or xs[2] != 1 or w.shape[2] != 1 or opt.strideW not in (0, 1) \
-                    or opt.dilationHFactor != 1 or opt.dilationWFactor != 1:
-                raise LoweringError(f"CONV_2D on {xs} with kernel {w.shape}: the C inference takes (k x 1) "
-                                    f"kernels over a (1, T, 1, C) input, no dilation")
-            K, stride, L, Lout = w.shape[1], int(opt.strideH), xs[1], ys[1]
-            if opt.padding == schema.Padding.SAME:
-                pad_before += max((Lout - 1) * stride + K - L, 0) // 2
-            (si, zi), (so, zo) = sq(x), sq(out)
-            ws, _ = qp(w_id)
-            ws = np.broadcast_to(ws, (w.shape[0],))
-            mq = [quantize_multiplier(si * float(s) / so) for s in ws]
-            lo, hi = _act_range(opt.fusedActivationFunction, zo, "CONV_2D", bits)
-            ops.append(Op("conv", [src(x)], out,
-                          dict(len_in=L, ch_in=xs[3], len_out=Lout, ch_out=ys[3], kernel=K, stride=stride,
-                               pad_before=pad_before, in_zp=zi, out_zp=zo, act_min=lo, act_max=hi, wide=wide),
-                          dict(weights=w[:, :, 0, :].astype(np.int8), bias=b.astype(np.int64 if wide else np.int32),
-                               mult=np.array([m for m, _ in mq], np.int32),
-                               shift=np.array([s for _, s in mq], np.int32))))
-        elif name in ("MEAN", "REDUCE_MAX"):
-            xs = shape(ins[0])
-            axes = sorted({int(a) % len(xs) for a in np.atleast_1d(const(ins[1]))})
-            if axes != list(range(axes[0], axes[-1] + 1)):
-                raise LoweringError(f"{name} over axes {axes}, not contiguous")
-            outer = int(np.prod(xs[:axes[0]]))
-            n = int(np.prod([xs[a] for a in axes]))
-            inner = int(np.prod(xs[axes[-1] + 1:]))
-            (si, zi), (so, zo) = sq(ins[0]), sq(out)
-            p = dict(outer=outer, len=n, inner=inner, in_zp=zi, out_zp=zo, mult=0, shift=0, qmin=qmin, qmax=qmax)
-            if name == "MEAN":
-                if si == so and zi == zo:
-                    raise LoweringError("MEAN with identical input and output quantisation (TFLite's plain "
-                                        "integer mean) is not implemented")
-                p["mult"], p["shift"] = mean_multiplier(si / so, n)
-            elif (si, zi) != (so, zo):
-                raise LoweringError("REDUCE_MAX that changes quantisation")
-            ops.append(Op("mean" if name == "MEAN" else "max", [src(ins[0])], out, p))
-        elif name == "MUL":
-            a, b_ = ins
-            ys = shape(out)
-            rows, cols = int(np.prod(ys[:-1])), ys[-1]
-
-            def strides(i: int) -> tuple[int, int]:
-                s = (1,) * (len(ys) - len(shape(i))) + shape(i)
-                r = int(np.prod(s[:-1]))
-                if r not in (rows, 1) or s[-1] not in (cols, 1):
-                    raise LoweringError(f"MUL broadcast of {shape(i)} to {ys} is not implemented")
-                return (s[-1] if r == rows else 0), (1 if s[-1] == cols else 0)
-
-            (s1, z1), (s2, z2), (so, zo) = sq(a), sq(b_), sq(out)
-            for i in (a, b_):
-                c = const(i)
-                if c is not None:
-                    consts[i] = c.reshape(-1)
-            m, s = quantize_multiplier(s1 * s2 / so)
-            lo, hi = _act_range(opt.fusedActivationFunction if opt is not None else 0, zo, "MUL", bits)
-            (ar, ac), (br, bc) = strides(a), strides(b_)
-            ops.append(Op("mul", [src(a), src(b_)], out,
-                          dict(rows=rows, cols=cols, a_row=ar, a_col=ac, b_row=br, b_col=bc, a_zp=z1, b_zp=z2,
-                               out_zp=zo, mult=m, shift=s, act_min=lo, act_max=hi)))
-        elif name == "QUANTIZE":
-            if T[ins[0]].type != T[inp].type or T[out].type != T[inp].type:
-                raise LoweringError("QUANTIZE between types (a float input, or int8 inside a 16x8 model)")
-            (si, zi), (so, zo) = sq(ins[0]), sq(out)
-            m, s = quantize_multiplier(si / so)
-            ops.append(Op("requantize", [src(ins[0])], out,
-                          dict(n=int(np.prod(shape(out))), in_zp=zi, out_zp=zo, mult=m, shift=s, qmin=qmin,
-                               qmax=qmax)))
-        elif name == "CONCATENATION":
-            ys = shape(out)
-            if int(opt.axis) % len(ys) != len(ys) - 1 or int(np.prod(ys[:-1])) != 1:
-                raise LoweringError("CONCATENATION other than along the last axis of a vector")
-            if any(sq(i) != sq(out) for i in ins):
-                raise LoweringError("CONCATENATION of differently quantised inputs")
-            ops.append(Op("concat", [src(i) for i in ins], out,
-                          dict(sizes=[int(np.prod(shape(i))) for i in ins])))
-        elif name == "FULLY_CONNECTED":
-            x, w_id, b_id = ins[0], ins[1], ins[2]
-            w, b = const(w_id), const(b_id) if b_id >= 0 else None
-            if w is None:
-                raise LoweringError("FULLY_CONNECTED with non-constant weights")
-            n_out, n_in = w.shape
-            b = np.zeros(n_out, np.int64) if b is None else b
-            (si, zi), (so, zo) = sq(x), sq(out)
-            ws, _ = qp(w_id)
-            ws = np.broadcast_to(ws, (n_out,))
-            mq = [quantize_multiplier(si * float(s) / so) for s in ws]
-            lo, hi = _act_range(opt.fusedActivationFunction, zo, "FULLY_CONNECTED", bits)
-            ops.append(Op("fc", [src(x)], out, dict(n_in=n_in, n_out=n_out, in_zp=zi, out_zp=zo, act_min=lo,
-                                                    act_max=hi),
-                          dict(weights=w.astype(np.int8), bias=b.astype(np.int64 if wide else np.int32),
-                               mult=np.array([m for m, _ in mq], np.int32),
-                               shift=np.array([s for _, s in mq], np.int32))))
-        else:
+            g.alias[out] = ins[0]
+            continue
+        if name not in _LOWERINGS:
             raise LoweringError(f"op {name} is not implemented by the C inference (csrc/emo_nn.c); it takes "
                                 f"CONV_2D, PAD, MEAN, REDUCE_MAX, MUL, QUANTIZE, CONCATENATION, FULLY_CONNECTED, "
                                 f"RESHAPE")
-    if pads:
+        lowered = _LOWERINGS[name](g, name, ins, out, op.builtinOptions)
+        if lowered is not None:
+            ops.append(lowered)
+    if g.pads:
         raise LoweringError("a PAD whose output no convolution reads")
-    if wide:
+    if g.wide:
         _check_16x8(ops)
-    out_id = src(outp)
+    out_id = g.src(outp)
     if not ops or ops[-1].output != out_id:
         raise LoweringError("the model's output is not written by its last op")
-    sizes = {op.output: int(np.prod(shape(op.output))) * bits // 8 for op in ops}
-    (isc, izp), (osc, ozp) = sq(inp), sq(outp)
-    prog = Program(ops, sizes, consts, inp, out_id, in_shape[1], in_shape[2], int(np.prod(shape(outp))),
-                   isc, izp, osc, ozp, hashlib.sha256(buf).hexdigest(), counts, bits=bits)
+    sizes = {op.output: int(np.prod(g.shape(op.output))) * g.bits // 8 for op in ops}
+    (isc, izp), (osc, ozp) = g.sq(inp), g.sq(outp)
+    prog = Program(ops, sizes, g.consts, inp, out_id, in_shape[1], in_shape[2], int(np.prod(g.shape(outp))),
+                   isc, izp, osc, ozp, hashlib.sha256(buf).hexdigest(), counts, bits=g.bits)
     plan(prog)
     stream(prog)
     return prog
@@ -392,20 +424,27 @@ def render(prog: Program, label_names: tuple[str, ...], source: str = "student_i
            feature_config: dict | None = None) -> tuple[str, str]:
     """(emo_model.h, emo_model.c) for a lowered Program."""
     feat = board_features(feature_config, prog.channels)
-    wide = prog.bits == 16
-    act = "int16_t" if wide else "int8_t"       # the activations' C type
-    sfx = "16" if wide else ""                  # the kernels' suffix (csrc/emo_nn.h)
-    kind = "int16" if wide else "int8"
     if len(label_names) != prog.n_classes:
         raise ValueError(f"{len(label_names)} label names for a model with {prog.n_classes} outputs")
     for s in label_names:
         if not s.isascii() or any(ch in s for ch in '"\\\n'):
             raise ValueError(f"label {s!r}: use plain ASCII names without quotes or backslashes")
-    M = NAME.upper()
     note = (f"/* Generated by eggemo export (export/cmodel.py) from {source}; do not edit.\n"
             f" * model SHA-256: {prog.model_sha256}\n"
             f" * ops: {', '.join(f'{k} x{v}' for k, v in prog.op_counts.items())} */\n")
-    header = (
+    decls, calls = _render_ops(prog)
+    return _render_header(prog, feat, note), _render_source(prog, label_names, feat, note, decls, calls)
+
+
+def _c_types(prog: Program) -> tuple[str, str, str]:
+    """(the activations' C type, the kernels' suffix in csrc/emo_nn.h, the kind's name)."""
+    return ("int16_t", "16", "int16") if prog.bits == 16 else ("int8_t", "", "int8")
+
+
+def _render_header(prog: Program, feat: dict, note: str) -> str:
+    act, _, kind = _c_types(prog)
+    M = NAME.upper()
+    return (
         f"{note}#ifndef {M}_H\n#define {M}_H\n\n#include <stdint.h>\n#include \"emo_common.h\"\n\n"
         f"#define {M}_FRAMES {prog.frames}            /* frames per utterance the model reads */\n"
         f"#define {M}_CHANNELS {prog.channels}           /* input channels per frame */\n"
@@ -432,6 +471,17 @@ def render(prog: Program, label_names: tuple[str, ...], source: str = "student_i
         f"emo_status_t {NAME}_run(const {act} *input, {act} *scores, uint8_t *scratch);\n\n"
         f"#endif /* {M}_H */\n")
 
+
+_C_TYPES = {np.dtype(np.int8): "int8_t", np.dtype(np.int16): "int16_t", np.dtype(np.int32): "int32_t",
+            np.dtype(np.int64): "int64_t"}
+
+
+def _render_ops(prog: Program) -> tuple[list[str], list[str]]:
+    """(declarations of the constants and each op's parameters, the calls of emo_model_run in order;
+    a call starting with memcpy is a statement, the rest return an emo_status_t)."""
+    act, sfx, _ = _c_types(prog)
+    wide = prog.bits == 16
+
     def buf(t: int) -> str:
         if t == prog.input:
             return "input"
@@ -441,58 +491,58 @@ def render(prog: Program, label_names: tuple[str, ...], source: str = "student_i
             return f"c{t}"
         return f"({act} *)(scratch + {prog.offsets[t]})"
 
-    decls, calls = [], []
-    ctypes = {np.dtype(np.int8): "int8_t", np.dtype(np.int16): "int16_t", np.dtype(np.int32): "int32_t",
-              np.dtype(np.int64): "int64_t"}
-    for t, a in prog.consts.items():
-        decls.append(_array(act, f"c{t}", a))
+    def fields(p: dict, names: tuple[str, ...]) -> str:
+        return ", ".join(f".{f} = {p[f]}" for f in names)
+
+    decls = [_array(act, f"c{t}", a) for t, a in prog.consts.items()]
+    calls: list[str] = []
     for k, op in enumerate(prog.ops):
-        p = op.params
+        p, src, dst = op.params, buf(op.inputs[0]), buf(op.output)
         for cname, a in op.consts.items():
             if not (op.kind == "conv" and cname == "weights"):      # written packed below
-                decls.append(_array(ctypes[a.dtype], f"op{k}_{cname}", a))
+                decls.append(_array(_C_TYPES[a.dtype], f"op{k}_{cname}", a))
         if op.kind == "conv":
             names = ("len_in", "ch_in", "len_out", "ch_out", "kernel", "stride", "pad_before") + \
                 (() if wide else ("in_zp", "out_zp")) + ("act_min", "act_max")
-            fields = ", ".join(f".{f} = {p[f]}" for f in names)
             decls.append(_array("int16_t", f"op{k}_packed", pack_conv_weights(op.consts["weights"]), align=4))
-            decls.append(f"static const emo_nn_conv{sfx}_t op{k} = {{{fields}, .weights = op{k}_packed, "
+            decls.append(f"static const emo_nn_conv{sfx}_t op{k} = {{{fields(p, names)}, .weights = op{k}_packed, "
                          f".bias = op{k}_bias, .mult = op{k}_mult, .shift = op{k}_shift}};\n")
             if k + 1 in prog.streams:
                 continue                      # made tile by tile inside the next op's call
             if k in prog.streams:
                 calls.append(f"emo_nn_conv{sfx}_pair(&op{k - 1}, &op{k}, {prog.streams[k]}, "
-                             f"{buf(prog.ops[k - 1].inputs[0])}, {buf(op.inputs[0])}, {buf(op.output)})")
+                             f"{buf(prog.ops[k - 1].inputs[0])}, {src}, {dst})")
             else:
-                calls.append(f"emo_nn_conv{sfx}(&op{k}, {buf(op.inputs[0])}, {buf(op.output)})")
+                calls.append(f"emo_nn_conv{sfx}(&op{k}, {src}, {dst})")
         elif op.kind in ("mean", "max"):
-            fields = ", ".join(f".{f} = {p[f]}" for f in ("outer", "len", "inner", "in_zp", "out_zp", "mult", "shift"))
-            decls.append(f"static const emo_nn_reduce_t op{k} = {{{fields}}};\n")
+            names = ("outer", "len", "inner", "in_zp", "out_zp", "mult", "shift")
+            decls.append(f"static const emo_nn_reduce_t op{k} = {{{fields(p, names)}}};\n")
             fn = "emo_nn_mean" if op.kind == "mean" else "emo_nn_reduce_max"
-            calls.append(f"{fn}{sfx}(&op{k}, {buf(op.inputs[0])}, {buf(op.output)})")
-        if op.kind == "mul":
-            fields = ", ".join(f".{f} = {p[f]}" for f in ("rows", "cols", "a_row", "a_col", "b_row", "b_col", "a_zp",
-                                                         "b_zp", "out_zp", "mult", "shift", "act_min", "act_max"))
-            decls.append(f"static const emo_nn_mul_t op{k} = {{{fields}}};\n")
-            calls.append(f"emo_nn_mul{sfx}(&op{k}, {buf(op.inputs[0])}, {buf(op.inputs[1])}, {buf(op.output)})")
-        if op.kind == "requantize":
-            fields = ", ".join(f".{f} = {p[f]}" for f in ("n", "in_zp", "out_zp", "mult", "shift"))
-            decls.append(f"static const emo_nn_requantize_t op{k} = {{{fields}}};\n")
-            calls.append(f"emo_nn_requantize{sfx}(&op{k}, {buf(op.inputs[0])}, {buf(op.output)})")
-        if op.kind == "concat":
-            off = 0
-            parts = []
-            for i, n in zip(op.inputs, p["sizes"]):
-                parts.append(f"memcpy({buf(op.output)} + {off}, {buf(i)}, {n * prog.bits // 8});")
-                off += n
-            calls.append("\n    ".join(parts))
-            continue
-        if op.kind == "fc":
+            calls.append(f"{fn}{sfx}(&op{k}, {src}, {dst})")
+        elif op.kind == "mul":
+            names = ("rows", "cols", "a_row", "a_col", "b_row", "b_col", "a_zp", "b_zp", "out_zp", "mult", "shift",
+                     "act_min", "act_max")
+            decls.append(f"static const emo_nn_mul_t op{k} = {{{fields(p, names)}}};\n")
+            calls.append(f"emo_nn_mul{sfx}(&op{k}, {src}, {buf(op.inputs[1])}, {dst})")
+        elif op.kind == "requantize":
+            names = ("n", "in_zp", "out_zp", "mult", "shift")
+            decls.append(f"static const emo_nn_requantize_t op{k} = {{{fields(p, names)}}};\n")
+            calls.append(f"emo_nn_requantize{sfx}(&op{k}, {src}, {dst})")
+        elif op.kind == "concat":
+            offs = np.concatenate([[0], np.cumsum(p["sizes"])[:-1]])
+            calls.append("\n    ".join(f"memcpy({dst} + {off}, {buf(i)}, {n * prog.bits // 8});"
+                                        for i, n, off in zip(op.inputs, p["sizes"], offs)))
+        elif op.kind == "fc":
             names = ("n_in", "n_out") + (() if wide else ("in_zp", "out_zp")) + ("act_min", "act_max")
-            fields = ", ".join(f".{f} = {p[f]}" for f in names)
-            decls.append(f"static const emo_nn_fc{sfx}_t op{k} = {{{fields}, .weights = op{k}_weights, "
+            decls.append(f"static const emo_nn_fc{sfx}_t op{k} = {{{fields(p, names)}, .weights = op{k}_weights, "
                          f".bias = op{k}_bias, .mult = op{k}_mult, .shift = op{k}_shift}};\n")
-            calls.append(f"emo_nn_fc{sfx}(&op{k}, {buf(op.inputs[0])}, {buf(op.output)})")
+            calls.append(f"emo_nn_fc{sfx}(&op{k}, {src}, {dst})")
+    return decls, calls
+
+
+def _render_source(prog: Program, label_names: tuple[str, ...], feat: dict, note: str, decls: list[str],
+                   calls: list[str]) -> str:
+    act, _, _ = _c_types(prog)
     labels = ", ".join(f'"{s}"' for s in label_names)
     body = [f'{note}#include "{NAME}.h"\n\n#include <string.h>\n\n#include "emo_nn.h"\n\n',
             f"const float {NAME}_input_scale = {_c_float(prog.input_scale)};\n",
@@ -510,7 +560,7 @@ def render(prog: Program, label_names: tuple[str, ...], source: str = "student_i
         else:
             body.append(f"    if ((s = {call}) != EMO_OK)\n        return s;\n")
     body.append("    return s;\n}\n")
-    return header, "".join(body)
+    return "".join(body)
 
 
 def write(tflite: str | Path, out_dir: str | Path, label_names: tuple[str, ...] | None = None,
