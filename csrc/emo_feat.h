@@ -11,7 +11,7 @@
  *   quantise   TFLite's reference QUANTIZE kernel (the one TF Lite Micro
  *              runs): q = round(x / scale) + zero_point, x / scale divided in
  *              float32, rounded half away from zero, saturated to int8;
- *              export/runtime.py quantize() does the same.
+ *              eggemo/core/feat.py quantize() does the same.
  *
  * Arithmetic. Statistics are double, as the host keeps them: the sums run in
  * NumPy's pairwise order (blocks of 128 with 8 partial sums), so they are the

@@ -204,7 +204,7 @@ int32_t emo_nn_argmax16(const int16_t *x, int32_t n);
 
 /* A 16x8 model's int16 scores as the int8 ones an EMOTION frame carries: (x + 128) >> 8 (x / 256
  * rounded half up), saturated; their scale is 256 times the output scale, zero point 0. The label
- * is the int16 scores' argmax. export/runtime.py frame_scores is the same. */
+ * is the int16 scores' argmax. eggemo/core/nn.py narrow16 is the same. */
 void emo_nn_narrow16(const int16_t *x, int32_t n, int8_t *out);
 
 #ifdef __cplusplus
