@@ -287,6 +287,7 @@ class Monitor:
         self._up_since: float | None = None      # when the link came up, until the board says anything
         self._hello_rejected = False             # a refused HELLO was said on this connection
         self._payload_fields_told: set[str] = set()   # payload error fields said once (link panel counts the rest)
+        self._raw_rate_told: int | None = None   # a rate egg.wav cannot take, said once
         self._stop = threading.Event()
         self._closing = False
 
@@ -638,7 +639,15 @@ class Monitor:
             self.samples_lost += max(0, block.first - self._raw_next)
         self._raw_next = block.first + n
         if self.recorder is not None and self.hello is not None:
-            pos = self.recorder.samples(self.options.fs or self.hello.fs, block.samples)
+            fs = self.options.fs or self.hello.fs
+            try:
+                pos = self.recorder.samples(fs, block.samples)
+            except ValueError as exc:            # egg.wav holds one rate: a board at another one is left out
+                pos = None
+                if fs != self._raw_rate_told:
+                    self._raw_rate_told = fs
+                    self._event(f"{exc}: its RAW samples at {fs} Hz are not written to egg.wav (their \"raw\" "
+                                f"lines say so); F0 and predictions go on")
             self.recorder.write("raw", first=block.first, n=n, wav_sample=pos)
         if self._host_f0 is not None:
             self._frames(self._host_f0.push(block), "host", t)

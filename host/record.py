@@ -20,7 +20,8 @@ later. Lines of session.jsonl have a "type" and "t" (seconds since the session b
     f0          {"source": "board" | "host", "index", "f0_hz", "voiced", "periodicity", "energy_db",
                  "cq", "jitter", "shimmer"}   (the last three since protocol version 2; older
                                               recordings lack them and replay with zeros)
-    raw         {"first", "n", "wav_sample"}          a RAW block and where it is in egg.wav
+    raw         {"first", "n", "wav_sample"}          a RAW block and where it is in egg.wav (null: not in it,
+                                                      the board sent it at another rate than the WAV's)
     prediction  Prediction.as_dict() plus "latency_ms"
     emotion     the board's own prediction (a firmware built with a model): the EMOTION frame's
                 fields ("first", "last", "n_voiced", "reason", "label", "model_id", "cost", "mu",

@@ -171,3 +171,31 @@ def test_a_rejected_hello_is_said_as_such_not_as_a_silent_board(tmp_path):
     assert mon.link_counters()["payload_errors"] == 1 and mon.hello is None and mon.error is None
     (line,) = read_recording(tmp_path / "rec").of_type("hello_rejected")
     assert "fs 0 Hz" in line["error"]
+
+
+def test_a_board_that_changes_its_rate_mid_recording_does_not_end_the_session(tmp_path):
+    """egg.wav holds one rate; a board whose HELLO comes back at another rate (reflashed, or another
+    board on the same port) used to end the monitor with the recorder's ValueError (exit 2). The
+    samples at the new rate are left out of egg.wav, said once, and the session goes on."""
+    raw = np.arange(160, dtype=np.int16)
+    board = OneShotBoard([
+        (P.MSG_HELLO, hello(16000)),
+        (P.MSG_RAW, P.pack_samples(0, raw)),
+        (P.MSG_HELLO, hello(8000, hop=80, frame=320)),
+        (P.MSG_RAW, P.pack_samples(160, raw[:80])),
+        (P.MSG_RAW, P.pack_samples(240, raw[:80])),
+        (P.MSG_F0, f0_records(0, [0.0] * 3)),
+    ])
+    out = io.StringIO()
+    mon = Monitor(board.url, None, MonitorOptions(duration=1.5, status_every_s=10.0),
+                  recorder=Recorder(tmp_path / "rec"), display=PlainDisplay(out, stats_every_s=0))
+    try:
+        mon.run()                                                   # returns: no exception escapes
+    finally:
+        board.close()
+    rec = read_recording(tmp_path / "rec")
+    assert rec.fs == 16000 and np.array_equal(rec.egg, raw)
+    lines = rec.of_type("raw")
+    assert [(e["first"], e["wav_sample"]) for e in lines] == [(0, 0), (160, None), (240, None)]
+    assert out.getvalue().count("switched from 16000 Hz to 8000 Hz") == 1
+    assert len(rec.of_type("f0")) == 1                              # what came after still arrived
