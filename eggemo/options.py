@@ -62,7 +62,7 @@ def add_fs(p: argparse.ArgumentParser, role: str, default: int | None = None, ch
 
 def add_noise(p: argparse.ArgumentParser, *, seed: bool = True, snr: bool = True) -> None:
     """--noise KIND, --snr DB, --noise-file WAV (and --noise-seed): noise is added when --noise or --snr is
-    given (kind white, 10 dB unless said); see noise_from_args."""
+    given (kind white, 10 dB unless said); see eggemo.train.noise.noise_from_args."""
     p.add_argument("--noise", choices=NOISE_KINDS, default=None,
                    help=f"{SHARED['--noise']}, EGG untouched: white, babble or file (with --snr alone: white)")
     if snr:
@@ -71,15 +71,3 @@ def add_noise(p: argparse.ArgumentParser, *, seed: bool = True, snr: bool = True
     p.add_argument("--noise-file", default=None, metavar="WAV", help=SHARED["--noise-file"])
     if seed:
         p.add_argument("--noise-seed", type=int, default=0, help=f"{SHARED['--noise-seed']} (default 0)")
-
-
-def noise_from_args(args: argparse.Namespace):
-    """The NoiseConfig that add_noise's options ask for, or None for clean speech."""
-    kind, snr = getattr(args, "noise", None), getattr(args, "snr", None)
-    if kind is None and snr is None:
-        if getattr(args, "noise_file", None):
-            raise ValueError("--noise-file is the WAV for --noise file; add --noise file (and --snr DB)")
-        return None
-    from eggemo.train.noise import NoiseConfig
-    return NoiseConfig(kind or "white", 10.0 if snr is None else float(snr), getattr(args, "noise_file", None),
-                       seed=getattr(args, "noise_seed", 0) or 0)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eggemo.options import SHARED, add_noise, noise_from_args
+from eggemo.options import SHARED, add_noise
 
 from .config import from_dict
 
@@ -72,6 +72,7 @@ def main(args: argparse.Namespace) -> int:
                                                                      "data", "run", "features")}
         fc = {k: v for k, v in ckpt["feature_config"].items() if k not in ("source", "f0_source")}
         cfg = from_dict({**tc, "features": fc})
+        from .noise import noise_from_args
         noise = noise_from_args(args)
         fs, _ = load_features(cfg, corpus=args.corpus, features=args.features, noise=noise)
         if list(fs.label_names) != list(ckpt["label_names"]):

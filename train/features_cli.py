@@ -5,7 +5,7 @@ import argparse
 import sys
 import time
 
-from eggemo.options import SHARED, add_fs, add_label_set, add_noise, noise_from_args
+from eggemo.options import SHARED, add_fs, add_label_set, add_noise
 
 from .features import CROPS, F0_NORMS, FeatureConfig
 
@@ -63,6 +63,7 @@ def main(args: argparse.Namespace) -> int:
         if args.cache is not None:
             check_out_dir(args.cache, "--cache")
         config = FeatureConfig(fs=args.fs, T=args.frames, crop=args.crop, f0_norm=args.f0_norm)
+        from .noise import noise_from_args
         noise = noise_from_args(args)
         skipped: list = []
         t0 = time.perf_counter()

@@ -19,6 +19,7 @@ noisy feature set is reproducible and cacheable.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,3 +106,14 @@ def noise_identity(config: NoiseConfig | None) -> dict | None:
 
         ident["file"] = file_digest(Path(str(config.path)))
     return ident
+
+
+def noise_from_args(args: argparse.Namespace):
+    """The NoiseConfig that eggemo.options.add_noise's options ask for, or None for clean speech."""
+    kind, snr = getattr(args, "noise", None), getattr(args, "snr", None)
+    if kind is None and snr is None:
+        if getattr(args, "noise_file", None):
+            raise ValueError("--noise-file is the WAV for --noise file; add --noise file (and --snr DB)")
+        return None
+    return NoiseConfig(kind or "white", 10.0 if snr is None else float(snr), getattr(args, "noise_file", None),
+                       seed=getattr(args, "noise_seed", 0) or 0)
