@@ -13,6 +13,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -137,29 +138,31 @@ def export_settings(ckpt: dict, activations: str | None = None, snap: bool | Non
     return act, do_snap
 
 
-def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData, *, calib_max: int = 256,
-                   tflm_utterances: int = 32, parity_utterances: int = 64, activations: str = "int8",
-                   snap: bool = False, board: str = DEFAULT_BOARD,
-                   log: Callable[[str], None] = _log_default) -> dict[str, Any]:
-    """Write all artefacts into out_dir and return the report dict (also written as JSON and MD).
-    The model is checked against the memory of `board` (mcu_budget).
+@dataclass
+class _Student:
+    """The student an export converts, and the contours it converts and checks it with."""
+    ckpt_path: Path
+    ckpt: dict[str, Any]
+    model: Any                   # the torch model converted (snapped when asked)
+    checkpoint_model: Any        # the checkpoint's own weights
+    state: dict[str, np.ndarray]
+    shape: Any                   # rebuild.StudentShape
+    T: int
+    lstm: bool
+    size: str
+    calib: np.ndarray            # calibration contours (training part)
+    val_x: np.ndarray
+    val_y: np.ndarray
+    probe: np.ndarray            # the validation contours the parity checks use
 
-    activations "int16" also converts in TFLite's 16x8 mode (int16 activations, the same int8
-    weights) and deploys that model (student_16x8.tflite: the board's emo_model.c, the host's
-    --model DIR); the int8 model is written and checked beside it. snap puts the checkpoint's
-    weights on their int8 grid first (train/snap.py snap_weights), so the quantised model
-    parts from the float one only by its activations' rounding; the report says how many
-    validation labels the snapping itself changed."""
-    from .keras_student import keras_logits
-    from .onnx_export import export_onnx, onnx_info, torch_logits
-    from .rebuild import build_keras, is_lstm, student_shape
-    from .tflite import INT8_CELL_CLIP, convert_float, convert_int8, lstm_clips
 
-    t_start = time.perf_counter()
-    ckpt_path, out_dir = Path(ckpt_path), Path(out_dir)
+def _student(ckpt_path: Path, data: ExportData, activations: str, snap: bool, calib_max: int,
+             parity_utterances: int) -> _Student:
+    """Load and check the checkpoint and the contours; snap the weights when asked."""
+    from .rebuild import is_lstm, student_shape
+
     if activations not in ACTIVATIONS:
         raise ExportError(f"activations {activations!r}: choose int8 or int16 (TFLite's 16x8 mode)")
-    budget = mcu_budget(board)
     model, ckpt = load_student(ckpt_path)
     checkpoint_model = model
     if (activations == "int16" or snap) and ckpt.get("arch") != "cnn_student":
@@ -180,12 +183,138 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
     lstm = is_lstm(shape)
     calib_all = check_contours(data.calib, "representative (calibration) set", T, shape.in_channels)
     val_x = check_contours(data.val_x, "validation set", T, shape.in_channels)
-    val_y = np.asarray(data.val_y, np.int64)
-    calib = calib_all[subsample(len(calib_all), calib_max)]
-    probe = val_x[subsample(len(val_x), parity_utterances)]
-    size = _size_name(shape.layers, shape.hidden, shape.stack) if lstm else "custom"
-    log(f"export: {ckpt_path.name}: {size} student ({_describe(shape)}), T={T}, "
-        f"{len(calib)} calibration / {len(val_x)} validation utterances")
+    return _Student(ckpt_path, ckpt, model, checkpoint_model, state, shape, T, lstm,
+                    _size_name(shape.layers, shape.hidden, shape.stack) if lstm else "custom",
+                    calib_all[subsample(len(calib_all), calib_max)], val_x, np.asarray(data.val_y, np.int64),
+                    val_x[subsample(len(val_x), parity_utterances)])
+
+
+def _float_models(st: _Student, tmp: Path, tick, log) -> dict[str, Any]:
+    """Steps 1-3: ONNX, the Keras rebuild and the float TFLite, each against torch on the probe."""
+    from .keras_student import keras_logits
+    from .onnx_export import export_onnx, onnx_info, torch_logits
+    from .rebuild import build_keras
+    from .tflite import convert_float, lstm_clips
+
+    # 1. torch reference and ONNX
+    t0 = time.perf_counter()
+    ref_probe = torch_logits(st.model, st.probe)
+    export_onnx(st.model, tmp / ONNX_FILE, st.T, st.shape.in_channels)
+    onnx_diff = _parity("ONNX (onnxruntime)", onnx_logits(str(tmp / ONNX_FILE), st.probe), ref_probe)
+    tick("onnx_s", t0)
+    log(f"  onnx: opset {onnx_info(tmp / ONNX_FILE)['opset']}, max |logit diff| vs torch {onnx_diff:.2e}")
+
+    # 2. Keras rebuild, float parity before any quantisation
+    t0 = time.perf_counter()
+    keras_diff = _parity("Keras", keras_logits(build_keras(st.state, st.shape, batch_size=None), st.probe), ref_probe)
+    kmodel = build_keras(st.state, st.shape, batch_size=1)
+    tick("keras_s", t0)
+    log(f"  keras: max |logit diff| vs torch {keras_diff:.2e}")
+
+    # 3. float TFLite
+    t0 = time.perf_counter()
+    float_buf = convert_float(kmodel)
+    float_info = read_model(float_buf)
+    check_tflm_ops(float_info)
+    if st.lstm:
+        _check_clips("float", lstm_clips(float_buf), 0.0)
+    float_rt = StudentRuntime(float_buf)
+    float_diff = _parity("float TFLite", float_rt.logits_batch(st.probe), ref_probe)
+    tick("float_tflite_s", t0)
+    log(f"  float tflite: {len(float_buf)} bytes, max |logit diff| vs torch {float_diff:.2e}")
+    return dict(kmodel=kmodel, onnx_diff=onnx_diff, keras_diff=keras_diff, float_buf=float_buf,
+                float_info=float_info, float_rt=float_rt, float_diff=float_diff)
+
+
+def _int8_model(st: _Student, kmodel, tick, log):
+    """Step 4: the int8 TFLite, calibrated on training contours; its ops and types must be TFLM-ready.
+    Returns (model bytes, its ModelInfo, tensor type counts, input/output quantisation)."""
+    from .tflite import INT8_CELL_CLIP, convert_int8, lstm_clips
+
+    t0 = time.perf_counter()
+    int8_buf = convert_int8(kmodel, st.calib)
+    tick("int8_convert_s", t0)
+    int8_info = read_model(int8_buf)
+    check_tflm_ops(int8_info)
+    type_counts = check_int8_types(int8_info)
+    if st.lstm:
+        _check_clips("int8", lstm_clips(int8_buf), INT8_CELL_CLIP)
+        fused = int8_info.ops.count("UNIDIRECTIONAL_SEQUENCE_LSTM")
+        if fused != 2 * st.shape.layers:
+            raise ExportError(f"expected {2 * st.shape.layers} fused UNIDIRECTIONAL_SEQUENCE_LSTM ops, found "
+                              f"{fused}: the LSTMs were not fused; nothing was written")
+    else:
+        convs = int8_info.ops.count("CONV_2D")
+        if convs != st.shape.layers:
+            raise ExportError(f"expected {st.shape.layers} CONV_2D ops (one per block, BatchNorm and ReLU fused "
+                              f"in), found {convs} in {int8_info.op_counts()}; nothing was written")
+    log(f"  int8 tflite: {len(int8_buf)} bytes, ops {int8_info.op_counts()}")
+    return int8_buf, int8_info, type_counts, io_quantization(int8_info)
+
+
+def _int16x8_model(st: _Student, kmodel, float_val: np.ndarray, m_float: dict, ckpt_val: np.ndarray | None,
+                   tflm_x: np.ndarray, tick, log):
+    """Step 6b: TFLite's 16x8 mode (int16 activations, the same int8 weights). Returns (model bytes, its
+    runtime, the report's 16x8 section)."""
+    from .tflite import convert_int16x8
+
+    t0 = time.perf_counter()
+    w16_buf = convert_int16x8(kmodel, st.calib)
+    w16_info = read_model(w16_buf)
+    check_tflm_ops(w16_info)
+    w16_rt = StudentRuntime(w16_buf)
+    w16_val = w16_rt.logits_batch(st.val_x)
+    m_w16 = classification_metrics(w16_val, st.val_y)
+    w16 = {"file": MODEL_16X8, "size_bytes": w16_info.size_bytes, "op_counts": w16_info.op_counts(),
+           "io": io_quantization(w16_info), **m_w16,
+           "accuracy_drop_points": round(100.0 * (m_float["accuracy"] - m_w16["accuracy"]), 3),
+           "vs_float": agreement(w16_val, float_val, step=w16_rt.output_scale)}
+    if ckpt_val is not None:
+        w16["vs_checkpoint"] = agreement(w16_val, ckpt_val)
+    # whether TFLite Micro runs it too (the board runs it as C either way); what TFLM prints
+    # while it tries is the report's, not stray lines on the terminal
+    with captured_stderr() as said:
+        try:
+            w16["tflm"] = {"runs": True, **compare_tflm(w16_buf, tflm_x[:4], tflm_arena_size(w16_buf))}
+        except (RuntimeError, ValueError) as exc:
+            w16["tflm"] = {"runs": False, "error": (str(exc).splitlines() or [type(exc).__name__])[0],
+                           "note": "the board runs this model as C (emo_model.c), checked against "
+                                   "ai-edge-litert's reference kernels below"}
+    if said.lines():
+        w16["tflm"]["tflm_said"] = said.lines()[:8]
+        if not w16["tflm"]["runs"]:          # TFLM's own words say more than the interpreter's exception
+            w16["tflm"]["error"] = _tflm_words(said.lines())
+    tick("int16x8_s", t0)
+    log(f"  16x8 tflite: {len(w16_buf)} bytes; accuracy {m_w16['accuracy']:.4f}; argmax agreement with "
+        f"float {w16['vs_float']['argmax_agreement']:.4f} ({w16['vs_float']['disagreements']} of "
+        f"{len(st.val_x)} differ); TFLite Micro "
+        + ("runs it too" if w16["tflm"]["runs"] else f"does not run it ({w16['tflm']['error']}): the board "
+                                                     f"runs it as C"))
+    return w16_buf, w16_rt, w16
+
+
+def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData, *, calib_max: int = 256,
+                   tflm_utterances: int = 32, parity_utterances: int = 64, activations: str = "int8",
+                   snap: bool = False, board: str = DEFAULT_BOARD,
+                   log: Callable[[str], None] = _log_default) -> dict[str, Any]:
+    """Write all artefacts into out_dir and return the report dict (also written as JSON and MD).
+    The model is checked against the memory of `board` (mcu_budget).
+
+    activations "int16" also converts in TFLite's 16x8 mode (int16 activations, the same int8
+    weights) and deploys that model (student_16x8.tflite: the board's emo_model.c, the host's
+    --model DIR); the int8 model is written and checked beside it. snap puts the checkpoint's
+    weights on their int8 grid first (train/snap.py snap_weights), so the quantised model
+    parts from the float one only by its activations' rounding; the report says how many
+    validation labels the snapping itself changed."""
+    from .onnx_export import torch_logits
+
+    t_start = time.perf_counter()
+    ckpt_path, out_dir = Path(ckpt_path), Path(out_dir)
+    budget = mcu_budget(board)
+    st = _student(ckpt_path, data, activations, snap, calib_max, parity_utterances)
+    val_x, val_y = st.val_x, st.val_y
+    log(f"export: {ckpt_path.name}: {st.size} student ({_describe(st.shape)}), T={st.T}, "
+        f"{len(st.calib)} calibration / {len(val_x)} validation utterances")
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=out_dir.parent) as tmp:
@@ -195,59 +324,14 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
         def tick(key: str, t0: float) -> None:
             timings[key] = round(time.perf_counter() - t0, 2)
 
-        # 1. torch reference and ONNX
-        t0 = time.perf_counter()
-        ref_probe = torch_logits(model, probe)
-        export_onnx(model, tmp / ONNX_FILE, T, shape.in_channels)
-        onnx_diff = _parity("ONNX (onnxruntime)", onnx_logits(str(tmp / ONNX_FILE), probe), ref_probe)
-        tick("onnx_s", t0)
-        log(f"  onnx: opset {onnx_info(tmp / ONNX_FILE)['opset']}, max |logit diff| vs torch {onnx_diff:.2e}")
-
-        # 2. Keras rebuild, float parity before any quantisation
-        t0 = time.perf_counter()
-        keras_diff = _parity("Keras", keras_logits(build_keras(state, shape, batch_size=None), probe), ref_probe)
-        kmodel = build_keras(state, shape, batch_size=1)
-        tick("keras_s", t0)
-        log(f"  keras: max |logit diff| vs torch {keras_diff:.2e}")
-
-        # 3. float TFLite
-        t0 = time.perf_counter()
-        float_buf = convert_float(kmodel)
-        float_info = read_model(float_buf)
-        check_tflm_ops(float_info)
-        if lstm:
-            _check_clips("float", lstm_clips(float_buf), 0.0)
-        float_rt = StudentRuntime(float_buf)
-        float_diff = _parity("float TFLite", float_rt.logits_batch(probe), ref_probe)
-        tick("float_tflite_s", t0)
-        log(f"  float tflite: {len(float_buf)} bytes, max |logit diff| vs torch {float_diff:.2e}")
-
-        # 4. int8 TFLite, calibrated on training contours; ops and types must be TFLM-ready
-        t0 = time.perf_counter()
-        int8_buf = convert_int8(kmodel, calib)
-        tick("int8_convert_s", t0)
-        int8_info = read_model(int8_buf)
-        check_tflm_ops(int8_info)
-        type_counts = check_int8_types(int8_info)
-        if lstm:
-            _check_clips("int8", lstm_clips(int8_buf), INT8_CELL_CLIP)
-            fused = int8_info.ops.count("UNIDIRECTIONAL_SEQUENCE_LSTM")
-            if fused != 2 * shape.layers:
-                raise ExportError(f"expected {2 * shape.layers} fused UNIDIRECTIONAL_SEQUENCE_LSTM ops, found "
-                                  f"{fused}: the LSTMs were not fused; nothing was written")
-        else:
-            convs = int8_info.ops.count("CONV_2D")
-            if convs != shape.layers:
-                raise ExportError(f"expected {shape.layers} CONV_2D ops (one per block, BatchNorm and ReLU fused "
-                                  f"in), found {convs} in {int8_info.op_counts()}; nothing was written")
-        io = io_quantization(int8_info)
-        log(f"  int8 tflite: {len(int8_buf)} bytes, ops {int8_info.op_counts()}")
+        fl = _float_models(st, tmp, tick, log)                                 # 1-3
+        int8_buf, int8_info, type_counts, io = _int8_model(st, fl["kmodel"], tick, log)   # 4
 
         # 5. accuracy: torch, float TFLite and int8 TFLite on the validation contours
         t0 = time.perf_counter()
         int8_rt = StudentRuntime(int8_buf)
-        torch_val = torch_logits(model, val_x)
-        float_val = float_rt.logits_batch(val_x)
+        torch_val = torch_logits(st.model, val_x)
+        float_val = fl["float_rt"].logits_batch(val_x)
         int8_val = int8_rt.logits_batch(val_x)
         tick("accuracy_s", t0)
         m_torch = classification_metrics(torch_val, val_y)
@@ -255,9 +339,9 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
         m_int8 = classification_metrics(int8_val, val_y)
         vs_float = agreement(int8_val, float_val, step=int8_rt.output_scale)
         drop = 100.0 * (m_float["accuracy"] - m_int8["accuracy"])
-        snapped = None
+        snapped = ckpt_val = None
         if snap:   # what the snapping alone did, against the checkpoint's own weights
-            ckpt_val = torch_logits(checkpoint_model, val_x)
+            ckpt_val = torch_logits(st.checkpoint_model, val_x)
             snapped = {"labels_changed": int(np.sum(np.argmax(ckpt_val, 1) != np.argmax(torch_val, 1))),
                        "utterances": int(len(val_x)), "checkpoint": classification_metrics(ckpt_val, val_y),
                        "snapped": m_torch}
@@ -281,58 +365,27 @@ def export_student(ckpt_path: str | Path, out_dir: str | Path, data: ExportData,
                               f"would not run the model that was verified; nothing was written")
         leak = state_leak(int8_buf, val_x[:min(len(val_x), 8)])
 
-        # 6b. TFLite's 16x8 mode: int16 activations, the same int8 weights (deployed when asked)
+        # 6b. the 16x8 model, deployed when asked
         w16 = None
         deploy_buf, deploy_rt, deploy_file = int8_buf, int8_rt, INT8_MODEL
         if activations == "int16":
-            from .tflite import convert_int16x8
-            t0 = time.perf_counter()
-            w16_buf = convert_int16x8(kmodel, calib)
-            w16_info = read_model(w16_buf)
-            check_tflm_ops(w16_info)
-            w16_rt = StudentRuntime(w16_buf)
-            w16_val = w16_rt.logits_batch(val_x)
-            m_w16 = classification_metrics(w16_val, val_y)
-            w16 = {"file": MODEL_16X8, "size_bytes": w16_info.size_bytes, "op_counts": w16_info.op_counts(),
-                   "io": io_quantization(w16_info), **m_w16,
-                   "accuracy_drop_points": round(100.0 * (m_float["accuracy"] - m_w16["accuracy"]), 3),
-                   "vs_float": agreement(w16_val, float_val, step=w16_rt.output_scale)}
-            if snap:
-                w16["vs_checkpoint"] = agreement(w16_val, ckpt_val)
-            # whether TFLite Micro runs it too (the board runs it as C either way); what TFLM prints
-            # while it tries is the report's, not stray lines on the terminal
-            with captured_stderr() as said:
-                try:
-                    w16["tflm"] = {"runs": True, **compare_tflm(w16_buf, tflm_x[:4], tflm_arena_size(w16_buf))}
-                except (RuntimeError, ValueError) as exc:
-                    w16["tflm"] = {"runs": False, "error": (str(exc).splitlines() or [type(exc).__name__])[0],
-                                   "note": "the board runs this model as C (emo_model.c), checked against "
-                                           "ai-edge-litert's reference kernels below"}
-            if said.lines():
-                w16["tflm"]["tflm_said"] = said.lines()[:8]
-                if not w16["tflm"]["runs"]:          # TFLM's own words say more than the interpreter's exception
-                    w16["tflm"]["error"] = _tflm_words(said.lines())
-            tick("int16x8_s", t0)
-            log(f"  16x8 tflite: {len(w16_buf)} bytes; accuracy {m_w16['accuracy']:.4f}; argmax agreement with "
-                f"float {w16['vs_float']['argmax_agreement']:.4f} ({w16['vs_float']['disagreements']} of "
-                f"{len(val_x)} differ); TFLite Micro "
-                + ("runs it too" if w16["tflm"]["runs"] else f"does not run it ({w16['tflm']['error']}): the board "
-                                                             f"runs it as C"))
-            deploy_buf, deploy_rt, deploy_file = w16_buf, w16_rt, MODEL_16X8
+            deploy_buf, deploy_rt, w16 = _int16x8_model(st, fl["kmodel"], float_val, m_float, ckpt_val, tflm_x,
+                                                        tick, log)
+            deploy_file = MODEL_16X8
 
         # 7. write: ONNX is already in tmp; the rest now
-        (tmp / FLOAT_MODEL).write_bytes(float_buf)
+        (tmp / FLOAT_MODEL).write_bytes(fl["float_buf"])
         (tmp / INT8_MODEL).write_bytes(int8_buf)
         if w16 is not None:
             (tmp / MODEL_16X8).write_bytes(deploy_buf)
-        report = _report(ckpt_path, ckpt, shape, size, data, len(calib), len(val_x), tmp, onnx_diff, keras_diff,
-                         float_diff, float_info, int8_info, type_counts, io, m_torch, m_float, m_int8, vs_float,
-                         drop, arena, tflm, leak, timings, model, w16, snapped, budget)
+        report = _report(ckpt_path, st.ckpt, st.shape, st.size, data, len(st.calib), len(val_x), tmp, fl["onnx_diff"],
+                         fl["keras_diff"], fl["float_diff"], fl["float_info"], int8_info, type_counts, io, m_torch,
+                         m_float, m_int8, vs_float, drop, arena, tflm, leak, timings, st.model, w16, snapped, budget)
         cgen.write(int8_buf, cgen.facts_from_report(report), tmp, C_NAME, INT8_MODEL)
         report["c_source"] = {"files": [f"{C_NAME}.h", f"{C_NAME}.c"], "symbol": C_NAME, "align_bytes": cgen.ALIGN}
         t0 = time.perf_counter()
         report["c_inference"] = _c_inference(deploy_buf, deploy_rt, val_x, report["label_names"],
-                                             report.get("input", {}).get("feature_config"), tmp, lstm, log,
+                                             report.get("input", {}).get("feature_config"), tmp, st.lstm, log,
                                              deploy_file)
         tick("c_inference_s", t0)
         _deployed_budget(report)
