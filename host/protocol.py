@@ -538,8 +538,7 @@ class Status:
 
 
 def _command_problem(command: int, status: int, lo: int, hi: int) -> tuple[str, str] | None:
-    if not command & 0x80:
-        return "command", f"command 0x{command:02X}: a host command has bit 7 set (0x80..0xFF)"
+    # command is any byte: the board answers a frame of any type, one of its own types included (-11)
     if not lo <= status <= hi:
         return "status", f"status {status}: need {lo}..{hi} (emo_status_t)"
     return None

@@ -179,9 +179,9 @@ def documented(msg) -> bool:
     if isinstance(msg, P.Status):
         return msg.hop_cost_max >= max(msg.hop_cost_last, msg.hop_cost_mean) and msg.f0_sent <= msg.hops
     if isinstance(msg, P.Nack):
-        return msg.command >= 0x80 and -11 <= msg.status <= -1 and 1 <= msg.reason <= 8
+        return -11 <= msg.status <= -1 and 1 <= msg.reason <= 8
     if isinstance(msg, P.Ack):
-        return msg.command >= 0x80 and -11 <= msg.status <= 0
+        return -11 <= msg.status <= 0
     if isinstance(msg, P.SampleBlock):
         return 1 <= len(msg.samples) <= 510
     if isinstance(msg, P.Emotion):
