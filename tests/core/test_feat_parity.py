@@ -65,13 +65,19 @@ def stats_rel(a: F0Stats, b: F0Stats) -> float:
     return worst
 
 
+CANCEL = 1e-12
+
+
 def assert_within_ulp(c: np.ndarray, ref: np.ndarray) -> float:
     """C within one float32 ulp of the reference everywhere (NaN where it is NaN); the max abs diff."""
     assert c.shape == ref.shape and c.dtype == ref.dtype == np.float32
     np.testing.assert_array_equal(np.isnan(c), np.isnan(ref))
     ok = ~np.isnan(ref)
     d = np.abs(c[ok].astype(np.float64) - ref[ok])
-    assert np.all(d <= np.spacing(np.abs(ref[ok]))), f"max diff {d.max()}"
+    # A channel that is a difference of logarithms ((ln f0 - mu) / sigma, delta_log_f0) can cancel to 0
+    # in one and to one double ulp of ln f0 / sigma (~2e-14) in the other: numpy's and libm's log differ
+    # by an ulp. Below CANCEL the two agree to far better than any float32 input can tell apart.
+    assert np.all(d <= np.maximum(np.spacing(np.abs(ref[ok])), CANCEL)), f"max diff {d.max()}"
     return float(d.max(initial=0.0))
 
 

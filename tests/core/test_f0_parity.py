@@ -26,7 +26,7 @@ from eggemo.eggsynth import synth_egg
 from eggemo.core.f0 import F0Params, f0_track
 from eggemo.wavio import read_wav
 
-from .conftest import REAL_EGG, synthetic_set
+from tests.f0.conftest import REAL_EGG, synthetic_set
 
 TOL_HZ = 0.01
 TOL_VQ = 1e-4
