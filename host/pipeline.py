@@ -13,7 +13,7 @@ was trained on. For a float model, by ``eggemo.core.feat.student_input`` (numpy 
 function feature extraction used in training. For the int8 model, by the C core (csrc/emo_feat.c
 through the cffi binding), normalisation statistics and quantisation included: the code the board
 runs its own int8 student on, so the host and the board feed the model the same bytes. The C input
-equals student_input's to one float32 ulp (tests/train/test_feat_c_parity.py).
+equals student_input's to one float32 ulp (tests/core/test_feat_parity.py).
 """
 from __future__ import annotations
 

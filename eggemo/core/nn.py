@@ -7,8 +7,8 @@ model they run, and the model run in NumPy, the specification the C follows.
     Op, Program                             a model lowered to kernel calls (export/cmodel.py lower)
     run_reference(Program, x)               the Program in NumPy: what the generated C must give
 
-The C side: `native_requant`, `native_requant_wide`, `native_requant_once`, `native_narrow16` and
-`native_argmax` call the kernels in eggemo._emo with the same arguments; whole models run in C
+The C side: `native_requant`, `native_requant_wide`, `native_requant_once` (and `_once64`),
+`native_narrow16` and `native_argmax` call the kernels in eggemo._emo with the same arguments; whole models run in C
 through the generated emo_model.c (export/cmodel.py build). tests/core/ holds the two together.
 
 Arithmetic (TFLite's integer scheme, checked op by op against ai-edge-litert's reference kernels;
@@ -258,6 +258,12 @@ def native_requant_wide(x, mult, shift) -> np.ndarray:
 def native_requant_once(x, mult, shift) -> np.ndarray:
     """emo_nn_requant_once on each value of a 32-bit accumulator."""
     return _per_value("emo_nn_requant_once", x, mult, shift, np.int64)
+
+
+def native_requant_once64(x, mult, shift) -> np.ndarray:
+    """emo_nn_requant_once64 on each value of a 64-bit accumulator (|x| < 2^32; requant_once's twin
+    there)."""
+    return _per_value("emo_nn_requant_once64", x, mult, shift, np.int64)
 
 
 def native_narrow16(raw: np.ndarray) -> np.ndarray:

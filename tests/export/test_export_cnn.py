@@ -476,47 +476,6 @@ def test_export_writes_and_checks_the_c_inference(recipe_exported):
     assert prog.scratch_bytes < whole.scratch_bytes
 
 
-def test_requantisation_twins_agree_with_the_c_core():
-    """emo_nn_requant / _once / _wide / _once64 (C) against their NumPy twins, edge values included."""
-    from eggemo._emo import lib
-    from eggemo.core.nn import quantize_multiplier, requant, requant_once, requant_wide
-    rng = np.random.default_rng(0)
-    xs = np.concatenate([rng.integers(-2**31, 2**31, 400), [0, 1, -1, 2**31 - 1, -2**31, 12345, -12345]])
-    for real in [1e-6, 3.7e-4, 0.0123, 0.5, 0.99999, 1.0, 1.5, 7.25]:
-        m, s = quantize_multiplier(real)
-        assert m == 0 or 2**30 <= m < 2**31
-        assert abs(m * 2.0 ** (s - 31) - real) <= real * 2**-30
-        small = np.clip(xs, -2**24, 2**24) if s > 0 else xs
-        want = requant(small, m, s)
-        assert [lib.emo_nn_requant(int(x), m, s) for x in small] == want.tolist()
-        if s <= 0:
-            acc = np.clip(xs, -2**26, 2**26)
-            assert [lib.emo_nn_requant_once(int(x), m, s) for x in acc] == requant_once(acc, m, s).tolist()
-            # the 16x8 forms on 64-bit accumulators
-            wide = np.concatenate([rng.integers(-2**40, 2**40, 200), [0, 1, -1, 2**40, -2**40, 32767, -32768]])
-            assert [lib.emo_nn_requant_wide(int(x), m, s) for x in wide] == requant_wide(wide, m, s).tolist()
-            acc64 = np.clip(wide, -2**32 + 1, 2**32 - 1)
-            assert [lib.emo_nn_requant_once64(int(x), m, s) for x in acc64] == requant_once(acc64, m, s).tolist()
-
-
-def test_narrowed_16x8_scores_are_the_hosts_frame_scores():
-    """The int8 scores a board running a 16x8 model sends (emo_nn_narrow16) are eggemo/core/nn.py's
-    narrow16 of the int16 scores, extremes and rounding ties included; int8 scores pass as they are."""
-    from eggemo._emo import ffi, lib
-    from eggemo.core.nn import narrow16 as frame_scores
-    rng = np.random.default_rng(1)
-    x = np.concatenate([rng.integers(-32768, 32768, 3000), [-32768, 32767, -129, -128, -127, 127, 128, 383, 384,
-                                                            -384, -385, 0, 32640, 32639, -32640, -32641]]).astype(np.int16)
-    out = np.zeros(len(x), np.int8)
-    lib.emo_nn_narrow16(ffi.cast("int16_t *", x.ctypes.data), len(x), ffi.cast("int8_t *", out.ctypes.data))
-    want = frame_scores(x)
-    assert want.dtype == np.int8 and np.array_equal(out, want)
-    assert np.array_equal(want, np.clip(np.floor(x / 256 + 0.5), -128, 127))        # x / 256, half up
-    assert np.all(np.diff(frame_scores(np.sort(x)).astype(int)) >= 0)                  # keeps the order
-    i8 = rng.integers(-128, 128, 50).astype(np.int8)
-    assert np.array_equal(frame_scores(i8), i8)
-
-
 def test_a_cut_or_damaged_tflite_is_a_lowering_error_and_one_line(cnn_exported, tmp_path, capsys):
     """The firmware build's model step on a .tflite cut short or with flipped bits: lower() raises
     LoweringError (or lowers a model that still parses), never the flatbuffer reader's struct.error
