@@ -22,7 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from eggemo.host import protocol as P  # noqa: E402
+from eggemo.core import proto as P  # noqa: E402
 from eggemo.host.emulator import build_firmware, missing_tools  # noqa: E402
 from tests.firmware.qemu_board import QemuBoard  # noqa: E402
 from tests.firmware.test_f0_stream import real_egg, reference_f0, synthetic_egg  # noqa: E402

@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from eggemo.host import protocol as P  # noqa: E402
+from eggemo.core import proto as P  # noqa: E402
 from eggemo.host.display import LiveDisplay, MonitorState, PlainDisplay, render  # noqa: E402
 from eggemo.host.monitor import Monitor, MonitorOptions  # noqa: E402
 from eggemo.host.pipeline import Classifier, SegmenterConfig, Segmenter, frames_from_records  # noqa: E402

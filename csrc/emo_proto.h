@@ -1,7 +1,7 @@
 /*
  * emo_proto: the serial protocol between the wearable and the host.
  *
- * docs/protocol.md is the specification; host/protocol.py (eggemo.host.protocol)
+ * docs/protocol.md is the specification; eggemo/core/proto.py (eggemo.core.proto)
  * is the pure-Python twin of this code and the parity tests hold the two
  * identical. Summary:
  *
@@ -102,7 +102,7 @@ extern "C" {
 #define EMO_NACK_E_SIGMA 7           /* fixed e_sigma outside EMO_PROTO_NORM_E_SIGMA_MIN..MAX (EMO_ERR_PARAM) */
 #define EMO_NACK_STREAMING 8         /* only while stopped (EMO_ERR_STATE) */
 
-/* Ranges of the normalisation statistics (docs/protocol.md "Ranges"; host/protocol.py NORM_RANGES has
+/* Ranges of the normalisation statistics (docs/protocol.md "Ranges"; eggemo/core/proto.py NORM_RANGES has
  * the same doubles). A mean of ln F0 lies within the voiced F0 range 40..650 Hz, which the F0 core's
  * 50..500 Hz search cannot leave; a standard deviation of values in [a, b] is at most (b - a) / 2; the
  * floors are emo_feat's. Energies are dB re full scale: -120 is silence, +12.04 the most an int16

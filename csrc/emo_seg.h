@@ -2,7 +2,7 @@
  * emo_seg: F0 frames to utterances, on the board as on the host.
  *
  * The C twin of host/pipeline.py Segmenter and SegmenterConfig (eggemo.host.pipeline), which
- * are its specification; tests/host/test_segmenter_parity.py holds the two identical.
+ * are its specification; tests/core/test_seg_parity.py holds the two identical.
  *
  * Frames (emo_f0_frame_t, as emo_f0_push releases them) come in index order, one per
  * emo_seg_push(). An utterance starts at a voiced frame, with up to `preroll` unvoiced frames

@@ -177,7 +177,7 @@ def speaker_stats(items, speaker: str):
 
 def stream_through_board(streamed: Streamed, elf: Path, export_dir: Path, stats, plain: bool, session: Path):
     from .runtime import StudentRuntime
-    from .host import protocol as P
+    from .core import proto as P
     from .host.cli import _display
     from .host.emulator import Emulator
     from .host.monitor import Monitor, MonitorOptions

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from eggemo.options import add_egg_channel, add_fs
 
-from . import protocol as P
+from eggemo.core import proto as P
 from .pipeline import SegmenterConfig
 
 MODES = {"f0": P.MODE_F0, "raw": P.MODE_RAW, "both": P.MODE_BOTH}

@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import protocol as P
+from eggemo.core import proto as P
 
 TOOLS = ("arm-none-eabi-gcc", "qemu-system-arm", "make")
 EMULATED_BOARD = "qemu"     # firmware/boards/qemu: what --emulate builds and boots

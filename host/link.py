@@ -12,7 +12,7 @@ import queue
 import time
 from dataclasses import dataclass, field
 
-from . import protocol as P
+from eggemo.core import proto as P
 from .transport import Protocol, SerialLink
 
 
@@ -73,7 +73,7 @@ class DecodeCounters:
 
 
 class MessageProtocol(Protocol):
-    """Decodes frames (eggemo.host.protocol.Decoder) and queues them with link events."""
+    """Decodes frames (eggemo.core.proto.Decoder) and queues them with link events."""
 
     def __init__(self, out: "queue.Queue[object] | None" = None) -> None:
         self.queue: queue.Queue[object] = out if out is not None else queue.Queue()

@@ -30,7 +30,7 @@ import numpy as np
 
 from eggemo.flash import firmware_command, firmware_image
 
-from . import protocol as P
+from eggemo.core import proto as P
 from .display import MonitorState
 from .emulator import Feeder
 from .link import Arrival, LinkDown, LinkUp, MessageProtocol, Rejected, VersionMismatch

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import protocol as P
+from eggemo.core import proto as P
 from .pipeline import FRAME_COLUMNS, VQ_COLUMNS, Classifier, Frames, Pipeline, Prediction, SegmenterConfig
 from .record import JSONL_NAME, Recording, read_recording
 

@@ -48,7 +48,7 @@ def test_ids_are_the_wire_protocols():
     boards = B.all_boards()
     assert {n: b.id for n, b in boards.items() if n in ("stm32f405", "qemu")} == {"stm32f405": 1, "qemu": 2}
     assert len({b.id for b in boards.values()}) == len(boards)
-    from eggemo.host import protocol as P
+    from eggemo.core import proto as P
     assert P.BOARD_NAMES == {b.id: b.display_name for b in boards.values()}
     assert P.BOARD_NAMES[P.BOARD_QEMU] == "qemu-netduinoplus2" and P.BOARD_NAMES[P.BOARD_STM32F405] == "stm32f405"
 

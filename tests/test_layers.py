@@ -1,11 +1,12 @@
 """The packages depend on each other in one direction: the core under everything, then the data's way.
 
-    eggemo.core           the C core's twins (f0, proto, seg, feat, nn); imports no other layer
-    eggemo.<module>       shared pieces (boards, runtime, options, wavio, ...): core only
-    eggemo.train          corpus -> features -> models; core and shared pieces
+    eggemo.<module>       shared pieces under everything (boards, options, wavio, flash, ...)
+    eggemo.core           the C core's twins (f0, proto, seg, feat, nn); shared pieces only
+    eggemo.runtime        export's artefacts read back (report, deployed model, TFLite runtime)
+    eggemo.train          corpus -> features -> models
     eggemo.export         checkpoint -> artefacts; may read train's models and configs (train -> export)
     eggemo.host           reads the board and export's artefacts (eggemo.runtime), never train or export code
-    eggemo.cli, .demo     the commands: any layer
+    eggemo.cli, .demo, .f0_cli    the commands: any layer
 
 Every import counts, the ones inside functions too: a lazy import is still a dependency.
 """
@@ -18,13 +19,14 @@ ROOT = Path(__file__).resolve().parents[1]
 # package -> its folder in the checkout (pyproject's package-dir)
 FOLDERS = {"eggemo.train": ROOT / "train", "eggemo.export": ROOT / "export", "eggemo.host": ROOT / "host",
            "eggemo.core": ROOT / "eggemo" / "core", "eggemo": ROOT / "eggemo"}
-APP = {"eggemo.cli", "eggemo.demo"}
+APP = {"eggemo.cli", "eggemo.demo", "eggemo.f0_cli"}
 ALLOWED = {
-    "core": {"core", "shared"},
-    "shared": {"core", "shared"},
-    "train": {"core", "shared", "train"},
-    "export": {"core", "shared", "train", "export"},
-    "host": {"core", "shared", "host"},
+    "shared": {"shared"},
+    "core": {"shared", "core"},
+    "runtime": {"shared", "core", "runtime"},
+    "train": {"shared", "core", "train"},
+    "export": {"shared", "core", "runtime", "train", "export"},
+    "host": {"shared", "core", "runtime", "host"},
 }
 
 
@@ -32,6 +34,8 @@ def layer(module: str) -> str:
     parts = module.split(".")
     if module in APP:
         return "app"
+    if module == "eggemo.runtime":
+        return "runtime"
     if len(parts) >= 2 and parts[1] in ("core", "train", "export", "host"):
         return parts[1]
     return "shared"

@@ -26,10 +26,13 @@ the speech-F0 proxy they are computed on the speech waveform and mean little.)
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from eggemo.core.seg import Utterance
 
 SIGMA_FLOOR = 0.05         # ln units (about 0.9 semitone)
 ENERGY_SIGMA_FLOOR = 1.0   # dB
@@ -174,3 +177,159 @@ def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype = np.
     t = np.trunc(v)
     q = np.where(np.abs(v - t) >= 0.5, t + np.sign(v), t).astype(np.float64) + zero_point
     return np.clip(q, info.min, info.max).astype(dtype)
+
+
+# --- where each utterance's statistics come from ---------------------------------------------------
+
+NORM_MODES = ("utterance", "session", "fixed")
+
+
+class F0Normaliser:
+    """The F0Stats (mean and std of ln F0 over voiced frames) each utterance is normalised with.
+
+    - "utterance": the utterance's own frames (what training did with f0_norm = "utterance");
+    - "session": every voiced frame of this session so far, this utterance included: the
+      live form of training's label-free per-speaker statistics (f0_norm = "speaker"), since
+      the wearer is one speaker; early utterances see fewer frames than training did;
+    - "fixed": given statistics (a speaker's or the training set's, from a --norm JSON file).
+    """
+
+    def __init__(self, mode: str, fixed: F0Stats | None = None) -> None:
+        if mode not in NORM_MODES:
+            raise ValueError(f"normalisation mode {mode!r}: use one of {NORM_MODES}")
+        if (mode == "fixed") != (fixed is not None):
+            raise ValueError("mode 'fixed' needs statistics, and only it takes them")
+        self.mode = mode
+        self.fixed = fixed
+        self._n = 0
+        self._sum = 0.0
+        self._sumsq = 0.0
+        self._esum = 0.0       # energy_db of the same voiced frames
+        self._esumsq = 0.0
+
+    def stats_for(self, utt: Utterance) -> F0Stats:
+        if self.mode == "fixed":
+            return self.fixed
+        if self.mode == "utterance":
+            return F0Stats.from_frames(utt.f0_hz, utt.voiced, utt.energy_db)
+        use = utt.voiced & (utt.f0_hz > 0)
+        lf = np.log(utt.f0_hz[use].astype(np.float64))
+        self._n += len(lf)
+        self._sum += float(lf.sum())
+        self._sumsq += float((lf * lf).sum())
+        if utt.energy_db is not None:
+            e = np.nan_to_num(utt.energy_db[use].astype(np.float64))
+            self._esum += float(e.sum())
+            self._esumsq += float((e * e).sum())
+        if self._n == 0:
+            return F0Stats.from_frames(np.zeros(0), np.zeros(0, bool))
+        mu = self._sum / self._n
+        sigma = math.sqrt(max(self._sumsq / self._n - mu * mu, 0.0))
+        e_mu = self._esum / self._n
+        e_sigma = math.sqrt(max(self._esumsq / self._n - e_mu * e_mu, 0.0))
+        return F0Stats(mu, max(sigma, SIGMA_FLOOR), self._n, e_mu, max(e_sigma, ENERGY_SIGMA_FLOOR))
+
+
+# --- the C core (csrc/emo_feat.c), with the same arguments ------------------------------------------
+
+_NORM_CODES = {"utterance": "EMO_FEAT_NORM_UTTERANCE", "session": "EMO_FEAT_NORM_SESSION",
+               "fixed": "EMO_FEAT_NORM_FIXED"}
+_CROP_CODES = {"center": "EMO_FEAT_CROP_CENTER", "start": "EMO_FEAT_CROP_START", "end": "EMO_FEAT_CROP_END"}
+# emo_f0_frame_t's fields (csrc/emo_f0.h) and the Utterance column each is filled from
+_FRAME_FIELDS = (("f0_hz", np.float32, "f0_hz"), ("voiced", np.uint8, "voiced"),
+                 ("periodicity", np.float32, "periodicity"), ("energy_db", np.float32, "energy_db"),
+                 ("cq", np.float32, "cq"), ("jitter", np.float32, "jitter"), ("shimmer", np.float32, "shimmer"))
+
+
+def _native():
+    from eggemo.core import native
+
+    return native()
+
+
+def _native_check(status: int, what: str) -> None:
+    if status != 0:
+        ffi, lib = _native()
+        raise ValueError(f"{what}: {ffi.string(lib.emo_status_str(status)).decode()} (status {status})")
+
+
+def native_frames(utt: Utterance):
+    """The utterance as the C core's emo_f0_frame_t array (what the board's F0 core releases). A
+    column the utterance lacks (None) is 0, which gives the statistics and channels of its absence."""
+    ffi, _ = _native()
+    n = len(utt)
+    buf = ffi.new("emo_f0_frame_t[]", max(n, 1))
+    names = ["index"] + [f for f, _, _ in _FRAME_FIELDS]
+    dt = np.dtype({"names": names, "formats": [np.uint32] + [t for _, t, _ in _FRAME_FIELDS],
+                   "offsets": [ffi.offsetof("emo_f0_frame_t", f) for f in names],
+                   "itemsize": ffi.sizeof("emo_f0_frame_t")})
+    rec = np.frombuffer(ffi.buffer(buf), dt)[:n]
+    rec["index"] = utt.first + np.arange(n)
+    for field_, _, col in _FRAME_FIELDS:
+        v = getattr(utt, col)
+        if v is not None:
+            rec[field_] = v
+    return buf
+
+
+def _stats_to_c(stats: F0Stats) -> dict:
+    return {"mu": stats.mu, "sigma": stats.sigma, "n": stats.n, "e_mu": stats.e_mu, "e_sigma": stats.e_sigma}
+
+
+def native_student_input(utt: Utterance, stats: F0Stats, T: int, crop: str = "center",
+                         inputs: tuple[str, ...] = PAPER_INPUTS) -> np.ndarray:
+    """student_input() of the utterance by the C core (emo_feat_build): (T, len(inputs)) float32."""
+    ffi, lib = _native()
+    unknown = [c for c in inputs if not hasattr(lib, "EMO_FEAT_" + c.upper())]
+    if unknown or crop not in _CROP_CODES:
+        raise ValueError(f"the C core has no student input {unknown} or crop {crop!r}")
+    out = np.zeros((T, len(inputs)), np.float32)
+    chans = ffi.new("int32_t[]", [getattr(lib, "EMO_FEAT_" + c.upper()) for c in inputs])
+    st = ffi.new("emo_feat_stats_t *", _stats_to_c(stats))
+    _native_check(lib.emo_feat_build(native_frames(utt), len(utt), st, chans, len(inputs), T,
+                                     getattr(lib, _CROP_CODES[crop]), ffi.from_buffer("float[]", out), out.size),
+                  "emo_feat_build")
+    return out
+
+
+def native_quantize(x: np.ndarray, scale: float, zero_point: int, dtype=np.int8) -> np.ndarray:
+    """The model's int8 input (int16 for a 16x8 model) from float features x by the C core
+    (emo_feat_quantize, emo_feat_quantize16)."""
+    ffi, lib = _native()
+    x = np.ascontiguousarray(x, np.float32)
+    wide = np.dtype(dtype) == np.int16
+    q = np.zeros(x.shape, np.int16 if wide else np.int8)
+    fn = lib.emo_feat_quantize16 if wide else lib.emo_feat_quantize
+    status = fn(ffi.from_buffer("float[]", x), x.size, float(scale), int(zero_point),
+                ffi.from_buffer("int16_t[]" if wide else "int8_t[]", q))
+    if status == lib.EMO_ERR_NONFINITE:
+        raise ValueError("the F0 features contain NaN or inf; unvoiced frames must be 0, not NaN")
+    _native_check(status, "emo_feat_quantize16" if wide else "emo_feat_quantize")
+    return q
+
+
+class NativeNormaliser(F0Normaliser):
+    """F0Normaliser in the C core: its statistics, and a session's running sums, are the board's
+    (emo_feat_norm_t). Same modes, same statistics as F0Normaliser to 1e-12 relative."""
+
+    def __init__(self, mode: str, fixed: F0Stats | None = None) -> None:
+        super().__init__(mode, fixed)
+        ffi, lib = _native()
+        self._st = ffi.new("emo_feat_norm_t *")
+        fx = ffi.NULL if fixed is None else ffi.new("emo_feat_stats_t *", _stats_to_c(fixed))
+        _native_check(lib.emo_feat_norm_init(self._st, getattr(lib, _NORM_CODES[mode]), fx),
+                      f"normaliser statistics {fixed}")
+
+    @classmethod
+    def like(cls, norm: F0Normaliser) -> "NativeNormaliser":
+        """A C normaliser with norm's mode, statistics and session sums so far."""
+        out = cls(norm.mode, norm.fixed)
+        for name in ("n", "sum", "sumsq", "esum", "esumsq"):
+            setattr(out._st, name, getattr(norm, "_" + name))
+        return out
+
+    def stats_for(self, utt: Utterance) -> F0Stats:
+        ffi, lib = _native()
+        out = ffi.new("emo_feat_stats_t *")
+        _native_check(lib.emo_feat_norm_stats(self._st, native_frames(utt), len(utt), out), "emo_feat_norm_stats")
+        return F0Stats(out.mu, out.sigma, int(out.n), out.e_mu, out.e_sigma)

@@ -24,10 +24,9 @@ from hypothesis import strategies as st
 
 from eggemo.core.feat import quantize
 from eggemo.core.f0 import f0_track
-from eggemo.host.pipeline import (F0Normaliser, NativeNormaliser, Segmenter, SegmenterConfig, Utterance,
-                                  concat_frames, native_frames, native_quantize, native_student_input)
-from eggemo.host.pipeline import Frames
-from eggemo.core.feat import CROPS, F0_CLIP, STUDENT_INPUTS, F0Stats, student_input
+from eggemo.core.feat import (CROPS, F0_CLIP, STUDENT_INPUTS, F0Normaliser, F0Stats, NativeNormaliser, native_frames,
+                              native_quantize, native_student_input, student_input)
+from eggemo.core.seg import Frames, Segmenter, SegmenterConfig, Utterance, concat_frames
 from eggemo.wavio import read_wav
 from eggemo._emo import ffi, lib
 

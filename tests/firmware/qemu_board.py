@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import serial
 
-from eggemo.host import protocol as P
+from eggemo.core import proto as P
 from eggemo.host.emulator import Emulator, source_root
 
 FIRMWARE = source_root() / "firmware"

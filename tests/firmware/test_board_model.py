@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from eggemo._emo import lib
-from eggemo.host import protocol as P
+from eggemo.core import proto as P
 from eggemo.host.emulator import build_firmware
 from eggemo.host.pipeline import Classifier, Pipeline, SegmenterConfig, frames_from_records, read_norm_file
 from eggemo.core.feat import F0Stats

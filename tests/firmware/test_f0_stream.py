@@ -12,7 +12,7 @@ from scipy.signal import resample_poly
 
 from eggemo._emo import ffi, lib
 from eggemo.eggsynth import contour, synth_egg
-from eggemo.host import protocol as P
+from eggemo.core import proto as P
 from eggemo.wavio import read_wav
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "egg_real"

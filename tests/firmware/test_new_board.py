@@ -76,7 +76,7 @@ import json, sys
 sys.path.insert(0, {str(ROOT)!r})
 from eggemo.flash import BOARDS, check_elf
 from eggemo.export.pipeline import mcu_budget
-from eggemo.host import protocol as P
+from eggemo.core import proto as P
 from tests.firmware.qemu_board import QemuBoard
 info = check_elf({str(build / "eggemo.elf")!r}, BOARDS[{NEW!r}])
 with QemuBoard(__import__("pathlib").Path({str(build / "eggemo.bin")!r}), timeout=10.0) as b:

@@ -11,7 +11,7 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 
-from eggemo.host import protocol as P
+from eggemo.core import proto as P
 
 from .qemu_board import FIRMWARE, QemuBoard
 

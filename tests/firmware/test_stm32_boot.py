@@ -17,7 +17,7 @@ import re
 import numpy as np
 import pytest
 
-from eggemo.host import protocol as P
+from eggemo.core import proto as P
 from eggemo.host.emulator import Emulator
 
 from .qemu_board import FIRMWARE, QemuBoard

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from eggemo.core.f0.binding import F0Stream
-from eggemo.host import protocol as P
+from eggemo.core import proto as P
 
 
 class SimBoard:

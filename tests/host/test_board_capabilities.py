@@ -14,7 +14,7 @@ import tty
 import numpy as np
 import pytest
 
-from eggemo.host import protocol as P
+from eggemo.core import proto as P
 from eggemo.host.display import PlainDisplay
 from eggemo.host.monitor import HOST_ONLY, Monitor, MonitorOptions
 from eggemo.host.pipeline import Classifier

@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from eggemo.host import protocol as P
+from eggemo.core import proto as P
 from eggemo.host.display import (MonitorState, PlainDisplay, agreement_text, comparison_text,
                                  plain_board_prediction)
 from eggemo.host.monitor import (BOARD_ONLY, HOST_ONLY, IDENTICAL, OTHER_LABEL, SAME_LABEL, Agreement, Monitor,

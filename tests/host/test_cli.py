@@ -63,7 +63,7 @@ def test_monitor_on_loop_records_a_session(tmp_path, capsys):
 def _recorded_session(folder, corpus, model, drop: tuple[str, ...] = ()) -> int:
     """A recording as the monitor writes it: the F0 of two utterances, the pipeline's predictions;
     the "f0" lines without the columns in `drop` (as an older monitor wrote them)."""
-    from eggemo.host import protocol as P
+    from eggemo.core import proto as P
     from eggemo.host.pipeline import FRAME_COLUMNS, Classifier, HostF0, Pipeline
     from eggemo.host.record import Recorder
 

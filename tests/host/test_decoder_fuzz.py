@@ -2,7 +2,7 @@
 Zero exceptions; every corrupted frame is rejected; decoding resumes with the next good frame.
 Both decoders (the Python twin and csrc/emo_proto.c, the firmware's) and the monitor's
 protocol object (which also parses payloads) are fed the same streams.
-(tests/host/test_protocol_parity.py, the firmware helper's, checks that the two count alike.)
+(tests/core/test_proto_parity.py, the firmware helper's, checks that the two count alike.)
 
 Then CRC-valid frames of every type with random and nasty values (inf, NaN, huge, denormal,
 negative, out of enum): each decodes within the ranges of docs/protocol.md or is a counted payload
@@ -18,10 +18,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eggemo.host import protocol as P
+from eggemo.core import proto as P
 from eggemo.host.link import Arrival, MessageProtocol, Rejected
 
-from .proto_drivers import c_decode, py_decode, split
+from tests.core.proto_drivers import c_decode, py_decode, split
 
 payloads = st.binary(min_size=0, max_size=300)
 frame_types = st.sampled_from([P.MSG_F0, P.MSG_RAW, P.MSG_STATUS, P.MSG_ACK, P.MSG_EMOTION, 0x42])
@@ -322,7 +322,7 @@ def out_of_range_f0_frames(draw) -> bytes:
 
 
 def _utterances(blocks) -> list[tuple]:
-    from eggemo.host.pipeline import Segmenter, frames_from_records
+    from eggemo.core.seg import Segmenter, frames_from_records
 
     seg, out = Segmenter(), []
     for b in blocks:
@@ -388,8 +388,8 @@ def test_frames_within_their_ranges_always_give_the_model_a_finite_input(rec, mo
     """What the ranges admit, at their edges too, is what the C core turns into a finite student input
     (emo_feat, all nine channels) that quantises without error: a board's value in range cannot end a
     session ("F0 features contain NaN or inf") or reach the model as NaN."""
-    from eggemo.host.pipeline import (NativeNormaliser, Utterance, frames_from_records, native_quantize,
-                                      native_student_input)
+    from eggemo.core.feat import NativeNormaliser, native_quantize, native_student_input
+    from eggemo.core.seg import Utterance, frames_from_records
     from eggemo.core.feat import STUDENT_INPUTS, F0Stats
 
     frames = frames_from_records(rec)

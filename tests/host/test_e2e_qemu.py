@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from eggemo.host import protocol as P
+from eggemo.core import proto as P
 from eggemo.host.emulator import Emulator
 from eggemo.host.monitor import Monitor, MonitorOptions
 from eggemo.host.pipeline import Classifier, SegmenterConfig

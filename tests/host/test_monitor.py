@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from eggemo.cli import main
-from eggemo.host import protocol as P
+from eggemo.core import proto as P
 from eggemo.host.display import PlainDisplay
 from eggemo.host.monitor import Monitor, MonitorOptions
 from eggemo.host.record import Recorder, read_recording

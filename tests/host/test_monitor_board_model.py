@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from eggemo.cli import main
-from eggemo.host import protocol as P
+from eggemo.core import proto as P
 from eggemo.host.display import PlainDisplay
 from eggemo.host.emulator import Emulator, build_firmware
 from eggemo.host.monitor import IDENTICAL, Monitor, MonitorOptions, model_id_of

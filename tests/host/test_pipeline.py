@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from eggemo.core.f0 import f0_track
-from eggemo.host import protocol as P
+from eggemo.core import proto as P
 from eggemo.host.pipeline import (FRAME_COLUMNS, F0Normaliser, Frames, HostF0, ModelInfo, Segmenter, SegmenterConfig,
                                   choose_normaliser, concat_frames, frames_from_records, frames_to_records,
                                   read_norm_file)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from eggemo.cli import main
-from eggemo.host import protocol as P
+from eggemo.core import proto as P
 from eggemo.host.monitor import Monitor, MonitorOptions
 from eggemo.host.pipeline import Classifier
 from eggemo.host.plot import timeline

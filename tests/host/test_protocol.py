@@ -10,7 +10,7 @@ import serial
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eggemo.host import protocol as P
+from eggemo.core import proto as P
 
 
 def test_crc_is_ccitt_false():

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from eggemo.eggsynth import contour, synth_egg
-from eggemo.host import protocol as P
+from eggemo.core import proto as P
 from eggemo.host.monitor import Monitor, MonitorOptions
 from eggemo.host.record import Recorder, read_recording
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from eggemo.host import protocol as P
+from eggemo.core import proto as P
 from eggemo.host.link import Arrival, LinkDown, LinkUp, MessageProtocol
 from eggemo.host.transport import PortError, SerialLink
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from eggemo.core.f0 import f0_track
-from eggemo.host import protocol as P
+from eggemo.core import proto as P
 from eggemo.host.monitor import Monitor, MonitorOptions
 from eggemo.host.pipeline import Classifier, SegmenterConfig
 from eggemo.core.feat import student_input

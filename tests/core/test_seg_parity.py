@@ -1,5 +1,5 @@
-"""Parity: the C segmenter (csrc/emo_seg.c via cffi, the code the board runs) and the host's
-(eggemo.host.pipeline.Segmenter, its specification) cut the same F0 frame streams into the same
+"""Parity: the C segmenter (csrc/emo_seg.c through eggemo.core.seg.NativeSegmenter, the code the
+board runs) and its NumPy twin (eggemo.core.seg.Segmenter, its specification) cut the same F0 frame streams into the same
 utterances, closed at the same frame, with the same fields bit for bit and the same drop count."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eggemo._emo import ffi, lib
-from eggemo.host.pipeline import FRAME_COLUMNS, Frames, Segmenter, SegmenterConfig, Utterance
+from eggemo.core.seg import FRAME_COLUMNS, Frames, NativeSegmenter, Segmenter, SegmenterConfig, Utterance
 
 REASONS = {lib.EMO_SEG_HANGOVER: "hangover", lib.EMO_SEG_MAX_LENGTH: "max_length",
            lib.EMO_SEG_STREAM_END: "stream_end", lib.EMO_SEG_GAP: "gap", lib.EMO_SEG_RESTART: "restart"}
@@ -34,41 +34,11 @@ def c_config(cfg: SegmenterConfig) -> tuple[int, object]:
     return lib.emo_seg_config_from_ms(c, ms), c
 
 
-class CSegmenter:
-    """The C segmenter, one frame per push, utterances as the host's Utterance."""
+class CSegmenter(NativeSegmenter):
+    """The C segmenter (eggemo.core.seg.NativeSegmenter) fed the test's records one at a time."""
 
-    def __init__(self, cfg: SegmenterConfig) -> None:
-        rc, c = c_config(cfg)
-        assert rc == lib.EMO_OK
-        self.st = ffi.new("emo_seg_state_t *")
-        assert lib.emo_seg_init(self.st, c) == lib.EMO_OK
-        self._frame = ffi.new("emo_f0_frame_t *")
-        self._utt = ffi.new("emo_seg_utt_t *")
-        self._got = ffi.new("int32_t *")
-
-    @property
-    def dropped(self) -> int:
-        return self.st.dropped
-
-    def push(self, rec: np.ndarray) -> list[Utterance]:
-        ffi.buffer(self._frame)[:] = rec.tobytes()
-        assert lib.emo_seg_push(self.st, self._frame, self._utt, self._got) == lib.EMO_OK
-        return self._take()
-
-    def end(self, reason: str) -> list[Utterance]:
-        assert lib.emo_seg_end(self.st, CODES[reason], self._utt, self._got) == lib.EMO_OK
-        return self._take()
-
-    def _take(self) -> list[Utterance]:
-        if not self._got[0]:
-            return []
-        u = self._utt
-        assert 1 <= u.n <= lib.EMO_SEG_MAX_FRAMES
-        rec = np.frombuffer(ffi.buffer(u.frames, u.n * FRAME_DTYPE.itemsize), FRAME_DTYPE).copy()
-        assert rec["index"].tolist() == list(range(u.first, u.first + u.n))   # consecutive, from first
-        assert u.n_voiced == int(rec["voiced"].sum()) and set(rec["voiced"].tolist()) <= {0, 1}
-        return [Utterance(u.first, rec["f0_hz"], rec["voiced"].astype(bool), REASONS[u.reason],
-                          *(rec[f] for f in FLOATS))]
+    def push(self, rec) -> list[Utterance]:
+        return super().push(rec if isinstance(rec, Frames) else as_frames(np.atleast_1d(rec)))
 
 
 def same(a: list[Utterance], b: list[Utterance]) -> None:

@@ -1,5 +1,5 @@
 """Parity: the C protocol (csrc/emo_proto.c via cffi, the code the firmware runs) and the
-Python twin (eggemo.host.protocol) give the same bytes, frames and counters."""
+Python twin (eggemo.core.proto) give the same bytes, frames and counters."""
 from __future__ import annotations
 
 import math
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eggemo._emo import ffi, lib
-from eggemo.host import protocol as P
+from eggemo.core import proto as P
 
 from .proto_drivers import c_decode, py_decode, split
 

@@ -26,46 +26,52 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from eggemo import boards as _boards
+from eggemo.core import native
 
-VERSION = 2  # 2: F0 records carry the contact quotient, jitter and shimmer (29 bytes instead of 17)
-HEADER_LEN = 4
-CRC_LEN = 2
-MAX_PAYLOAD = 1024
-MAX_FRAME = HEADER_LEN + MAX_PAYLOAD + CRC_LEN
-MAX_ENCODED = MAX_FRAME + MAX_FRAME // 254 + 2
+# Every integer constant and code below that the C core also knows is read from its headers
+# (csrc/emo_proto.h, emo_feat.h, emo_seg.h, emo_common.h) through cffi, never copied; the float
+# ranges, which cffi does not expose, are held equal to emo_proto.h's by tests/core/test_proto_parity.py.
+_ffi, _lib = native()
+
+VERSION = _lib.EMO_PROTO_VERSION  # 2: F0 records carry the contact quotient, jitter and shimmer (29 bytes instead of 17)
+HEADER_LEN = _lib.EMO_PROTO_HEADER
+CRC_LEN = _lib.EMO_PROTO_CRC_LEN
+MAX_PAYLOAD = _lib.EMO_PROTO_MAX_PAYLOAD
+MAX_FRAME = _lib.EMO_PROTO_MAX_FRAME
+MAX_ENCODED = _lib.EMO_PROTO_MAX_ENCODED
 
 # CRC-16/CCITT-FALSE (a.k.a. CRC-16/IBM-3740): poly 0x1021, init 0xFFFF,
 # no reflection, no final XOR. binascii.crc_hqx is exactly this register.
-CRC_POLY = 0x1021
-CRC_INIT = 0xFFFF
+CRC_POLY = _lib.EMO_PROTO_CRC_POLY
+CRC_INIT = _lib.EMO_PROTO_CRC_INIT
 CRC_REFLECTED = False
 CRC_XOROUT = 0x0000
 CRC_CHECK = 0x29B1  # CRC of b"123456789"
 
 # Frame types, board -> host.
-MSG_HELLO = 0x01
-MSG_RAW = 0x02
-MSG_F0 = 0x03
-MSG_STATUS = 0x04
-MSG_ACK = 0x05
-MSG_EMOTION = 0x06
-MSG_NACK = 0x07      # a refused command and why (SET_NORM): an Ack with a reason byte
+MSG_HELLO = _lib.EMO_MSG_HELLO
+MSG_RAW = _lib.EMO_MSG_RAW
+MSG_F0 = _lib.EMO_MSG_F0
+MSG_STATUS = _lib.EMO_MSG_STATUS
+MSG_ACK = _lib.EMO_MSG_ACK
+MSG_EMOTION = _lib.EMO_MSG_EMOTION
+MSG_NACK = _lib.EMO_MSG_NACK      # a refused command and why (SET_NORM): an Ack with a reason byte
 # Frame types, host -> board.
-CMD_START = 0x81
-CMD_STOP = 0x82
-CMD_SET_MODE = 0x83
-CMD_SET_RATE = 0x84
-CMD_REPLAY = 0x85
-CMD_GET_STATUS = 0x86
-CMD_GET_HELLO = 0x87
-CMD_EXIT = 0x88
-CMD_STALL = 0x89
-CMD_SET_NORM = 0x8A
+CMD_START = _lib.EMO_CMD_START
+CMD_STOP = _lib.EMO_CMD_STOP
+CMD_SET_MODE = _lib.EMO_CMD_SET_MODE
+CMD_SET_RATE = _lib.EMO_CMD_SET_RATE
+CMD_REPLAY = _lib.EMO_CMD_REPLAY
+CMD_GET_STATUS = _lib.EMO_CMD_GET_STATUS
+CMD_GET_HELLO = _lib.EMO_CMD_GET_HELLO
+CMD_EXIT = _lib.EMO_CMD_EXIT
+CMD_STALL = _lib.EMO_CMD_STALL
+CMD_SET_NORM = _lib.EMO_CMD_SET_NORM
 
-MODE_RAW = 1
-MODE_F0 = 2
+MODE_RAW = _lib.EMO_MODE_RAW
+MODE_F0 = _lib.EMO_MODE_F0
 MODE_BOTH = MODE_RAW | MODE_F0
-MODE_REPLAY = 4   # SET_MODE bit: the samples come as REPLAY frames (a board with an ADC leaves it off)
+MODE_REPLAY = _lib.EMO_MODE_REPLAY   # SET_MODE bit: the samples come as REPLAY frames (a board with an ADC leaves it off)
 
 # HELLO board id -> the name the host shows: each firmware/boards/<board>/board.toml (eggemo.boards),
 # whose id the board's firmware is built with (EMO_BOARD_ID). The two named are those code tells apart.
@@ -73,37 +79,37 @@ BOARD_NAMES = _boards.hello_names()
 BOARD_STM32F405 = _boards.board("stm32f405").id
 BOARD_QEMU = _boards.board("qemu").id
 
-COST_CYCLES = 0
-COST_INSTRUCTIONS = 1
+COST_CYCLES = _lib.EMO_COST_CYCLES
+COST_INSTRUCTIONS = _lib.EMO_COST_INSTRUCTIONS
 
-HELLO_LEN = 20
-HELLO_FLAG_CLOCK_FALLBACK = 0x01   # HELLO flags bit 0: the board runs on its fallback clock
-HELLO_FLAG_MODEL = 0x02            # bit 1: the board runs the student and sends EMOTION frames
-STATUS_LEN = 68
-ACK_LEN = 4
-NACK_LEN = 5
-F0_RECORD_LEN = 29
-F0_PER_FRAME = 35  # 35 * 29 = 1015 <= MAX_PAYLOAD
-RAW_MAX = 510  # int16 samples in one RAW or REPLAY frame
-EMOTION_HEAD = 29      # EMOTION payload before its n_classes int8 scores
-EMOTION_CLASSES = 16   # most classes in one EMOTION
-SET_NORM_LEN = 1          # SET_NORM payload in utterance or session mode: the mode byte
-SET_NORM_FIXED_LEN = 33   # in fixed mode: the mode byte, then mu, sigma, e_mu, e_sigma as f64
+HELLO_LEN = _lib.EMO_PROTO_HELLO_LEN
+HELLO_FLAG_CLOCK_FALLBACK = _lib.EMO_HELLO_FLAG_CLOCK_FALLBACK   # HELLO flags bit 0: the board runs on its fallback clock
+HELLO_FLAG_MODEL = _lib.EMO_HELLO_FLAG_MODEL            # bit 1: the board runs the student and sends EMOTION frames
+STATUS_LEN = _lib.EMO_PROTO_STATUS_LEN
+ACK_LEN = _lib.EMO_PROTO_ACK_LEN
+NACK_LEN = _lib.EMO_PROTO_NACK_LEN
+F0_RECORD_LEN = _lib.EMO_PROTO_F0_RECORD
+F0_PER_FRAME = _lib.EMO_PROTO_F0_PER_FRAME  # 35 * 29 = 1015 <= MAX_PAYLOAD
+RAW_MAX = _lib.EMO_PROTO_RAW_MAX  # int16 samples in one RAW or REPLAY frame
+EMOTION_HEAD = _lib.EMO_PROTO_EMOTION_HEAD      # EMOTION payload before its n_classes int8 scores
+EMOTION_CLASSES = _lib.EMO_PROTO_EMOTION_CLASSES   # most classes in one EMOTION
+SET_NORM_LEN = _lib.EMO_PROTO_SET_NORM_LEN          # SET_NORM payload in utterance or session mode: the mode byte
+SET_NORM_FIXED_LEN = _lib.EMO_PROTO_SET_NORM_FIXED_LEN   # in fixed mode: the mode byte, then mu, sigma, e_mu, e_sigma as f64
 
 # Where the board's classifier takes each utterance's normalisation statistics: the SET_NORM mode
 # byte, the codes of csrc/emo_feat.h (emo_feat_norm_mode_t), and the host's F0Normaliser mode names.
-NORM_UTTERANCE = 0
-NORM_SESSION = 1
-NORM_FIXED = 2
+NORM_UTTERANCE = _lib.EMO_FEAT_NORM_UTTERANCE
+NORM_SESSION = _lib.EMO_FEAT_NORM_SESSION
+NORM_FIXED = _lib.EMO_FEAT_NORM_FIXED
 NORM_NAMES = {NORM_UTTERANCE: "utterance", NORM_SESSION: "session", NORM_FIXED: "fixed"}
 
 # Why an utterance ended: the EMOTION reason byte, the codes of csrc/emo_seg.h (emo_seg_reason_t), and
 # the names the host's Segmenter (eggemo.host.pipeline) gives them. Its "link_lost" never comes from a board.
-REASON_HANGOVER = 1
-REASON_MAX_LENGTH = 2
-REASON_STREAM_END = 3
-REASON_GAP = 4
-REASON_RESTART = 5
+REASON_HANGOVER = _lib.EMO_SEG_HANGOVER
+REASON_MAX_LENGTH = _lib.EMO_SEG_MAX_LENGTH
+REASON_STREAM_END = _lib.EMO_SEG_STREAM_END
+REASON_GAP = _lib.EMO_SEG_GAP
+REASON_RESTART = _lib.EMO_SEG_RESTART
 REASON_NAMES = {REASON_HANGOVER: "hangover", REASON_MAX_LENGTH: "max_length", REASON_STREAM_END: "stream_end",
                 REASON_GAP: "gap", REASON_RESTART: "restart"}
 
@@ -119,7 +125,7 @@ assert F0_DTYPE.itemsize == F0_RECORD_LEN and F0_PER_FRAME * F0_RECORD_LEN <= MA
 # for what the board checks (SET_NORM, EMOTION). A value outside its range is a payload error.
 
 # The rates the F0 core analyses (EMO_FS_MIN..EMO_FS_MAX); a HELLO outside them cannot be placed in time.
-FS_MIN, FS_MAX = 4000, 96000
+FS_MIN, FS_MAX = _lib.EMO_FS_MIN, _lib.EMO_FS_MAX
 # Longest F0 analysis window: EMO_F0_MAX_FRAME (1024) samples at the lowest analysis rate (4000 Hz).
 F0_FRAME_MAX_S = 0.256
 CPU_HZ_MIN, CPU_HZ_MAX = 1_000_000, 1_000_000_000     # a microcontroller's core clock (the F405: 16..168 MHz)
@@ -151,19 +157,19 @@ NORM_E_MU_MIN, NORM_E_MU_MAX = ENERGY_DB_MIN, ENERGY_DB_MAX
 NORM_E_SIGMA_MIN, NORM_E_SIGMA_MAX = 1.0, (ENERGY_DB_MAX - ENERGY_DB_MIN) / 2
 NORM_RANGES = {"mu": (NORM_MU_MIN, NORM_MU_MAX), "sigma": (NORM_SIGMA_MIN, NORM_SIGMA_MAX),
                "e_mu": (NORM_E_MU_MIN, NORM_E_MU_MAX), "e_sigma": (NORM_E_SIGMA_MIN, NORM_E_SIGMA_MAX)}
-UTTERANCE_MAX_FRAMES = 1000   # EMO_SEG_MAX_FRAMES: the board's longest utterance (EMOTION last - first + 1)
+UTTERANCE_MAX_FRAMES = _lib.EMO_SEG_MAX_FRAMES   # the board's longest utterance (EMOTION last - first + 1)
 # ACK and NACK status: an emo_status_t, EMO_OK (0) down to EMO_ERR_UNSUPPORTED (-11)
 STATUS_OK, STATUS_MIN = 0, -11
 
 # Why the board refused a command (NACK reason; csrc/emo_proto.h EMO_NACK_*): what to tell the user.
-NACK_NO_MODEL = 1
-NACK_LENGTH = 2
-NACK_MODE = 3
-NACK_MU = 4
-NACK_SIGMA = 5
-NACK_E_MU = 6
-NACK_E_SIGMA = 7
-NACK_STREAMING = 8
+NACK_NO_MODEL = _lib.EMO_NACK_NO_MODEL
+NACK_LENGTH = _lib.EMO_NACK_LENGTH
+NACK_MODE = _lib.EMO_NACK_MODE
+NACK_MU = _lib.EMO_NACK_MU
+NACK_SIGMA = _lib.EMO_NACK_SIGMA
+NACK_E_MU = _lib.EMO_NACK_E_MU
+NACK_E_SIGMA = _lib.EMO_NACK_E_SIGMA
+NACK_STREAMING = _lib.EMO_NACK_STREAMING
 NACK_REASONS = {
     NACK_NO_MODEL: "the firmware carries no model, so there is no normalisation to set (build it with MODEL=DIR "
                    "to classify on the board)",
@@ -409,6 +415,35 @@ class Decoder:
         self._next_seq = (frame.seq + 1) & 0xFFFF
         self.stats.frames += 1
         return frame
+
+
+class NativeDecoder:
+    """csrc/emo_proto.c's decoder, the firmware's, with Decoder's interface: feed bytes in any
+    chunking, get the valid frames back; ``stats`` holds the same counters (DecoderStats)."""
+
+    def __init__(self) -> None:
+        self._d = _ffi.new("emo_proto_decoder_t *")
+        if _lib.emo_proto_decoder_init(self._d) != _lib.EMO_OK:
+            raise RuntimeError("emo_proto_decoder_init failed")
+        self._frame = _ffi.new("emo_proto_frame_t *")
+        self._used, self._got = _ffi.new("int32_t *"), _ffi.new("int32_t *")
+
+    @property
+    def stats(self) -> DecoderStats:
+        return DecoderStats(**{f.name: int(getattr(self._d, f.name)) for f in fields(DecoderStats)})
+
+    def feed(self, data: bytes) -> list[Frame]:
+        out: list[Frame] = []
+        buf, pos = _ffi.from_buffer("uint8_t[]", data), 0
+        while pos < len(data):
+            rc = _lib.emo_proto_feed(self._d, buf + pos, len(data) - pos, self._used, self._frame, self._got)
+            if rc != _lib.EMO_OK or not 0 < self._used[0] <= len(data) - pos:
+                raise RuntimeError(f"emo_proto_feed returned {rc} after taking {self._used[0]} bytes")
+            pos += self._used[0]
+            if self._got[0]:
+                f = self._frame
+                out.append(Frame(f.type, f.seq, bytes(_ffi.buffer(f.payload, f.len)), f.version))
+        return out
 
 
 # --- payloads -------------------------------------------------------------------------
