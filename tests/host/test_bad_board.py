@@ -10,11 +10,9 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import struct
 import threading
 import time
-import tty
 
 import numpy as np
 import pytest
@@ -29,6 +27,7 @@ from eggemo.host.replay import replay
 
 from .conftest import FS, HELD_OUT
 from .sim_board import SimBoard
+from .pty_pair import Pty
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -121,18 +120,6 @@ def expected_fields() -> dict[str, int]:
     for _, _, name in BAD:
         out[name] = out.get(name, 0) + 1
     return out
-
-
-class Pty:
-    def __init__(self) -> None:
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)
-        self.path = os.ttyname(self.slave)
-        os.set_blocking(self.master, False)
-
-    def close(self) -> None:
-        os.close(self.slave)
-        os.close(self.master)
 
 
 def session(samples: np.ndarray, classifier: Classifier, folder, inject=()):

@@ -6,10 +6,8 @@ does claim the model and then segments otherwise or sends nothing."""
 from __future__ import annotations
 
 import io
-import os
 import threading
 import time
-import tty
 
 import numpy as np
 import pytest
@@ -22,22 +20,9 @@ from eggemo.host.record import Recorder, read_recording
 
 from .conftest import FS, HELD_OUT
 from .sim_board import SimBoard
+from .pty_pair import Pty
 
 pytestmark = pytest.mark.timeout(120)
-
-
-class Pty:
-    """A raw pty pair: the board writes the master, the monitor opens the slave by its name."""
-
-    def __init__(self) -> None:
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)
-        self.path = os.ttyname(self.slave)
-        os.set_blocking(self.master, False)
-
-    def close(self) -> None:
-        os.close(self.slave)
-        os.close(self.master)
 
 
 def stream_of(corpus: dict, keys, gap_s: float = 0.8) -> np.ndarray:
