@@ -1,0 +1,49 @@
+"""The float constants a C header holds (cffi reads only integer #defines) and their Python twins:
+each must be the header's number, read from the header text here. Integer constants and enum codes
+are read from the headers through cffi by the core modules themselves (eggemo.core.proto, feat, seg)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from eggemo.core import feat, proto
+
+CSRC = Path(__file__).resolve().parents[2] / "csrc"
+_DEFINE = re.compile(r"^#define\s+(EMO_\w+)\s+\(?(-?[0-9][0-9.eE+-]*)\)?", re.M)
+
+
+def header_floats(name: str) -> dict[str, float]:
+    return {k: float(v) for k, v in _DEFINE.findall((CSRC / name).read_text())}
+
+
+TWINS = [
+    ("emo_feat.h", "EMO_FEAT_F0_CLIP", lambda: feat.F0_CLIP),
+    ("emo_feat.h", "EMO_FEAT_SIGMA_FLOOR", lambda: feat.SIGMA_FLOOR),
+    ("emo_feat.h", "EMO_FEAT_ENERGY_SIGMA_FLOOR", lambda: feat.ENERGY_SIGMA_FLOOR),
+    ("emo_feat.h", "EMO_FEAT_JITTER_REF", lambda: feat.VQ_REF["jitter"]),
+    ("emo_feat.h", "EMO_FEAT_SHIMMER_REF", lambda: feat.VQ_REF["shimmer"]),
+    ("emo_proto.h", "EMO_PROTO_NORM_MU_MIN", lambda: proto.NORM_RANGES["mu"][0]),
+    ("emo_proto.h", "EMO_PROTO_NORM_MU_MAX", lambda: proto.NORM_RANGES["mu"][1]),
+    ("emo_proto.h", "EMO_PROTO_NORM_SIGMA_MIN", lambda: proto.NORM_RANGES["sigma"][0]),
+    ("emo_proto.h", "EMO_PROTO_NORM_E_MU_MIN", lambda: proto.NORM_RANGES["e_mu"][0]),
+    ("emo_proto.h", "EMO_PROTO_NORM_E_MU_MAX", lambda: proto.NORM_RANGES["e_mu"][1]),
+    ("emo_proto.h", "EMO_PROTO_NORM_E_SIGMA_MIN", lambda: proto.NORM_RANGES["e_sigma"][0]),
+]
+
+
+@pytest.mark.parametrize("header, name, python", TWINS, ids=[t[1] for t in TWINS])
+def test_float_constants_are_the_headers(header, name, python):
+    values = header_floats(header)
+    assert name in values, f"{name} is no longer a number in csrc/{header}; update this table"
+    assert python() == pytest.approx(values[name], rel=1e-15), f"{name} in csrc/{header} is {values[name]}"
+
+
+def test_integer_constants_come_from_the_headers_not_from_copies():
+    from eggemo._emo import lib
+    assert (proto.VERSION, proto.MSG_NACK, proto.CMD_SET_NORM, proto.MODE_REPLAY) == \
+        (lib.EMO_PROTO_VERSION, lib.EMO_MSG_NACK, lib.EMO_CMD_SET_NORM, lib.EMO_MODE_REPLAY)
+    text = (Path(proto.__file__)).read_text()
+    assert not re.search(r"^(VERSION|MSG_\w+|CMD_\w+|NACK_[A-Z_]+) = (0x[0-9A-Fa-f]+|\d+)\b", text, re.M), \
+        "eggemo/core/proto.py copies a protocol code by hand; read it from the header (_lib.EMO_...)"
