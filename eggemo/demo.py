@@ -127,7 +127,7 @@ def held_out_stream(fs, ckpt: dict, items, n: int) -> tuple[Streamed, str]:
 
 def board_geometry() -> tuple[int, int]:
     """(hop, frame) in input samples of the F0 frames the board sends at FS: the F0 core's defaults."""
-    from .f0 import F0Params, geometry
+    from .core.f0 import F0Params, geometry
 
     g = geometry(FS, F0Params())
     return g.hop * g.dec, g.frame_len * g.dec
@@ -167,7 +167,7 @@ def board_firmware(export_dir: Path, report: dict, build_dir: Path) -> tuple[Pat
 def speaker_stats(items, speaker: str):
     """The speaker's F0 statistics over all their utterances, label-free (training's f0_norm =
     "speaker"), from the F0 core run on each utterance's EGG as the board runs it."""
-    from .f0 import f0_track
+    from .core.f0 import f0_track
     from .train.data import read_item
     from .train.features import F0Stats
 
@@ -211,7 +211,7 @@ def plot_f0_tracks(path: Path, session: Path, mon, streamed: Streamed, fs) -> No
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .f0 import f0_track
+    from .core.f0 import f0_track
     from .host.record import read_recording
     from .host.replay import frames_from_event
 

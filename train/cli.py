@@ -50,7 +50,9 @@ def load_features(cfg: Config, *, corpus: str | Path | None = None, features: st
     extractor) or from a FeatureSet saved as .npz. `noise`: a NoiseConfig for the speech channel."""
     if (corpus is None) == (features is None):
         raise ValueError("give exactly one of --corpus DIR or --features FILE.npz")
-    from .features import VQ_INPUTS, FeatureConfig, extract_features
+    from eggemo.core.feat import VQ_INPUTS
+
+    from .features import FeatureConfig, extract_features
     try:
         fcfg = FeatureConfig(**cfg.features)
     except TypeError as exc:
