@@ -118,3 +118,33 @@ def test_the_checker_sees_a_lazy_import(tmp_path):
     assert imports("eggemo.host.m", f) == {"eggemo.export.runtime", "eggemo.export.runtime.x", "eggemo.train",
                                            "eggemo.train.cli"}
     assert layer("eggemo.host.m") == "host" and "export" not in ALLOWED["host"]
+
+
+def test_every_name_imported_from_eggemo_exists():
+    """A lazy import inside a function runs only when that path does: a name moved to another module
+    would surface as an ImportError in a user's hands. Every `from eggemo.X import name` resolves."""
+    import importlib
+
+    missing = []
+    for name, path in modules().items():
+        is_pkg = path.name == "__init__.py"
+        base = name.split(".") if is_pkg else name.split(".")[:-1]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            target = (".".join(base[:len(base) - node.level + 1] + ([node.module] if node.module else []))
+                      if node.level else node.module or "")
+            if target.split(".")[0] != "eggemo":
+                continue
+            try:
+                mod = importlib.import_module(target)
+            except ImportError as exc:
+                missing.append(f"{path.relative_to(ROOT)}:{node.lineno}: {target} ({exc})")
+                continue
+            for alias in node.names:
+                if alias.name != "*" and not hasattr(mod, alias.name):
+                    try:
+                        importlib.import_module(f"{target}.{alias.name}")
+                    except ImportError:
+                        missing.append(f"{path.relative_to(ROOT)}:{node.lineno}: {alias.name} from {target}")
+    assert not missing, "imports that do not resolve:\n" + "\n".join(missing)
