@@ -83,6 +83,11 @@ def replay(folder: str | Path, classifier: Classifier | None, seg: SegmenterConf
 
     rec = read_recording(folder)
     pipe = Pipeline(classifier, seg or segmenter_config(rec))
+    # as live: the host's predictions are paired only with a board that classifies (HELLO's model
+    # flag, or an EMOTION frame); with plain firmware there is no board side to miss
+    classifies = any(e.get("type") == "emotion" or (e.get("type") == "hello" and
+                                                    int(e.get("flags") or 0) & P.HELLO_FLAG_MODEL)
+                     for e in rec.events)
     preds: list[Prediction] = []
     board = []
     agree = Agreement()
@@ -100,7 +105,7 @@ def replay(folder: str | Path, classifier: Classifier | None, seg: SegmenterConf
             preds.append(p)
             if on_prediction is not None:
                 on_prediction(p)
-            if classifier is not None:
+            if classifier is not None and classifies:
                 agree.host(p)
 
     for line, e in zip(rec.lines, rec.events):

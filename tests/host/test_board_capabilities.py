@@ -17,6 +17,7 @@ from eggemo.host.display import PlainDisplay
 from eggemo.host.monitor import HOST_ONLY, Monitor, MonitorOptions
 from eggemo.host.pipeline import Classifier
 from eggemo.host.record import Recorder, read_recording
+from eggemo.host.replay import replay
 
 from .conftest import FS, HELD_OUT
 from .sim_board import SimBoard
@@ -64,6 +65,10 @@ def test_a_board_without_the_model_leaves_the_host_to_classify_alone(exported_mo
     assert mon.agreement.summary()["unpaired"] == 0 and not mon.agreement.pairs
     assert mon.summary()["board_classifies"] is False
     assert not read_recording(tmp_path / "rec").of_type("compare")
+    # its replay pairs nothing either: no board side to miss (it used to count every one "host only")
+    res = replay(tmp_path / "rec", Classifier.from_model(exported_model))
+    assert len(res.predictions) >= 2 and not res.board
+    assert res.agreement.unpaired == 0 and res.agreement.counts[HOST_ONLY] == 0
 
 
 def test_a_board_that_claims_the_model_and_sends_nothing_is_unpaired_and_told_its_normalisation(
@@ -78,4 +83,7 @@ def test_a_board_that_claims_the_model_and_sends_nothing_is_unpaired_and_told_it
     assert text.count("host only (the board segmented otherwise)") == n
     assert "the board has no model" not in text and mon.summary()["board_classifies"] is True
     assert "mu 0.0000" not in text
+    # and its replay finds the same mismatch: the board said it classifies
+    res = replay(tmp_path / "rec", Classifier.from_model(exported_model, "session"))
+    assert res.agreement.counts[HOST_ONLY] == len(res.predictions) >= 1
     assert "the board normalises as the host does: with session statistics, measured from the voicing" in text
