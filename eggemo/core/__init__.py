@@ -25,3 +25,11 @@ def native():
         raise ImportError(f"the C core (eggemo._emo) is not built ({exc}); install the package from the "
                           f"checkout: `make venv`, or `pip install -e .`") from None
     return ffi, lib
+
+
+def check(status: int, what: str) -> None:
+    """A C core call's status as Python sees it: nothing for EMO_OK, else a ValueError naming the call
+    and the status in the core's own words (emo_status_str)."""
+    if status != 0:
+        ffi, lib = native()
+        raise ValueError(f"{what}: {ffi.string(lib.emo_status_str(status)).decode()} (status {status})")

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from eggemo.core import check, native
 from eggemo.core.seg import Utterance
 
 SIGMA_FLOOR = 0.05         # ln units (about 0.9 semitone)
@@ -241,22 +242,10 @@ _FRAME_FIELDS = (("f0_hz", np.float32, "f0_hz"), ("voiced", np.uint8, "voiced"),
                  ("cq", np.float32, "cq"), ("jitter", np.float32, "jitter"), ("shimmer", np.float32, "shimmer"))
 
 
-def _native():
-    from eggemo.core import native
-
-    return native()
-
-
-def _native_check(status: int, what: str) -> None:
-    if status != 0:
-        ffi, lib = _native()
-        raise ValueError(f"{what}: {ffi.string(lib.emo_status_str(status)).decode()} (status {status})")
-
-
 def native_frames(utt: Utterance):
     """The utterance as the C core's emo_f0_frame_t array (what the board's F0 core releases). A
     column the utterance lacks (None) is 0, which gives the statistics and channels of its absence."""
-    ffi, _ = _native()
+    ffi, _ = native()
     n = len(utt)
     buf = ffi.new("emo_f0_frame_t[]", max(n, 1))
     names = ["index"] + [f for f, _, _ in _FRAME_FIELDS]
@@ -279,14 +268,14 @@ def _stats_to_c(stats: F0Stats) -> dict:
 def native_student_input(utt: Utterance, stats: F0Stats, T: int, crop: str = "center",
                          inputs: tuple[str, ...] = PAPER_INPUTS) -> np.ndarray:
     """student_input() of the utterance by the C core (emo_feat_build): (T, len(inputs)) float32."""
-    ffi, lib = _native()
+    ffi, lib = native()
     unknown = [c for c in inputs if not hasattr(lib, "EMO_FEAT_" + c.upper())]
     if unknown or crop not in _CROP_CODES:
         raise ValueError(f"the C core has no student input {unknown} or crop {crop!r}")
     out = np.zeros((T, len(inputs)), np.float32)
     chans = ffi.new("int32_t[]", [getattr(lib, "EMO_FEAT_" + c.upper()) for c in inputs])
     st = ffi.new("emo_feat_stats_t *", _stats_to_c(stats))
-    _native_check(lib.emo_feat_build(native_frames(utt), len(utt), st, chans, len(inputs), T,
+    check(lib.emo_feat_build(native_frames(utt), len(utt), st, chans, len(inputs), T,
                                      getattr(lib, _CROP_CODES[crop]), ffi.from_buffer("float[]", out), out.size),
                   "emo_feat_build")
     return out
@@ -295,7 +284,7 @@ def native_student_input(utt: Utterance, stats: F0Stats, T: int, crop: str = "ce
 def native_quantize(x: np.ndarray, scale: float, zero_point: int, dtype=np.int8) -> np.ndarray:
     """The model's int8 input (int16 for a 16x8 model) from float features x by the C core
     (emo_feat_quantize, emo_feat_quantize16)."""
-    ffi, lib = _native()
+    ffi, lib = native()
     x = np.ascontiguousarray(x, np.float32)
     wide = np.dtype(dtype) == np.int16
     q = np.zeros(x.shape, np.int16 if wide else np.int8)
@@ -304,7 +293,7 @@ def native_quantize(x: np.ndarray, scale: float, zero_point: int, dtype=np.int8)
                 ffi.from_buffer("int16_t[]" if wide else "int8_t[]", q))
     if status == lib.EMO_ERR_NONFINITE:
         raise ValueError("the F0 features contain NaN or inf; unvoiced frames must be 0, not NaN")
-    _native_check(status, "emo_feat_quantize16" if wide else "emo_feat_quantize")
+    check(status, "emo_feat_quantize16" if wide else "emo_feat_quantize")
     return q
 
 
@@ -314,10 +303,10 @@ class NativeNormaliser(F0Normaliser):
 
     def __init__(self, mode: str, fixed: F0Stats | None = None) -> None:
         super().__init__(mode, fixed)
-        ffi, lib = _native()
+        ffi, lib = native()
         self._st = ffi.new("emo_feat_norm_t *")
         fx = ffi.NULL if fixed is None else ffi.new("emo_feat_stats_t *", _stats_to_c(fixed))
-        _native_check(lib.emo_feat_norm_init(self._st, getattr(lib, _NORM_CODES[mode]), fx),
+        check(lib.emo_feat_norm_init(self._st, getattr(lib, _NORM_CODES[mode]), fx),
                       f"normaliser statistics {fixed}")
 
     @classmethod
@@ -329,7 +318,7 @@ class NativeNormaliser(F0Normaliser):
         return out
 
     def stats_for(self, utt: Utterance) -> F0Stats:
-        ffi, lib = _native()
+        ffi, lib = native()
         out = ffi.new("emo_feat_stats_t *")
-        _native_check(lib.emo_feat_norm_stats(self._st, native_frames(utt), len(utt), out), "emo_feat_norm_stats")
+        check(lib.emo_feat_norm_stats(self._st, native_frames(utt), len(utt), out), "emo_feat_norm_stats")
         return F0Stats(out.mu, out.sigma, int(out.n), out.e_mu, out.e_sigma)

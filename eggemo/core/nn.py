@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from eggemo.core import native
+
 
 class MultiplierError(ValueError):
     """A requantisation multiplier outside what TFLite's integer arithmetic holds."""
@@ -231,13 +233,8 @@ def eval_op(op: Op, vals: dict[int, np.ndarray]) -> np.ndarray:
 
 # --- the C kernels, with the same arguments -------------------------------------------------------
 
-def _lib():
-    from eggemo.core import native
-    return native()
-
-
 def _per_value(name: str, x, mult, shift, out_dtype) -> np.ndarray:
-    ffi, lib = _lib()
+    ffi, lib = native()
     x, mult, shift = np.broadcast_arrays(np.asarray(x, np.int64), np.asarray(mult, np.int64),
                                          np.asarray(shift, np.int64))
     fn = getattr(lib, name)
@@ -268,7 +265,7 @@ def native_requant_once64(x, mult, shift) -> np.ndarray:
 
 def native_narrow16(raw: np.ndarray) -> np.ndarray:
     """emo_nn_narrow16 of int16 scores."""
-    ffi, lib = _lib()
+    ffi, lib = native()
     raw = np.ascontiguousarray(raw, np.int16)
     out = np.zeros(len(raw), np.int8)
     lib.emo_nn_narrow16(ffi.cast("const int16_t *", ffi.from_buffer(raw)), len(raw),
@@ -278,7 +275,7 @@ def native_narrow16(raw: np.ndarray) -> np.ndarray:
 
 def native_argmax(scores: np.ndarray) -> int:
     """emo_nn_argmax (int8 scores) or emo_nn_argmax16 (int16)."""
-    ffi, lib = _lib()
+    ffi, lib = native()
     scores = np.ascontiguousarray(scores)
     if scores.dtype == np.int16:
         return int(lib.emo_nn_argmax16(ffi.cast("const int16_t *", ffi.from_buffer(scores)), len(scores)))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eggemo.core import native
+from eggemo.core import check, native
 from eggemo.core import proto as P
 
 # --- F0 frames -----------------------------------------------------------------------------------
@@ -213,9 +213,9 @@ class NativeSegmenter:
         self.codes = {name: code for code, name in self.reasons.items()}
         ms = ffi.new("emo_seg_ms_t *", {f: getattr(config, f) for f in _MS_FIELDS})
         c = ffi.new("emo_seg_config_t *")
-        self._check(lib.emo_seg_config_from_ms(c, ms), f"segmenter settings {config}")
+        check(lib.emo_seg_config_from_ms(c, ms), f"segmenter settings {config}")
         self.st = ffi.new("emo_seg_state_t *")
-        self._check(lib.emo_seg_init(self.st, c), "emo_seg_init")
+        check(lib.emo_seg_init(self.st, c), "emo_seg_init")
         names = ["index", "f0_hz", "voiced", *_FLOATS]
         self.dtype = np.dtype({"names": names, "formats": ["<u4", "<f4", "u1", *["<f4"] * len(_FLOATS)],
                                "offsets": [ffi.offsetof("emo_f0_frame_t", n) for n in names],
@@ -223,10 +223,6 @@ class NativeSegmenter:
         self._frame = ffi.new("emo_f0_frame_t *")
         self._utt = ffi.new("emo_seg_utt_t *")
         self._got = ffi.new("int32_t *")
-
-    def _check(self, status: int, what: str) -> None:
-        if status != self.lib.EMO_OK:
-            raise ValueError(f"{what}: {self.ffi.string(self.lib.emo_status_str(status)).decode()} (status {status})")
 
     @property
     def dropped(self) -> int:
@@ -243,7 +239,7 @@ class NativeSegmenter:
         out: list[Utterance] = []
         for r in rec:
             self.ffi.buffer(self._frame)[:] = r.tobytes()
-            self._check(self.lib.emo_seg_push(self.st, self._frame, self._utt, self._got), "emo_seg_push")
+            check(self.lib.emo_seg_push(self.st, self._frame, self._utt, self._got), "emo_seg_push")
             out += self._take()
         return out
 
@@ -251,7 +247,7 @@ class NativeSegmenter:
         """Close the open utterance now; `reason` one of the C core's (not "link_lost", a host event)."""
         if reason not in self.codes:
             raise ValueError(f"the C segmenter ends an utterance for {sorted(self.codes)}, not {reason!r}")
-        self._check(self.lib.emo_seg_end(self.st, self.codes[reason], self._utt, self._got), "emo_seg_end")
+        check(self.lib.emo_seg_end(self.st, self.codes[reason], self._utt, self._got), "emo_seg_end")
         return self._take()
 
     def _take(self) -> list[Utterance]:
