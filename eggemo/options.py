@@ -60,14 +60,12 @@ def add_fs(p: argparse.ArgumentParser, role: str, default: int | None = None, ch
                    help=f"{SHARED['--fs']}: {role}" + (f" (default {default})" if default is not None else ""))
 
 
-def add_noise(p: argparse.ArgumentParser, *, seed: bool = True, snr: bool = True) -> None:
+def add_noise(p: argparse.ArgumentParser) -> None:
     """--noise KIND, --snr DB, --noise-file WAV (and --noise-seed): noise is added when --noise or --snr is
     given (kind white, 10 dB unless said); see eggemo.train.noise.noise_from_args."""
     p.add_argument("--noise", choices=NOISE_KINDS, default=None,
                    help=f"{SHARED['--noise']}, EGG untouched: white, babble or file (with --snr alone: white)")
-    if snr:
-        p.add_argument("--snr", type=float, default=None, metavar="DB",
-                       help=f"{SHARED['--snr']} (default 10 when --noise is given)")
+    p.add_argument("--snr", type=float, default=None, metavar="DB",
+                   help=f"{SHARED['--snr']} (default 10 when --noise is given)")
     p.add_argument("--noise-file", default=None, metavar="WAV", help=SHARED["--noise-file"])
-    if seed:
-        p.add_argument("--noise-seed", type=int, default=0, help=f"{SHARED['--noise-seed']} (default 0)")
+    p.add_argument("--noise-seed", type=int, default=0, help=f"{SHARED['--noise-seed']} (default 0)")

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-NOISE_KINDS = ("white", "babble", "file")
+from eggemo.options import NOISE_KINDS
+
 
 
 @dataclass(frozen=True)
