@@ -53,23 +53,28 @@ def modules() -> dict[str, Path]:
     return found
 
 
-def imports(module: str, path: Path) -> set[str]:
-    """The eggemo modules `module` imports, anywhere in its file."""
+def from_imports(module: str, path: Path):
+    """(line, absolute eggemo module, the names taken from it) for each `from ... import` of an eggemo
+    module in the file, relative ones resolved, anywhere in it."""
     is_pkg = path.name == "__init__.py"
     base = module.split(".") if is_pkg else module.split(".")[:-1]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            target = (".".join(base[:len(base) - node.level + 1] + ([node.module] if node.module else []))
+                      if node.level else node.module or "")
+            if target.split(".")[0] == "eggemo":
+                yield node.lineno, target, [a.name for a in node.names]
+
+
+def imports(module: str, path: Path) -> set[str]:
+    """The eggemo modules `module` imports, anywhere in its file."""
     out: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name.split(".")[0] == "eggemo"}
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                target = ".".join(base[:len(base) - node.level + 1] + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
-            if target.split(".")[0] != "eggemo":
-                continue
-            out.add(target)
-            out |= {f"{target}.{a.name}" for a in node.names}     # `from pkg import module`
+    for _, target, names in from_imports(module, path):
+        out.add(target)
+        out |= {f"{target}.{n}" for n in names}     # `from pkg import module`
     return out
 
 
@@ -127,24 +132,16 @@ def test_every_name_imported_from_eggemo_exists():
 
     missing = []
     for name, path in modules().items():
-        is_pkg = path.name == "__init__.py"
-        base = name.split(".") if is_pkg else name.split(".")[:-1]
-        for node in ast.walk(ast.parse(path.read_text())):
-            if not isinstance(node, ast.ImportFrom):
-                continue
-            target = (".".join(base[:len(base) - node.level + 1] + ([node.module] if node.module else []))
-                      if node.level else node.module or "")
-            if target.split(".")[0] != "eggemo":
-                continue
+        for line, target, names in from_imports(name, path):
             try:
                 mod = importlib.import_module(target)
             except ImportError as exc:
-                missing.append(f"{path.relative_to(ROOT)}:{node.lineno}: {target} ({exc})")
+                missing.append(f"{path.relative_to(ROOT)}:{line}: {target} ({exc})")
                 continue
-            for alias in node.names:
-                if alias.name != "*" and not hasattr(mod, alias.name):
+            for n in names:
+                if n != "*" and not hasattr(mod, n):
                     try:
-                        importlib.import_module(f"{target}.{alias.name}")
+                        importlib.import_module(f"{target}.{n}")
                     except ImportError:
-                        missing.append(f"{path.relative_to(ROOT)}:{node.lineno}: {alias.name} from {target}")
+                        missing.append(f"{path.relative_to(ROOT)}:{line}: {n} from {target}")
     assert not missing, "imports that do not resolve:\n" + "\n".join(missing)

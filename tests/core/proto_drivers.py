@@ -14,15 +14,17 @@ def split(stream: bytes, cuts: list[int]) -> list[bytes]:
     return chunks
 
 
+def decode(decoder, chunks: list[bytes]) -> tuple[list[P.Frame], dict[str, int]]:
+    """A decoder fed chunk by chunk: (frames, its counters)."""
+    frames = [f for c in chunks for f in decoder.feed(c)]
+    return frames, decoder.stats.as_dict()
+
+
 def c_decode(chunks: list[bytes]) -> tuple[list[P.Frame], dict[str, int]]:
-    """The firmware's decoder (P.NativeDecoder), fed chunk by chunk: (frames, its counters)."""
-    d = P.NativeDecoder()
-    frames = [f for c in chunks for f in d.feed(c)]
-    return frames, d.stats.as_dict()
+    """The firmware's decoder (P.NativeDecoder)."""
+    return decode(P.NativeDecoder(), chunks)
 
 
 def py_decode(chunks: list[bytes]) -> tuple[list[P.Frame], dict[str, int]]:
-    """The Python twin, fed chunk by chunk: (frames, its counters)."""
-    d = P.Decoder()
-    frames = [f for c in chunks for f in d.feed(c)]
-    return frames, d.stats.as_dict()
+    """The Python twin (P.Decoder)."""
+    return decode(P.Decoder(), chunks)
