@@ -39,8 +39,8 @@ def checkpoint_channels(ckpt: dict[str, Any]) -> tuple[str, ...]:
     return tuple(ckpt.get("feature_config", {}).get("student_inputs") or F0_CHANNELS)
 
 
-def load_featureset(path: str | Path, what: str, channels: tuple[str, ...]) -> FeatureSet:
-    """A FeatureSet .npz, narrowed to `channels` (the checkpoint's, by name)."""
+def load_featureset(path: str | Path, what: str, channels: tuple[str, ...] | None = None) -> FeatureSet:
+    """A FeatureSet .npz, narrowed to `channels` (the checkpoint's, by name) when given."""
     path = find_npz(path)              # `eggemo features --out X` wrote X.npz
     if not path.is_file():
         raise ExportDataError(f"{what} {path} not found; write one with FeatureSet.save (or `eggemo features`), "
@@ -49,6 +49,8 @@ def load_featureset(path: str | Path, what: str, channels: tuple[str, ...]) -> F
         fs = FeatureSet.load(path)
     except (OSError, KeyError, ValueError) as exc:
         raise ExportDataError(f"{what} {path} is not a FeatureSet .npz ({exc}); save one with FeatureSet.save") from None
+    if channels is None:
+        return fs
     try:
         return fs.select(channels, f"{what} {path}")
     except MissingChannels as exc:
