@@ -274,7 +274,13 @@ def _live_guarded(args: argparse.Namespace, classifier, seg: SegmenterConfig, ct
                                  open_timeout=max(args.open_timeout, 5.0 if emulator else 0.0), feed=feed,
                                  feed_speed=args.speed, stop_at_end=args.exit_at_end, duration=args.duration)
         monitor = Monitor(url, classifier, options, recorder=recorder, display=None, lsl=lsl)
-        signal.signal(signal.SIGTERM, lambda *_: monitor.stop())
+        terminated = []
+
+        def _on_term(*_):
+            terminated.append(True)
+            monitor.stop()
+
+        signal.signal(signal.SIGTERM, _on_term)
         display = _display(args.plain)
         monitor.display = display
         ctrl_c.check()
@@ -303,7 +309,12 @@ def _live_guarded(args: argparse.Namespace, classifier, seg: SegmenterConfig, ct
               + (f", utterance end -> screen p50 {lat[0]:.1f} ms, p95 {lat[1]:.1f} ms" if lat else "")
               + f"; link {monitor.link_counters()}", file=sys.stderr)
         problem = _feed_problem(monitor, wav, feed, args.fs or 16000, args.egg_channel)
-        if problem is not None:
+        if problem is not None and (ctrl_c.hit or terminated):
+            # the user ended the session before the recording was through: what it did not give is
+            # theirs to know, not a failure
+            print(f"eggemo monitor: stopped by {'Ctrl-C' if ctrl_c.hit else 'SIGTERM'} before the end; {problem}",
+                  file=sys.stderr)
+        elif problem is not None:
             print(f"eggemo monitor: {problem}", file=sys.stderr)
             return 1
         return 0

@@ -119,11 +119,15 @@ def test_ctrl_c_while_monitor_emulate_boots_is_one_line_and_qemu_ends(tools, tmp
         assert "Traceback" not in err, err
         # Before the session starts Ctrl-C interrupts (130); once monitor.run() has begun, which a
         # slow machine can reach before the signal lands, it is the live monitor's normal way to
-        # end: the summary line and 0. Either way one clean line and no QEMU left behind.
+        # end: the summary line and 0, and what the recording did not give is said as a note of the
+        # user's stop, not as a failure (CI once caught the signal before the board's HELLO and
+        # exited 1). Either way no traceback and no QEMU left behind.
         if proc.returncode == 130:
             assert "eggemo monitor: interrupted" in err, err
         else:
             assert proc.returncode == 0 and "eggemo monitor: 0 predictions; link" in err, err
+            if "was streamed" in err:
+                assert "stopped by Ctrl-C before the end; nothing of" in err, err
         assert _gone_within(qemu[0], 5.0)
     finally:
         if proc.poll() is None:
