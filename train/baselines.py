@@ -170,15 +170,22 @@ def crossfit_log_probs(X: np.ndarray, y: np.ndarray, idx: np.ndarray, n_classes:
     from sklearn.preprocessing import StandardScaler
 
     idx = np.asarray(idx)
-    fold = stratified_folds(y[idx], folds, seed)
     out = np.full((len(idx), n_classes), np.log(1e-6))
-    for f in range(folds):
-        fit, score = idx[fold != f], np.flatnonzero(fold == f)
-        if len(score) == 0:
-            continue
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000)).fit(X[fit], y[fit])
+    lab = np.flatnonzero(y[idx] >= 0)              # label -1: unlabelled
+    fold = np.full(len(idx), -1, np.int64)
+    fold[lab] = stratified_folds(y[idx[lab]], folds, seed)
+
+    def fit(rows: np.ndarray, score: np.ndarray) -> None:
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000)).fit(X[rows], y[rows])
         p = model.predict_proba(X[idx[score]])
         out[np.ix_(score, model.classes_)] = np.log(np.maximum(p, 1e-6))
+
+    for f in range(folds):
+        score = np.flatnonzero(fold == f)
+        if len(score):
+            fit(idx[(fold != f) & (fold >= 0)], score)
+    if len(lab) < len(idx):      # the unlabelled utterances: by the regression on every labelled one
+        fit(idx[lab], np.flatnonzero(fold < 0))
     return out
 
 

@@ -119,18 +119,28 @@ def features_from_file(path: Path, fcfg: Any, noise: Any = None) -> tuple[Featur
 
 def make_splits(fs: FeatureSet, cfg: Config) -> dict[str, np.ndarray]:
     """{"train", "val", "test"} index arrays. The test part is the paper's stratified 20 % (or the
-    named speakers); validation, for early stopping, is a stratified share of the rest."""
+    named speakers); validation, for early stopping, is a stratified share of the rest. Both are
+    drawn from the utterances that carry a label; the unlabelled ones all join the training part
+    (under held-out speakers, those of the held-out speakers stay out: they are the new wearer's)."""
     from .splits import check_split, speaker_split, stratified_split
     dc = cfg.data
     pool = np.arange(len(fs))
     if dc.max_utterances and dc.max_utterances < len(fs):
         _, pool = stratified_split(fs.labels, dc.max_utterances / len(fs), dc.split_seed + 1000)
+    unlabelled = pool[~fs.labelled[pool]]
+    pool = pool[fs.labelled[pool]]
+    if len(pool) == 0:
+        raise ValueError(f"none of the {len(unlabelled)} utterances carries a label: a test part needs labelled "
+                         f"utterances (give them a label in the manifest, or distil onto this corpus with "
+                         f"--features/--corpus of a labelled one beside it)")
     if dc.split == "speaker":
         tr, te = speaker_split(fs.speakers[pool], dc.test_speakers)
+        unlabelled = unlabelled[~np.isin(fs.speakers[unlabelled].astype(str), [str(s) for s in dc.test_speakers])]
     else:
         tr, te = stratified_split(fs.labels[pool], dc.test_fraction, dc.split_seed)
     fit, val = stratified_split(fs.labels[pool][tr], dc.val_fraction, dc.split_seed + 1)
-    splits = {"train": pool[tr][fit], "val": pool[tr][val], "test": pool[te]}
+    splits = {"train": np.sort(np.concatenate([pool[tr][fit], unlabelled])).astype(np.int64),
+              "val": pool[tr][val], "test": pool[te]}
     # named test speakers need not have spoken every emotion; a stratified test part has them all
     check_split(fs.labels, fs.label_names, splits, ("train", "val") if dc.split == "speaker" else tuple(splits))
     return splits
@@ -160,6 +170,9 @@ def run_training(mode: str, cfg: Config, fs: FeatureSet, feature_config: dict[st
         fs.check_finite("the features extracted from the corpus", f"A file of the corpus or the feature cache "
                         f"({cache}) is damaged: extract them again with an empty cache (--set data.cache_dir=DIR)")
     splits = make_splits(fs, cfg)
+    if mode != "distill":
+        # only a teacher's soft targets reach the utterances nobody labelled
+        splits["train"] = splits["train"][fs.labelled[splits["train"]]]
     parts = {k: fs.subset(v) for k, v in splits.items()}
     n_classes = len(fs.label_names)
     teacher = None
@@ -178,7 +191,10 @@ def run_training(mode: str, cfg: Config, fs: FeatureSet, feature_config: dict[st
             raise ValueError("distill needs --teacher CHECKPOINT (train one with `eggemo train teacher`)")
         teacher, tck = load_checkpoint(teacher_ckpt)
         check_teacher(tck, fs, splits, feature_config, teacher_ckpt)
-        if cfg.distill.kind != "logit" and getattr(teacher, "feature_dim", None) != cfg.student.feature_dim:
+        if cfg.distill.class_map or list(tck["label_names"]) != list(fs.label_names):
+            teacher_outputs = (mapped_teacher_targets(teacher, tck, parts["train"], cfg), None)
+            teacher = None
+        elif cfg.distill.kind != "logit" and getattr(teacher, "feature_dim", None) != cfg.student.feature_dim:
             raise ValueError(f"teacher feature is {teacher.feature_dim}-d but student.feature_dim is "
                              f"{cfg.student.feature_dim}; set student.feature_dim to match")
     out = Path(out_dir)
@@ -206,6 +222,23 @@ def run_training(mode: str, cfg: Config, fs: FeatureSet, feature_config: dict[st
              "n_test": len(parts["test"]), "checkpoint": str(out / "best.pt"),
              "train_seconds": float(sum(r["seconds"] for r in result.history))}
     return write_report(test, out, "test", extra=extra, tsne=tsne, seed=cfg.run.seed)
+
+
+def mapped_teacher_targets(teacher, tck: dict[str, Any], train_set: FeatureSet, cfg: Config) -> np.ndarray:
+    """A teacher trained on another label set, through the class map (distill.class_map): its
+    log-probabilities over the student's classes on the training utterances. It teaches through
+    its class probabilities, so the distillation is on the logits."""
+    from .classmap import resolve
+    from .evaluate import model_inputs, predict
+
+    cmap = resolve(cfg.distill.class_map or None, tck["label_names"], train_set.label_names)
+    if cfg.distill.kind != "logit":
+        raise ValueError(f"a teacher with another label set ({list(tck['label_names'])}) teaches through its "
+                         f"class probabilities: distil with --set distill.kind=logit (the config has "
+                         f"{cfg.distill.kind!r})")
+    print(f"  class map: {cmap.describe()}", file=sys.stderr)
+    logits = predict(teacher, model_inputs(tck["arch"], train_set))[0]
+    return cmap.map_log_probs(logits)
 
 
 def crossfit_teacher_targets(train_set: FeatureSet, val_set: FeatureSet, cfg: Config,
@@ -281,11 +314,12 @@ def check_teacher(tck: dict[str, Any], fs: FeatureSet, splits: dict[str, np.ndar
     """The teacher must be a teacher, share the labels and features, and not have seen the test part."""
     if tck["kind"] != "teacher":
         raise ValueError(f"{path} is a {tck['kind']} checkpoint; distill needs a teacher")
-    if list(tck["label_names"]) != list(fs.label_names):
-        raise ValueError(f"{path} was trained on labels {tck['label_names']}, this corpus has {list(fs.label_names)}")
     seen = set(tck["train_config"].get("test_utt_ids") or [])
     test_ids = set(fs.utt_ids[splits["test"]].tolist())
-    if seen and seen != test_ids:
+    # a teacher of another corpus (none of its test utterances is one of this corpus's) saw none of
+    # this corpus: its split does not matter
+    other_corpus = bool(seen) and not (seen & set(fs.utt_ids.tolist()))
+    if seen and not other_corpus and seen != test_ids:
         raise ValueError(f"{path} was trained with another test split; its training data may include this "
                          f"run's test utterances. Train the teacher with the same data settings "
                          f"(data.split_seed, data.test_fraction, ...)")
@@ -316,7 +350,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("mode", choices=MODES, help="teacher (speech log-Mel), student (EGG F0), or distill (CMED)")
     add_common(p)
     p.add_argument("--out", required=True, help="run folder: best.pt, log.csv, log.jsonl, test_* reports")
-    p.add_argument("--teacher", help="teacher checkpoint for distill")
+    p.add_argument("--teacher", help="teacher checkpoint for distill (with --set distill.source=teacher)")
+    p.add_argument("--class-map", metavar="FILE", help="distill: how the teacher's classes meet the student's "
+                   "when it was trained on another label set (TOML, one line per teacher class: "
+                   "teacher_class = \"student_class\"; configs/classmaps/ has examples; docs/distill.md)")
     p.add_argument("--size", choices=("paper", "edge"), help="switch the student to the paper's BiLSTM of this size, "
                    "replacing the config's student architecture (the recipe's is a CNN): paper (4x256) or edge "
                    "(2x48, 3 frames per step)")
@@ -336,6 +373,11 @@ def config_from_args(args: argparse.Namespace) -> Config:
         changes["student"] = {"arch": "bilstm_student", **student_size(args.size)}
     if getattr(args, "arch", None):
         changes["teacher"] = {"arch": args.arch}
+    if getattr(args, "class_map", None):
+        if getattr(args, "mode", "distill") != "distill":
+            raise ValueError(f"--class-map: only `eggemo train distill` reads a teacher; leave it out of "
+                             f"`eggemo train {args.mode}`")
+        changes["distill"] = {"class_map": str(args.class_map), "source": "teacher", "kind": "logit"}
     if getattr(args, "f0_source", None):
         if getattr(args, "features", None):
             raise ValueError(f"--f0-source applies when features are extracted from --corpus; {args.features} "
@@ -366,6 +408,7 @@ def main(args: argparse.Namespace) -> int:
         check_teacher_option(args.mode, cfg, args.teacher)     # before minutes of feature extraction
         fs, fc = load_features(cfg, corpus=args.corpus, features=args.features, progress=cfg.run.progress)
         if int(os.environ.get("RANK", "0")) == 0:
+            print(f"{fs.label_count()}")
             print(split_summary(fs, make_splits(fs, cfg)))
         summary = run_training(args.mode, cfg, fs, fc, args.out, teacher_ckpt=args.teacher, tsne=not args.no_tsne)
     except (ValueError, FileNotFoundError) as exc:

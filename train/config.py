@@ -102,6 +102,12 @@ class DistillConfig:
     crossfit_features: str = "spectral+f0"   # "spectral" (band statistics) | "spectral+f0" | "functionals"
                                              # (the teacher's six per band) | "functionals+f0"
     crossfit_folds: int = 5
+    # Partly labelled corpora (unlabelled paired recordings, label -1): the student learns CE from the
+    # labels it has and the teacher's soft targets from these utterances:
+    kd_on: str = "all"            # "all" training utterances, or only the "unlabelled" ones
+    confidence: float = 0.0       # only where the teacher's top class probability is at least this
+    class_map: str = ""           # a teacher trained on another label set: TOML/CSV file mapping its
+                                  # classes to the student's (eggemo.train.classmap); "" = same labels
 
 
 @dataclass(frozen=True)

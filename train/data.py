@@ -11,10 +11,17 @@ EMO-DB   A folder of files named like ``03a01Fa.wav`` (speaker 03, text a01,
          ``laryngo/`` folder beside the speech files (or beside ``wav/``), or,
          when there is none, channel 2 of a stereo speech file.
 manifest A CSV file (or a folder holding ``manifest.csv``) with the columns
-         ``speech_path, label, speaker`` and optionally ``egg_path``,
+         ``speech_path, speaker`` and optionally ``label``, ``egg_path``,
          ``speech_channel``, ``egg_channel``, ``utt_id``. Paths are relative to
          the CSV. Without ``egg_path`` the EGG is ``egg_channel`` (default 2)
-         of the speech file. A CDESD copy or one's own sessions fit this.
+         of the speech file. A CDESD copy or one's own sessions fit this. A row
+         whose ``label`` is empty (or a manifest without the column) is an
+         *unlabelled* paired recording: it trains a student through a speech
+         teacher (`eggemo train distill`), never scores one.
+paired   A folder of stereo recordings (speech on channel 1, EGG on channel 2)
+         that are not EMO-DB names, directly or one sub-folder per speaker:
+         unlabelled paired recordings, e.g. a wearable's sessions cut into
+         utterances. The speaker is the sub-folder's name (else "unknown").
 synthetic What `eggemo synth` writes: a manifest (stereo files, EGG on channel 2).
 
 F0 source
@@ -55,6 +62,10 @@ LABEL_SETS: dict[str, tuple[str, ...]] = {"emodb": EMODB_LABELS, "cdesd": CDESD_
 
 F0_SOURCES = ("egg", "speech")
 _EMODB_NAME = re.compile(r"^(\d\d)([a-z]\d\d)([A-Za-z])([a-z0-9]*)\.wav$", re.IGNORECASE)
+
+
+# An Item's label when nobody labelled it (a manifest row with an empty label, a paired folder).
+UNLABELLED = ""
 
 
 class CorpusError(ValueError):
@@ -105,8 +116,9 @@ def resolve_label_set(label_set: str | tuple[str, ...] | None) -> tuple[str, ...
 
 
 def label_names_for(items: list[Item]) -> tuple[str, ...]:
-    """Label order for a FeatureSet: EMO-DB's or CDESD's order when the labels fit one, else sorted."""
-    used = {it.label for it in items}
+    """Label order for a FeatureSet: EMO-DB's or CDESD's order when the labels fit one, else sorted.
+    Unlabelled items add no label."""
+    used = {it.label for it in items} - {UNLABELLED}
     for names in (EMODB_LABELS, CDESD_LABELS):
         if used <= set(names):
             return names
@@ -209,10 +221,10 @@ def load_manifest(csv_path: str | Path, *, f0_source: str = "egg",
     if not rows:
         raise CorpusError(f"{csv_path}: the manifest has no rows")
     cols = set(rows[0])
-    missing = {"speech_path", "label", "speaker"} - cols
+    missing = {"speech_path", "speaker"} - cols
     if missing:
-        raise CorpusError(f"{csv_path}: missing column(s) {sorted(missing)}; need speech_path, label, speaker "
-                          f"and optionally egg_path, speech_channel, egg_channel, utt_id")
+        raise CorpusError(f"{csv_path}: missing column(s) {sorted(missing)}; need speech_path, speaker "
+                          f"and optionally label (empty: unlabelled), egg_path, speech_channel, egg_channel, utt_id")
     items: list[Item] = []
     seen: set[str] = set()
     for n, row in enumerate(rows, start=2):
@@ -220,10 +232,10 @@ def load_manifest(csv_path: str | Path, *, f0_source: str = "egg",
         label = (row.get("label") or "").strip().lower()
         speech = (row.get("speech_path") or "").strip()
         speaker = (row.get("speaker") or "").strip()
-        if not speech or not label or not speaker:
-            _fail_or_skip(where, "empty speech_path, label or speaker", skip_bad, skipped)
+        if not speech or not speaker:
+            _fail_or_skip(where, "empty speech_path or speaker", skip_bad, skipped)
             continue
-        if allowed is not None and label not in allowed:
+        if label and allowed is not None and label not in allowed:
             _fail_or_skip(where, f"unknown label {label!r}; expected one of {', '.join(allowed)}",
                           skip_bad, skipped)
             continue
@@ -291,12 +303,60 @@ def load_corpus(path: str | Path, *, kind: str = "auto", f0_source: str = "egg",
                              skipped=skipped)
     if path.is_file():
         raise CorpusError(f"{path}: a file that is not a manifest CSV; pass the corpus folder")
+    if kind == "auto" and is_paired_folder(path):
+        return load_paired(path, f0_source=f0_source, skip_bad=skip_bad, skipped=skipped)
     items = load_emodb(path, f0_source=f0_source, skip_bad=skip_bad, skipped=skipped)
     allowed = resolve_label_set(label_set)
     if allowed is not None:
         bad = sorted({it.label for it in items} - set(allowed))
         if bad:
             raise CorpusError(f"{path}: labels {bad} are not in the label set {allowed}")
+    return items
+
+
+def _wavs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() == ".wav" and p.is_file())
+
+
+def is_paired_folder(path: Path) -> bool:
+    """A folder of recordings that is no EMO-DB copy: .wav files (directly or in sub-folders, one
+    per speaker) of which none has an EMO-DB name."""
+    if (path / "wav").is_dir():
+        return False
+    files = _wavs(path) or [p for d in sorted(path.iterdir()) if d.is_dir() for p in _wavs(d)]
+    return bool(files) and not any(_EMODB_NAME.match(p.name) for p in files)
+
+
+def load_paired(root: str | Path, *, f0_source: str = "egg", skip_bad: bool = False,
+                skipped: list[Skipped] | None = None) -> list[Item]:
+    """A folder of unlabelled paired recordings (see the module docstring): stereo .wav files,
+    speech on channel 1 and EGG on channel 2, directly in `root` (speaker "unknown") or in one
+    sub-folder per speaker."""
+    _check_f0_source(f0_source)
+    root = Path(root)
+    found = [(p, "unknown") for p in _wavs(root)]
+    found += [(p, d.name) for d in sorted(root.iterdir()) if d.is_dir() for p in _wavs(d)]
+    items: list[Item] = []
+    seen: set[str] = set()
+    for p, speaker in found:
+        try:
+            channels = wav_info(p).channels
+        except AudioError as exc:
+            _fail_or_skip(str(p), str(exc), skip_bad, skipped)
+            continue
+        if channels < 2 and f0_source == "egg":
+            _fail_or_skip(str(p), "one channel: a paired recording has the speech on channel 1 and the EGG on "
+                          "channel 2 (for speech alone pass --f0-source speech)", skip_bad, skipped)
+            continue
+        utt_id = p.stem if speaker == "unknown" else f"{speaker}/{p.stem}"
+        if utt_id in seen:
+            _fail_or_skip(str(p), f"duplicate utterance name {utt_id!r}", skip_bad, skipped)
+            continue
+        seen.add(utt_id)
+        items.append(Item(utt_id=utt_id, speech_path=str(p), label=UNLABELLED, speaker=speaker, speech_channel=1,
+                          egg_path=None, egg_channel=2 if channels >= 2 else None, f0_source=f0_source))
+    if not items:
+        raise CorpusError(f"{root}: no usable paired recordings (all {len(found)} were skipped)")
     return items
 
 

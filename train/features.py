@@ -51,7 +51,7 @@ import numpy as np
 
 from eggemo.core.feat import CROPS, F0_NORMS, PAPER_INPUTS, STUDENT_INPUTS, F0Stats, fit_length, student_input
 
-from .featureset import FeatureSet
+from .featureset import UNLABELLED, FeatureSet
 
 FEATURE_VERSION = 4        # bump when a change here or in the F0 core alters cached arrays (2: periodicity,
                            # energy; 3: cq, jitter, shimmer; 4: cycles of at least 0.7 periods)
@@ -251,6 +251,7 @@ def assemble(feats: Sequence[UtteranceFeatures], labels: Sequence[str], speakers
     feature_config records config and `extra_settings` (e.g. f0_source)."""
     label_names = tuple(label_names)
     lookup = {n: i for i, n in enumerate(label_names)}
+    lookup[""] = UNLABELLED                # data.UNLABELLED: nobody labelled it
     unknown = sorted(set(labels) - set(lookup))
     if unknown:
         raise ValueError(f"labels {unknown} are not in label_names {label_names}")

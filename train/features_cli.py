@@ -5,6 +5,8 @@ import argparse
 import sys
 import time
 
+import numpy as np
+
 from eggemo.options import SHARED, add_fs, add_label_set, add_noise
 
 from .features import CROPS, F0_NORMS, FeatureConfig
@@ -76,8 +78,13 @@ def main(args: argparse.Namespace) -> int:
     except (CorpusError, ValueError) as exc:
         raise SystemExit(f"eggemo features: {exc}")
     fs.save(out)
-    train, test = stratified_split(fs.labels, 0.2, seed=0)
-    print(counts_table(fs.labels, fs.label_names, {"train": train, "test": test}))
+    lab = np.flatnonzero(fs.labelled)
+    if len(lab):
+        train, test = stratified_split(fs.labels[lab], 0.2, seed=0)
+        train = np.sort(np.concatenate([lab[train], np.flatnonzero(~fs.labelled)]))
+        print(counts_table(fs.labels, fs.label_names, {"train": train, "test": lab[test]}))
+    print(f"{fs.label_count()}" + ("" if len(lab) == len(fs) else
+          "; the unlabelled ones train a student only through a teacher (`eggemo train distill`)"))
     print(f"wrote {len(fs)} utterances ({fs.logmel.shape[1]} Mel bands x {fs.logmel.shape[2]} frames) "
           f"to {out} in {time.perf_counter() - t0:.1f} s"
           + (f" (a FeatureSet file ends in .npz; `--features {args.out}` finds it too)" if str(out) != args.out else ""))

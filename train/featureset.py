@@ -21,6 +21,10 @@ import numpy as np
 # were named holds these two.
 F0_CHANNELS = ("log_f0", "voiced")
 
+# The label of an utterance nobody labelled (a paired recording for distillation): it trains a
+# student through a teacher's soft targets, and never scores a model.
+UNLABELLED = -1
+
 
 def npz_path(path: str | Path) -> Path:
     """The file a FeatureSet saved as `path` is in: numpy adds ".npz" to a name without it."""
@@ -58,16 +62,30 @@ class FeatureSet:
                 raise ValueError(f"FeatureSet.{name} has {len(getattr(self, name))} rows, labels has {n}")
         object.__setattr__(self, "f0_channels", tuple(str(c) for c in self.f0_channels))
         labels, k = np.asarray(self.labels), len(self.label_names)
-        if n and (labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= k):
-            bad = labels[(labels < 0) | (labels >= k)] if labels.dtype.kind in "iu" else labels
+        if n and (labels.dtype.kind not in "iu" or labels.min() < UNLABELLED or labels.max() >= k):
+            bad = labels[(labels < UNLABELLED) | (labels >= k)] if labels.dtype.kind in "iu" else labels
             raise ValueError(f"{len(bad)} of its {n} labels are not indices 0..{k - 1} into its {k} label names "
-                             f"{list(self.label_names)} (e.g. {bad[:3].tolist()})")
+                             f"{list(self.label_names)} nor {UNLABELLED} (unlabelled) (e.g. {bad[:3].tolist()})")
         if self.f0.ndim != 3 or self.f0.shape[2] != len(self.f0_channels):
             raise ValueError(f"FeatureSet.f0 must be (N, T, {len(self.f0_channels)}) for the channels "
                              f"{list(self.f0_channels)}, got {self.f0.shape}")
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @property
+    def labelled(self) -> np.ndarray:
+        """(N,) bool: which utterances carry a label."""
+        return np.asarray(self.labels) != UNLABELLED
+
+    @property
+    def n_labelled(self) -> int:
+        return int(self.labelled.sum())
+
+    def label_count(self) -> str:
+        """"N utterances, M with a label" (or "N utterances, all labelled"): what every command says."""
+        n, m = len(self), self.n_labelled
+        return f"{n} utterances, " + ("all labelled" if m == n else f"{m} with a label, {n - m} without")
 
     def subset(self, idx: np.ndarray) -> "FeatureSet":
         idx = np.asarray(idx)

@@ -42,7 +42,7 @@ from .config import Config, to_dict
 from .evaluate import model_inputs, predict, unweighted_accuracy, weighted_accuracy
 from .featureset import FeatureSet
 from .augment import augment_student, mixup, spec_augment
-from .loss import cmed_loss, distill_loss, soft_cross_entropy, soft_targets
+from .loss import cmed_loss, distill_loss, partial_label_loss, soft_cross_entropy, soft_targets
 from .models import STUDENT_ARCHS, BandNorm, build_model
 
 LOG_FIELDS = ("epoch", "lr", "train_loss", "train_ce", "train_kd", "train_acc", "val_loss", "val_ua",
@@ -148,6 +148,9 @@ class _Run:
     world: int
     rank: int
     n_classes: int
+    partial: bool = False                # distilling on a partly labelled training part (or with
+                                         # distill.kd_on / confidence choosing where the teacher teaches)
+    dc: Any = None                       # cfg.distill
 
 
 def _teacher_of(arch: str, train_set: FeatureSet, cfg: Config, teacher: nn.Module | None,
@@ -197,6 +200,8 @@ def _batches(train_set: FeatureSet, teacher, run: _Run, seed: int):
         t_logits, t_feat = predict(teacher, train_set.logmel, oc.batch_size * 4, run.device)
         tensors += [torch.as_tensor(t_feat), torch.as_tensor(t_logits)]
         teacher.cpu()
+    if teacher is not None and run.partial:
+        tensors.append(torch.as_tensor(kd_weights(tensors[3].numpy(), train_set.labelled, run.dc)))
     dataset = TensorDataset(*tensors)
     drop_last = len(dataset) % oc.batch_size == 1   # a batch of one breaks BatchNorm
     if run.world > 1:
@@ -206,14 +211,45 @@ def _batches(train_set: FeatureSet, teacher, run: _Run, seed: int):
     return DataLoader(dataset, batch_size=oc.batch_size, shuffle=True, generator=gen, drop_last=drop_last), None
 
 
+def kd_weights(teacher_logits: np.ndarray, labelled: np.ndarray, dc) -> np.ndarray:
+    """(N,) 1.0 where the teacher's soft target teaches, else 0.0: every utterance, or only the
+    unlabelled ones (distill.kd_on), and only where the teacher's top class probability reaches
+    distill.confidence."""
+    z = np.asarray(teacher_logits, np.float64)
+    z = z - np.max(np.where(np.isfinite(z), z, -np.inf), axis=1, keepdims=True)
+    p = np.exp(z)
+    top = p.max(axis=1) / p.sum(axis=1)
+    w = top >= dc.confidence
+    if dc.kd_on == "unlabelled":
+        w &= ~np.asarray(labelled, bool)
+    elif dc.kd_on != "all":
+        raise ValueError(f"distill.kd_on must be 'all' or 'unlabelled', got {dc.kd_on!r}")
+    return w.astype(np.float32)
+
+
 def _batch_loss(net: nn.Module, batch: list[torch.Tensor], distilling: bool, channels: tuple[str, ...],
                 cfg: Config, run: _Run, aug_gen: torch.Generator):
     """(loss, its CE and KD parts, logits, labels) of one augmented batch. The paper's loss path
-    (hard labels) is kept exactly when nothing softens the targets."""
+    (hard labels) is kept exactly when nothing softens the targets and every utterance carries a
+    label; on a partly labelled training part (label -1: unlabelled) CE reads the labelled rows
+    and KD the rows kd_weights picks (loss.partial_label_loss)."""
     oc, ac = run.oc, cfg.augment
     soft = oc.label_smoothing > 0 or ac.mixup > 0
     xb, yb = batch[0], batch[1]
     xb = augment_student(xb, channels, ac, aug_gen) if run.arch in STUDENT_ARCHS else spec_augment(xb, ac, aug_gen)
+    if run.partial and distilling:
+        labelled = yb >= 0
+        targets = soft_targets(yb.clamp(min=0), run.n_classes, oc.label_smoothing) * labelled[:, None]
+        extra = [t.to(run.device) for t in batch[2:]]      # features, logits, KD weights
+        if ac.mixup > 0:
+            raise ValueError("augment.mixup does not mix unlabelled utterances: set it to 0 to distil onto a "
+                             "partly labelled corpus")
+        xb = xb.to(run.device)
+        logits, feature = net(xb)
+        parts = partial_label_loss(cfg.distill.kind, logits, feature, extra[1], extra[0],
+                                   targets.to(run.device), labelled.to(run.device), extra[2],
+                                   cfg.distill.tau, cfg.distill.alpha)
+        return parts.total, parts.ce, parts.kd, logits, yb.to(run.device)
     targets = soft_targets(yb, run.n_classes, oc.label_smoothing) if soft else None
     extra = [t.to(run.device) for t in batch[2:]]          # the teacher's features and logits
     if ac.mixup > 0:
@@ -269,7 +305,15 @@ def train(arch: str, model_config: dict[str, Any], train_set: FeatureSet, val_se
     world, rank, local_rank, own_group = _distributed(cfg.run.device)
     main_rank = rank == 0
     device = pick_device(cfg.run.device, local_rank)
-    run = _Run(arch, mode, oc, device, world, rank, len(train_set.label_names))
+    unlabelled = int((~train_set.labelled).sum())
+    if unlabelled and teacher is None:
+        raise ValueError(f"{unlabelled} of the {len(train_set)} training utterances carry no label, and only "
+                         f"distillation learns from those (a teacher's soft targets); train the {mode} on the "
+                         f"labelled ones, or distil (`eggemo train distill`)")
+    if not val_set.labelled.all():
+        raise ValueError("the validation part holds unlabelled utterances; it scores the model and needs labels")
+    partial = teacher is not None and (unlabelled > 0 or cfg.distill.kd_on != "all" or cfg.distill.confidence > 0)
+    run = _Run(arch, mode, oc, device, world, rank, len(train_set.label_names), partial, cfg.distill)
     if cfg.run.threads > 0:
         torch.set_num_threads(cfg.run.threads)
     if device.type == "cpu":

@@ -98,3 +98,41 @@ def distill_loss(kind: str, student_logits: torch.Tensor, student_feature: torch
     else:
         raise ValueError(f"distillation kind must be 'feature', 'logit' or 'both', got {kind!r}")
     return LossParts(total=alpha * kd + (1.0 - alpha) * ce, ce=ce, kd=kd)
+
+
+def _kl_rows(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tau: float) -> torch.Tensor:
+    """(B,) tau^2 * KL(softmax(zT/tau) || softmax(zS/tau)) per row, over the classes the teacher
+    scores: a column where the teacher's logit is -inf (a student class no teacher class maps to,
+    classmap.map_log_probs) is left out of both distributions."""
+    keep = torch.isfinite(teacher_logits).all(dim=0)
+    s, t = student_logits[:, keep] / tau, teacher_logits[:, keep].detach() / tau
+    log_q, log_p = F.log_softmax(s, dim=-1), F.log_softmax(t, dim=-1)
+    return tau * tau * (log_p.exp() * (log_p - log_q)).sum(dim=-1)
+
+
+def partial_label_loss(kind: str, student_logits: torch.Tensor, student_feature: torch.Tensor,
+                       teacher_logits: torch.Tensor, teacher_feature: torch.Tensor, targets: torch.Tensor,
+                       labelled: torch.Tensor, kd_weight: torch.Tensor, tau: float = TAU,
+                       alpha: float = ALPHA) -> LossParts:
+    """alpha * KD + (1 - alpha) * CE on a batch where only some rows carry a label.
+
+    CE (soft `targets`) is the mean over the `labelled` rows (0 when the batch has none); KD is the
+    mean over the rows weighted by `kd_weight` (0 / 1: the teacher's confident rows, or only the
+    unlabelled ones; distill.kd_on, distill.confidence), on the logits or, for kind "feature", the
+    paper's feature term. With every row labelled and weighted it equals distill_loss."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    m = labelled.to(student_logits.dtype)
+    ce_rows = -(targets * F.log_softmax(student_logits, dim=-1)).sum(dim=-1)
+    ce = (ce_rows * m).sum() / m.sum().clamp(min=1.0)
+    if kind == "logit":
+        kd_rows = _kl_rows(student_logits, teacher_logits, tau)
+    elif kind == "feature":
+        kd_rows = _kl_rows(student_feature, teacher_feature, tau)
+    elif kind == "both":
+        kd_rows = 0.5 * (_kl_rows(student_feature, teacher_feature, tau) + _kl_rows(student_logits, teacher_logits, tau))
+    else:
+        raise ValueError(f"distillation kind must be 'feature', 'logit' or 'both', got {kind!r}")
+    w = kd_weight.to(kd_rows.dtype)
+    kd = (kd_rows * w).sum() / w.sum().clamp(min=1.0)
+    return LossParts(total=alpha * kd + (1.0 - alpha) * ce, ce=ce, kd=kd)

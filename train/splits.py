@@ -93,8 +93,16 @@ def counts(labels: Sequence, label_names: Sequence[str], splits: dict[str, np.nd
         idx = np.array([lookup[str(v)] for v in labels], dtype=np.int64)
     out = np.zeros((len(names), len(splits)), dtype=np.int64)
     for j, part in enumerate(splits.values()):
-        out[:, j] = np.bincount(idx[np.asarray(part, dtype=np.int64)], minlength=len(names))[:len(names)]
+        got = idx[np.asarray(part, dtype=np.int64)]
+        out[:, j] = np.bincount(got[got >= 0], minlength=len(names))[:len(names)]   # -1: unlabelled
     return out
+
+
+def unlabelled_counts(labels: Sequence, splits: dict[str, np.ndarray]) -> np.ndarray:
+    """(n_splits,) how many utterances of each part carry no label (label -1 or "")."""
+    labels = np.asarray(labels)
+    none = labels < 0 if labels.dtype.kind in "iu" else labels == ""
+    return np.array([int(none[np.asarray(p, dtype=np.int64)].sum()) for p in splits.values()], dtype=np.int64)
 
 
 def counts_table(labels: Sequence, label_names: Sequence[str], splits: dict[str, np.ndarray]) -> str:
@@ -102,7 +110,11 @@ def counts_table(labels: Sequence, label_names: Sequence[str], splits: dict[str,
     c = counts(labels, label_names, splits)
     head = ["emotion", *splits, "total"]
     rows = [[name, *map(str, c[i]), str(c[i].sum())] for i, name in enumerate(label_names)]
-    rows.append(["total", *map(str, c.sum(axis=0)), str(c.sum())])
+    u = unlabelled_counts(labels, splits)
+    if u.any():
+        rows.append(["(no label)", *map(str, u), str(u.sum())])
+    total = c.sum(axis=0) + u
+    rows.append(["total", *map(str, total), str(total.sum())])
     widths = [max(len(r[k]) for r in [head, *rows]) for k in range(len(head))]
     fmt = lambda r: "| " + " | ".join(v.ljust(w) if k == 0 else v.rjust(w) for k, (v, w) in enumerate(zip(r, widths))) + " |"
     sep = "|" + "|".join("-" * (w + 1) + ":" if k else "-" * (w + 2) for k, w in enumerate(widths)) + "|"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from eggemo.train.audio import AudioError, write_wav
-from eggemo.train.data import (CDESD_LABELS, EMODB_LABELS, CorpusError, Item, Skipped, label_names_for,
+from eggemo.train.data import (CDESD_LABELS, EMODB_LABELS, UNLABELLED, CorpusError, Item, Skipped, label_names_for,
                                load_corpus, read_item)
 from eggemo.train.synth_corpus import CorpusConfig, write_corpus
 
@@ -156,8 +156,44 @@ def test_manifest_errors(tmp_path, row, words):
 
 def test_manifest_missing_columns(tmp_path):
     manifest = write_manifest(tmp_path / "m.csv", [{"file": "a.wav", "emotion": "anger"}])
-    with pytest.raises(CorpusError, match=r"missing column\(s\).*label.*speaker.*speech_path"):
+    with pytest.raises(CorpusError, match=r"missing column\(s\).*speaker.*speech_path.*optionally label"):
         load_corpus(manifest)
+
+
+def test_a_manifest_row_with_an_empty_label_is_an_unlabelled_paired_recording(tmp_path):
+    """Unlabelled paired recordings (speech + EGG nobody labelled) load beside labelled ones; they
+    add no label name, and a manifest without a label column is wholly unlabelled."""
+    write_wav(tmp_path / "a.wav", np.stack([tone(300), tone(100)], axis=1), FS)
+    write_wav(tmp_path / "b.wav", np.stack([tone(250), tone(120)], axis=1), FS)
+    write_manifest(tmp_path / "manifest.csv", [
+        {"speech_path": "a.wav", "label": "anger", "speaker": "A", "utt_id": "a"},
+        {"speech_path": "b.wav", "label": "", "speaker": "A", "utt_id": "b"},
+        {"speech_path": "a.wav", "label": " ", "speaker": "B", "utt_id": "c"}])
+    items = load_corpus(tmp_path, label_set="emodb")
+    assert [it.label for it in items] == ["anger", UNLABELLED, UNLABELLED]
+    assert label_names_for(items) == EMODB_LABELS
+    bare = write_manifest(tmp_path / "bare.csv", [{"speech_path": "a.wav", "speaker": "A"}])
+    assert [it.label for it in load_corpus(bare)] == [UNLABELLED]
+    # an unknown label is still an error: only an empty one means "nobody labelled it"
+    bad = write_manifest(tmp_path / "bad.csv", [{"speech_path": "a.wav", "label": "joy", "speaker": "A"}])
+    with pytest.raises(CorpusError, match="unknown label 'joy'"):
+        load_corpus(bad, label_set="emodb")
+
+
+def test_a_folder_of_paired_recordings_loads_unlabelled_with_speakers_from_subfolders(tmp_path):
+    for spk in ("alice", "bob"):
+        (tmp_path / spk).mkdir()
+        for k in range(2):
+            write_wav(tmp_path / spk / f"session{k}.wav", np.stack([tone(300), tone(100)], axis=1), FS)
+    items = load_corpus(tmp_path)
+    assert sorted((it.utt_id, it.speaker, it.label) for it in items) == [
+        ("alice/session0", "alice", ""), ("alice/session1", "alice", ""),
+        ("bob/session0", "bob", ""), ("bob/session1", "bob", "")]
+    speech, egg = read_item(items[0], FS)
+    assert len(speech) == len(egg) > 0
+    write_wav(tmp_path / "alice" / "mono.wav", tone(300), FS)
+    with pytest.raises(CorpusError, match="one channel: a paired recording"):
+        load_corpus(tmp_path)
 
 
 def test_synthetic_corpus_loads_as_a_manifest(synth):
