@@ -1,5 +1,5 @@
 /* emo_feat: the student's input from F0 frames. See emo_feat.h; the specification is
- * train/features.py student_input and host/pipeline.py F0Normaliser. Build with
+ * eggemo/core/feat.py student_input and F0Normaliser. Build with
  * -ffp-contract=off. */
 #include "emo_feat.h"
 

@@ -4,10 +4,9 @@
  * One implementation for the board and the host: the firmware runs the int8
  * student on what emo_feat_quantize() writes, and the host's live classifier
  * (host/pipeline.py) feeds its int8 model the same bytes through the cffi
- * binding. The NumPy reference is the specification:
- *   stats      host/pipeline.py F0Normaliser.stats_for (utterance mode:
- *              train/features.py F0Stats.from_frames);
- *   input      train/features.py student_input (normalise_f0, fit_length);
+ * binding. The NumPy reference in eggemo/core/feat.py is the specification:
+ *   stats      F0Normaliser.stats_for (utterance mode: F0Stats.from_frames);
+ *   input      student_input (normalise_f0, fit_length);
  *   quantise   TFLite's reference QUANTIZE kernel (the one TF Lite Micro
  *              runs): q = round(x / scale) + zero_point, x / scale divided in
  *              float32, rounded half away from zero, saturated to int8;
@@ -46,7 +45,7 @@ extern "C" {
 #define EMO_FEAT_SHIMMER_REF 0.05    /* shimmer channel: ln(shimmer / this) */
 #define EMO_FEAT_NAN_ENERGY_DB (-200.0)  /* a NaN energy_db reads as this in the energy channels */
 
-/* Per-frame channels, one per train/features.py STUDENT_INPUTS name, in that order. */
+/* Per-frame channels, one per eggemo/core/feat.py STUDENT_INPUTS name, in that order. */
 typedef enum {
     EMO_FEAT_LOG_F0 = 0,        /* (ln f0 - mu) / sigma on voiced frames, else 0 */
     EMO_FEAT_VOICED = 1,        /* 1 / 0 */
@@ -74,7 +73,7 @@ typedef enum {
     EMO_FEAT_NORM_FIXED = 2       /* statistics given at init */
 } emo_feat_norm_mode_t;
 
-/* Normalisation statistics (train/features.py F0Stats). A frame counts as voiced when
+/* Normalisation statistics (eggemo/core/feat.py F0Stats). A frame counts as voiced when
  * voiced != 0 and f0_hz > 0. With no voiced frame: mu = ln 100, sigma = 1, n = 0,
  * e_mu = 0, e_sigma = 1 (every log_f0 value is 0 then). */
 typedef struct {

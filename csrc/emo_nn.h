@@ -68,7 +68,7 @@ typedef struct {
  * the inner loop) and blocked: each group of four output channels o = 4b .. 4b+3 (from element
  * 4b * n) holds, per g, the four values of row 4b, then 4b+1, 4b+2, 4b+3; then each of the four
  * rows' last n % 4. Channels beyond the last whole group follow as rows. Word-aligned.
- * export/cmodel.py packs them (pack_conv_weights).
+ * export/cmodel.py packs them (eggemo/core/nn.py pack_conv_weights).
  *
  * Frames are channels-last, so the window of output frame t is kernel * ch_in consecutive input
  * values: it is widened once to int16 with the zero point taken off (0 outside the input) and
@@ -146,8 +146,8 @@ int32_t emo_nn_argmax(const int8_t *x, int32_t n);
 
 /*
  * TFLite's 16x8 mode: int16 activations (symmetric, zero point 0), int8 per-channel weights,
- * int64 biases. The same graph as above; export/cmodel.py lowers it and its NumPy reference is
- * bit for bit with ai-edge-litert's reference kernels. MEAN, REDUCE_MAX, MUL and QUANTIZE take
+ * int64 biases. The same graph as above; export/cmodel.py lowers it, and its NumPy reference
+ * (eggemo/core/nn.py run_reference) is bit for bit with ai-edge-litert's reference kernels. MEAN, REDUCE_MAX, MUL and QUANTIZE take
  * the int8 ops' parameter structs (zero points 0, clamps at the int16 range).
  */
 

@@ -1,4 +1,4 @@
-/* emo_seg: F0 frames to utterances. See emo_seg.h; the specification is host/pipeline.py
+/* emo_seg: F0 frames to utterances. See emo_seg.h; the specification is eggemo/core/seg.py
  * Segmenter. */
 #include "emo_seg.h"
 

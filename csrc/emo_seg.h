@@ -1,7 +1,7 @@
 /*
  * emo_seg: F0 frames to utterances, on the board as on the host.
  *
- * The C twin of host/pipeline.py Segmenter and SegmenterConfig (eggemo.host.pipeline), which
+ * The C twin of eggemo/core/seg.py Segmenter and SegmenterConfig (eggemo.core.seg), which
  * are its specification; tests/core/test_seg_parity.py holds the two identical.
  *
  * Frames (emo_f0_frame_t, as emo_f0_push releases them) come in index order, one per

@@ -132,7 +132,7 @@ class ModelInfo:
     hop_ms: float
     f0_frame_ms: float
     report: Path | None
-    inputs: tuple[str, ...] = PAPER_INPUTS   # the student's per-frame channels (features.STUDENT_INPUTS)
+    inputs: tuple[str, ...] = PAPER_INPUTS   # the student's per-frame channels (eggemo.core.feat.STUDENT_INPUTS)
 
     @classmethod
     def from_model(cls, model: str | Path) -> "ModelInfo":

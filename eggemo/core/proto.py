@@ -104,7 +104,7 @@ NORM_FIXED = _lib.EMO_FEAT_NORM_FIXED
 NORM_NAMES = {NORM_UTTERANCE: "utterance", NORM_SESSION: "session", NORM_FIXED: "fixed"}
 
 # Why an utterance ended: the EMOTION reason byte, the codes of csrc/emo_seg.h (emo_seg_reason_t), and
-# the names the host's Segmenter (eggemo.host.pipeline) gives them. Its "link_lost" never comes from a board.
+# the names the Segmenter (eggemo.core.seg) gives them. Its "link_lost" never comes from a board.
 REASON_HANGOVER = _lib.EMO_SEG_HANGOVER
 REASON_MAX_LENGTH = _lib.EMO_SEG_MAX_LENGTH
 REASON_STREAM_END = _lib.EMO_SEG_STREAM_END

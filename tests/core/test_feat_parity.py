@@ -1,5 +1,5 @@
 """The C student input (csrc/emo_feat.c, which the board and the host's int8 classifier run) against
-its NumPy specification: train.features.student_input and host F0Normaliser, on the F0 core's frames
+its NumPy specification: eggemo.core.feat student_input and F0Normaliser, on the F0 core's frames
 of real EGG recordings and on generated frame streams.
 
 Bounds, and why:
