@@ -1,14 +1,19 @@
 """The float constants a C header holds (cffi reads only integer #defines) and their Python twins:
 each must be the header's number, read from the header text here. Integer constants and enum codes
-are read from the headers through cffi by the core modules themselves (eggemo.core.proto, feat, seg)."""
+are read from the headers through cffi by the core modules themselves (eggemo.core.proto, feat, seg,
+f0)."""
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from eggemo.core import feat, proto
+from eggemo.core.f0 import params as f0_params
+from eggemo.core.f0 import reference as f0_ref
 
 CSRC = Path(__file__).resolve().parents[2] / "csrc"
 _DEFINE = re.compile(r"^#define\s+(EMO_\w+)\s+\(?(-?[0-9][0-9.eE+-]*)\)?", re.M)
@@ -30,6 +35,12 @@ TWINS = [
     ("emo_proto.h", "EMO_PROTO_NORM_E_MU_MIN", lambda: proto.NORM_RANGES["e_mu"][0]),
     ("emo_proto.h", "EMO_PROTO_NORM_E_MU_MAX", lambda: proto.NORM_RANGES["e_mu"][1]),
     ("emo_proto.h", "EMO_PROTO_NORM_E_SIGMA_MIN", lambda: proto.NORM_RANGES["e_sigma"][0]),
+    ("emo_f0.h", "EMO_F0_CQ_LEVEL", lambda: f0_ref.CQ_LEVEL),
+    ("emo_f0.h", "EMO_F0_CLOSURE_REL", lambda: f0_ref.CLOSURE_REL),
+    ("emo_f0.h", "EMO_F0_CLOSURE_GAP", lambda: f0_ref.CLOSURE_GAP),
+    ("emo_f0.h", "EMO_F0_CYCLE_MIN", lambda: f0_ref.CYCLE_MIN),
+    ("emo_f0.h", "EMO_F0_CYCLE_MAX", lambda: f0_ref.CYCLE_MAX),
+    ("emo_f0.c", "EMO_ENERGY_EPS", lambda: f0_ref.ENERGY_EPS),
 ]
 
 
@@ -47,3 +58,24 @@ def test_integer_constants_come_from_the_headers_not_from_copies():
     text = (Path(proto.__file__)).read_text()
     assert not re.search(r"^(VERSION|MSG_\w+|CMD_\w+|NACK_[A-Z_]+) = (0x[0-9A-Fa-f]+|\d+)\b", text, re.M), \
         "eggemo/core/proto.py copies a protocol code by hand; read it from the header (_lib.EMO_...)"
+
+
+def test_f0_limits_come_from_the_header_not_from_copies():
+    from eggemo._emo import lib
+    assert (f0_params.FS_MIN, f0_params.FS_MAX, f0_params.MAX_SEG, f0_params.MAX_ABS, f0_ref.MAX_CYCLES) == \
+        (lib.EMO_FS_MIN, lib.EMO_FS_MAX, lib.EMO_F0_MAX_SEG, lib.EMO_F0_MAX_ABS, lib.EMO_F0_MAX_CYCLES)
+    for module in (f0_params, f0_ref):
+        text = Path(module.__file__).read_text()
+        assert not re.search(r"^(FS_MIN|FS_MAX|AUTO_RATE|MAX_\w+|NCAND) = [0-9]", text, re.M), \
+            f"{module.__name__} copies an emo_f0.h limit by hand; read it from the header (_lib.EMO_...)"
+
+
+def test_f0_default_parameters_are_emo_f0_default_params():
+    """F0Params() is what emo_f0_default_params fills in, field by field (the C holds float32)."""
+    from eggemo._emo import ffi, lib
+    c = ffi.new("emo_f0_params_t *")
+    assert lib.emo_f0_default_params(c, 8000) == lib.EMO_OK
+    for f in dataclasses.fields(f0_params.F0Params):
+        want = getattr(c, f.name)
+        got = getattr(f0_params.F0Params(), f.name)
+        assert np.float32(got) == np.float32(want), f"F0Params.{f.name} = {got}, emo_f0_default_params: {want}"

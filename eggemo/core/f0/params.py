@@ -5,20 +5,25 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-FS_MIN = 4000
-FS_MAX = 96000
-AUTO_RATE = 8000        # auto decimation: largest D with fs / D >= AUTO_RATE
-MAX_FRAME = 1024        # longest analysis frame, decimated samples
-MAX_LAG = 512           # longest lag, decimated samples
-NCAND = 4               # candidate periods kept per frame
-MAX_SEG = 256           # longest voiced segment tracked as one unit, frames
-MAX_MEDIAN = 15
-MAX_ABS = 10000.0       # largest accepted |sample|; full scale is 1
+from eggemo.core import native
+
+# csrc/emo_f0.h's limits, read from the header through cffi (never copied)
+_, _lib = native()
+FS_MIN = _lib.EMO_FS_MIN
+FS_MAX = _lib.EMO_FS_MAX
+AUTO_RATE = _lib.EMO_F0_AUTO_RATE      # auto decimation: largest D with fs / D >= AUTO_RATE
+MAX_FRAME = _lib.EMO_F0_MAX_FRAME      # longest analysis frame, decimated samples
+MAX_LAG = _lib.EMO_F0_MAX_LAG          # longest lag, decimated samples
+NCAND = _lib.EMO_F0_NCAND              # candidate periods kept per frame
+MAX_SEG = _lib.EMO_F0_MAX_SEG          # longest voiced segment tracked as one unit, frames
+MAX_MEDIAN = _lib.EMO_F0_MAX_MEDIAN
+MAX_ABS = float(_lib.EMO_F0_MAX_ABS)   # largest accepted |sample|; full scale is 1
 
 
 @dataclass(frozen=True)
 class F0Params:
-    """Analysis parameters; the fields and defaults mirror ``emo_f0_params_t``."""
+    """Analysis parameters; the fields and defaults mirror ``emo_f0_params_t`` and
+    ``emo_f0_default_params`` (tests/core/test_constants.py holds the defaults equal)."""
 
     decimation: int = 0          # D >= 1, or 0 = auto (fs / D >= 8 kHz)
     fmin: float = 50.0           # lowest F0 searched, Hz

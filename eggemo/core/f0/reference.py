@@ -47,14 +47,17 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import lfilter
 
+from eggemo.core import native
 from .params import MAX_SEG, NCAND, F0Params, F0Track, Geometry, as_signal, geometry
 
+# csrc/emo_f0.h's (and emo_f0.c's EMO_ENERGY_EPS) float constants, which cffi does not expose:
+# tests/core/test_constants.py holds each equal to the C source's number.
 ENERGY_EPS = 1e-12
 CQ_LEVEL = 0.35
 CLOSURE_REL = 0.4
 CLOSURE_GAP = 0.6
 CYCLE_MIN, CYCLE_MAX = 0.7, 1.5   # 0.7: a high-passed long contact recovers with a DEGG peak ~0.6 periods on
-MAX_CYCLES = 64
+MAX_CYCLES = native()[1].EMO_F0_MAX_CYCLES   # glottal cycles measured per frame (emo_f0.h)
 
 
 def decimate_boxcar(x: np.ndarray, dec: int) -> np.ndarray:
