@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
+from eggemo.core.feat import CHANNEL_CODES, CROP_CODES, NORM_CODES, PAPER_INPUTS, STUDENT_INPUTS
 from eggemo.core.nn import MultiplierError, Op, Program, mean_multiplier, pack_conv_weights, quantize_multiplier
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -395,16 +396,11 @@ def _c_float(x: float) -> str:
     return f"{float(np.float32(x))!r}f"
 
 
-# What the board needs besides the graph: how to build the input (csrc/emo_feat.h's codes).
-CROPS = {"center": 0, "start": 1, "end": 2}
-NORMS = {"utterance": 0, "session": 1}
-
-
 def board_features(feature_config: dict | None, channels: int) -> dict:
-    """The student input the board builds: channel codes (features.STUDENT_INPUTS order, which is
-    emo_feat_channel_t's), crop and normalisation (the host's choose_normaliser without --norm:
+    """What the board needs besides the graph: how to build the student's input. Its channels by
+    name and their emo_feat_channel_t codes (eggemo.core.feat.CHANNEL_CODES, read from
+    csrc/emo_feat.h), crop and normalisation (the host's choose_normaliser without --norm:
     "utterance" stays, speaker statistics become the session's)."""
-    from eggemo.core.feat import PAPER_INPUTS, STUDENT_INPUTS
     fc = feature_config or {}
     names = tuple(fc.get("student_inputs") or PAPER_INPUTS)
     if len(names) != channels:
@@ -414,10 +410,10 @@ def board_features(feature_config: dict | None, channels: int) -> dict:
     if unknown:
         raise LoweringError(f"input channel(s) {unknown} are not ones the board computes ({list(STUDENT_INPUTS)})")
     crop = str(fc.get("crop", "center"))
-    if crop not in CROPS:
-        raise LoweringError(f"crop {crop!r}: the board crops {list(CROPS)}")
+    if crop not in CROP_CODES:
+        raise LoweringError(f"crop {crop!r}: the board crops {list(CROP_CODES)}")
     norm = "utterance" if fc.get("f0_norm") == "utterance" else "session"
-    return {"channels": [STUDENT_INPUTS.index(n) for n in names], "names": list(names), "crop": crop, "norm": norm}
+    return {"channels": [CHANNEL_CODES[n] for n in names], "names": list(names), "crop": crop, "norm": norm}
 
 
 def render(prog: Program, label_names: tuple[str, ...], source: str = "student_int8.tflite",
@@ -463,8 +459,8 @@ def _render_header(prog: Program, feat: dict, note: str) -> str:
         f"extern const char *const {NAME}_labels[{prog.n_classes}];\n\n"
         f"/* The input the board builds (csrc/emo_feat.h codes): {', '.join(feat['names'])};\n"
         f" * crop {feat['crop']}, normalisation {feat['norm']} */\n"
-        f"#define {M}_CROP {CROPS[feat['crop']]}\n"
-        f"#define {M}_NORM {NORMS[feat['norm']]}\n"
+        f"#define {M}_CROP {CROP_CODES[feat['crop']]}\n"
+        f"#define {M}_NORM {NORM_CODES[feat['norm']]}\n"
         f"extern const int32_t {NAME}_channels[{prog.channels}];\n\n"
         f"/* One utterance: input ({M}_INPUT_LEN {kind}), scores ({M}_N_CLASSES {kind}), scratch\n"
         f" * ({M}_SCRATCH_BYTES bytes, {ALIGN}-byte aligned). Bit-exact with TFLite's {kind} kernels. */\n"

@@ -233,9 +233,13 @@ class F0Normaliser:
 
 # --- the C core (csrc/emo_feat.c), with the same arguments ------------------------------------------
 
-_NORM_CODES = {"utterance": "EMO_FEAT_NORM_UTTERANCE", "session": "EMO_FEAT_NORM_SESSION",
-               "fixed": "EMO_FEAT_NORM_FIXED"}
-_CROP_CODES = {"center": "EMO_FEAT_CROP_CENTER", "start": "EMO_FEAT_CROP_START", "end": "EMO_FEAT_CROP_END"}
+# csrc/emo_feat.h's codes by name, read from the header through cffi: the one map from a channel,
+# crop or normalisation name to the number the board's emo_feat_build and emo_feat_norm_init take
+# (export/cmodel.py writes a model's input with it; tests/core/test_constants.py checks it whole).
+_, _lib = native()
+CHANNEL_CODES = {name: getattr(_lib, "EMO_FEAT_" + name.upper()) for name in STUDENT_INPUTS}
+CROP_CODES = {name: getattr(_lib, "EMO_FEAT_CROP_" + name.upper()) for name in CROPS}
+NORM_CODES = {name: getattr(_lib, "EMO_FEAT_NORM_" + name.upper()) for name in NORM_MODES}
 # emo_f0_frame_t's fields (csrc/emo_f0.h) and the Utterance column each is filled from
 _FRAME_FIELDS = (("f0_hz", np.float32, "f0_hz"), ("voiced", np.uint8, "voiced"),
                  ("periodicity", np.float32, "periodicity"), ("energy_db", np.float32, "energy_db"),
@@ -269,14 +273,14 @@ def native_student_input(utt: Utterance, stats: F0Stats, T: int, crop: str = "ce
                          inputs: tuple[str, ...] = PAPER_INPUTS) -> np.ndarray:
     """student_input() of the utterance by the C core (emo_feat_build): (T, len(inputs)) float32."""
     ffi, lib = native()
-    unknown = [c for c in inputs if not hasattr(lib, "EMO_FEAT_" + c.upper())]
-    if unknown or crop not in _CROP_CODES:
+    unknown = [c for c in inputs if c not in CHANNEL_CODES]
+    if unknown or crop not in CROP_CODES:
         raise ValueError(f"the C core has no student input {unknown} or crop {crop!r}")
     out = np.zeros((T, len(inputs)), np.float32)
-    chans = ffi.new("int32_t[]", [getattr(lib, "EMO_FEAT_" + c.upper()) for c in inputs])
+    chans = ffi.new("int32_t[]", [CHANNEL_CODES[c] for c in inputs])
     st = ffi.new("emo_feat_stats_t *", _stats_to_c(stats))
     check(lib.emo_feat_build(native_frames(utt), len(utt), st, chans, len(inputs), T,
-                                     getattr(lib, _CROP_CODES[crop]), ffi.from_buffer("float[]", out), out.size),
+                                     CROP_CODES[crop], ffi.from_buffer("float[]", out), out.size),
                   "emo_feat_build")
     return out
 
@@ -306,7 +310,7 @@ class NativeNormaliser(F0Normaliser):
         ffi, lib = native()
         self._st = ffi.new("emo_feat_norm_t *")
         fx = ffi.NULL if fixed is None else ffi.new("emo_feat_stats_t *", _stats_to_c(fixed))
-        check(lib.emo_feat_norm_init(self._st, getattr(lib, _NORM_CODES[mode]), fx),
+        check(lib.emo_feat_norm_init(self._st, NORM_CODES[mode], fx),
                       f"normaliser statistics {fixed}")
 
     @classmethod

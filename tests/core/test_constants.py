@@ -79,3 +79,30 @@ def test_f0_default_parameters_are_emo_f0_default_params():
         want = getattr(c, f.name)
         got = getattr(f0_params.F0Params(), f.name)
         assert np.float32(got) == np.float32(want), f"F0Params.{f.name} = {got}, emo_f0_default_params: {want}"
+
+
+def test_channel_crop_and_norm_codes_are_emo_feat_h_enums_whole():
+    """eggemo.core.feat's code maps, read by name from emo_feat.h, cover each enum exactly; the channels
+    are numbered in STUDENT_INPUTS order (the FeatureSet's), as the header says."""
+    from eggemo._emo import lib
+    assert list(feat.CHANNEL_CODES) == list(feat.STUDENT_INPUTS)
+    assert list(feat.CHANNEL_CODES.values()) == list(range(lib.EMO_FEAT_N_CHANNEL_KINDS)), \
+        "emo_feat_channel_t and STUDENT_INPUTS disagree: a channel without a name, or another order"
+    assert sorted(feat.CROP_CODES.values()) == list(range(len(feat.CROPS)))
+    assert feat.NORM_CODES == {"utterance": lib.EMO_FEAT_NORM_UTTERANCE, "session": lib.EMO_FEAT_NORM_SESSION,
+                               "fixed": lib.EMO_FEAT_NORM_FIXED}
+    assert proto.NORM_NAMES == {code: name for name, code in feat.NORM_CODES.items()}
+
+
+def test_the_export_writes_the_boards_input_in_emo_feat_h_codes():
+    """export/cmodel.py maps a model's channels, crop and normalisation to codes with eggemo.core.feat's
+    maps, by name: never by position, never a second table."""
+    pytest.importorskip("ai_edge_litert")
+    from eggemo.export import cmodel
+    names = list(reversed(feat.STUDENT_INPUTS))
+    for crop in feat.CROPS:
+        got = cmodel.board_features({"student_inputs": names, "crop": crop, "f0_norm": "utterance"}, len(names))
+        assert got["channels"] == [feat.CHANNEL_CODES[n] for n in names] and got["crop"] == crop
+    text = Path(cmodel.__file__).read_text()
+    assert not re.search(r"STUDENT_INPUTS\.index|^(CROPS|NORMS|\w*CODES) = \{", text, re.M), \
+        "export/cmodel.py maps emo_feat codes itself; use eggemo.core.feat.CHANNEL_CODES, CROP_CODES, NORM_CODES"
