@@ -33,7 +33,7 @@ from .cli import REPO_CONFIGS, TEACHER_BLIND, add_common, config_from_args, load
 from .config import Config, replace, student_size, to_dict
 from .featureset import FeatureSet
 
-NAMES = ("table2", "table3", "table4", "tau", "alpha", "noise", "recipes")
+NAMES = ("table2", "table3", "table4", "tau", "alpha", "noise", "recipes", "budget", "crosscorpus")
 
 
 @dataclass
@@ -424,12 +424,27 @@ def noise(ctx: Ctx) -> None:
             add_row(ctx, f"{name} @ {label}", res, role=role, snr_db=snr, f0_max_abs_change=f0_change)
 
 
+def budget(ctx: Ctx) -> None:
+    from .budget import budget as run_budget
+
+    run_budget(ctx)
+
+
+def crosscorpus(ctx: Ctx) -> None:
+    from .budget import crosscorpus as run_crosscorpus
+
+    run_crosscorpus(ctx)
+
+
 EXPERIMENTS: dict[str, Callable[[Ctx], None]] = {"table2": table2, "table3": table3, "table4": table4,
-                                                 "tau": tau, "alpha": alpha, "noise": noise, "recipes": recipes}
+                                                 "tau": tau, "alpha": alpha, "noise": noise, "recipes": recipes,
+                                                 "budget": budget, "crosscorpus": crosscorpus}
 TITLES = {"table2": "Teacher models on speech (Table 2)", "table3": "Student models on EGG F0 (Table 3)",
           "table4": "Cross-modal emotion distillation (Table 4)", "tau": "CMED temperature sweep",
           "alpha": "CMED weight sweep", "noise": "Robustness to speech noise",
-          "recipes": "The paper's recipe and eggemo's, beside the floors"}
+          "recipes": "The paper's recipe and eggemo's, beside the floors",
+          "budget": "Label budget: the student, self-training and a speech teacher on partly labelled data",
+          "crosscorpus": "Zero target labels: a speech teacher from another corpus, through a class map"}
 
 
 # --- output ------------------------------------------------------------------------------------
@@ -495,6 +510,24 @@ def plot(ctx: Ctx, name: str, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    if name == "budget":
+        from .budget import plot as plot_budget
+
+        return plot_budget(ctx, path)
+    if name == "crosscorpus":
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        y = np.arange(len(ctx.rows))[::-1]
+        ax.barh(y, [100 * r["ua_mean"] for r in ctx.rows], xerr=[100 * r["ua_sd"] for r in ctx.rows], capsize=3)
+        ax.set_yticks(y, [r["label"][:60] for r in ctx.rows], fontsize=7)
+        chance = next(r["ua_mean"] for r in ctx.rows if r["role"] == "chance")
+        ax.axvline(200 * chance, color="gray", ls="--", label="2 x chance")
+        ax.set_xlabel("test UA (%) on the shared classes")
+        ax.legend()
+        ax.set_title(TITLES[name])
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return None
     fig, ax = plt.subplots(figsize=(7, 4))
     if name in ("tau", "alpha"):
         pts = [r for r in ctx.rows if r.get(name) is not None]
@@ -564,6 +597,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="recipes: which rows to train (the floors are always scored); 'paper' is the whole "
                         "paper recipe, 'paper-student' its edge student alone (no teacher: the cheap paper row), "
                         "the others are the config's recipe")
+    p.add_argument("--fractions", type=float, nargs="+", default=[0.05, 0.1, 0.25, 0.5, 1.0],
+                   help="budget: the fractions of the training part that keep their labels (default 0.05 0.1 "
+                        "0.25 0.5 1.0); the rest is unlabelled paired recordings")
+    p.add_argument("--teacher-features", default="functionals",
+                   choices=("functionals", "spectral", "functionals+f0", "spectral+f0"),
+                   help="budget: what the speech teacher (a logistic regression fitted on the labelled part) "
+                        "reads: the log-Mel band functionals (default; speech only), band mean and sd, or either "
+                        "with the F0 statistics")
+    p.add_argument("--teacher-corpus", metavar="FEATURES.npz",
+                   help="crosscorpus: a labelled speech corpus (its FeatureSet) whose regression on the band "
+                        "statistics (--teacher-features) teaches; no label of --features/--corpus is used")
+    p.add_argument("--teacher-checkpoint", nargs="+", metavar="CKPT",
+                   help="crosscorpus: teacher checkpoint(s) trained on another corpus (`eggemo train teacher`)")
+    p.add_argument("--class-map", metavar="FILE", help="crosscorpus: the teacher's classes -> this corpus's "
+                   "(configs/classmaps/, docs/distill.md)")
+    p.add_argument("--xc-alpha", type=float, default=1.0,
+                   help="crosscorpus: distill.alpha (1.0: the teacher's soft targets only; no target label exists)")
+    p.add_argument("--selftrain-confidence", type=float, default=0.5,
+                   help="budget: self-training keeps the student's own labels where its top class probability "
+                        "reaches this (default 0.5)")
     p.add_argument("--paper-config", default=str(REPO_CONFIGS / "default.toml"),
                    help="recipes: the paper's recipe (default configs/default.toml)")
     p.add_argument("--paper-set", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -581,7 +634,10 @@ def main(args: argparse.Namespace) -> int:
         seeds = list(range(args.folds)) if groups is not None else list(args.seeds)
         ctx = Ctx(cfg=cfg, fs=fs, fc=fc, out=out, seeds=seeds, args=args, corpus=args.corpus,
                   speaker_groups=groups)
-        print(f"experiment {args.name}: {len(fs)} utterances, seeds {ctx.seeds}", flush=True)
+        if args.name == "budget" and not all(0.0 < f <= 1.0 for f in args.fractions):
+            raise ValueError(f"--fractions {' '.join(f'{f:g}' for f in args.fractions)}: each must be in (0, 1] "
+                             f"(the share of the training part that keeps its labels)")
+        print(f"experiment {args.name}: {fs.label_count()}, seeds {ctx.seeds}", flush=True)
         EXPERIMENTS[args.name](ctx)
     except (ValueError, FileNotFoundError) as exc:
         print(f"eggemo experiment: {exc}", file=sys.stderr)
