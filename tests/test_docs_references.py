@@ -22,7 +22,8 @@ TOP = ("csrc", "docs", "firmware", "train", "export", "host", "eggemo", "tests",
 GENERATED = ("emo_model.c", "emo_model.h", "emo_model_data.c", "emo_model_data.h", "export_report.md",
              "export_report.json", "eggemo.elf", "student_int8.tflite", "student_16x8.tflite", "student_float.tflite",
              "best.pt", "log.csv", "test_results.json", "test_confusion.png", "test_tsne.png", "agreement.json",
-             "corpus.json", "manifest.csv", "speakers.csv", "board_memory.ld", "board.gen.mk", "eggemo.bin")
+             "corpus.json", "manifest.csv", "speakers.csv", "board_memory.ld", "board.gen.mk", "eggemo.bin",
+             "budget.json", "budget.md", "budget.png", "crosscorpus.json", "crosscorpus.md", "crosscorpus.png")
 # where a reader looks for a path given without its folder
 BASES = ("", "docs", "firmware", "firmware/app", "csrc", "eggemo",
          *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "firmware" / "boards").iterdir() if p.is_dir()),

@@ -172,7 +172,11 @@ def run_training(mode: str, cfg: Config, fs: FeatureSet, feature_config: dict[st
     splits = make_splits(fs, cfg)
     if mode != "distill":
         # only a teacher's soft targets reach the utterances nobody labelled
+        unl = int((~fs.labelled[splits["train"]]).sum())
         splits["train"] = splits["train"][fs.labelled[splits["train"]]]
+        if unl:
+            print(f"note: the {mode} trains on the {len(splits['train'])} labelled training utterances; the {unl} "
+                  f"without a label teach a student only through a teacher (`eggemo train distill`)", file=sys.stderr)
     parts = {k: fs.subset(v) for k, v in splits.items()}
     n_classes = len(fs.label_names)
     teacher = None
