@@ -178,10 +178,8 @@ class Budget:
         def selftrain() -> dict[str, Any]:
             from .evaluate import predict
 
-            if len(d.train_unlabelled) == 0:
-                r = self._net(cfg, fs.subset(d.train_labelled), val_set, test_set)
-                r.pop("model")
-                return {**r, "pseudo": 0}
+            if len(d.train_unlabelled) == 0:       # nothing to pseudo-label: the student alone, as trained
+                return {k: v for k, v in out["student"].items() if k not in ("settings", "seconds")} | {"pseudo": 0}
             model = alone.get("model") or self._net(cfg, fs.subset(d.train_labelled), val_set, test_set)["model"]
             logits = predict(model, fs.subset(d.train_unlabelled).f0)[0]
             p = np.exp(logits - logits.max(1, keepdims=True))

@@ -188,3 +188,33 @@ def test_budget_experiment_writes_rows_per_role_and_fraction_with_paired_interva
     # at f = 1 nothing is unlabelled: the distilled student's teacher only grades labelled utterances
     assert all(json.loads(f.read_text())["settings"]["n_unlabelled"] == 0
                for f in (out / "runs/budget/distill/f1").glob("seed*.json"))
+
+
+def test_train_distill_takes_a_teacher_of_another_label_set_only_through_a_class_map(tmp_path):
+    """The user's path: a teacher trained on one corpus (labels a, b, c), a partly labelled paired
+    corpus with other names (x, y, z): refused without a map, saying how; taught with one."""
+    tiny = ["--set", "teacher.width=2", "--set", "teacher.max_epochs=1", "--set", "optim.max_epochs=2",
+            "--set", "run.threads=1", "--set", "student.width=8", "--set", "student.layers=2",
+            "--set", "student.head=8", "--set", 'features.student_inputs=["log_f0","voiced"]', "--no-tsne"]
+    src = toy_featureset(60, 7).save(tmp_path / "src.npz")
+    dst = partly_labelled(90, keep=0.5, seed=8)
+    dst = dataclasses.replace(dst, label_names=("x", "y", "z")).save(tmp_path / "dst.npz")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "eggemo.cli", "train", *a, *tiny],
+                                    capture_output=True, text=True, timeout=600)
+    r = run("teacher", "--features", str(src), "--out", str(tmp_path / "t"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    teacher = str(tmp_path / "t" / "best.pt")
+    r = run("distill", "--features", str(dst), "--teacher", teacher, "--set", "distill.source=teacher",
+            "--out", str(tmp_path / "s0"))
+    assert r.returncode == 2 and "say how they meet with --class-map FILE" in r.stderr, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    (tmp_path / "bad.toml").write_text('a = "x"\n')
+    r = run("distill", "--features", str(dst), "--teacher", teacher, "--class-map", str(tmp_path / "bad.toml"),
+            "--out", str(tmp_path / "s1"))
+    assert r.returncode == 2 and "reach 1 of the student's classes" in r.stderr, r.stderr[-2000:]
+    (tmp_path / "map.toml").write_text('a = "x"\nb = "y"\nc = "z"\n')
+    r = run("distill", "--features", str(dst), "--teacher", teacher, "--class-map", str(tmp_path / "map.toml"),
+            "--out", str(tmp_path / "s2"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "90 utterances, 45 with a label, 45 without" in r.stdout and "x <- a; y <- b; z <- c" in r.stderr
+    assert json.loads((tmp_path / "s2" / "test_results.json").read_text())["mode"] == "distill"
