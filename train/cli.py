@@ -170,12 +170,21 @@ def run_training(mode: str, cfg: Config, fs: FeatureSet, feature_config: dict[st
         fs.check_finite("the features extracted from the corpus", f"A file of the corpus or the feature cache "
                         f"({cache}) is damaged: extract them again with an empty cache (--set data.cache_dir=DIR)")
     splits = make_splits(fs, cfg)
+    unlabelled = int((~fs.labelled[splits["train"]]).sum())
+    if mode == "student" and cfg.distill.auto and unlabelled and teacher_ckpt is None:
+        # the recipe decides: unlabelled paired recordings reach the student only through a teacher
+        # (docs/distill.md); the speech regressions fitted on the labelled part teach them
+        print(f"note: {unlabelled} of the {len(splits['train'])} training utterances carry no label; the recipe "
+              f"distils (distill.auto): cross-fitted regressions on the speech's {cfg.distill.unlabelled_teacher} "
+              f"statistics, fitted on the labelled ones, teach all of them", file=sys.stderr)
+        mode = "distill"
+        cfg = replace(cfg, distill={"source": "crossfit", "crossfit_features": cfg.distill.unlabelled_teacher,
+                                    "kind": "logit"})
     if mode != "distill":
         # only a teacher's soft targets reach the utterances nobody labelled
-        unl = int((~fs.labelled[splits["train"]]).sum())
         splits["train"] = splits["train"][fs.labelled[splits["train"]]]
-        if unl:
-            print(f"note: the {mode} trains on the {len(splits['train'])} labelled training utterances; the {unl} "
+        if unlabelled:
+            print(f"note: the {mode} trains on the {len(splits['train'])} labelled training utterances; the {unlabelled} "
                   f"without a label teach a student only through a teacher (`eggemo train distill`)", file=sys.stderr)
     parts = {k: fs.subset(v) for k, v in splits.items()}
     n_classes = len(fs.label_names)

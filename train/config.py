@@ -106,8 +106,12 @@ class DistillConfig:
     # labels it has and the teacher's soft targets from these utterances:
     kd_on: str = "all"            # "all" training utterances, or only the "unlabelled" ones
     confidence: float = 0.0       # only where the teacher's top class probability is at least this
-    class_map: str = ""           # a teacher trained on another label set: TOML/CSV file mapping its
+    class_map: str = ""           # a teacher trained on another label set: TOML file mapping its
                                   # classes to the student's (eggemo.train.classmap); "" = same labels
+    auto: bool = False            # `train student` on a corpus with unlabelled paired utterances distils
+                                  # (from cross-fitted regressions on unlabelled_teacher statistics);
+                                  # on a wholly labelled corpus it trains the student alone
+    unlabelled_teacher: str = "functionals"   # what that teacher reads (baselines.crossfit_statistics)
 
 
 @dataclass(frozen=True)

@@ -600,11 +600,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fractions", type=float, nargs="+", default=[0.05, 0.1, 0.25, 0.5, 1.0],
                    help="budget: the fractions of the training part that keep their labels (default 0.05 0.1 "
                         "0.25 0.5 1.0); the rest is unlabelled paired recordings")
-    p.add_argument("--teacher-features", default="functionals",
-                   choices=("functionals", "spectral", "functionals+f0", "spectral+f0"),
-                   help="budget: what the speech teacher (a logistic regression fitted on the labelled part) "
-                        "reads: the log-Mel band functionals (default; speech only), band mean and sd, or either "
-                        "with the F0 statistics")
+    p.add_argument("--teacher-features", choices=("functionals", "spectral", "functionals+f0", "spectral+f0"),
+                   help="budget, crosscorpus: what the speech teacher (a logistic regression fitted on the labelled "
+                        "part) reads: the log-Mel band functionals, band mean and sd, or either with the F0 "
+                        "statistics (default: the config's distill.unlabelled_teacher, the recipe's: functionals)")
     p.add_argument("--teacher-corpus", metavar="FEATURES.npz",
                    help="crosscorpus: a labelled speech corpus (its FeatureSet) whose regression on the band "
                         "statistics (--teacher-features) teaches; no label of --features/--corpus is used")
@@ -631,6 +630,8 @@ def main(args: argparse.Namespace) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         cfg, groups = protocol_config(cfg, fs, args.protocol, args.folds)
+        if getattr(args, "teacher_features", None) is None:
+            args.teacher_features = cfg.distill.unlabelled_teacher
         seeds = list(range(args.folds)) if groups is not None else list(args.seeds)
         ctx = Ctx(cfg=cfg, fs=fs, fc=fc, out=out, seeds=seeds, args=args, corpus=args.corpus,
                   speaker_groups=groups)

@@ -218,3 +218,21 @@ def test_train_distill_takes_a_teacher_of_another_label_set_only_through_a_class
     assert r.returncode == 0, r.stderr[-2000:]
     assert "90 utterances, 45 with a label, 45 without" in r.stdout and "x <- a; y <- b; z <- c" in r.stderr
     assert json.loads((tmp_path / "s2" / "test_results.json").read_text())["mode"] == "distill"
+
+
+def test_the_recipe_distils_by_itself_where_the_corpus_has_unlabelled_paired_utterances(tmp_path):
+    tiny = ["--set", "optim.max_epochs=2", "--set", "run.threads=1", "--set", "student.width=8",
+            "--set", "student.layers=2", "--set", "student.head=8", "--set", 'features.student_inputs=["log_f0","voiced"]',
+            "--no-tsne"]
+    part = partly_labelled(90, keep=0.5, seed=9).save(tmp_path / "part.npz")
+    full = toy_featureset(90, 9).save(tmp_path / "full.npz")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "eggemo.cli", "train", "student", *a, *tiny],
+                                    capture_output=True, text=True, timeout=600)
+    r = run("--features", str(part), "--out", str(tmp_path / "a"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "the recipe distils (distill.auto)" in r.stderr and '"mode": "distill"' in r.stdout
+    r = run("--features", str(full), "--out", str(tmp_path / "b"))
+    assert r.returncode == 0 and '"mode": "student"' in r.stdout and "distill.auto" not in r.stderr
+    r = run("--features", str(part), "--out", str(tmp_path / "c"), "--set", "distill.auto=false")
+    assert r.returncode == 0 and '"mode": "student"' in r.stdout
+    assert "trains on the 33 labelled training utterances; the 45 without a label" in r.stderr, r.stderr[-1500:]
