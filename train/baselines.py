@@ -79,7 +79,11 @@ def spectral_functionals(logmel: np.ndarray) -> np.ndarray:
 
 
 def crossfit_statistics(fs: FeatureSet, name: str) -> np.ndarray:
-    """The statistics a cross-fitted distillation teacher reads (distill.crossfit_features)."""
+    """The statistics a cross-fitted distillation teacher reads (distill.crossfit_features): the
+    band statistics of the speech ("spectral", "functionals", either "+f0"), or "frames", the
+    statistics of every frame channel the student reads (frame_statistics)."""
+    if name == "frames":
+        return frame_statistics(fs)
     if name.startswith("functionals"):
         X = np.stack([spectral_functionals(x) for x in fs.logmel])
         return np.concatenate([X, statistics(fs)["f0"]], axis=1) if name == "functionals+f0" else X
@@ -232,3 +236,17 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def teacher_parts(name: str) -> tuple[str, ...]:
+    """The regressions of a cross-fitted teacher: "functionals*frames" is the product of two, one on
+    the speech's band functionals and one on the EGG's frame-channel statistics (two views of each
+    paired recording); a name without "*" is one regression."""
+    return tuple(name.split("*"))
+
+
+def product_log_probs(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """The normalised product of the regressions' class probabilities (sum of log-probabilities)."""
+    z = np.sum(parts, axis=0)
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))

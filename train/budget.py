@@ -35,9 +35,10 @@ from .config import replace, to_dict
 from .featureset import UNLABELLED, FeatureSet
 
 FRACTIONS = (0.05, 0.1, 0.25, 0.5, 1.0)
-ROLES = ("student", "selftrain", "distill", "teacher", "floor_f0", "floor_frames", "floor_spectral")
+ROLES = ("student", "selftrain", "distill", "teacher", "teacher_speech", "floor_f0", "floor_frames", "floor_spectral")
 ROLE_LABELS = {"student": "student, labelled part alone", "selftrain": "student + self-training (no teacher)",
-               "distill": "student + speech teacher (distilled)", "teacher": "speech teacher",
+               "distill": "student + teacher (distilled)", "teacher": "teacher",
+               "teacher_speech": "the teacher's speech regression alone",
                "floor_f0": "floor: LR on F0 statistics", "floor_frames": "floor: LR on frame-channel statistics",
                "floor_spectral": "floor: LR on band statistics"}
 
@@ -97,7 +98,7 @@ def _ua(y: np.ndarray, pred: np.ndarray, k: int) -> float:
 
 class Budget:
     def __init__(self, ctx) -> None:
-        from .baselines import crossfit_statistics, frame_statistics, statistics
+        from .baselines import crossfit_statistics, frame_statistics, statistics, teacher_parts
 
         self.ctx = ctx
         fs = ctx.fs
@@ -105,7 +106,8 @@ class Budget:
         self.X = {"f0": stats["f0"], "spectral": stats["spectral"]}
         if len(fs.f0_channels) > 2:
             self.X["frames"] = frame_statistics(fs, stats["f0"])
-        self.X_teacher = crossfit_statistics(fs, ctx.args.teacher_features)
+        self.X_parts = {part: (self.X["frames"] if part == "frames" and "frames" in self.X else
+                               crossfit_statistics(fs, part)) for part in teacher_parts(ctx.args.teacher_features)}
         self.k = len(fs.label_names)
         self.results: dict[tuple[str, float], list[dict[str, Any]]] = {}
 
@@ -141,12 +143,34 @@ class Budget:
     def _teacher_targets(self, d: Draw, y: np.ndarray, seed: int) -> np.ndarray:
         """The speech teacher's log-probabilities on every training utterance: cross-fitted on the
         labelled ones, from the regression on all labelled ones elsewhere."""
-        from .baselines import crossfit_log_probs
+        from .baselines import crossfit_log_probs, product_log_probs
 
         idx = np.concatenate([d.train_all, d.val])      # the validation labels fit the teacher too
-        lp = crossfit_log_probs(self.X_teacher, y, idx, self.k, self.ctx.cfg.distill.crossfit_folds, seed=seed)
+        lp = product_log_probs([crossfit_log_probs(X, y, idx, self.k, self.ctx.cfg.distill.crossfit_folds, seed=seed)
+                                for X in self.X_parts.values()])
         pos = {int(i): n for n, i in enumerate(idx)}
         return lp[[pos[int(i)] for i in d.train_all]].astype(np.float32)
+
+    def _teacher_score(self, d: Draw, only: list[str] | None = None) -> dict[str, float]:
+        """The teacher on the test part: each regression fitted on the labelled part, their
+        probabilities multiplied."""
+        from .baselines import product_log_probs
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        y = self.ctx.fs.labels
+        parts = []
+        for name, X in self.X_parts.items():
+            if only is not None and name not in only:
+                continue
+            m = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000)).fit(X[d.fit], y[d.fit])
+            z = np.full((len(d.test), self.k), np.log(1e-6))
+            z[:, m.classes_] = np.log(np.maximum(m.predict_proba(X[d.test]), 1e-6))
+            parts.append(z)
+        pred = product_log_probs(parts).argmax(1)
+        acc = float(np.mean(pred == y[d.test]))
+        return {"acc": acc, "ua": _ua(y[d.test], pred, self.k), "wa": acc}
 
     def seed(self, f: float, seed: int) -> dict[str, dict[str, Any]]:
         from .baselines import fit_score
@@ -162,8 +186,11 @@ class Budget:
             out[f"floor_{key}"] = self._cached(f"floor_{key}", f, seed, base, lambda X=X: dict(zip(
                 ("acc", "ua", "wa"), fit_score(X, fs.labels, d.fit, d.test, self.k))))
         out["teacher"] = self._cached("teacher", f, seed, {**base, "features": ctx.args.teacher_features},
-                                      lambda: dict(zip(("acc", "ua", "wa"), fit_score(
-                                          self.X_teacher, fs.labels, d.fit, d.test, self.k))))
+                                      lambda: self._teacher_score(d))
+        if len(self.X_parts) > 1:
+            speech = next(iter(self.X_parts))
+            out["teacher_speech"] = self._cached("teacher_speech", f, seed, {**base, "features": speech},
+                                                 lambda: self._teacher_score(d, [speech]))
         scfg = {**base, "config": to_dict(replace(cfg, run={"progress": False}))}
         scfg["config"].pop("distill")                 # a student alone reads none of it
         test_set, val_set = fs.subset(d.test), fs.subset(d.val)
@@ -229,7 +256,8 @@ class Budget:
                                   n_labelled=[r.get("settings", {}).get("n_labelled") for r in per_role[role]])
                     row["per_seed"] = dict(zip(map(str, ctx.seeds), row["ua"]))
             for a, b in (("distill", "student"), ("distill", "selftrain"), ("selftrain", "student"),
-                         ("student", "floor_f0"), ("distill", "floor_frames"), ("distill", "teacher")):
+                         ("student", "floor_f0"), ("distill", "floor_frames"), ("distill", "teacher"),
+                         ("teacher", "teacher_speech")):
                 if per_role[a] and per_role[b]:
                     p = paired(ctx, f"{a} - {b}, f = {f:g}", per_role[a], per_role[b])
                     p.update({"a": a, "b": b, "label_fraction": f})
@@ -248,7 +276,8 @@ def plot(ctx, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    styles = {"student": "o-", "selftrain": "s--", "distill": "D-", "teacher": "^:", "floor_f0": "x:",
+    styles = {"student": "o-", "selftrain": "s--", "distill": "D-", "teacher": "^:", "teacher_speech": "<:",
+              "floor_f0": "x:",
               "floor_frames": "+:", "floor_spectral": "v:"}
     for role in ROLES:
         pts = sorted((r["label_fraction"], r) for r in ctx.rows if r.get("role") == role)
@@ -298,11 +327,12 @@ def _teachers(ctx, fs: FeatureSet) -> dict[str, tuple[np.ndarray, str]]:
         src = FeatureSet.load(args.teacher_corpus)
         src = src.subset(np.flatnonzero(src.labelled))
         cmap = resolve(args.class_map, src.label_names, fs.label_names)
-        Xs, Xt = crossfit_statistics(src, args.teacher_features), crossfit_statistics(fs, args.teacher_features)
+        feat = args.teacher_features.split("*")[0]       # the speech's regression: the other corpus has no EGG
+        Xs, Xt = crossfit_statistics(src, feat), crossfit_statistics(fs, feat)
         lr = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000)).fit(Xs, src.labels)
         z = np.full((len(fs), len(src.label_names)), -30.0)
         z[:, lr.classes_] = np.log(np.maximum(lr.predict_proba(Xt), 1e-12))
-        out["lr"] = (cmap.map_log_probs(z), f"logistic regression on the band {args.teacher_features} of "
+        out["lr"] = (cmap.map_log_probs(z), f"logistic regression on the band {feat} of "
                                             f"{args.teacher_corpus} ({len(src)} labelled utterances); {cmap.describe()}")
     for path in args.teacher_checkpoint or []:
         from .checkpoint import load_checkpoint

@@ -285,11 +285,12 @@ def crossfit_teacher_targets(train_set: FeatureSet, val_set: FeatureSet, cfg: Co
 def crossfit_targets(train_set: FeatureSet, cfg: Config) -> np.ndarray:
     """Out-of-fold log-probabilities of logistic regressions on the training utterances' speech
     statistics (distill.crossfit_features): teacher targets that no regression fitted itself."""
-    from .baselines import crossfit_log_probs, crossfit_statistics
+    from .baselines import crossfit_log_probs, crossfit_statistics, product_log_probs, teacher_parts
 
-    X = crossfit_statistics(train_set, cfg.distill.crossfit_features)
-    return crossfit_log_probs(X, train_set.labels, np.arange(len(train_set)), len(train_set.label_names),
-                              cfg.distill.crossfit_folds, seed=cfg.run.seed)
+    return product_log_probs([crossfit_log_probs(crossfit_statistics(train_set, part), train_set.labels,
+                                                 np.arange(len(train_set)), len(train_set.label_names),
+                                                 cfg.distill.crossfit_folds, seed=cfg.run.seed)
+                              for part in teacher_parts(cfg.distill.crossfit_features)])
 
 
 SOURCES = {"crossfit": "cross-fitted regressions on the speech statistics",

@@ -100,7 +100,9 @@ class DistillConfig:
                                   # "crossfit_teacher": the config's teacher trained crossfit_folds times,
                                   # each without one fold of the training part, scoring that fold only
     crossfit_features: str = "spectral+f0"   # "spectral" (band statistics) | "spectral+f0" | "functionals"
-                                             # (the teacher's six per band) | "functionals+f0"
+                                             # (the teacher's six per band) | "functionals+f0" |
+                                             # "functionals*frames" (times a regression on the EGG's
+                                             # frame-channel statistics: two views)
     crossfit_folds: int = 5
     # Partly labelled corpora (unlabelled paired recordings, label -1): the student learns CE from the
     # labels it has and the teacher's soft targets from these utterances:
@@ -200,9 +202,12 @@ def validate(cfg: Config) -> None:
          "must be 'teacher', 'crossfit' or 'crossfit_teacher'")
     need(cfg.distill.source == "teacher" or cfg.distill.kind == "logit", "distill.kind",
          f"must be 'logit' with distill.source = '{cfg.distill.source}' (cross-fitted targets are logits only)")
-    need(cfg.distill.crossfit_features in ("spectral", "spectral+f0", "functionals", "functionals+f0"),
-         "distill.crossfit_features",
-         "must be 'spectral', 'spectral+f0', 'functionals' or 'functionals+f0'")
+    teachers = ("spectral", "spectral+f0", "functionals", "functionals+f0", "functionals*frames")
+    for key in ("crossfit_features", "unlabelled_teacher"):
+        need(getattr(cfg.distill, key) in teachers, f"distill.{key}",
+             "must be 'spectral', 'spectral+f0', 'functionals', 'functionals+f0' or 'functionals*frames'")
+    need(cfg.distill.kd_on in ("all", "unlabelled"), "distill.kd_on", "must be 'all' or 'unlabelled'")
+    need(0 <= cfg.distill.confidence < 1, "distill.confidence", "must be in [0, 1)")
     need(cfg.distill.crossfit_folds >= 2, "distill.crossfit_folds", "must be >= 2")
     need(cfg.augment.mixup >= 0 and cfg.augment.speed < 1 and cfg.augment.f0_scale < 1, "augment",
          "mixup >= 0, speed and f0_scale < 1")

@@ -600,10 +600,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fractions", type=float, nargs="+", default=[0.05, 0.1, 0.25, 0.5, 1.0],
                    help="budget: the fractions of the training part that keep their labels (default 0.05 0.1 "
                         "0.25 0.5 1.0); the rest is unlabelled paired recordings")
-    p.add_argument("--teacher-features", choices=("functionals", "spectral", "functionals+f0", "spectral+f0"),
-                   help="budget, crosscorpus: what the speech teacher (a logistic regression fitted on the labelled "
-                        "part) reads: the log-Mel band functionals, band mean and sd, or either with the F0 "
-                        "statistics (default: the config's distill.unlabelled_teacher, the recipe's: functionals)")
+    p.add_argument("--teacher-features",
+                   choices=("functionals", "spectral", "functionals+f0", "spectral+f0", "functionals*frames"),
+                   help="budget, crosscorpus: what the teacher's logistic regression(s), fitted on the labelled part, "
+                        "read: the speech's log-Mel band functionals, band mean and sd, either with the F0 statistics, "
+                        "or 'functionals*frames', the product of a regression on the speech's functionals and one on "
+                        "the EGG's frame-channel statistics (default: the config's distill.unlabelled_teacher)")
     p.add_argument("--teacher-corpus", metavar="FEATURES.npz",
                    help="crosscorpus: a labelled speech corpus (its FeatureSet) whose regression on the band "
                         "statistics (--teacher-features) teaches; no label of --features/--corpus is used")

@@ -176,7 +176,8 @@ def test_budget_experiment_writes_rows_per_role_and_fraction_with_paired_interva
     assert "120 utterances, all labelled" in r.stdout
     doc = json.loads((out / "budget.json").read_text())
     got = {(row["role"], row["label_fraction"]) for row in doc["rows"]}
-    roles = ("student", "selftrain", "distill", "teacher", "floor_f0", "floor_frames", "floor_spectral")
+    roles = ("student", "selftrain", "distill", "teacher", "teacher_speech", "floor_f0", "floor_frames",
+             "floor_spectral")
     assert got == {(role, f) for role in roles for f in (0.25, 1.0)}
     for row in doc["rows"]:
         assert len(row["ua"]) == 2 and set(row["per_seed"]) == {"0", "1"}
