@@ -264,7 +264,8 @@ def _fully_connected(g: _Graph, name: str, ins: list[int], out: int, opt) -> Op:
     (_, zi), (_, zo) = g.sq(x), g.sq(out)
     mult, shift = g.per_channel(x, w_id, out, n_out)
     lo, hi = _act_range(opt.fusedActivationFunction, zo, "FULLY_CONNECTED", g.bits)
-    return Op("fc", [g.src(x)], out, dict(n_in=n_in, n_out=n_out, in_zp=zi, out_zp=zo, act_min=lo, act_max=hi),
+    return Op("fc", [g.src(x)], out, dict(n_in=n_in, n_out=n_out, in_zp=zi, out_zp=zo, act_min=lo, act_max=hi,
+                                          wide=g.wide),
               dict(weights=w.astype(np.int8), bias=b.astype(np.int64 if g.wide else np.int32), mult=mult,
                    shift=shift))
 

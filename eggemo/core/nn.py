@@ -5,11 +5,14 @@ model they run, and the model run in NumPy, the specification the C follows.
     requant, requant_wide, requant_once     the three ways a kernel rounds an accumulator
     narrow16, argmax                        a 16x8 model's scores as an EMOTION frame carries them
     Op, Program                             a model lowered to kernel calls (export/cmodel.py lower)
+    conv, conv_rows, conv_pair, fc          one CONV_2D / FULLY_CONNECTED op of a Program on its input
     run_reference(Program, x)               the Program in NumPy: what the generated C must give
 
 The C side: `native_requant`, `native_requant_wide`, `native_requant_once` (and `_once64`),
-`native_narrow16` and `native_argmax` call the kernels in eggemo._emo with the same arguments; whole models run in C
-through the generated emo_model.c (export/cmodel.py build). tests/core/ holds the two together.
+`native_narrow16`, `native_argmax`, `native_conv`, `native_conv_rows`, `native_conv_pair` and
+`native_fc` call the kernels in eggemo._emo with the same arguments (a refused call is a ValueError
+naming the C's status); whole models run in C through the generated emo_model.c (export/cmodel.py
+build). tests/core/ holds the two together.
 
 Arithmetic (TFLite's integer scheme, checked op by op against ai-edge-litert's reference kernels;
 docs/inference.md): a real multiplier M becomes a Q31 mantissa and an exponent (frexp, mantissa
@@ -25,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from eggemo.core import native
+from eggemo.core import check, native
 
 
 class MultiplierError(ValueError):
@@ -196,17 +199,9 @@ def run_reference(prog: Program, x: np.ndarray) -> np.ndarray:
 
 def eval_op(op: Op, vals: dict[int, np.ndarray]) -> np.ndarray:
     """One op of a Program in NumPy; vals maps tensor ids to flat int64 arrays."""
-    p, c = op.params, op.consts
+    p = op.params
     if op.kind == "conv":
-        a = vals[op.inputs[0]].reshape(p["len_in"], p["ch_in"]) - p["in_zp"]
-        w = c["weights"].astype(np.int64)
-        acc = np.tile(c["bias"].astype(np.int64), (p["len_out"], 1))
-        for k in range(p["kernel"]):
-            src = np.arange(p["len_out"]) * p["stride"] + k - p["pad_before"]
-            ok = (src >= 0) & (src < p["len_in"])
-            acc[ok] += a[src[ok]] @ w[:, k, :].T
-        y = (requant_wide if p["wide"] else requant)(acc, c["mult"][None, :], c["shift"][None, :]) + p["out_zp"]
-        return np.clip(y, p["act_min"], p["act_max"]).reshape(-1)
+        return conv(op, vals[op.inputs[0]]).astype(np.int64)
     if op.kind in ("mean", "max"):
         a = vals[op.inputs[0]].reshape(p["outer"], p["len"], p["inner"])
         if op.kind == "max":
@@ -225,10 +220,62 @@ def eval_op(op: Op, vals: dict[int, np.ndarray]) -> np.ndarray:
     if op.kind == "concat":
         return np.concatenate([vals[i] for i in op.inputs])
     if op.kind == "fc":
-        acc = c["weights"].astype(np.int64) @ (vals[op.inputs[0]] - p["in_zp"]) + c["bias"]
-        y = requant_once(acc, c["mult"], c["shift"]) + p["out_zp"]
-        return np.clip(y, p["act_min"], p["act_max"])
+        return fc(op, vals[op.inputs[0]]).astype(np.int64)
     raise ValueError(f"unknown op kind {op.kind!r}")
+
+
+def _act(op: Op) -> np.dtype:
+    """The activation type of a CONV_2D or FULLY_CONNECTED op: int16 in a 16x8 program, else int8."""
+    return np.dtype(np.int16 if op.params["wide"] else np.int8)
+
+
+def conv(op: Op, x: np.ndarray) -> np.ndarray:
+    """A CONV_2D op (emo_nn_conv; emo_nn_conv16 when op.params["wide"]) on its len_in * ch_in input
+    values, channels-last: the len_out * ch_out outputs, int8 (int16)."""
+    p, c = op.params, op.consts
+    a = np.asarray(x, np.int64).reshape(p["len_in"], p["ch_in"]) - p["in_zp"]
+    w = c["weights"].astype(np.int64)
+    acc = np.tile(c["bias"].astype(np.int64), (p["len_out"], 1))
+    for k in range(p["kernel"]):
+        src = np.arange(p["len_out"]) * p["stride"] + k - p["pad_before"]
+        ok = (src >= 0) & (src < p["len_in"])
+        acc[ok] += a[src[ok]] @ w[:, k, :].T
+    y = (requant_wide if p["wide"] else requant)(acc, c["mult"][None, :], c["shift"][None, :]) + p["out_zp"]
+    return np.clip(y, p["act_min"], p["act_max"]).reshape(-1).astype(_act(op))
+
+
+def conv_rows(op: Op, held: np.ndarray, first: int, rows: int, t0: int, t1: int) -> np.ndarray:
+    """Output frames t0 .. t1 - 1 of a CONV_2D op (emo_nn_conv_rows) from the input frames first ..
+    first + rows - 1 alone (held, channels-last). A ValueError where those outputs do not exist or a
+    window of theirs reaches a frame of the input that is not held."""
+    p = op.params
+    n_in, n_out = p["len_in"], p["len_out"]
+    lo = max(t0 * p["stride"] - p["pad_before"], 0)                 # the input frames the windows reach
+    hi = min((t1 - 1) * p["stride"] - p["pad_before"] + p["kernel"], n_in)
+    if not (0 <= t0 <= t1 <= n_out and 0 <= first <= n_in and 0 <= rows <= n_in - first) \
+            or (t1 > t0 and lo < hi and not (first <= lo and hi <= first + rows)):
+        raise ValueError(f"output frames {t0}..{t1 - 1} from input frames {first}..{first + rows - 1} of "
+                         f"{n_in}: parameter out of range or inconsistent")
+    x = np.zeros(n_in * p["ch_in"], np.int64)
+    x[first * p["ch_in"]:(first + rows) * p["ch_in"]] = np.asarray(held).reshape(-1)[:rows * p["ch_in"]]
+    return conv(op, x)[t0 * p["ch_out"]:t1 * p["ch_out"]]
+
+
+def conv_pair(a: Op, b: Op, tile: int, x: np.ndarray) -> np.ndarray:
+    """CONV_2D a streamed into CONV_2D b, `tile` output frames of b at a time (emo_nn_conv_pair): the
+    same values as b on a's whole output."""
+    if tile < 1 or (a.params["len_out"], a.params["ch_out"]) != (b.params["len_in"], b.params["ch_in"]):
+        raise ValueError(f"a pair of convolutions in tiles of {tile}: parameter out of range or inconsistent")
+    return conv(b, conv(a, x))
+
+
+def fc(op: Op, x: np.ndarray) -> np.ndarray:
+    """A FULLY_CONNECTED op (emo_nn_fc; emo_nn_fc16 when op.params["wide"]) on its n_in input values:
+    the n_out outputs, int8 (int16)."""
+    p, c = op.params, op.consts
+    acc = c["weights"].astype(np.int64) @ (np.asarray(x, np.int64).reshape(-1) - p["in_zp"]) + c["bias"]
+    y = requant_once(acc, c["mult"], c["shift"]) + p["out_zp"]
+    return np.clip(y, p["act_min"], p["act_max"]).astype(_act(op))
 
 
 # --- the C kernels, with the same arguments -------------------------------------------------------
@@ -281,3 +328,90 @@ def native_argmax(scores: np.ndarray) -> int:
         return int(lib.emo_nn_argmax16(ffi.cast("const int16_t *", ffi.from_buffer(scores)), len(scores)))
     scores = scores.astype(np.int8)
     return int(lib.emo_nn_argmax(ffi.cast("const int8_t *", ffi.from_buffer(scores)), len(scores)))
+
+
+class _Kernel:
+    """A CONV_2D or FULLY_CONNECTED op as the C kernel's parameter struct (emo_nn_conv_t, emo_nn_fc_t or
+    their 16x8 twins), its arrays held in C memory (word-aligned) for as long as the struct lives."""
+
+    def __init__(self, op: Op) -> None:
+        ffi, _ = native()
+        p, c = op.params, op.consts
+        self.kind, self.dtype, wide = op.kind, _act(op), p["wide"]
+        weights = pack_conv_weights(c["weights"]) if op.kind == "conv" else np.asarray(c["weights"], np.int8)
+        self.s = ffi.new(f"emo_nn_{op.kind}{'16' if wide else ''}_t *")
+        names = ("len_in", "ch_in", "len_out", "ch_out", "kernel", "stride", "pad_before") if op.kind == "conv" \
+            else ("n_in", "n_out")
+        for f in names + (() if wide else ("in_zp", "out_zp")) + ("act_min", "act_max"):
+            setattr(self.s, f, p[f])
+        self._keep = []
+        for f, ctype, a in (("weights", "int16_t" if op.kind == "conv" else "int8_t", weights),
+                            ("bias", "int64_t" if wide else "int32_t", c["bias"]),
+                            ("mult", "int32_t", c["mult"]), ("shift", "int32_t", c["shift"])):
+            a = np.ascontiguousarray(a, np.dtype(ctype.removesuffix("_t")))
+            buf = ffi.new(f"{ctype}[]", max(a.size, 1))        # malloc'd: word-aligned, as emo_nn_conv asks
+            ffi.memmove(buf, a.tobytes(), a.nbytes)
+            setattr(self.s, f, buf)
+            self._keep.append(buf)
+
+    def ptr(self, a: np.ndarray):
+        ffi, _ = native()
+        return ffi.from_buffer("int16_t[]" if self.dtype == np.int16 else "int8_t[]", a)
+
+    def values(self, x: np.ndarray, n: int, what: str) -> np.ndarray:
+        """x as n contiguous activations of the op's type (a ValueError if it holds fewer)."""
+        x = np.ascontiguousarray(np.asarray(x).reshape(-1), self.dtype)
+        if x.size < n:
+            raise ValueError(f"{what}: {x.size} values, the kernel reads {n}")
+        return x
+
+    def call(self, what: str, *args) -> None:
+        """emo_nn_<kind>[16]<what>(this struct, *args); a refusal is a ValueError naming the status."""
+        _, lib = native()
+        name = f"emo_nn_{self.kind}{'16' if self.dtype == np.int16 else ''}{what}"
+        check(getattr(lib, name)(self.s, *args), name)
+
+
+def native_conv(op: Op, x: np.ndarray) -> np.ndarray:
+    """emo_nn_conv (emo_nn_conv16) of conv's arguments."""
+    k, p = _Kernel(op), op.params
+    x = k.values(x, p["len_in"] * p["ch_in"], "conv input")
+    out = np.zeros(p["len_out"] * p["ch_out"], k.dtype)
+    k.call("", k.ptr(x), k.ptr(out))
+    return out
+
+
+def native_conv_rows(op: Op, held: np.ndarray, first: int, rows: int, t0: int, t1: int) -> np.ndarray:
+    """emo_nn_conv_rows (emo_nn_conv16_rows) of conv_rows' arguments. The C checks first and rows
+    against the input; held must hold the frames of those it reads."""
+    k, p = _Kernel(op), op.params
+    read = rows if 0 <= first and 0 <= rows <= p["len_in"] - first else 0    # else the C refuses, reading none
+    held = k.values(held, read * p["ch_in"], "conv_rows held frames")
+    out = np.zeros(max(t1 - t0, 1) * p["ch_out"], k.dtype)
+    k.call("_rows", k.ptr(held), first, rows, t0, t1, k.ptr(out))
+    return out[:(t1 - t0) * p["ch_out"]]
+
+
+def native_conv_pair(a: Op, b: Op, tile: int, x: np.ndarray, mid: np.ndarray | None = None) -> np.ndarray:
+    """emo_nn_conv_pair (emo_nn_conv16_pair) of conv_pair's arguments. mid is the rows of a's output
+    one tile reads ((tile - 1) * b's stride + b's kernel frames, at most a's len_out); allocated when
+    not given (a test passes its own to see that nothing is written past them)."""
+    ka, kb, p = _Kernel(a), _Kernel(b), a.params
+    x = ka.values(x, p["len_in"] * p["ch_in"], "conv_pair input")
+    rows = min((max(tile, 1) - 1) * b.params["stride"] + b.params["kernel"], p["len_out"])
+    mid = np.zeros(rows * p["ch_out"], ka.dtype) if mid is None else mid
+    if mid.dtype != ka.dtype or not (mid.flags.c_contiguous and mid.flags.writeable) or mid.size < rows * p["ch_out"]:
+        raise ValueError(f"conv_pair mid: {mid.size} {mid.dtype} values, the kernel writes {rows * p['ch_out']} "
+                         f"{ka.dtype}")
+    out = np.zeros(b.params["len_out"] * b.params["ch_out"], kb.dtype)
+    ka.call("_pair", kb.s, tile, ka.ptr(x), ka.ptr(mid), kb.ptr(out))
+    return out
+
+
+def native_fc(op: Op, x: np.ndarray) -> np.ndarray:
+    """emo_nn_fc (emo_nn_fc16) of fc's arguments."""
+    k, p = _Kernel(op), op.params
+    x = k.values(x, p["n_in"], "fc input")
+    out = np.zeros(p["n_out"], k.dtype)
+    k.call("", k.ptr(x), k.ptr(out))
+    return out

@@ -2,8 +2,9 @@
 bits as the two convolutions run whole, for every tile size, stride, kernel and padding, and the
 row checks that keep a tile from reading frames it does not hold.
 
-The reference is eggemo/core/nn.py's NumPy evaluation of each op (itself bit for bit with
-ai-edge-litert's kernels: tests/export/test_export_cnn.py)."""
+The C runs through eggemo/core/nn.py's bindings (native_conv, native_conv_rows, native_conv_pair), the
+reference is its NumPy twins (conv, conv_rows, conv_pair; bit for bit with ai-edge-litert's kernels:
+tests/export/test_export_cnn.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +12,7 @@ import pytest
 
 from eggemo.core import nn
 
-ffi = pytest.importorskip("eggemo._emo").ffi
-lib = pytest.importorskip("eggemo._emo").lib
+PARAM = "parameter out of range or inconsistent"       # EMO_ERR_PARAM (emo_status_str)
 
 
 def conv_op(rng, bits: int, len_in: int, ch_in: int, ch_out: int, kernel: int, stride: int, pad: int,
@@ -32,29 +32,6 @@ def conv_op(rng, bits: int, len_in: int, ch_in: int, ch_out: int, kernel: int, s
                           mult=np.array([m for m, _ in mq], np.int32), shift=np.array([s for _, s in mq], np.int32)))
 
 
-class CConv:
-    """One op as the C struct (emo_nn_conv_t or emo_nn_conv16_t), its arrays kept alive."""
-
-    def __init__(self, op: nn.Op):
-        p, c = op.params, op.consts
-        self.wide = p["wide"]
-        self.keep = [np.ascontiguousarray(nn.pack_conv_weights(c["weights"])), c["bias"], c["mult"], c["shift"]]
-        self.s = ffi.new("emo_nn_conv16_t *" if self.wide else "emo_nn_conv_t *")
-        for f in ("len_in", "ch_in", "len_out", "ch_out", "kernel", "stride", "pad_before", "act_min", "act_max"):
-            setattr(self.s, f, p[f])
-        if not self.wide:
-            self.s.in_zp, self.s.out_zp = p["in_zp"], p["out_zp"]
-        assert self.keep[0].ctypes.data % 4 == 0
-        self.s.weights = ffi.cast("const int16_t *", self.keep[0].ctypes.data)
-        self.s.bias = ffi.cast("const int64_t *" if self.wide else "const int32_t *", self.keep[1].ctypes.data)
-        self.s.mult = ffi.cast("const int32_t *", self.keep[2].ctypes.data)
-        self.s.shift = ffi.cast("const int32_t *", self.keep[3].ctypes.data)
-
-
-def ptr(a: np.ndarray):
-    return ffi.cast("int16_t *" if a.dtype == np.int16 else "int8_t *", a.ctypes.data)
-
-
 @pytest.mark.parametrize("bits", [8, 16])
 @pytest.mark.parametrize("len_in,k_a,s_a,k_b,s_b,pad", [(300, 5, 1, 5, 2, 2), (37, 3, 2, 5, 1, 2), (9, 5, 1, 3, 3, 1),
                                                          (23, 1, 1, 4, 2, 0)])
@@ -69,42 +46,39 @@ def test_streamed_pair_is_the_two_convolutions_bit_for_bit(bits, len_in, k_a, s_
     x = rng.integers(info.min, info.max + 1, len_in * 5).astype(dt)
     x[:5] = info.min
     x[5:10] = info.max
-    mid_ref = nn.eval_op(a, {0: x.astype(np.int64)})
-    want = nn.eval_op(b, {0: mid_ref})
-    ca, cb = CConv(a), CConv(b)
-    whole_mid = np.zeros(mid_ref.size, dt)
-    pair = lib.emo_nn_conv16_pair if bits == 16 else lib.emo_nn_conv_pair
-    conv = lib.emo_nn_conv16 if bits == 16 else lib.emo_nn_conv
-    assert conv(ca.s, ptr(x), ptr(whole_mid)) == lib.EMO_OK
+    mid_ref = nn.conv(a, x)
+    want = nn.conv(b, mid_ref)
+    whole_mid = nn.native_conv(a, x)
     assert np.array_equal(whole_mid, mid_ref)
     for tile in (1, 2, 7, 16, b.params["len_out"], 10_000):
         rows = min((tile - 1) * s_b + k_b, a.params["len_out"])
         mid = np.full((rows + 4) * 12, 77, dt)        # four guard frames past the tile's rows
-        out = np.zeros(want.size, dt)
-        assert pair(ca.s, cb.s, tile, ptr(x), ptr(mid), ptr(out)) == lib.EMO_OK
+        out = nn.native_conv_pair(a, b, tile, x, mid)
         assert np.array_equal(out, want), f"tile {tile}"
+        assert np.array_equal(nn.conv_pair(a, b, tile, x), want)
         assert np.all(mid[rows * 12:] == 77), f"tile {tile} wrote past mid's {rows} rows"
-    assert pair(ca.s, cb.s, 0, ptr(x), ptr(mid), ptr(out)) == lib.EMO_ERR_PARAM
+    for pair in (nn.native_conv_pair, nn.conv_pair):
+        with pytest.raises(ValueError, match=PARAM):
+            pair(a, b, 0, x)
 
 
 def test_rows_refuses_a_window_reaching_a_frame_not_held():
     rng = np.random.default_rng(3)
     op = conv_op(rng, 8, 20, 3, 4, 5, 1, 2, relu=False)
-    c = CConv(op)
     x = rng.integers(-128, 128, 20 * 3).astype(np.int8)
-    want = nn.eval_op(op, {0: x.astype(np.int64)}).reshape(20, 4)
-    out = np.zeros(4 * 20, np.int8)
+    want = nn.conv(op, x).reshape(20, 4)
     # output frames 6..9 read input frames 4..11: holding exactly those is enough
     held = np.ascontiguousarray(x.reshape(20, 3)[4:12])
-    assert lib.emo_nn_conv_rows(c.s, ptr(held), 4, 8, 6, 10, ptr(out)) == lib.EMO_OK
-    assert np.array_equal(out[:16].reshape(4, 4), want[6:10])
-    # one frame short at either end, or outputs past the end: refused, nothing read out of bounds
-    assert lib.emo_nn_conv_rows(c.s, ptr(held), 5, 7, 6, 10, ptr(out)) == lib.EMO_ERR_PARAM
-    assert lib.emo_nn_conv_rows(c.s, ptr(held), 4, 7, 6, 10, ptr(out)) == lib.EMO_ERR_PARAM
-    assert lib.emo_nn_conv_rows(c.s, ptr(held), 4, 8, 6, 21, ptr(out)) == lib.EMO_ERR_PARAM
-    assert lib.emo_nn_conv_rows(c.s, ptr(held), 15, 8, 6, 10, ptr(out)) == lib.EMO_ERR_PARAM   # past the input
-    assert lib.emo_nn_conv_rows(c.s, ptr(held), 12, 8, 6, 10, ptr(out)) == lib.EMO_ERR_PARAM   # held, not read
-    assert lib.emo_nn_conv_rows(c.s, ptr(held), 4, 2**31 - 1, 6, 10, ptr(out)) == lib.EMO_ERR_PARAM
-    # the first frames' windows reach before the input: only the frames inside must be held
-    assert lib.emo_nn_conv_rows(c.s, ptr(x), 0, 4, 0, 2, ptr(out)) == lib.EMO_OK
-    assert np.array_equal(out[:8].reshape(2, 4), want[:2])
+    for rows_fn in (nn.native_conv_rows, nn.conv_rows):
+        out = rows_fn(op, held, 4, 8, 6, 10)
+        assert np.array_equal(out.reshape(4, 4), want[6:10])
+        # one frame short at either end, or outputs past the end: refused, nothing read out of bounds
+        for first, rows, t0, t1 in ((5, 7, 6, 10), (4, 7, 6, 10), (4, 8, 6, 21),
+                                    (15, 8, 6, 10),              # past the input
+                                    (12, 8, 6, 10),              # held, not read
+                                    (4, 2**31 - 1, 6, 10)):
+            with pytest.raises(ValueError, match=PARAM):
+                rows_fn(op, held, first, rows, t0, t1)
+        # the first frames' windows reach before the input: only the frames inside must be held
+        out = rows_fn(op, x, 0, 4, 0, 2)
+        assert np.array_equal(out.reshape(2, 4), want[:2])

@@ -61,3 +61,28 @@ def test_argmax_takes_the_first_of_a_tie_in_c_and_numpy(dtype):
             if n > 2:
                 x[n // 2] = x[-1] = x.max()                       # a tie: the first one wins
             assert nn.native_argmax(x) == nn.argmax(x) == int(np.flatnonzero(x == x.max())[0])
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_fully_connected_agrees_with_the_c_core(bits):
+    """FULLY_CONNECTED (emo_nn_fc, emo_nn_fc16) against nn.fc, saturating inputs and outputs included."""
+    rng = np.random.default_rng(bits)
+    wide = bits == 16
+    info = np.iinfo(np.int16 if wide else np.int8)
+    n_in, n_out = 48, 7
+    mq = [nn.quantize_multiplier(float(r)) for r in np.geomspace(1e-5, 3e-2, n_out)]   # small to saturating
+    zi, zo = (0, 0) if wide else (int(rng.integers(-30, 30)), int(rng.integers(-30, 30)))
+    op = nn.Op("fc", [0], 1,
+               dict(n_in=n_in, n_out=n_out, in_zp=zi, out_zp=zo, act_min=info.min, act_max=info.max, wide=wide),
+               dict(weights=rng.integers(-127, 128, (n_out, n_in)).astype(np.int8),
+                    bias=rng.integers(-5000, 5000, n_out).astype(np.int64 if wide else np.int32),
+                    mult=np.array([m for m, _ in mq], np.int32), shift=np.array([s for _, s in mq], np.int32)))
+    seen = set()
+    for _ in range(40):
+        x = rng.integers(info.min, info.max + 1, n_in).astype(info.dtype)
+        x[rng.integers(0, n_in, 5)] = info.max
+        want = nn.fc(op, x)
+        assert want.dtype == info.dtype
+        np.testing.assert_array_equal(nn.native_fc(op, x), want)
+        seen |= {int(v) for v in want}
+    assert {info.min, info.max} <= seen and len(seen) > 50, "the clamp and the values between not both exercised"
