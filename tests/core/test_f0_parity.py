@@ -24,9 +24,10 @@ from hypothesis import strategies as st
 
 from eggemo.eggsynth import synth_egg
 from eggemo.core.f0 import F0Params, f0_track
+from eggemo.core.f0.params import MAX_SEG
 from eggemo.wavio import read_wav
 
-from tests.f0.conftest import REAL_EGG, synthetic_set
+from tests.f0.conftest import REAL_EGG, long_phonation, synthetic_set
 
 TOL_HZ = 0.01
 TOL_VQ = 1e-4
@@ -131,6 +132,20 @@ signals = st.one_of(
               st.integers(0, 2**31), st.integers(800, 6000), st.floats(60, 450), st.floats(0.1, 0.9),
               st.floats(0.5, 5), st.floats(0, 0.1), st.floats(0, 0.3)),               # EGG: voice quality
 )
+
+
+def test_parity_long_phonation_is_cut_into_segments_identically():
+    """A voiced run longer than MAX_SEG frames is tracked in MAX_SEG pieces by the C and by the reference
+    alike (the streaming API cuts it as the whole-signal one: tests/f0/test_stream.py)."""
+    fs = 8000
+    x = long_phonation(fs)
+    whole = f0_track(x, fs)
+    ref = f0_track(x, fs, backend="numpy")
+    assert whole.voiced.sum() > MAX_SEG
+    np.testing.assert_array_equal(whole.voiced, ref.voiced)
+    np.testing.assert_allclose(whole.f0, ref.f0, atol=0.01)
+    for name in ("cq", "jitter", "shimmer"):
+        np.testing.assert_allclose(getattr(whole, name), getattr(ref, name), atol=1e-4, err_msg=name)
 
 
 # derandomised: CI runs the same 60 examples every time, plus the one below, which a random

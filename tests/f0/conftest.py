@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from eggemo.core.f0.params import MAX_SEG
 from eggemo.eggsynth import contour, synth_egg
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "egg_real"
@@ -40,6 +41,13 @@ def synthetic_set(fs: int, count: int = 8, seed: int = 0):
                              amplitude=rng.uniform(0.1, 0.6), drift=rng.uniform(0.0, 3.0),
                              noise_snr_db=rng.uniform(25, 40), seed=int(rng.integers(1 << 30))))
     return out
+
+
+def long_phonation(fs: int) -> np.ndarray:
+    """One voiced run longer than the C core's MAX_SEG frames, which it tracks in MAX_SEG pieces."""
+    t = np.arange(int((MAX_SEG * 0.01 + 1.0) * fs)) / fs
+    f = 140 + 30 * np.sin(2 * np.pi * 0.4 * t)
+    return 0.3 * np.maximum(np.sin(2 * np.pi * np.cumsum(f) / fs), 0) ** 2
 
 
 @pytest.fixture(scope="session")
