@@ -1,16 +1,22 @@
 """A recording fed into a board (--feed, --emulate): the end of the recording ends its utterance,
 the chip image under QEMU takes the feed as the QEMU board does and shows the clock it runs on,
-and a fed run that gives nothing says why and fails instead of printing "0 predictions" and 0."""
+and a fed run that gives nothing says why and fails instead of printing "0 predictions" and 0 (one the
+user stops before the end says why as a note and ends 0)."""
 from __future__ import annotations
 
 import io
 import os
+import signal
+import subprocess
+import sys
+import time
 import tty
 
 import numpy as np
 import pytest
 
 from eggemo.cli import main
+from eggemo.core import proto as P
 from eggemo.host import emulator
 from eggemo.host.display import PlainDisplay
 from eggemo.host.emulator import Emulator
@@ -20,6 +26,7 @@ from eggemo.host.record import Recorder, read_recording
 from eggemo.wavio import write_wav
 
 from .conftest import FS, HELD_OUT, require
+from .pty_pair import Pty
 from .sim_board import SimBoard
 
 pytestmark = pytest.mark.timeout(180)
@@ -128,3 +135,39 @@ def test_the_monitor_streams_through_the_chip_image_and_shows_its_clock(chip_bin
     assert (status["samples_in"], status["samples_lost"], status["rx_overflows"]) == (len(x), 0, 0)
     frames = sum(len(e["index"]) for e in rec.of_type("f0"))
     assert frames == status["f0_sent"] > 0 and rec.of_type("hello")[0]["flags"] == 1
+
+
+@pytest.mark.parametrize("sig,said", [(signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "Ctrl-C")])
+def test_a_fed_run_the_user_stops_before_the_end_is_a_note_and_exit_0(sig, said, tmp_path):
+    """`monitor --feed` stopped by the user (SIGTERM, or Ctrl-C) while the board has not answered:
+    the run is the user's to end, so the recording's missing part is a note after the summary, one
+    line, exit 0 (b6b96d2), not the failure of a run that ended by itself. The signal lands only
+    once the monitor runs: the board side waits for its GET_HELLO on the pty, and never answers."""
+    wav = wav_of(tmp_path / "utt.wav", (3000 * np.sin(2 * np.pi * 120 * np.arange(FS) / FS)).astype(np.int16))
+    pty = Pty()
+    proc = subprocess.Popen([sys.executable, "-m", "eggemo.cli", "monitor", "--port", pty.path, "--feed", str(wav),
+                             "--speed", "0", "--exit-at-end", "--plain", "--duration", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # SIGINT as from a terminal, even where the suite runs with it ignored
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        decoder, asked, deadline = P.Decoder(), False, time.monotonic() + 30
+        while not asked:                   # the monitor's GET_HELLO: its loop runs, the handlers are in
+            assert proc.poll() is None and time.monotonic() < deadline, "the monitor never asked for HELLO"
+            try:
+                asked = any(f.type == P.CMD_GET_HELLO for f in decoder.feed(os.read(pty.master, 4096)))
+            except BlockingIOError:
+                time.sleep(0.02)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        pty.close()
+    assert "Traceback" not in out + err, err
+    assert proc.returncode == 0, err
+    assert "eggemo monitor: 0 predictions; link" in err, err
+    note = [line for line in err.splitlines() if "before the end" in line]
+    assert note == [f"eggemo monitor: stopped by {said} before the end; nothing of {wav} was streamed (no valid "
+                    f"HELLO came from the board); the link line above has the counters"], err
