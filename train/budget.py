@@ -417,3 +417,33 @@ def crosscorpus(ctx) -> None:
 def _pop(r: dict[str, Any]) -> dict[str, Any]:
     r.pop("model", None)
     return r
+
+
+def matrix_markdown(ctx) -> list[str]:
+    """The budget as one table: a row per role, a column per label fraction (test UA, mean ± sd),
+    then the paired differences the targets read (distill - student, distill - selftrain)."""
+    fr = sorted({r["label_fraction"] for r in ctx.rows if "label_fraction" in r})
+    roles = [r for r in ROLES if any(x.get("role") == r for x in ctx.rows)]
+    n = {f: next((x["n_labelled"][0] for x in ctx.rows if x.get("label_fraction") == f and x.get("n_labelled")), "")
+         for f in fr}
+    lines = ["| | " + " | ".join(f"f = {f:g} ({n[f]} labelled)" for f in fr) + " |", "|---" * (len(fr) + 1) + "|"]
+    for role in roles:
+        cells = []
+        for f in fr:
+            row = next((x for x in ctx.rows if x.get("role") == role and x.get("label_fraction") == f), None)
+            cells.append(f"{100 * row['ua_mean']:.1f} ± {100 * row['ua_sd']:.1f}" if row else "")
+        lines.append(f"| {ROLE_LABELS[role]} | " + " | ".join(cells) + " |")
+    for a, b in (("distill", "student"), ("distill", "selftrain"), ("selftrain", "student")):
+        cells = []
+        for f in fr:
+            p = next((q for q in ctx.paired if q.get("a") == a and q.get("b") == b and q.get("label_fraction") == f), None)
+            cells.append(f"{100 * p['mean']:+.1f} [{100 * p['ci95'][0]:+.1f}, {100 * p['ci95'][1]:+.1f}]" if p else "")
+        lines.append(f"| Δ {a} − {b} (95 % CI) | " + " | ".join(cells) + " |")
+    for a, b in (("distill", "student"),):
+        cells = []
+        for f in fr:
+            p = next((q for q in ctx.paired if q.get("a") == a and q.get("b") == b and q.get("label_fraction") == f), None)
+            cells.append(f"{100 * p['val_diff_mean']:+.1f}" if p and "val_diff_mean" in p else "")
+        lines.append(f"| Δ {a} − {b} on validation | " + " | ".join(cells) + " |")
+    return ["Test UA %, mean ± sd over the seeds; Δ: paired difference seed by seed, mean and 95 % t interval.", "",
+            *lines, ""]

@@ -463,6 +463,10 @@ def markdown(ctx: Ctx, name: str, seconds: float) -> str:
                 if paired else ""), "",
              "| setting | UA (%) | WA (%) | " + ("ΔUA vs student (points) | " if paired else "") + "epochs run |",
              "|---|---|---|" + ("---|" if paired else "") + "---|"]
+    if name == "budget":
+        from .budget import matrix_markdown
+
+        lines[2:2] = matrix_markdown(ctx) + ["Every row:", ""]
     for r in ctx.rows:
         diff = ""
         if paired:
