@@ -12,9 +12,11 @@ is the same at every f, always labelled. At each f:
     distill      the student trained on every training utterance: CE on the labelled ones, the
                  speech teacher's soft targets (logit KD, the config's [distill] tau, alpha,
                  kd_on, confidence) where it teaches
-    teacher      the speech teacher itself: a logistic regression on the speech's band
-                 functionals (--teacher-features), fitted on the labelled part only; its targets on
-                 labelled training utterances are cross-fitted, so it never grades one it saw
+    teacher      the teacher itself: logistic regressions (--teacher-features; the recipe's: one on
+                 the speech's band functionals times one on the EGG's frame-channel statistics),
+                 fitted on the labelled training utterances only (never on the validation part,
+                 which chooses the student's epoch); its targets on labelled training utterances
+                 are cross-fitted, so it never grades one it saw
     floor_*      the three floors (F0 statistics, frame-channel statistics, band statistics),
                  fitted on the labelled part only
 
@@ -141,19 +143,18 @@ class Budget:
                 "epochs_run": len(res.history), "model": res.model}
 
     def _teacher_targets(self, d: Draw, y: np.ndarray, seed: int) -> np.ndarray:
-        """The speech teacher's log-probabilities on every training utterance: cross-fitted on the
-        labelled ones, from the regression on all labelled ones elsewhere."""
+        """The teacher's log-probabilities on every training utterance: cross-fitted on the labelled
+        ones, from the regressions on all labelled training utterances elsewhere. The validation
+        part's labels never reach it: a teacher fitted on them would teach the student the very
+        utterances that choose its epoch."""
         from .baselines import crossfit_log_probs, product_log_probs
 
-        idx = np.concatenate([d.train_all, d.val])      # the validation labels fit the teacher too
-        lp = product_log_probs([crossfit_log_probs(X, y, idx, self.k, self.ctx.cfg.distill.crossfit_folds, seed=seed)
-                                for X in self.X_parts.values()])
-        pos = {int(i): n for n, i in enumerate(idx)}
-        return lp[[pos[int(i)] for i in d.train_all]].astype(np.float32)
+        return product_log_probs([crossfit_log_probs(X, y, d.train_all, self.k, self.ctx.cfg.distill.crossfit_folds,
+                                                     seed=seed) for X in self.X_parts.values()]).astype(np.float32)
 
     def _teacher_score(self, d: Draw, only: list[str] | None = None) -> dict[str, float]:
-        """The teacher on the test part: each regression fitted on the labelled part, their
-        probabilities multiplied."""
+        """The teacher on the test part: each regression fitted on the labelled training utterances
+        (as the teacher that teaches is), their probabilities multiplied."""
         from .baselines import product_log_probs
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
@@ -164,7 +165,8 @@ class Budget:
         for name, X in self.X_parts.items():
             if only is not None and name not in only:
                 continue
-            m = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000)).fit(X[d.fit], y[d.fit])
+            fit = d.train_labelled
+            m = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000)).fit(X[fit], y[fit])
             z = np.full((len(d.test), self.k), np.log(1e-6))
             z[:, m.classes_] = np.log(np.maximum(m.predict_proba(X[d.test]), 1e-6))
             parts.append(z)
@@ -185,11 +187,12 @@ class Budget:
         for key, X in self.X.items():
             out[f"floor_{key}"] = self._cached(f"floor_{key}", f, seed, base, lambda X=X: dict(zip(
                 ("acc", "ua", "wa"), fit_score(X, fs.labels, d.fit, d.test, self.k))))
-        out["teacher"] = self._cached("teacher", f, seed, {**base, "features": ctx.args.teacher_features},
+        tbase = {**base, "teacher_fit": "labelled training utterances"}
+        out["teacher"] = self._cached("teacher", f, seed, {**tbase, "features": ctx.args.teacher_features},
                                       lambda: self._teacher_score(d))
         if len(self.X_parts) > 1:
             speech = next(iter(self.X_parts))
-            out["teacher_speech"] = self._cached("teacher_speech", f, seed, {**base, "features": speech},
+            out["teacher_speech"] = self._cached("teacher_speech", f, seed, {**tbase, "features": speech},
                                                  lambda: self._teacher_score(d, [speech]))
         scfg = {**base, "config": to_dict(replace(cfg, run={"progress": False}))}
         scfg["config"].pop("distill")                 # a student alone reads none of it
@@ -225,7 +228,7 @@ class Budget:
                                         {**scfg, "confidence": ctx.args.selftrain_confidence}, selftrain)
 
         dcfg = replace(cfg, distill={"kind": "logit"})
-        dset = {**base, "config": to_dict(replace(dcfg, run={"progress": False})),
+        dset = {**tbase, "config": to_dict(replace(dcfg, run={"progress": False})),
                 "teacher": ctx.args.teacher_features}
 
         def distill() -> dict[str, Any]:
