@@ -37,10 +37,12 @@ from .config import replace, to_dict
 from .featureset import UNLABELLED, FeatureSet
 
 FRACTIONS = (0.05, 0.1, 0.25, 0.5, 1.0)
-ROLES = ("student", "selftrain", "distill", "teacher", "teacher_speech", "floor_f0", "floor_frames", "floor_spectral")
+ROLES = ("student", "selftrain", "distill", "recipe", "teacher", "teacher_speech", "floor_f0", "floor_frames",
+         "floor_spectral")
 ROLE_LABELS = {"student": "student, labelled part alone", "selftrain": "student + self-training (no teacher)",
                "distill": "student + teacher (distilled)", "teacher": "teacher",
                "teacher_speech": "the teacher's speech regression alone",
+               "recipe": "recipe: distilled or alone, whichever wins on validation",
                "floor_f0": "floor: LR on F0 statistics", "floor_frames": "floor: LR on frame-channel statistics",
                "floor_spectral": "floor: LR on band statistics"}
 
@@ -251,6 +253,8 @@ class Budget:
                 got = self.seed(f, seed)
                 for role, res in got.items():
                     per_role[role].append({**res, "epochs_run": res.get("epochs_run", 0)})
+            per_role["recipe"] = [d if d["val_ua"] > s["val_ua"] else s
+                                  for d, s in zip(per_role["distill"], per_role["student"])]
             for role in ROLES:
                 if per_role[role]:
                     n = per_role[role][0].get("settings", {}).get("n_labelled")
@@ -260,7 +264,7 @@ class Budget:
                     row["per_seed"] = dict(zip(map(str, ctx.seeds), row["ua"]))
             for a, b in (("distill", "student"), ("distill", "selftrain"), ("selftrain", "student"),
                          ("student", "floor_f0"), ("distill", "floor_frames"), ("distill", "teacher"),
-                         ("teacher", "teacher_speech")):
+                         ("teacher", "teacher_speech"), ("recipe", "student")):
                 if per_role[a] and per_role[b]:
                     p = paired(ctx, f"{a} - {b}, f = {f:g}", per_role[a], per_role[b])
                     p.update({"a": a, "b": b, "label_fraction": f})
@@ -279,7 +283,7 @@ def plot(ctx, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    styles = {"student": "o-", "selftrain": "s--", "distill": "D-", "teacher": "^:", "teacher_speech": "<:",
+    styles = {"student": "o-", "selftrain": "s--", "distill": "D-", "recipe": "*-", "teacher": "^:", "teacher_speech": "<:",
               "floor_f0": "x:",
               "floor_frames": "+:", "floor_spectral": "v:"}
     for role in ROLES:
@@ -436,7 +440,7 @@ def matrix_markdown(ctx) -> list[str]:
             row = next((x for x in ctx.rows if x.get("role") == role and x.get("label_fraction") == f), None)
             cells.append(f"{100 * row['ua_mean']:.1f} ± {100 * row['ua_sd']:.1f}" if row else "")
         lines.append(f"| {ROLE_LABELS[role]} | " + " | ".join(cells) + " |")
-    for a, b in (("distill", "student"), ("distill", "selftrain"), ("selftrain", "student")):
+    for a, b in (("distill", "student"), ("distill", "selftrain"), ("selftrain", "student"), ("recipe", "student")):
         cells = []
         for f in fr:
             p = next((q for q in ctx.paired if q.get("a") == a and q.get("b") == b and q.get("label_fraction") == f), None)

@@ -172,14 +172,7 @@ def run_training(mode: str, cfg: Config, fs: FeatureSet, feature_config: dict[st
     splits = make_splits(fs, cfg)
     unlabelled = int((~fs.labelled[splits["train"]]).sum())
     if mode == "student" and cfg.distill.auto and unlabelled and teacher_ckpt is None:
-        # the recipe decides: unlabelled paired recordings reach the student only through a teacher
-        # (docs/distill.md); the speech regressions fitted on the labelled part teach them
-        print(f"note: {unlabelled} of the {len(splits['train'])} training utterances carry no label; the recipe "
-              f"distils (distill.auto): cross-fitted regressions on the speech's {cfg.distill.unlabelled_teacher} "
-              f"statistics, fitted on the labelled ones, teach all of them", file=sys.stderr)
-        mode = "distill"
-        cfg = replace(cfg, distill={"source": "crossfit", "crossfit_features": cfg.distill.unlabelled_teacher,
-                                    "kind": "logit"})
+        return _auto_distill(cfg, fs, feature_config, out_dir, unlabelled, len(splits["train"]), tsne)
     if mode != "distill":
         # only a teacher's soft targets reach the utterances nobody labelled
         splits["train"] = splits["train"][fs.labelled[splits["train"]]]
@@ -235,6 +228,39 @@ def run_training(mode: str, cfg: Config, fs: FeatureSet, feature_config: dict[st
              "n_test": len(parts["test"]), "checkpoint": str(out / "best.pt"),
              "train_seconds": float(sum(r["seconds"] for r in result.history))}
     return write_report(test, out, "test", extra=extra, tsne=tsne, seed=cfg.run.seed)
+
+
+def _auto_distill(cfg: Config, fs: FeatureSet, feature_config: dict[str, Any], out_dir: str | Path,
+                  unlabelled: int, n_train: int, tsne: bool) -> dict[str, Any]:
+    """The recipe on a corpus with unlabelled paired utterances (distill.auto): the student trained
+    on the labelled ones alone and the student distilled from the regressions' soft targets on all
+    of them (docs/distill.md), each in its own sub-folder; the one with the better validation UA
+    is kept in out_dir (a tie keeps the student alone). Its report says which, and both scores."""
+    import shutil
+
+    print(f"note: {unlabelled} of the {n_train} training utterances carry no label; the recipe (distill.auto) "
+          f"trains the student on the labelled ones alone and distilled from regressions on "
+          f"{cfg.distill.unlabelled_teacher} statistics fitted on them, and keeps the better on validation",
+          file=sys.stderr)
+    out = Path(out_dir)
+    alone = run_training("student", replace(cfg, distill={"auto": False}), fs, feature_config, out / "alone",
+                         tsne=False)
+    dcfg = replace(cfg, distill={"auto": False, "source": "crossfit", "kind": "logit",
+                                 "crossfit_features": cfg.distill.unlabelled_teacher})
+    distilled = run_training("distill", dcfg, fs, feature_config, out / "distilled", tsne=False)
+    if not alone:                                   # not the main rank
+        return {}
+    keep = distilled if distilled["val_ua"] > alone["val_ua"] else alone
+    kept = Path(keep["checkpoint"]).parent
+    for f in kept.iterdir():
+        if f.is_file():
+            shutil.copy2(f, out / f.name)
+    print(f"note: kept the {'distilled student' if keep is distilled else 'student trained alone'}: validation UA "
+          f"{100 * distilled['val_ua']:.1f} distilled against {100 * alone['val_ua']:.1f} alone (test "
+          f"{100 * distilled['ua']:.1f} / {100 * alone['ua']:.1f}); both are in {out}/alone and {out}/distilled",
+          file=sys.stderr)
+    return {**keep, "checkpoint": str(out / "best.pt"), "recipe_choice": "distill" if keep is distilled else "student",
+            "val_ua_alone": alone["val_ua"], "val_ua_distilled": distilled["val_ua"]}
 
 
 def mapped_teacher_targets(teacher, tck: dict[str, Any], train_set: FeatureSet, cfg: Config) -> np.ndarray:

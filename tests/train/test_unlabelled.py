@@ -176,7 +176,7 @@ def test_budget_experiment_writes_rows_per_role_and_fraction_with_paired_interva
     assert "120 utterances, all labelled" in r.stdout
     doc = json.loads((out / "budget.json").read_text())
     got = {(row["role"], row["label_fraction"]) for row in doc["rows"]}
-    roles = ("student", "selftrain", "distill", "teacher", "teacher_speech", "floor_f0", "floor_frames",
+    roles = ("student", "selftrain", "distill", "recipe", "teacher", "teacher_speech", "floor_f0", "floor_frames",
              "floor_spectral")
     assert got == {(role, f) for role in roles for f in (0.25, 1.0)}
     for row in doc["rows"]:
@@ -231,7 +231,12 @@ def test_the_recipe_distils_by_itself_where_the_corpus_has_unlabelled_paired_utt
                                     capture_output=True, text=True, timeout=600)
     r = run("--features", str(part), "--out", str(tmp_path / "a"))
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "the recipe distils (distill.auto)" in r.stderr and '"mode": "distill"' in r.stdout
+    assert "the recipe (distill.auto) trains the student on the labelled ones alone and distilled" in r.stderr
+    assert "note: kept the " in r.stderr, r.stderr[-1500:]
+    for sub in ("alone", "distilled"):
+        assert (tmp_path / "a" / sub / "best.pt").is_file()
+    kept = "distilled" if "kept the distilled student" in r.stderr else "alone"
+    assert (tmp_path / "a" / "best.pt").read_bytes() == (tmp_path / "a" / kept / "best.pt").read_bytes()
     r = run("--features", str(full), "--out", str(tmp_path / "b"))
     assert r.returncode == 0 and '"mode": "student"' in r.stdout and "distill.auto" not in r.stderr
     r = run("--features", str(part), "--out", str(tmp_path / "c"), "--set", "distill.auto=false")
