@@ -53,7 +53,9 @@ class QemuBoard:
         self._stop = threading.Event()
         self._reader = threading.Thread(target=self._read_loop, daemon=True)
         self._reader.start()
-        self.hello: P.Hello = self.expect(P.Hello)
+        # QEMU's start, not the firmware, is what a loaded machine slows: the boot HELLO gets longer
+        # than a frame (a fresh-clone run beside two training jobs waited over 20 s for it)
+        self.hello: P.Hello = self.expect(P.Hello, timeout=max(60.0, self.timeout))
 
     @property
     def proc(self) -> subprocess.Popen:
