@@ -253,7 +253,9 @@ class Budget:
                 got = self.seed(f, seed)
                 for role, res in got.items():
                     per_role[role].append({**res, "epochs_run": res.get("epochs_run", 0)})
-            per_role["recipe"] = [d if d["val_ua"] > s["val_ua"] else s
+            # `eggemo train student`'s rule (distill.auto): with unlabelled utterances, the better of
+            # the two on validation; without, the student alone
+            per_role["recipe"] = [d if d["settings"]["n_unlabelled"] and d["val_ua"] > s["val_ua"] else s
                                   for d, s in zip(per_role["distill"], per_role["student"])]
             for role in ROLES:
                 if per_role[role]:
