@@ -164,32 +164,52 @@ def stratified_folds(y: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
     return fold
 
 
+def teacher_parts(name: str) -> tuple[str, ...]:
+    """The regressions of a cross-fitted teacher: "functionals*frames" is the product of two, one on
+    the speech's band functionals and one on the EGG's frame-channel statistics (two views of each
+    paired recording); a name without "*" is one regression."""
+    return tuple(name.split("*"))
+
+
+def product_log_probs(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """The normalised product of the regressions' class probabilities (sum of log-probabilities)."""
+    z = np.sum(parts, axis=0)
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def fit_log_probs(X: np.ndarray, y: np.ndarray, fit: np.ndarray, score: np.ndarray, n_classes: int,
+                  floor: float = 1e-6) -> np.ndarray:
+    """(len(score), n_classes) log-probabilities of the standardised logistic regression fitted on
+    the utterances `fit`, on the utterances `score`; floored at `floor`, which is also what a class
+    absent from `fit` gets."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000)).fit(X[fit], y[fit])
+    out = np.full((len(score), n_classes), np.log(floor))
+    out[:, model.classes_] = np.log(np.maximum(model.predict_proba(X[score]), floor))
+    return out
+
+
 def crossfit_log_probs(X: np.ndarray, y: np.ndarray, idx: np.ndarray, n_classes: int, folds: int = 5,
                        seed: int = 0) -> np.ndarray:
     """(len(idx), n_classes) out-of-fold log-probabilities of the logistic regression on the
     utterances `idx`: each is scored by a regression fitted on the other folds only, so a
     teacher built from them never grades an utterance it was fitted on."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     idx = np.asarray(idx)
     out = np.full((len(idx), n_classes), np.log(1e-6))
     lab = np.flatnonzero(y[idx] >= 0)              # label -1: unlabelled
     fold = np.full(len(idx), -1, np.int64)
     fold[lab] = stratified_folds(y[idx[lab]], folds, seed)
-
-    def fit(rows: np.ndarray, score: np.ndarray) -> None:
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000)).fit(X[rows], y[rows])
-        p = model.predict_proba(X[idx[score]])
-        out[np.ix_(score, model.classes_)] = np.log(np.maximum(p, 1e-6))
-
     for f in range(folds):
         score = np.flatnonzero(fold == f)
         if len(score):
-            fit(idx[(fold != f) & (fold >= 0)], score)
+            out[score] = fit_log_probs(X, y, idx[(fold != f) & (fold >= 0)], idx[score], n_classes)
     if len(lab) < len(idx):      # the unlabelled utterances: by the regression on every labelled one
-        fit(idx[lab], np.flatnonzero(fold < 0))
+        score = np.flatnonzero(fold < 0)
+        out[score] = fit_log_probs(X, y, idx[lab], idx[score], n_classes)
     return out
 
 
@@ -237,16 +257,3 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     raise SystemExit(main())
 
-
-def teacher_parts(name: str) -> tuple[str, ...]:
-    """The regressions of a cross-fitted teacher: "functionals*frames" is the product of two, one on
-    the speech's band functionals and one on the EGG's frame-channel statistics (two views of each
-    paired recording); a name without "*" is one regression."""
-    return tuple(name.split("*"))
-
-
-def product_log_probs(parts: Sequence[np.ndarray]) -> np.ndarray:
-    """The normalised product of the regressions' class probabilities (sum of log-probabilities)."""
-    z = np.sum(parts, axis=0)
-    z = z - z.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))

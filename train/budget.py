@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 
 from .config import replace, to_dict
+from .evaluate import unweighted_accuracy
 from .featureset import UNLABELLED, FeatureSet
 
-FRACTIONS = (0.05, 0.1, 0.25, 0.5, 1.0)
 ROLES = ("student", "selftrain", "distill", "recipe", "teacher", "teacher_speech", "floor_f0", "floor_frames",
          "floor_spectral")
 ROLE_LABELS = {"student": "student, labelled part alone", "selftrain": "student + self-training (no teacher)",
@@ -96,8 +96,37 @@ def masked(fs: FeatureSet, d: Draw) -> FeatureSet:
     return dataclasses.replace(fs, labels=labels)
 
 
-def _ua(y: np.ndarray, pred: np.ndarray, k: int) -> float:
-    return float(np.mean([np.mean(pred[y == c] == c) for c in range(k) if np.any(y == c)]))
+def _cached(ctx, role: str, f: float, seed: int, settings: dict[str, Any], fn) -> dict[str, Any]:
+    """fn()'s result with settings and wall time, kept in OUT/runs/budget/ROLE/fF/seedS.json and
+    read back from there while the settings match, so an interrupted sweep resumes."""
+    path = ctx.out / "runs" / "budget" / role / f"f{f:g}" / f"seed{seed}.json"
+    settings = json.loads(json.dumps(settings))          # as it reads back
+    if path.exists():
+        prev = json.loads(path.read_text())
+        if prev.get("settings") == settings:
+            print(f"  reuse {role} f={f:g} seed {seed}: UA {prev['ua']:.3f}", flush=True)
+            return prev
+    t0 = time.perf_counter()
+    res = {**fn(), "settings": settings, "seconds": time.perf_counter() - t0}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(res, indent=1))
+    print(f"  {role} f={f:g} seed {seed}: UA {res['ua']:.3f} ({res['seconds']:.0f} s)", flush=True)
+    return res
+
+
+def _net(cfg, n_classes: int, train_set: FeatureSet, val_set: FeatureSet, test_set: FeatureSet,
+         teacher_outputs=None):
+    """(its test summary, the model): the config's student trained on train_set, early-stopped on
+    val_set, scored on test_set."""
+    from .cli import student_config
+    from .evaluate import evaluate
+    from .loop import train
+
+    mc = student_config(cfg, n_classes, in_channels=int(train_set.f0.shape[2]))
+    res = train(cfg.student.arch, mc, train_set, val_set, cfg, teacher_outputs=teacher_outputs)
+    test = evaluate(res.model, cfg.student.arch, test_set)
+    return ({"ua": float(test.ua), "wa": float(test.wa), "val_ua": float(res.best_val_ua),
+             "epochs_run": len(res.history)}, res.model)
 
 
 class Budget:
@@ -113,36 +142,8 @@ class Budget:
         self.X_parts = {part: (self.X["frames"] if part == "frames" and "frames" in self.X else
                                crossfit_statistics(fs, part)) for part in teacher_parts(ctx.args.teacher_features)}
         self.k = len(fs.label_names)
-        self.results: dict[tuple[str, float], list[dict[str, Any]]] = {}
 
     # --- one seed ------------------------------------------------------------------------------
-
-    def _cached(self, role: str, f: float, seed: int, settings: dict[str, Any], fn) -> dict[str, Any]:
-        path = self.ctx.out / "runs" / "budget" / role / f"f{f:g}" / f"seed{seed}.json"
-        settings = json.loads(json.dumps(settings))          # as it reads back
-        if path.exists():
-            prev = json.loads(path.read_text())
-            if prev.get("settings") == settings:
-                print(f"  reuse {role} f={f:g} seed {seed}: UA {prev['ua']:.3f}", flush=True)
-                return prev
-        t0 = time.perf_counter()
-        res = {**fn(), "settings": settings, "seconds": time.perf_counter() - t0}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(res, indent=1))
-        print(f"  {role} f={f:g} seed {seed}: UA {res['ua']:.3f} ({res['seconds']:.0f} s)", flush=True)
-        return res
-
-    def _net(self, cfg, train_set: FeatureSet, val_set: FeatureSet, test_set: FeatureSet,
-             teacher_outputs=None) -> dict[str, Any]:
-        from .cli import student_config
-        from .evaluate import evaluate
-        from .loop import train
-
-        mc = student_config(cfg, self.k, in_channels=int(train_set.f0.shape[2]))
-        res = train(cfg.student.arch, mc, train_set, val_set, cfg, teacher_outputs=teacher_outputs)
-        test = evaluate(res.model, cfg.student.arch, test_set)
-        return {"ua": float(test.ua), "wa": float(test.wa), "val_ua": float(res.best_val_ua),
-                "epochs_run": len(res.history), "model": res.model}
 
     def _teacher_targets(self, d: Draw, y: np.ndarray, seed: int) -> np.ndarray:
         """The teacher's log-probabilities on every training utterance: cross-fitted on the labelled
@@ -157,24 +158,13 @@ class Budget:
     def _teacher_score(self, d: Draw, only: list[str] | None = None) -> dict[str, float]:
         """The teacher on the test part: each regression fitted on the labelled training utterances
         (as the teacher that teaches is), their probabilities multiplied."""
-        from .baselines import product_log_probs
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
+        from .baselines import fit_log_probs, product_log_probs
 
         y = self.ctx.fs.labels
-        parts = []
-        for name, X in self.X_parts.items():
-            if only is not None and name not in only:
-                continue
-            fit = d.train_labelled
-            m = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000)).fit(X[fit], y[fit])
-            z = np.full((len(d.test), self.k), np.log(1e-6))
-            z[:, m.classes_] = np.log(np.maximum(m.predict_proba(X[d.test]), 1e-6))
-            parts.append(z)
-        pred = product_log_probs(parts).argmax(1)
+        pred = product_log_probs([fit_log_probs(X, y, d.train_labelled, d.test, self.k)
+                                  for name, X in self.X_parts.items() if only is None or name in only]).argmax(1)
         acc = float(np.mean(pred == y[d.test]))
-        return {"acc": acc, "ua": _ua(y[d.test], pred, self.k), "wa": acc}
+        return {"acc": acc, "ua": unweighted_accuracy(y[d.test], pred, self.k), "wa": acc}
 
     def seed(self, f: float, seed: int) -> dict[str, dict[str, Any]]:
         from .baselines import fit_score
@@ -187,14 +177,14 @@ class Budget:
                 "n_unlabelled": int(len(d.train_unlabelled)), "test": fs.utt_ids[d.test][:3].tolist()}
         out: dict[str, dict[str, Any]] = {}
         for key, X in self.X.items():
-            out[f"floor_{key}"] = self._cached(f"floor_{key}", f, seed, base, lambda X=X: dict(zip(
+            out[f"floor_{key}"] = _cached(ctx, f"floor_{key}", f, seed, base, lambda X=X: dict(zip(
                 ("acc", "ua", "wa"), fit_score(X, fs.labels, d.fit, d.test, self.k))))
         tbase = {**base, "teacher_fit": "labelled training utterances"}
-        out["teacher"] = self._cached("teacher", f, seed, {**tbase, "features": ctx.args.teacher_features},
+        out["teacher"] = _cached(ctx, "teacher", f, seed, {**tbase, "features": ctx.args.teacher_features},
                                       lambda: self._teacher_score(d))
         if len(self.X_parts) > 1:
             speech = next(iter(self.X_parts))
-            out["teacher_speech"] = self._cached("teacher_speech", f, seed, {**tbase, "features": speech},
+            out["teacher_speech"] = _cached(ctx, "teacher_speech", f, seed, {**tbase, "features": speech},
                                                  lambda: self._teacher_score(d, [speech]))
         scfg = {**base, "config": to_dict(replace(cfg, run={"progress": False}))}
         scfg["config"].pop("distill")                 # a student alone reads none of it
@@ -202,17 +192,16 @@ class Budget:
         alone: dict[str, Any] = {}
 
         def student() -> dict[str, Any]:
-            r = self._net(cfg, fs.subset(d.train_labelled), val_set, test_set)
-            alone["model"] = r.pop("model")
+            r, alone["model"] = _net(cfg, self.k, fs.subset(d.train_labelled), val_set, test_set)
             return r
-        out["student"] = self._cached("student", f, seed, scfg, student)
+        out["student"] = _cached(ctx, "student", f, seed, scfg, student)
 
         def selftrain() -> dict[str, Any]:
             from .evaluate import predict
 
             if len(d.train_unlabelled) == 0:       # nothing to pseudo-label: the student alone, as trained
                 return {k: v for k, v in out["student"].items() if k not in ("settings", "seconds")} | {"pseudo": 0}
-            model = alone.get("model") or self._net(cfg, fs.subset(d.train_labelled), val_set, test_set)["model"]
+            model = alone.get("model") or _net(cfg, self.k, fs.subset(d.train_labelled), val_set, test_set)[1]
             logits = predict(model, fs.subset(d.train_unlabelled).f0)[0]
             p = np.exp(logits - logits.max(1, keepdims=True))
             p /= p.sum(1, keepdims=True)
@@ -221,12 +210,11 @@ class Budget:
             labels[d.train_unlabelled] = p.argmax(1)
             idx = np.sort(np.concatenate([d.train_labelled, d.train_unlabelled[sure]]))
             pseudo = dataclasses.replace(fs, labels=labels)
-            r = self._net(cfg, pseudo.subset(idx), val_set, test_set)
-            r.pop("model")
+            r = _net(cfg, self.k, pseudo.subset(idx), val_set, test_set)[0]
             return {**r, "pseudo": int(sure.sum()),
                     "pseudo_correct": float(np.mean(p.argmax(1)[sure] == fs.labels[d.train_unlabelled][sure]))
                     if sure.any() else None}
-        out["selftrain"] = self._cached("selftrain", f, seed,
+        out["selftrain"] = _cached(ctx, "selftrain", f, seed,
                                         {**scfg, "confidence": ctx.args.selftrain_confidence}, selftrain)
 
         dcfg = replace(cfg, distill={"kind": "logit"})
@@ -235,10 +223,8 @@ class Budget:
 
         def distill() -> dict[str, Any]:
             targets = self._teacher_targets(d, fsm.labels, seed)
-            r = self._net(dcfg, fsm.subset(d.train_all), val_set, test_set, teacher_outputs=(targets, None))
-            r.pop("model")
-            return r
-        out["distill"] = self._cached("distill", f, seed, dset, distill)
+            return _net(dcfg, self.k, fsm.subset(d.train_all), val_set, test_set, teacher_outputs=(targets, None))[0]
+        out["distill"] = _cached(ctx, "distill", f, seed, dset, distill)
         return out
 
     # --- the sweep -----------------------------------------------------------------------------
@@ -308,39 +294,55 @@ def plot(ctx, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_crosscorpus(ctx, path: Path, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    y = np.arange(len(ctx.rows))[::-1]
+    ax.barh(y, [100 * r["ua_mean"] for r in ctx.rows], xerr=[100 * r["ua_sd"] for r in ctx.rows], capsize=3)
+    ax.set_yticks(y, [r["label"][:60] for r in ctx.rows], fontsize=7)
+    chance = next(r["ua_mean"] for r in ctx.rows if r["role"] == "chance")
+    ax.axvline(200 * chance, color="gray", ls="--", label="2 x chance")
+    ax.set_xlabel("test UA (%) on the shared classes")
+    ax.legend()
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 # --- cross-corpus: a teacher from another corpus, no target label at all ------------------------
 
-def shared_classes(fs: FeatureSet, covered: tuple[str, ...]) -> FeatureSet:
-    """The utterances of `fs` whose class the teacher's map reaches, with the label set narrowed to
-    those classes (in fs's order): what a zero-label student can be scored on."""
+def shared_classes(fs: FeatureSet, covered: tuple[str, ...]) -> tuple[FeatureSet, np.ndarray]:
+    """(the utterances of `fs` whose class the teacher's map reaches, with the label set narrowed
+    to those classes in fs's order: what a zero-label student can be scored on; their indices
+    into fs)."""
     names = tuple(n for n in fs.label_names if n in covered)
     keep = np.flatnonzero(np.isin(np.asarray(fs.label_names)[np.maximum(fs.labels, 0)], names) & fs.labelled)
     sub = fs.subset(keep)
     lookup = np.array([names.index(n) if n in names else -1 for n in fs.label_names])
-    return dataclasses.replace(sub, labels=lookup[sub.labels], label_names=names)
+    return dataclasses.replace(sub, labels=lookup[sub.labels], label_names=names), keep
 
 
 def _teachers(ctx, fs: FeatureSet) -> dict[str, tuple[np.ndarray, str]]:
     """{name: (log-probabilities over fs's classes for every utterance, description)} of the
     teachers named on the command line, each trained on another labelled speech corpus."""
-    from .baselines import crossfit_statistics
-    from .classmap import load, resolve
+    from .baselines import crossfit_statistics, fit_log_probs
+    from .classmap import resolve
 
     args = ctx.args
     out: dict[str, tuple[np.ndarray, str]] = {}
     if args.teacher_corpus:
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
         src = FeatureSet.load(args.teacher_corpus)
         src = src.subset(np.flatnonzero(src.labelled))
         cmap = resolve(args.class_map, src.label_names, fs.label_names)
         feat = args.teacher_features.split("*")[0]       # the speech's regression: the other corpus has no EGG
-        Xs, Xt = crossfit_statistics(src, feat), crossfit_statistics(fs, feat)
-        lr = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000)).fit(Xs, src.labels)
-        z = np.full((len(fs), len(src.label_names)), -30.0)
-        z[:, lr.classes_] = np.log(np.maximum(lr.predict_proba(Xt), 1e-12))
+        # one matrix, the other corpus's utterances first: fitted on those, scored on this corpus's
+        X = np.concatenate([crossfit_statistics(src, feat), crossfit_statistics(fs, feat)])
+        y = np.concatenate([src.labels, np.full(len(fs), UNLABELLED)])
+        z = fit_log_probs(X, y, np.arange(len(src)), len(src) + np.arange(len(fs)), len(src.label_names), floor=1e-12)
         out["lr"] = (cmap.map_log_probs(z), f"logistic regression on the band {feat} of "
                                             f"{args.teacher_corpus} ({len(src)} labelled utterances); {cmap.describe()}")
     for path in args.teacher_checkpoint or []:
@@ -364,40 +366,33 @@ def crosscorpus(ctx) -> None:
     test part over the classes the two corpora share. Validation (early stopping) uses no target
     label either: the teacher's own labels on a held-out share of the unlabelled part. Beside it,
     the same student trained with the target's labels (what labelling would buy) and chance."""
-    from .classmap import resolve
+    from .cli import make_splits
     from .experiments import add_row, paired
 
     full = ctx.fs
     teachers0 = _teachers(ctx, full)
     covered = [n for n in full.label_names if any(np.isfinite(lp[0, full.label_names.index(n)])
                                                   for lp, _ in teachers0.values())]
-    fs = shared_classes(full, tuple(covered))
-    keep = np.flatnonzero(np.isin(np.asarray(full.label_names)[np.maximum(full.labels, 0)], fs.label_names)
-                          & full.labelled)
+    fs, keep = shared_classes(full, tuple(covered))
     cols = [full.label_names.index(n) for n in fs.label_names]
     teachers = {k: (lp[keep][:, cols], desc) for k, (lp, desc) in teachers0.items()}
     k = len(fs.label_names)
     print(f"crosscorpus: {len(fs)} utterances of the {k} shared classes {list(fs.label_names)}; chance {100 / k:.1f} %",
           flush=True)
-    b = Budget.__new__(Budget)
-    b.ctx, b.k = ctx, k
     results: dict[str, list[dict[str, Any]]] = {"labelled": []}
     for name in teachers:
         results[f"teacher_{name}"] = []
         results[f"distill_{name}"] = []
-    from .cli import make_splits
-
     for seed in ctx.seeds:
         cfg = ctx.seed_cfg(seed)
         sp = make_splits(fs, cfg)
-        rest = np.sort(np.concatenate([sp["train"], sp["val"]]))
         base = {"seed": seed, "classes": list(fs.label_names), "n": len(fs), "test": fs.utt_ids[sp["test"]][:3].tolist()}
         scfg = {**base, "config": to_dict(replace(cfg, run={"progress": False}))}
-        results["labelled"].append(b._cached("xc_labelled", 0.0, seed, scfg, lambda: _pop(b._net(
-            cfg, fs.subset(sp["train"]), fs.subset(sp["val"]), fs.subset(sp["test"])))))
+        results["labelled"].append(_cached(ctx, "xc_labelled", 0.0, seed, scfg, lambda: _net(
+            cfg, k, fs.subset(sp["train"]), fs.subset(sp["val"]), fs.subset(sp["test"]))[0]))
         for name, (lp, desc) in teachers.items():
             y, pred = fs.labels[sp["test"]], lp[sp["test"]].argmax(1)
-            ua = _ua(y, pred, k)
+            ua = unweighted_accuracy(y, pred, k)
             results[f"teacher_{name}"].append({"ua": ua, "wa": float(np.mean(pred == y)), "epochs_run": 0})
             guess = dataclasses.replace(fs, labels=lp.argmax(1).astype(np.int64))     # the teacher's labels
             unl = dataclasses.replace(fs, labels=np.full(len(fs), UNLABELLED))
@@ -405,10 +400,9 @@ def crosscorpus(ctx) -> None:
             dset = {**scfg, "config": to_dict(replace(dcfg, run={"progress": False})), "teacher": desc}
 
             def run(lp=lp, guess=guess, unl=unl, dcfg=dcfg) -> dict[str, Any]:
-                return _pop(b._net(dcfg, unl.subset(sp["train"]), guess.subset(sp["val"]), fs.subset(sp["test"]),
-                                   teacher_outputs=(lp[sp["train"]], None)))
-            results[f"distill_{name}"].append(b._cached(f"xc_distill_{name}", 0.0, seed, dset, run))
-        del rest
+                return _net(dcfg, k, unl.subset(sp["train"]), guess.subset(sp["val"]), fs.subset(sp["test"]),
+                            teacher_outputs=(lp[sp["train"]], None))[0]
+            results[f"distill_{name}"].append(_cached(ctx, f"xc_distill_{name}", 0.0, seed, dset, run))
     add_row(ctx, f"student with the target's labels ({', '.join(fs.label_names)})", results["labelled"],
             role="student_labelled", label_fraction=1.0)
     for name, (_, desc) in teachers.items():
@@ -421,11 +415,6 @@ def crosscorpus(ctx) -> None:
         paired(ctx, f"distilled ({name}) - its teacher", results[f"distill_{name}"], results[f"teacher_{name}"])
     ctx.rows.append({"label": "chance", "role": "chance", "ua_mean": 1.0 / k, "ua_sd": 0.0, "wa_mean": 1.0 / k,
                      "wa_sd": 0.0, "ua": [1.0 / k] * len(ctx.seeds), "wa": [1.0 / k] * len(ctx.seeds), "epochs": [0]})
-
-
-def _pop(r: dict[str, Any]) -> dict[str, Any]:
-    r.pop("model", None)
-    return r
 
 
 def matrix_markdown(ctx) -> list[str]:
@@ -442,17 +431,15 @@ def matrix_markdown(ctx) -> list[str]:
             row = next((x for x in ctx.rows if x.get("role") == role and x.get("label_fraction") == f), None)
             cells.append(f"{100 * row['ua_mean']:.1f} ± {100 * row['ua_sd']:.1f}" if row else "")
         lines.append(f"| {ROLE_LABELS[role]} | " + " | ".join(cells) + " |")
+    def pair(a: str, b: str, f: float) -> dict[str, Any] | None:
+        return next((q for q in ctx.paired if q.get("a") == a and q.get("b") == b and q.get("label_fraction") == f), None)
+
     for a, b in (("distill", "student"), ("distill", "selftrain"), ("selftrain", "student"), ("recipe", "student")):
-        cells = []
-        for f in fr:
-            p = next((q for q in ctx.paired if q.get("a") == a and q.get("b") == b and q.get("label_fraction") == f), None)
-            cells.append(f"{100 * p['mean']:+.1f} [{100 * p['ci95'][0]:+.1f}, {100 * p['ci95'][1]:+.1f}]" if p else "")
+        cells = [f"{100 * p['mean']:+.1f} [{100 * p['ci95'][0]:+.1f}, {100 * p['ci95'][1]:+.1f}]" if p else ""
+                 for p in (pair(a, b, f) for f in fr)]
         lines.append(f"| Δ {a} − {b} (95 % CI) | " + " | ".join(cells) + " |")
-    for a, b in (("distill", "student"),):
-        cells = []
-        for f in fr:
-            p = next((q for q in ctx.paired if q.get("a") == a and q.get("b") == b and q.get("label_fraction") == f), None)
-            cells.append(f"{100 * p['val_diff_mean']:+.1f}" if p and "val_diff_mean" in p else "")
-        lines.append(f"| Δ {a} − {b} on validation | " + " | ".join(cells) + " |")
+    cells = [f"{100 * p['val_diff_mean']:+.1f}" if p and "val_diff_mean" in p else ""
+             for p in (pair("distill", "student", f) for f in fr)]
+    lines.append("| Δ distill − student on validation | " + " | ".join(cells) + " |")
     return ["Test UA %, mean ± sd over the seeds; Δ: paired difference seed by seed, mean and 95 % t interval.", "",
             *lines, ""]

@@ -519,19 +519,9 @@ def plot(ctx: Ctx, name: str, path: Path) -> None:
 
         return plot_budget(ctx, path)
     if name == "crosscorpus":
-        fig, ax = plt.subplots(figsize=(7, 3.5))
-        y = np.arange(len(ctx.rows))[::-1]
-        ax.barh(y, [100 * r["ua_mean"] for r in ctx.rows], xerr=[100 * r["ua_sd"] for r in ctx.rows], capsize=3)
-        ax.set_yticks(y, [r["label"][:60] for r in ctx.rows], fontsize=7)
-        chance = next(r["ua_mean"] for r in ctx.rows if r["role"] == "chance")
-        ax.axvline(200 * chance, color="gray", ls="--", label="2 x chance")
-        ax.set_xlabel("test UA (%) on the shared classes")
-        ax.legend()
-        ax.set_title(TITLES[name])
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        return None
+        from .budget import plot_crosscorpus
+
+        return plot_crosscorpus(ctx, path, TITLES[name])
     fig, ax = plt.subplots(figsize=(7, 4))
     if name in ("tau", "alpha"):
         pts = [r for r in ctx.rows if r.get(name) is not None]

@@ -220,10 +220,8 @@ def kd_weights(teacher_logits: np.ndarray, labelled: np.ndarray, dc) -> np.ndarr
     p = np.exp(z)
     top = p.max(axis=1) / p.sum(axis=1)
     w = top >= dc.confidence
-    if dc.kd_on == "unlabelled":
+    if dc.kd_on == "unlabelled":              # else "all" (Config checks it)
         w &= ~np.asarray(labelled, bool)
-    elif dc.kd_on != "all":
-        raise ValueError(f"distill.kd_on must be 'all' or 'unlabelled', got {dc.kd_on!r}")
     return w.astype(np.float32)
 
 
